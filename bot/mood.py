@@ -1,0 +1,191 @@
+"""Group mood as pure functions of score rows.
+
+Nothing here reads the database, the clock or Telegram: a handler fetches rows, passes
+``now`` in, and these functions turn them into figures, which keeps every number the bot
+reports reproducible in a test.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from enum import Enum
+from statistics import fmean
+from typing import Protocol
+
+NEGATIVE_BELOW = 0.5
+DEFAULT_WINDOW = 20
+DEFAULT_HYSTERESIS = 0.05
+DEFAULT_MIN_HOUR_MESSAGES = 3
+_HOUR = 3600.0
+
+
+class Scored(Protocol):
+    """What mood needs of a row; ``bot.storage.ScoreRow`` is one."""
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def at(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HourBucket:
+    start: datetime  # aware, in the summary's time zone
+    count: int
+    mean: float | None  # None for an hour without messages
+
+
+@dataclass(frozen=True, slots=True)
+class MoodSummary:
+    hours: int
+    message_count: int
+    mean_positive: float | None
+    negative_share: float | None
+    most_negative_hour: HourBucket | None
+    series: tuple[HourBucket, ...]
+
+
+class AlertDecision(Enum):
+    NONE = "none"
+    FIRE = "fire"
+    RECOVER = "recover"
+
+
+def summarize(
+    scores: Iterable[Scored],
+    now: float,
+    hours: int = 24,
+    *,
+    tz: tzinfo = UTC,
+    min_hour_messages: int = DEFAULT_MIN_HOUR_MESSAGES,
+) -> MoodSummary:
+    """Figures for the ``hours`` before ``now`` (epoch seconds).
+
+    The most negative hour needs ``min_hour_messages`` messages so that one grumpy
+    message at 4 a.m. does not get an hour named after it.
+    """
+    if hours <= 0:
+        raise ValueError("hours must be positive")
+    start = now - hours * _HOUR
+    values = [row for row in scores if start < row.at <= now]
+    series = _hourly(values, start, now, tz)
+    eligible = [b for b in series if b.mean is not None and b.count >= min_hour_messages]
+    return MoodSummary(
+        hours=hours,
+        message_count=len(values),
+        mean_positive=fmean(r.score for r in values) if values else None,
+        negative_share=(
+            sum(r.score < NEGATIVE_BELOW for r in values) / len(values) if values else None
+        ),
+        most_negative_hour=min(eligible, key=_bucket_mean, default=None),
+        series=series,
+    )
+
+
+def _bucket_mean(bucket: HourBucket) -> float:
+    assert bucket.mean is not None
+    return bucket.mean
+
+
+def _hour_start(at: float, tz: tzinfo) -> datetime:
+    return datetime.fromtimestamp(at, tz).replace(minute=0, second=0, microsecond=0)
+
+
+def _hourly(rows: Sequence[Scored], start: float, now: float, tz: tzinfo) -> tuple[HourBucket, ...]:
+    """Every local hour touching the window, empty ones included, so a chart's time axis
+    has no silent gaps. Keys are epoch seconds, which stay correct across DST changes."""
+    grouped: dict[float, list[float]] = defaultdict(list)
+    for row in rows:
+        grouped[_hour_start(row.at, tz).timestamp()].append(row.score)
+    keys = set(grouped)
+    tick = start
+    while tick < now:
+        keys.add(_hour_start(tick, tz).timestamp())
+        tick += _HOUR
+    last = _hour_start(now, tz).timestamp()
+    if last < now:  # the current, unfinished hour
+        keys.add(last)
+    return tuple(
+        HourBucket(
+            start=datetime.fromtimestamp(key, tz),
+            count=len(grouped.get(key, ())),
+            mean=fmean(grouped[key]) if key in grouped else None,
+        )
+        for key in sorted(keys)
+    )
+
+
+def rolling_mood(
+    scores: Iterable[Scored], window: int = DEFAULT_WINDOW, min_messages: int | None = None
+) -> float | None:
+    """Plain mean of the latest ``window`` scores, or None before ``min_messages``
+    (default: a full window) have arrived.
+
+    A plain mean rather than an exponential one: one message moves it by at most
+    1/window, so a single angry line cannot fire an alert, and it is easy to state
+    ("the last 20 messages average 0.31"). It also forgets on a fixed horizon, so a chat
+    recovers after ``window`` good messages however bad it was before.
+    """
+    if window <= 0:
+        raise ValueError("window must be positive")
+    needed = window if min_messages is None else min_messages
+    latest = sorted(scores, key=lambda row: row.at)[-window:]
+    if not latest or len(latest) < needed:
+        return None
+    return fmean(row.score for row in latest)
+
+
+def alert_decision(
+    rolling: float | None,
+    threshold: float | None,
+    alert_active: bool,
+    hysteresis: float = DEFAULT_HYSTERESIS,
+) -> AlertDecision:
+    """Fire once when mood drops below the threshold; recover only ``hysteresis`` above
+    it, so a mood hovering at the line does not post an alert per message."""
+    if threshold is None:
+        return AlertDecision.RECOVER if alert_active else AlertDecision.NONE
+    if rolling is None:
+        return AlertDecision.NONE
+    if not alert_active and rolling < threshold:
+        return AlertDecision.FIRE
+    if alert_active and rolling >= threshold + hysteresis:
+        return AlertDecision.RECOVER
+    return AlertDecision.NONE
+
+
+def format_summary_ko(summary: MoodSummary) -> str:
+    head = f"지난 {summary.hours}시간"
+    if summary.message_count == 0 or summary.mean_positive is None:
+        return f"{head} 동안 받은 메시지가 없어요"
+    parts = [
+        f"{head} 메시지 {summary.message_count}개",
+        f"평균 긍정도 {summary.mean_positive:.2f}",
+        f"부정 비율 {_percent(summary.negative_share)}",
+    ]
+    if summary.most_negative_hour is not None:
+        parts.append(f"가장 부정적인 시간 {summary.most_negative_hour.start.hour}시")
+    return " · ".join(parts)
+
+
+def format_summary_en(summary: MoodSummary) -> str:
+    head = f"Last {summary.hours} hours"
+    if summary.message_count == 0 or summary.mean_positive is None:
+        return f"{head}: no messages"
+    noun = "message" if summary.message_count == 1 else "messages"
+    parts = [
+        f"{head}: {summary.message_count} {noun}",
+        f"mean positivity {summary.mean_positive:.2f}",
+        f"{_percent(summary.negative_share)} negative",
+    ]
+    if summary.most_negative_hour is not None:
+        parts.append(f"most negative hour {summary.most_negative_hour.start:%H}:00")
+    return " · ".join(parts)
+
+
+def _percent(share: float | None) -> str:
+    return f"{round((share or 0.0) * 100)}%"

@@ -1,0 +1,114 @@
+"""A model version on disk: what it holds, how it is written, how it is checked.
+
+    config.json       architecture, tokeniser settings and training recipe (ModelConfig)
+    vocabulary.json   tokens, most frequent first
+    weights.npz       weights by role (nlp.model.WEIGHT_NAMES)
+    metrics.json      test accuracy, data hash, timings, history
+    manifest.json     sha256 of every file above; written last, so its presence means complete
+
+A directory without a valid manifest is half-written or tampered with and is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp.config import ModelConfig
+from nlp.vocabulary import Vocabulary
+
+CONFIG_FILE = "config.json"
+VOCABULARY_FILE = "vocabulary.json"
+WEIGHTS_FILE = "weights.npz"
+METRICS_FILE = "metrics.json"
+MANIFEST_FILE = "manifest.json"
+CONTENT_FILES = (CONFIG_FILE, VOCABULARY_FILE, WEIGHTS_FILE, METRICS_FILE)
+
+
+class ModelLoadError(Exception):
+    """A model directory that cannot be served; the message says what is wrong with it."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_model_dir(
+    directory: Path,
+    config: ModelConfig,
+    vocabulary: Vocabulary,
+    weights: dict[str, np.ndarray],
+    metrics: dict[str, Any],
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_json(directory / CONFIG_FILE, config.to_dict())
+    vocabulary.save(directory / VOCABULARY_FILE)
+    np.savez(directory / WEIGHTS_FILE, **weights)
+    _write_json(directory / METRICS_FILE, metrics)
+    manifest = {name: sha256_of(directory / name) for name in CONTENT_FILES}
+    _write_json(directory / MANIFEST_FILE, {"files": manifest})
+
+
+def update_metrics(directory: Path, metrics: dict[str, Any]) -> None:
+    """Rewrite metrics.json and its checksum (used before a version is published)."""
+    _write_json(directory / METRICS_FILE, metrics)
+    manifest = read_json(directory / MANIFEST_FILE)
+    manifest["files"][METRICS_FILE] = sha256_of(directory / METRICS_FILE)
+    _write_json(directory / MANIFEST_FILE, manifest)
+
+
+def verify_model_dir(directory: Path) -> None:
+    if not directory.is_dir():
+        raise ModelLoadError(f"model directory {directory} does not exist")
+    manifest_path = directory / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise ModelLoadError(
+            f"model directory {directory} is incomplete: no {MANIFEST_FILE} "
+            "(a training run that did not finish?)"
+        )
+    files = read_json(manifest_path).get("files", {})
+    for name in CONTENT_FILES:
+        path = directory / name
+        if name not in files or not path.is_file():
+            raise ModelLoadError(f"model directory {directory} is incomplete: {name} is missing")
+        if sha256_of(path) != files[name]:
+            raise ModelLoadError(
+                f"model directory {directory} is corrupt: {name} fails its checksum"
+            )
+
+
+def read_model_dir(
+    directory: Path,
+) -> tuple[ModelConfig, Vocabulary, dict[str, np.ndarray], dict[str, Any]]:
+    verify_model_dir(directory)
+    try:
+        config = ModelConfig.from_dict(read_json(directory / CONFIG_FILE))
+        vocabulary = Vocabulary.load(directory / VOCABULARY_FILE)
+        with np.load(directory / WEIGHTS_FILE) as archive:
+            weights = {name: archive[name] for name in archive.files}
+        metrics = read_json(directory / METRICS_FILE)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ModelLoadError(f"model directory {directory} cannot be read: {error}") from error
+    return config, vocabulary, weights, metrics
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{path} cannot be read: {error}") from error
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} does not hold a JSON object")
+    return data
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

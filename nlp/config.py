@@ -1,0 +1,80 @@
+"""Named model configurations: architecture, tokeniser and training recipe in one value.
+
+A configuration is saved with every model version, so a version can always be rebuilt,
+fine-tuned or explained without guessing how it was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+Cell = Literal["lstm", "gru"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    tokenizer: dict[str, Any]
+    vocab_size: int
+    embedding_dim: int
+    cell: Cell
+    units: int
+    # Concatenate the running (causal) max of the recurrent outputs to the current state:
+    # a strong sentiment word early in a review is not forgotten, and the trace stays exact.
+    max_pool: bool
+    dropout: float
+    batch_size: int
+    learning_rate: float
+    max_epochs: int
+    patience: int
+    min_count: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.tokenizer["max_tokens"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return cls(**data)
+
+    def with_overrides(self, **changes: Any) -> ModelConfig:
+        return replace(self, **changes)
+
+
+SEED = ModelConfig(
+    name="seed",
+    tokenizer={"name": "seed", "max_chars": 5, "max_tokens": 25},
+    vocab_size=20_000,
+    embedding_dim=300,
+    cell="lstm",
+    units=50,
+    max_pool=False,
+    dropout=0.0,
+    batch_size=120,
+    learning_rate=1e-3,
+    max_epochs=5,
+    patience=1,
+    min_count=1,
+)
+
+DEFAULT = ModelConfig(
+    name="default",
+    tokenizer={"name": "kiwi", "max_tokens": 80, "with_tags": True},
+    vocab_size=40_000,
+    embedding_dim=128,
+    cell="lstm",
+    units=128,
+    max_pool=True,
+    dropout=0.3,
+    batch_size=128,
+    learning_rate=2e-3,
+    max_epochs=6,
+    patience=1,
+)
+
+CONFIGS: dict[str, ModelConfig] = {config.name: config for config in (SEED, DEFAULT)}

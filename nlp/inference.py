@@ -1,0 +1,224 @@
+"""Serving without TensorFlow: the trained network's forward pass in numpy.
+
+Why numpy: a 25-word trace is a few dozen small matrix products, so Python-level overhead
+dominates. Keras' `predict` spends ~50 ms and a `tf.function` ~2 ms per call on this
+machine, while this runtime needs well under a millisecond and ~450 MB less memory (no
+TensorFlow import). `tests/test_trace.py` checks it against the Keras model to 1e-5, and
+`make bench` reports the figures that made the choice.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nlp.artifacts import ModelLoadError, read_model_dir
+from nlp.config import ModelConfig
+from nlp.model_weights import check_weight_shapes
+from nlp.tokenizers import Token, Tokenizer, make_tokenizer, split_words
+from nlp.trace import Trace
+from nlp.vocabulary import Vocabulary
+
+_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+GROUP_SIZE = 256  # messages per recurrent pass: large enough for BLAS, small enough for cache
+REASON_EMPTY = "empty"
+REASON_NO_HANGUL = "no_hangul"
+REASON_NO_TOKENS = "no_tokens"
+
+
+def normalize_text(text: str) -> str:
+    """NFC (a Hangul syllable may arrive decomposed) and control characters to spaces."""
+    return _CONTROL.sub(" ", unicodedata.normalize("NFC", text))
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * values))  # overflow-free form of 1 / (1 + e^-x)
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    text: str
+    words: list[str]
+    tokens: list[Token]
+    ids: list[int]
+    reason: str | None
+
+
+class SentimentModel:
+    """A loaded model version: tokeniser, vocabulary and weights, ready to trace."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        vocabulary: Vocabulary,
+        weights: dict[str, np.ndarray],
+        version: str,
+        metrics: dict | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        check_weight_shapes(config, len(vocabulary), weights)
+        self.config = config
+        self.vocabulary = vocabulary
+        self.version = version
+        self.metrics = metrics or {}
+        self.tokenizer = tokenizer or make_tokenizer(config.tokenizer)
+        self.weights = weights  # as saved: what fine-tuning starts from
+        self._runtime = _runtime_weights(config, weights)
+
+    @classmethod
+    def load(cls, directory: Path, version: str | None = None) -> SentimentModel:
+        config, vocabulary, weights, metrics = read_model_dir(directory)
+        try:
+            return cls(config, vocabulary, weights, version or directory.name, metrics)
+        except ValueError as error:
+            raise ModelLoadError(f"model directory {directory} is unusable: {error}") from error
+
+    def trace(self, text: str) -> Trace:
+        return self.trace_batch([text])[0]
+
+    def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
+        """Trace many messages with one recurrent pass over a padded batch."""
+        encoded = self._encode_many(texts)
+        readable = [item for item in encoded if item.ids]
+        probabilities = self._positive_per_token([item.ids for item in readable])
+        by_identity = {id(item): row for item, row in zip(readable, probabilities)}
+        return [self._to_trace(item, by_identity.get(id(item))) for item in encoded]
+
+    def positive_per_token(self, token_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """P(positive) after each token: the model's raw one-pass output (used by tests)."""
+        return self._positive_per_token(token_ids)
+
+    def _encode_many(self, texts: Sequence[str]) -> list[_Encoded]:
+        cleaned = [normalize_text(text) for text in texts]
+        korean = [index for index, text in enumerate(cleaned) if _HANGUL.search(text)]
+        token_lists = self.tokenizer.tokenize_many([cleaned[index] for index in korean])
+        tokens_by_index = dict(zip(korean, token_lists))
+        encoded = []
+        for index, text in enumerate(cleaned):
+            tokens = tokens_by_index.get(index, [])
+            encoded.append(
+                _Encoded(
+                    text=texts[index],
+                    words=split_words(text),
+                    tokens=tokens,
+                    ids=self.vocabulary.encode([token.text for token in tokens]),
+                    reason=_reason(text, index in tokens_by_index, tokens),
+                )
+            )
+        return encoded
+
+    def _to_trace(self, item: _Encoded, per_token: np.ndarray | None) -> Trace:
+        if per_token is None:
+            return Trace(item.text, (), (), 0.5, self.version, item.reason)
+        last_token_of_word: dict[int, int] = {}
+        for position, token in enumerate(item.tokens):
+            last_token_of_word[token.word] = position
+        word_indexes = sorted(last_token_of_word)
+        return Trace(
+            text=item.text,
+            words=tuple(item.words[word] for word in word_indexes),
+            probabilities=tuple(float(per_token[last_token_of_word[w]]) for w in word_indexes),
+            positive=float(per_token[-1]),
+            model_version=self.version,
+            truncated=item.tokens[-1].word < len(item.words) - 1
+            and len(item.tokens) >= self.config.max_tokens,
+        )
+
+    def _positive_per_token(self, token_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Messages sorted by length and run in groups, so little time goes on padding."""
+        results: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(token_ids)
+        order = sorted(range(len(token_ids)), key=lambda row: len(token_ids[row]))
+        for start in range(0, len(order), GROUP_SIZE):
+            rows = order[start : start + GROUP_SIZE]
+            for row, probabilities in zip(rows, self._run_group([token_ids[r] for r in rows])):
+                results[row] = probabilities
+        return results
+
+    def _run_group(self, token_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        lengths = [len(ids) for ids in token_ids]
+        batch = np.zeros((len(token_ids), max(lengths)), dtype=np.int64)
+        for row, ids in enumerate(token_ids):
+            batch[row, : len(ids)] = ids
+        states = self._recurrent_states(batch)  # (batch, time, units)
+        if self.config.max_pool:
+            states = np.concatenate([states, np.maximum.accumulate(states, axis=1)], axis=-1)
+        logits = states @ self._runtime["dense_kernel"] + self._runtime["dense_bias"]
+        positive = _sigmoid(logits[..., 1] - logits[..., 0])  # 2-way softmax, class 1
+        return [positive[row, :length] for row, length in enumerate(lengths)]
+
+    def _recurrent_states(self, batch: np.ndarray) -> np.ndarray:
+        weights = self._runtime
+        embedded = weights["embedding"][batch.reshape(-1)]
+        projected = (embedded @ weights["kernel"]).reshape(*batch.shape, -1)  # all steps at once
+        step = _lstm_steps if self.config.cell == "lstm" else _gru_steps
+        return step(projected, weights["recurrent_kernel"], weights["bias"], self.config.units)
+
+
+def _lstm_steps(inputs: np.ndarray, recurrent: np.ndarray, bias: np.ndarray, units: int):
+    """Keras LSTM with its gate columns reordered to i, f, o | c (see `_lstm_gate_order`),
+    so one sigmoid covers the three gates and one tanh the candidate."""
+    batch, time, _ = inputs.shape
+    hidden = np.zeros((batch, units), dtype=np.float32)
+    cell = np.zeros((batch, units), dtype=np.float32)
+    outputs = np.empty((batch, time, units), dtype=np.float32)
+    inputs = inputs + bias
+    for t in range(time):
+        z = inputs[:, t] + hidden @ recurrent
+        gates = _sigmoid(z[:, : 3 * units])
+        cell = gates[:, units : 2 * units] * cell + gates[:, :units] * np.tanh(z[:, 3 * units :])
+        hidden = gates[:, 2 * units :] * np.tanh(cell)
+        outputs[:, t] = hidden
+    return outputs
+
+
+def _lstm_gate_order(units: int) -> np.ndarray:
+    """Column permutation from Keras' i, f, c, o to i, f, o, c."""
+    i, f, c, o = (np.arange(units) + k * units for k in range(4))
+    return np.concatenate([i, f, o, c])
+
+
+def _gru_steps(inputs: np.ndarray, recurrent: np.ndarray, bias: np.ndarray, units: int):
+    """Keras GRU with reset_after=True: gates z, r, candidate h; bias rows (input, recurrent)."""
+    batch, time, _ = inputs.shape
+    hidden = np.zeros((batch, units), dtype=np.float32)
+    outputs = np.empty((batch, time, units), dtype=np.float32)
+    inputs = inputs + bias[0]
+    for t in range(time):
+        from_input = inputs[:, t]
+        from_hidden = hidden @ recurrent + bias[1]
+        x_z, x_r, x_h = np.split(from_input, 3, axis=-1)
+        h_z, h_r, h_h = np.split(from_hidden, 3, axis=-1)
+        update = _sigmoid(x_z + h_z)
+        reset = _sigmoid(x_r + h_r)
+        candidate = np.tanh(x_h + reset * h_h)
+        hidden = update * hidden + (1.0 - update) * candidate
+        outputs[:, t] = hidden
+    return outputs
+
+
+def _runtime_weights(config: ModelConfig, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    prepared = {
+        name: np.ascontiguousarray(array, dtype=np.float32) for name, array in weights.items()
+    }
+    if config.cell == "lstm":
+        order = _lstm_gate_order(config.units)
+        for name in ("kernel", "recurrent_kernel", "bias"):
+            prepared[name] = np.ascontiguousarray(prepared[name][..., order])
+    return prepared
+
+
+def _reason(text: str, has_hangul: bool, tokens: list[Token]) -> str | None:
+    if not text.strip():
+        return REASON_EMPTY
+    if not has_hangul:
+        return REASON_NO_HANGUL
+    if not tokens:
+        return REASON_NO_TOKENS
+    return None

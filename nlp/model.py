@@ -1,0 +1,84 @@
+"""The Keras 3 sentiment network, used for training; serving runs the same maths in numpy.
+
+    token ids -> Embedding(mask_zero) -> LSTM|GRU (every step) -> [h_t ; max_{s<=t} h_s]
+              -> Dropout -> Dense(2, softmax)
+
+Everything after the recurrent layer only looks backwards in time, so the output after
+token t depends on tokens 1..t alone: one pass yields the verdict after every word, and it
+equals re-running the model on each prefix (`tests/test_trace.py` checks this).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from nlp.config import ModelConfig
+
+
+class MaskedMax(layers.Layer):
+    """Max over the real (unmasked) time steps; padding never wins the max."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            inputs = ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9))
+        return ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+def build_model(config: ModelConfig) -> keras.Model:
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    embedded = layers.Embedding(
+        config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding"
+    )(token_ids)
+    recurrent_layer = {"lstm": layers.LSTM, "gru": layers.GRU}[config.cell]
+    outputs = recurrent_layer(
+        config.units, return_sequences=True, return_state=True, name="recurrent"
+    )(embedded)
+    sequence, last_state = outputs[0], outputs[1]
+    features = last_state
+    if config.max_pool:
+        features = layers.Concatenate(name="state_and_max")(
+            [last_state, MaskedMax(name="running_max")(sequence)]
+        )
+    if config.dropout:
+        features = layers.Dropout(config.dropout, name="dropout")(features)
+    probabilities = layers.Dense(2, activation="softmax", name="classifier")(features)
+    model = keras.Model(token_ids, probabilities, name=f"sentiment_{config.name}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+WEIGHT_NAMES = ("embedding", "kernel", "recurrent_kernel", "bias", "dense_kernel", "dense_bias")
+
+
+def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
+    """Weights by role, the format the numpy runtime and fine-tuning both read."""
+    embedding = model.get_layer("embedding").get_weights()[0]
+    kernel, recurrent_kernel, bias = model.get_layer("recurrent").get_weights()
+    dense_kernel, dense_bias = model.get_layer("classifier").get_weights()
+    arrays = (embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias)
+    return {name: np.asarray(array, dtype=np.float32) for name, array in zip(WEIGHT_NAMES, arrays)}
+
+
+def import_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
+    model.get_layer("embedding").set_weights([weights["embedding"]])
+    model.get_layer("recurrent").set_weights(
+        [weights["kernel"], weights["recurrent_kernel"], weights["bias"]]
+    )
+    model.get_layer("classifier").set_weights([weights["dense_kernel"], weights["dense_bias"]])

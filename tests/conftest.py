@@ -1,0 +1,61 @@
+"""Shared fixtures: the real NSMC data (via NSMC_DIR) and one small model trained on it.
+
+The model is trained once per test session on 8,000 training rows for one epoch: small
+enough for CI, real enough that its verdicts mean something.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_NSMC = REPO.parent / "shared" / "data" / "nsmc"
+
+
+@pytest.fixture(scope="session")
+def nsmc_dir() -> Path:
+    path = Path(os.environ.get("NSMC_DIR", DEFAULT_NSMC))
+    assert (path / "ratings_train.txt").is_file(), f"NSMC data not found in {path}"
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Path):
+    """Point every path setting at the test's own folders: nothing touches the user's."""
+    cache = tmp_path_factory.mktemp("cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("NSMC_DIR", str(nsmc_dir))
+    patch.setenv("SENTIMENT_CACHE_DIR", str(cache))
+    patch.setenv("MODEL_REGISTRY", str(tmp_path_factory.mktemp("default-registry")))
+    patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def trained_registry(tmp_path_factory: pytest.TempPathFactory, _isolated_environment):
+    """A registry holding one real model (default config, 8k rows, 1 epoch), made current."""
+    from nlp.config import DEFAULT
+    from training.data import load_split
+    from training.registry import Registry
+    from training.train import TrainingRequest, run_training
+
+    registry = Registry(tmp_path_factory.mktemp("registry"))
+    request = TrainingRequest(
+        DEFAULT,
+        load_split("train").head(8_000),
+        load_split("test").head(2_000),
+        epochs=1,
+        progress=False,
+    )
+    result = run_training(request, registry)
+    registry.use(result.name)
+    return registry
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_registry):
+    return trained_registry.load_current()

@@ -1,0 +1,420 @@
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.storage import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ChatSettings,
+    DatabaseBusy,
+    DatabaseReadOnly,
+    Removed,
+    RunStatus,
+    Storage,
+    StorageError,
+    normalise_text,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "bot.sqlite3"
+
+
+@pytest.fixture
+async def storage(db_path: Path, clock: FakeClock) -> AsyncIterator[Storage]:
+    async with await Storage.open(db_path, clock=clock) as opened:
+        yield opened
+
+
+def correction(**overrides: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "text": "이 영화 정말 좋아요",
+        "predicted_label": 1,
+        "predicted_probability": 0.83,
+        "corrected_label": 0,
+        "user_id": 7,
+        "chat_id": 70,
+        "model_version": "m1",
+    }
+    values.update(overrides)
+    return values
+
+
+# --- opening, schema, pragmas ---------------------------------------------------------
+
+
+async def test_new_file_is_at_latest_schema_with_wal_and_foreign_keys(
+    storage: Storage, db_path: Path
+) -> None:
+    assert await storage.schema_version() == SCHEMA_VERSION
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    rows = await storage._fetch("PRAGMA foreign_keys")
+    assert rows[0][0] == 1
+    rows = await storage._fetch("PRAGMA busy_timeout")
+    assert rows[0][0] == 5000
+
+
+async def test_busy_timeout_is_configurable(db_path: Path) -> None:
+    async with await Storage.open(db_path, busy_timeout=0.25) as opened:
+        rows = await opened._fetch("PRAGMA busy_timeout")
+    assert rows[0][0] == 250
+
+
+async def test_v1_file_is_upgraded_and_keeps_its_rows(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as raw:
+        for statement in MIGRATIONS[0]:
+            raw.execute(statement)
+        raw.execute(
+            "INSERT INTO corrections (text, text_key, predicted_label, predicted_probability,"
+            " corrected_label, user_id, chat_id, model_version, created_at)"
+            " VALUES ('별로예요', '별로예요', 1, 0.6, 0, 1, 1, 'm0', 1.0)"
+        )
+        raw.execute("PRAGMA user_version = 1")
+    raw.close()
+
+    async with await Storage.open(db_path) as upgraded:
+        assert await upgraded.schema_version() == SCHEMA_VERSION
+        [old] = await upgraded.pending_corrections()
+        assert (old.text, old.model_version) == ("별로예요", "m0")
+        # Tables from later steps exist and work.
+        await upgraded.set_store_text(1, True)
+        assert (await upgraded.chat_settings(1)).store_text
+        assert await upgraded.start_run(base_version="m0") == 1
+
+
+async def test_file_from_a_newer_bot_is_refused(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as raw:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    raw.close()
+    with pytest.raises(StorageError, match="newer version"):
+        await Storage.open(db_path)
+
+
+async def test_a_write_lock_held_too_long_raises_database_busy(db_path: Path) -> None:
+    async with await Storage.open(db_path, busy_timeout=0.1) as opened:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DatabaseBusy, match="busy") as caught:
+                await opened.add_correction(**correction())
+            assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+            # Readers are not blocked by a writer in WAL mode.
+            assert await opened.count_pending() == 0
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        # Once the lock is gone the same write goes through.
+        assert (await opened.add_correction(**correction())).created
+
+
+async def test_read_only_connection_raises_database_read_only(
+    storage: Storage, db_path: Path
+) -> None:
+    await storage.add_correction(**correction())
+    async with await Storage.open(db_path, read_only=True) as reader:
+        assert await reader.count_pending() == 1
+        with pytest.raises(DatabaseReadOnly, match="read-only"):
+            await reader.add_correction(**correction(user_id=8))
+
+
+async def test_read_only_open_refuses_a_file_that_needs_upgrading(db_path: Path) -> None:
+    sqlite3.connect(db_path).close()
+    with pytest.raises(DatabaseReadOnly):
+        await Storage.open(db_path, read_only=True)
+
+
+async def test_acknowledged_writes_survive_a_killed_process(db_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal
+        from bot.storage import Storage
+
+        async def main():
+            storage = await Storage.open({str(db_path)!r})
+            result = await storage.add_correction(
+                text="최악이에요", predicted_label=1, predicted_probability=0.55,
+                corrected_label=0, user_id=3, chat_id=30, model_version="m1")
+            await storage.set_store_text(30, True)
+            print(result.id, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -9, done.stderr
+    acknowledged_id = int(done.stdout.strip())
+
+    async with await Storage.open(db_path) as reopened:
+        [row] = await reopened.pending_corrections()
+        assert (row.id, row.text, row.corrected_label) == (acknowledged_id, "최악이에요", 0)
+        assert (await reopened.chat_settings(30)).store_text
+
+
+async def test_concurrent_coroutines_do_not_share_a_transaction(storage: Storage) -> None:
+    results = await asyncio.gather(
+        *(storage.add_correction(**correction(user_id=u)) for u in range(20)),
+        *(storage.add_score(1, u, 0.5, "m1", float(u), None) for u in range(20)),
+    )
+    assert all(r is None or r.created for r in results)
+    assert await storage.count_pending() == 20
+    assert len(await storage.scores(1, 0)) == 20
+
+
+# --- corrections ----------------------------------------------------------------------
+
+
+def test_normalise_text_strips_collapses_and_composes() -> None:
+    decomposed = "\u1100\u1161"  # 가 as jamo
+    assert normalise_text(f"  {decomposed}  나\t\n다 ") == "가 나 다"
+
+
+async def test_same_user_same_text_is_stored_once(storage: Storage, clock: FakeClock) -> None:
+    first = await storage.add_correction(**correction(text="정말   좋아요"))
+    clock.now += 60
+    again = await storage.add_correction(**correction(text=" 정말 좋아요 ", corrected_label=1))
+    assert first.created and not again.created
+    assert again.id == first.id
+    [row] = await storage.pending_corrections()
+    assert row.corrected_label == 1
+    assert row.created_at == clock.now
+
+
+async def test_other_users_and_other_texts_are_separate(storage: Storage) -> None:
+    await storage.add_correction(**correction())
+    assert (await storage.add_correction(**correction(user_id=8))).created
+    assert (await storage.add_correction(**correction(text="다른 문장"))).created
+    assert await storage.count_pending() == 3
+
+
+async def test_mark_consumed_removes_rows_from_pending(storage: Storage) -> None:
+    ids = [(await storage.add_correction(**correction(user_id=u))).id for u in (1, 2, 3)]
+    assert await storage.mark_consumed(ids[:2], "m2") == 2
+    pending = await storage.pending_corrections()
+    assert [c.id for c in pending] == ids[2:]
+    assert await storage.count_pending() == 1
+    # Already consumed rows keep the version that first used them.
+    assert await storage.mark_consumed(ids, "m3") == 1
+    assert await storage.mark_consumed([], "m4") == 0
+    versions = {c.id: c.consumed_by_version for c in await storage.all_corrections()}
+    assert versions == {ids[0]: "m2", ids[1]: "m2", ids[2]: "m3"}
+
+
+async def test_changing_a_consumed_label_makes_it_pending_again(storage: Storage) -> None:
+    first = await storage.add_correction(**correction(corrected_label=0))
+    await storage.mark_consumed([first.id], "m2")
+    await storage.add_correction(**correction(corrected_label=0))
+    assert await storage.count_pending() == 0
+    await storage.add_correction(**correction(corrected_label=1))
+    assert await storage.count_pending() == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"predicted_label": 2},
+        {"corrected_label": -1},
+        {"predicted_probability": 1.5},
+        {"text": "   "},
+    ],
+)
+async def test_invalid_corrections_are_rejected(storage: Storage, bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        await storage.add_correction(**correction(**bad))
+    assert await storage.count_pending() == 0
+
+
+async def test_corrections_csv_is_excel_friendly(storage: Storage) -> None:
+    await storage.add_correction(**correction(text='재밌다, "진짜"'))
+    await storage.add_correction(**correction(text="=HYPERLINK(1)", user_id=9))
+    data = await storage.corrections_csv()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r["text"] for r in rows] == ['재밌다, "진짜"', "'=HYPERLINK(1)"]
+    assert rows[0]["created_at_utc"] == "2023-11-14T22:13:20+00:00"
+    assert rows[0]["corrected_label"] == "0"
+    assert rows[0]["consumed_by_version"] == ""
+
+
+async def test_empty_csv_still_has_a_header(storage: Storage) -> None:
+    data = (await storage.corrections_csv()).decode("utf-8-sig")
+    assert data.splitlines() == [
+        "id,created_at_utc,user_id,chat_id,text,predicted_label,predicted_probability,"
+        "corrected_label,model_version,consumed_by_version"
+    ]
+
+
+# --- verdicts -------------------------------------------------------------------------
+
+
+async def test_verdicts_round_trip_and_fit_callback_data(storage: Storage) -> None:
+    verdict_id = await storage.remember_verdict(
+        chat_id=5,
+        message_id=11,
+        text="별로였어요",
+        predicted_label=0,
+        probability=0.2,
+        model_version="m1",
+        user_id=7,
+    )
+    assert len(f"fix:{verdict_id}:1".encode()) <= 64
+    verdict = await storage.get_verdict(verdict_id)
+    assert verdict is not None
+    assert (verdict.chat_id, verdict.message_id, verdict.text) == (5, 11, "별로였어요")
+    assert await storage.get_verdict(verdict_id + 1) is None
+
+
+async def test_verdict_survives_reopen(db_path: Path) -> None:
+    async with await Storage.open(db_path) as first:
+        verdict_id = await first.remember_verdict(
+            chat_id=-100,
+            message_id=1,
+            text=None,
+            predicted_label=1,
+            probability=0.9,
+            model_version="m1",
+            user_id=7,
+        )
+    async with await Storage.open(db_path) as second:
+        verdict = await second.get_verdict(verdict_id)
+    assert verdict is not None and verdict.text is None
+
+
+# --- group mood -----------------------------------------------------------------------
+
+
+async def test_scores_are_filtered_by_chat_and_time(storage: Storage) -> None:
+    for at, chat in [(10.0, 1), (20.0, 1), (30.0, 2), (40.0, 1)]:
+        await storage.add_score(chat, 7, 0.5, "m1", at, None)
+    rows = await storage.scores(1, since=20.0)
+    assert [r.at for r in rows] == [20.0, 40.0]
+    assert all(r.chat_id == 1 for r in rows)
+
+
+async def test_score_text_is_kept_only_when_the_chat_opted_in(storage: Storage) -> None:
+    await storage.add_score(1, 7, 0.4, "m1", 1.0, "비밀 이야기")
+    await storage.set_store_text(1, True)
+    await storage.add_score(1, 7, 0.6, "m1", 2.0, "괜찮은 이야기")
+    assert [r.text for r in await storage.scores(1, 0)] == [None, "괜찮은 이야기"]
+    assert await storage.set_store_text(1, False) == 1
+    assert [r.text for r in await storage.scores(1, 0)] == [None, None]
+
+
+async def test_chat_settings_defaults_and_updates(storage: Storage) -> None:
+    assert await storage.chat_settings(3) == ChatSettings(chat_id=3)
+    await storage.set_alert_threshold(3, 0.35)
+    await storage.set_alert_active(3, True)
+    assert await storage.chat_settings(3) == ChatSettings(3, False, 0.35, True)
+    await storage.set_store_text(3, True)
+    assert (await storage.chat_settings(3)).alert_active
+    await storage.set_alert_threshold(3, None)
+    assert await storage.chat_settings(3) == ChatSettings(3, True, None, False)
+    with pytest.raises(ValueError):
+        await storage.set_alert_threshold(3, 1.2)
+
+
+# --- privacy --------------------------------------------------------------------------
+
+
+async def test_forget_user_removes_everything_of_that_user_only(storage: Storage) -> None:
+    await storage.set_store_text(1, True)
+    for user in (7, 8):
+        await storage.add_correction(**correction(user_id=user))
+        await storage.remember_verdict(
+            chat_id=1,
+            message_id=user,
+            text="문장",
+            predicted_label=1,
+            probability=0.7,
+            model_version="m1",
+            user_id=user,
+        )
+        await storage.add_score(1, user, 0.7, "m1", 1.0, "문장")
+        await storage.add_score(2, user, 0.7, "m1", 1.0, None)
+
+    assert await storage.forget_user(7) == Removed(corrections=1, verdicts=1, scores=2)
+    assert [c.user_id for c in await storage.all_corrections()] == [8]
+    assert {r.user_id for chat in (1, 2) for r in await storage.scores(chat, 0)} == {8}
+    csv_text = (await storage.corrections_csv()).decode("utf-8-sig")
+    assert ",7," not in csv_text
+    assert await storage.forget_user(7) == Removed()
+
+
+async def test_prune_drops_old_verdicts_and_scores(storage: Storage, clock: FakeClock) -> None:
+    await storage.remember_verdict(
+        chat_id=1,
+        message_id=1,
+        text="old",
+        predicted_label=1,
+        probability=0.7,
+        model_version="m1",
+        user_id=7,
+    )
+    await storage.add_score(1, 7, 0.7, "m1", clock.now - 10, None)
+    await storage.add_score(1, 7, 0.7, "m1", clock.now + 10, None)
+    await storage.add_correction(**correction())
+    assert await storage.prune(clock.now + 1) == Removed(verdicts=1, scores=1)
+    assert await storage.count_pending() == 1
+
+
+# --- training runs --------------------------------------------------------------------
+
+
+async def test_training_runs_are_recorded(storage: Storage, clock: FakeClock) -> None:
+    first = await storage.start_run(base_version="m1", candidate_version="m2")
+    clock.now += 100
+    await storage.finish_run(
+        first, RunStatus.ACCEPTED, figures={"val_accuracy": 0.87, "곡선": [1, 2]}, message="ok"
+    )
+    clock.now += 100
+    second = await storage.start_run(base_version="m2")
+    [newest, oldest] = await storage.runs(limit=5)
+    assert newest.id == second and newest.status is RunStatus.RUNNING
+    assert newest.finished_at is None and newest.candidate_version is None
+    assert oldest.status is RunStatus.ACCEPTED
+    assert oldest.finished_at == oldest.started_at + 100
+    assert oldest.figures == {"val_accuracy": 0.87, "곡선": [1, 2]}
+    await storage.finish_run(second, RunStatus.FAILED, candidate_version="m3", message="oom")
+    assert (await storage.runs(limit=1))[0].candidate_version == "m3"
+
+
+async def test_finish_run_rejects_bad_transitions(storage: Storage) -> None:
+    run = await storage.start_run(base_version=None)
+    with pytest.raises(ValueError):
+        await storage.finish_run(run, RunStatus.RUNNING)
+    await storage.finish_run(run, RunStatus.REJECTED)
+    with pytest.raises(ValueError):
+        await storage.finish_run(run, RunStatus.ACCEPTED)
+    with pytest.raises(ValueError):
+        await storage.finish_run(999, RunStatus.ACCEPTED)

@@ -1,0 +1,34 @@
+from nlp.tokenizers import KiwiTokenizer, SeedTokenizer, make_tokenizer
+
+
+def test_kiwi_tokens_remember_their_word():
+    tokens = KiwiTokenizer().tokenize("재미있을 줄 알았는데 완전 실망했다")
+    words = sorted({token.word for token in tokens})
+    assert words == [0, 1, 2, 3, 4]
+    assert tokens[0].text == "재미있/VA"
+    assert [t.text for t in tokens if t.word == 4] == ["실망/NNG", "하/XSV", "었/EP", "다/EF"]
+
+
+def test_kiwi_morpheme_spanning_two_words_belongs_to_the_later_word():
+    # Kiwi reads "커스틴 던스트" as one proper noun; the trace after "커스틴" must not see it.
+    tokens = KiwiTokenizer().tokenize("커스틴 던스트가 이뻐보였다")
+    spanning = [t for t in tokens if " " in t.text]
+    assert spanning and all(t.word == 1 for t in spanning)
+
+
+def test_kiwi_batch_equals_one_by_one():
+    texts = ["정말 재밌어요", "", "별로였다 ㅠㅠ", "hello"]
+    tokenizer = KiwiTokenizer()
+    assert tokenizer.tokenize_many(texts) == [tokenizer.tokenize(t) for t in texts]
+
+
+def test_kiwi_truncates_long_input():
+    tokens = KiwiTokenizer(max_tokens=80).tokenize("좋아요 " * 500)
+    assert len(tokens) == 80
+
+
+def test_settings_rebuild_the_same_tokenizer():
+    for tokenizer in (SeedTokenizer(), KiwiTokenizer(max_tokens=40, with_tags=False)):
+        rebuilt = make_tokenizer(tokenizer.settings())
+        assert rebuilt.settings() == tokenizer.settings()
+        assert rebuilt.tokenize("영화가 최고였다") == tokenizer.tokenize("영화가 최고였다")

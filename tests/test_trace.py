@@ -1,0 +1,91 @@
+"""The one-pass trace must equal the seed's method: re-running the model on every prefix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nlp.config import DEFAULT, SEED
+from nlp.inference import SentimentModel
+from nlp.vocabulary import Vocabulary
+
+SENTENCE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 돈이 아까웠다"
+
+
+def _random_model(config, seed: int = 7) -> SentimentModel:
+    """A Keras model with random weights, exported to the numpy runtime."""
+    import keras
+
+    from nlp.model import build_model, export_weights
+
+    keras.utils.set_random_seed(seed)
+    vocabulary = Vocabulary(("<pad>", "<oov>", *[f"t{i}" for i in range(298)]))
+    config = config.with_overrides(vocab_size=len(vocabulary))
+    keras_model = build_model(config)
+    return SentimentModel(config, vocabulary, export_weights(keras_model), "random"), keras_model
+
+
+def _keras_on_prefixes(keras_model, ids: list[int]) -> np.ndarray:
+    """The seed's method: pad every prefix after the text and run the model on all of them."""
+    prefixes = np.zeros((len(ids), len(ids)), dtype=np.int32)
+    for length in range(1, len(ids) + 1):
+        prefixes[length - 1, :length] = ids[:length]
+    return np.asarray(keras_model(prefixes, training=False))[:, 1]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [DEFAULT, SEED, DEFAULT.with_overrides(name="gru", cell="gru")],
+    ids=["default-lstm", "seed", "gru"],
+)
+def test_one_pass_equals_prefix_rerun(config):
+    model, keras_model = _random_model(config)
+    rng = np.random.default_rng(3)
+    for length in (1, 5, 25, 40):
+        ids = rng.integers(1, len(model.vocabulary), size=length).tolist()
+        one_pass = model.positive_per_token([ids])[0]
+        np.testing.assert_allclose(one_pass, _keras_on_prefixes(keras_model, ids), atol=1e-5)
+
+
+def test_batched_trace_equals_single_traces(trained_model):
+    texts = [SENTENCE, "최고", "배우 연기가 정말 좋았어요 강추", "", "ㅋㅋㅋ"]
+    batched = trained_model.trace_batch(texts)
+    for text, trace in zip(texts, batched, strict=True):
+        single = trained_model.trace(text)
+        assert trace.words == single.words
+        np.testing.assert_allclose(trace.probabilities, single.probabilities, atol=1e-6)
+
+
+def test_trained_model_trace_matches_keras_on_word_prefixes(trained_model):
+    """Word by word: the value shown after word k is the Keras model's output on the tokens
+    up to the end of word k."""
+    from nlp.model import build_model, import_weights
+
+    keras_model = build_model(trained_model.config)
+    import_weights(keras_model, trained_model.weights)
+    tokens = trained_model.tokenizer.tokenize(SENTENCE)
+    ids = trained_model.vocabulary.encode([t.text for t in tokens])
+    per_token = _keras_on_prefixes(keras_model, ids)
+    last_of_word = {t.word: i for i, t in enumerate(tokens)}
+    expected = [per_token[last_of_word[w]] for w in sorted(last_of_word)]
+    trace = trained_model.trace(SENTENCE)
+    assert trace.words == tuple(SENTENCE.split())
+    np.testing.assert_allclose(trace.probabilities, expected, atol=1e-5)
+    assert trace.positive == pytest.approx(trace.probabilities[-1])
+
+
+def test_seed_config_word_prefixes_rerun_end_to_end():
+    """With the seed tokeniser (context-free words), re-tracing each word prefix of the text
+    gives the same numbers as the single pass."""
+    model, _ = _random_model(SEED)
+    vocabulary = Vocabulary(("<pad>", "<oov>", *SENTENCE.replace(".", "").split()))
+    model = SentimentModel(
+        model.config.with_overrides(vocab_size=len(vocabulary)),
+        vocabulary,
+        {**model.weights, "embedding": model.weights["embedding"][: len(vocabulary)]},
+        "random",
+    )
+    words = SENTENCE.split()
+    trace = model.trace(SENTENCE)
+    rerun = [model.trace(" ".join(words[: k + 1])).positive for k in range(len(words))]
+    np.testing.assert_allclose(trace.probabilities, rerun, atol=1e-5)

@@ -1,0 +1,59 @@
+"""Real training on a real subset of NSMC, into a real registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from nlp.artifacts import MANIFEST_FILE
+from training.data import load_split, parse_lines, read_corpus
+from training.evaluate import evaluate
+from training.train import split_validation
+
+
+def test_small_training_run_gives_a_useful_version(trained_registry, trained_model):
+    info = trained_registry.info(trained_registry.current_name())
+    assert info.problem is None
+    assert (info.path / MANIFEST_FILE).is_file()
+    # Fresh evaluation through the serving runtime, on 2,000 test reviews.
+    test = load_split("test").head(2_000)
+    result = evaluate(trained_model, test.texts, test.labels, progress=False)
+    assert result.n == 2_000
+    assert result.accuracy > 0.70
+    assert abs(result.accuracy - info.metrics["test_accuracy"]) < 1e-9
+    assert info.metrics["train_sha256"] == load_split("train").sha256
+    assert info.metrics["epochs_run"] == 1
+
+
+def test_validation_split_is_disjoint_and_deterministic():
+    train, validation = split_validation(1_000, seed=5)
+    assert len(validation) == 100 and len(train) == 900
+    assert not set(train) & set(validation)
+    again_train, again_validation = split_validation(1_000, seed=5)
+    assert (again_validation == validation).all() and (again_train == train).all()
+
+
+def test_malformed_lines_are_counted_not_fatal(tmp_path):
+    lines = ["id\tdocument\tlabel", "1\t좋다\t1", "broken line", "2\t별로\t7", "3\t싫다\t0", ""]
+    texts, labels, malformed = parse_lines(lines)
+    assert texts == ["좋다", "싫다"] and labels == [1, 0] and malformed == 2
+    path = tmp_path / "ratings.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    corpus = read_corpus(path)
+    assert len(corpus) == 2 and corpus.malformed == 2
+
+
+def test_evaluate_cli_prints_json_last(trained_registry, nsmc_dir, tmp_path):
+    sample = tmp_path / "sample.txt"
+    rows = (nsmc_dir / "ratings_test.txt").read_text(encoding="utf-8").split("\n")[:301]
+    sample.write_text("\n".join(rows), encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "-m", "training.evaluate", "--model", str(trained_registry.current_dir()),
+         "--data", str(sample)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["n"] == 300
+    assert 0.5 < figures["accuracy"] <= 1.0
+    assert set(figures["precision"]) == {"negative", "positive"}

@@ -1,0 +1,76 @@
+"""Length-bucketed batches: most reviews are short, so padding each batch only to its own
+longest review (rounded up to 8) makes an epoch several times faster than padding all to 80.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+ROUND_TO = 8
+BUCKET_BATCHES = 50
+
+
+class BucketedBatches:
+    def __init__(
+        self,
+        id_lists: list[list[int]],
+        labels: np.ndarray,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+    ) -> None:
+        self.id_lists = id_lists
+        self.labels = np.asarray(labels, dtype=np.int32)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.lengths = np.array([max(1, len(ids)) for ids in id_lists])
+        self.rng = np.random.default_rng(seed)
+        self.batches = self._plan()
+
+    def _plan(self) -> list[np.ndarray]:
+        order = (
+            self.rng.permutation(len(self.id_lists))
+            if self.shuffle
+            else np.arange(len(self.id_lists))
+        )
+        span = self.batch_size * BUCKET_BATCHES
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = order[start : start + span]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(np.array_split(chunk, max(1, -(-len(chunk) // self.batch_size))))
+        if self.shuffle:
+            self.rng.shuffle(batches)
+        return batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.batches[index]
+        width = int(-(-self.lengths[rows].max() // ROUND_TO) * ROUND_TO)
+        matrix = np.zeros((len(rows), width), dtype=np.int32)
+        for position, row in enumerate(rows):
+            ids = self.id_lists[row]
+            matrix[position, : len(ids)] = ids
+        return matrix, self.labels[rows]
+
+    def dataset(self) -> tf.data.Dataset:
+        """A tf.data pipeline with ragged batch widths, reshuffled on every pass.
+
+        (keras.utils.PyDataset fixes the batch shape from its first batch, which rules out
+        per-batch widths.)
+        """
+
+        def generate():
+            if self.shuffle:
+                self.batches = self._plan()
+            for index in range(len(self)):
+                yield self[index]
+
+        signature = (
+            tf.TensorSpec(shape=(None, None), dtype=tf.int32),
+            tf.TensorSpec(shape=(None,), dtype=tf.int32),
+        )
+        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)

@@ -1,0 +1,182 @@
+"""Model versions on disk and the pointer to the one being served.
+
+    <root>/versions/<version>/   complete versions only (see nlp.artifacts)
+    <root>/.staging/<name>/      versions being written; renamed into versions/ when complete
+    <root>/CURRENT               the served version's name, replaced atomically
+
+A version appears in versions/ by one rename, so a reader never sees a half-written one,
+and CURRENT is swapped with os.replace, so a crash leaves either the old or the new pointer.
+
+    python -m training.registry list | current | use VERSION
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlp.artifacts import METRICS_FILE, ModelLoadError, read_json, verify_model_dir
+from nlp.inference import SentimentModel
+from training.config import TrainingPaths
+
+CURRENT_FILE = "CURRENT"
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    path: Path
+    metrics: dict[str, Any]
+    problem: str | None  # why this version cannot be served, if it cannot
+
+    @property
+    def accuracy(self) -> float | None:
+        value = self.metrics.get("test_accuracy")
+        return float(value) if value is not None else None
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.versions_dir = root / "versions"
+        self.staging_dir = root / ".staging"
+
+    @classmethod
+    def from_env(cls) -> Registry:
+        return cls(TrainingPaths.from_env().registry_dir)
+
+    @staticmethod
+    def new_version_name(config_name: str) -> str:
+        """Sortable by time, unique even for two runs in the same second."""
+        return (
+            f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{config_name}-{secrets.token_hex(2)}"
+        )
+
+    @contextlib.contextmanager
+    def staging(self, name: str) -> Iterator[Path]:
+        """A scratch directory for a version; it is removed unless `publish` moved it."""
+        directory = self.staging_dir / name
+        directory.mkdir(parents=True, exist_ok=False)
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def publish(self, staged: Path) -> Path:
+        verify_model_dir(staged)
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        target = self.versions_dir / staged.name
+        if target.exists():
+            raise RegistryError(f"version {staged.name} already exists")
+        os.replace(staged, target)
+        return target
+
+    def clean_staging(self) -> int:
+        """Remove what crashed or killed training runs left behind; returns how many."""
+        if not self.staging_dir.is_dir():
+            return 0
+        leftovers = list(self.staging_dir.iterdir())
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(leftovers)
+
+    def versions(self) -> list[VersionInfo]:
+        if not self.versions_dir.is_dir():
+            return []
+        return [self.info(path.name) for path in sorted(self.versions_dir.iterdir())]
+
+    def info(self, name: str) -> VersionInfo:
+        path = self.path_of(name)
+        try:
+            verify_model_dir(path)
+            return VersionInfo(name, path, read_json(path / METRICS_FILE), None)
+        except ModelLoadError as error:
+            return VersionInfo(name, path, {}, str(error))
+
+    def path_of(self, name: str) -> Path:
+        if not name or "/" in name or name.startswith("."):
+            raise RegistryError(f"{name!r} is not a version name")
+        return self.versions_dir / name
+
+    def current_name(self) -> str | None:
+        try:
+            name = (self.root / CURRENT_FILE).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def current_dir(self) -> Path:
+        name = self.current_name()
+        if name is None:
+            raise RegistryError(f"no current model in {self.root}: train one with `make train`")
+        return self.path_of(name)
+
+    def use(self, name: str) -> None:
+        """Point CURRENT at a version, after checking it can be served."""
+        info = self.info(name)
+        if info.problem:
+            raise RegistryError(f"refusing version {name}: {info.problem}")
+        pointer = self.root / CURRENT_FILE
+        partial = self.root / f".{CURRENT_FILE}.{os.getpid()}.tmp"
+        with partial.open("w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, pointer)
+
+    def load(self, name: str) -> SentimentModel:
+        return SentimentModel.load(self.path_of(name), version=name)
+
+    def load_current(self) -> SentimentModel:
+        name = self.current_name()
+        if name is None:
+            raise RegistryError(f"no current model in {self.root}: train one with `make train`")
+        return self.load(name)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.registry", description=__doc__)
+    parser.add_argument("--root", type=Path, default=None, help="registry directory")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="versions with their test accuracy")
+    commands.add_parser("current", help="print the current version's directory")
+    use = commands.add_parser("use", help="make VERSION the current one")
+    use.add_argument("version")
+    args = parser.parse_args(argv)
+    registry = Registry(args.root) if args.root else Registry.from_env()
+    try:
+        if args.command == "list":
+            current = registry.current_name()
+            for info in registry.versions():
+                mark = "*" if info.name == current else " "
+                detail = info.problem or json.dumps(
+                    {k: info.metrics.get(k) for k in ("test_accuracy", "config", "trained_at")}
+                )
+                print(f"{mark} {info.name}  {detail}")
+        elif args.command == "current":
+            print(registry.current_dir())
+        else:
+            registry.use(args.version)
+            print(f"current version: {args.version}")
+    except (RegistryError, ModelLoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
