@@ -646,6 +646,18 @@ class Storage:
         )
         return [ScoreRow(*row) for row in rows]
 
+    async def recent_scores(self, chat_id: int, limit: int) -> list[ScoreRow]:
+        """The latest ``limit`` scores, oldest first: what the rolling mood is made of."""
+        rows = await self._fetch(
+            """
+            SELECT chat_id, user_id, score, model_version, at, text FROM (
+                SELECT * FROM mood_scores WHERE chat_id = ? ORDER BY at DESC, id DESC LIMIT ?
+            ) ORDER BY at, id
+            """,
+            (chat_id, limit),
+        )
+        return [ScoreRow(*row) for row in rows]
+
     async def chat_settings(self, chat_id: int) -> ChatSettings:
         rows = await self._fetch(
             "SELECT chat_id, store_text, alert_threshold, alert_active "

@@ -29,6 +29,9 @@ class ModelConfig:
     max_epochs: int
     patience: int
     min_count: int = 2
+    # Drops whole token embeddings during training (SpatialDropout1D): regularises the
+    # 40k x 128 embedding, the largest and most overfit part of the network.
+    embedding_dropout: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

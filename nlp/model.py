@@ -42,6 +42,10 @@ def build_model(config: ModelConfig) -> keras.Model:
     embedded = layers.Embedding(
         config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding"
     )(token_ids)
+    if config.embedding_dropout:
+        embedded = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(
+            embedded
+        )
     recurrent_layer = {"lstm": layers.LSTM, "gru": layers.GRU}[config.cell]
     outputs = recurrent_layer(
         config.units, return_sequences=True, return_state=True, name="recurrent"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .formatting import auto_entities
-from .methods import document, photo_size
+from .methods import document, inspect_image, photo_size
 from .state import FakeChat, FakeUser, JsonDict, MessageRecord, World, now
 
 ChatRef = FakeChat | int
@@ -146,6 +146,7 @@ class UserSimulation:
         return self.send_text(chat, user, text, reply_to=message)
 
     def send_sticker(self, chat: ChatRef, user: FakeUser, emoji: str = "😀") -> JsonDict:
+        """A regular 512x512 sticker; handlers usually only look at ``sticker.emoji``."""
         stored = self.world.store_file(
             b"RIFF\x00\x00\x00\x00WEBP", "sticker.webp", "image/webp", "sticker", (512, 512)
         )
@@ -167,9 +168,11 @@ class UserSimulation:
         caption: str | None = None,
         size: tuple[int, int] = (4, 3),
     ) -> JsonDict:
-        """A photo from the user; the bytes are downloadable via getFile + base_file_url."""
+        """A photo from the user (``data`` or a generated PNG of ``size``); the bytes are
+        downloadable by the bot via getFile + base_file_url."""
         image = data if data is not None else tiny_png(*size)
-        stored = self.world.store_file(image, "photo.png", "image/png", "photo", size)
+        dimensions, mime = inspect_image(image)
+        stored = self.world.store_file(image, "photo", mime, "photo", dimensions)
         content: JsonDict = {"photo": [photo_size(stored)]}
         return self._user_message(chat, user, {**content, **_caption(caption)}, None)
 
@@ -183,6 +186,7 @@ class UserSimulation:
         *,
         caption: str | None = None,
     ) -> JsonDict:
+        """A file from the user, e.g. a CSV of sentences to analyse."""
         stored = self.world.store_file(data, filename, mime_type, "document")
         content = {"document": document(stored), **_caption(caption)}
         return self._user_message(chat, user, content, None)
@@ -197,6 +201,8 @@ class UserSimulation:
         author = record.message.get("from", {}).get("id")
         if user is not None and author != user.id:
             raise ValueError(f"message {record.message['message_id']} is not from {user}")
+        if "text" not in record.message:
+            raise ValueError("only text messages can be edited by simulated users")
         record.history.append(record.message)
         edited = {k: v for k, v in record.message.items() if k not in ("text", "entities")}
         edited.update({"text": text, "edit_date": now()})

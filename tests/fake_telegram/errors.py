@@ -12,7 +12,8 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
-_SHORT = reprlib.Repr(maxstring=80, maxother=80, maxlevel=3)
+_SHORT = reprlib.Repr()  # keyword arguments need Python 3.12
+_SHORT.maxstring = _SHORT.maxother = 80
 
 
 class ApiError(Exception):

@@ -237,7 +237,7 @@ def _caption(params: JsonDict) -> JsonDict:
     return formatted(params, "caption", "caption_entities") if params.get("caption") else {}
 
 
-def _inspect_image(data: bytes) -> tuple[tuple[int, int], str]:
+def inspect_image(data: bytes) -> tuple[tuple[int, int], str]:
     """Telegram re-encodes photos, so anything that is not a decodable image fails. Returns
     the size and the real MIME type (PTB uploads raw bytes as application/octet-stream)."""
     from PIL import Image, UnidentifiedImageError  # Pillow comes with matplotlib
@@ -272,7 +272,7 @@ def _stored_upload(world: World, value: UploadedFile | str, kind: str, limit: in
     if len(value.data) > limit:
         raise ApiError(413, "Request Entity Too Large")
     if kind == "photo":
-        size, mime = _inspect_image(value.data)
+        size, mime = inspect_image(value.data)
         return world.store_file(value.data, value.filename, mime, kind, size)
     mime = mimetypes.guess_type(value.filename)[0] or value.content_type
     return world.store_file(value.data, value.filename, mime, kind)
@@ -425,22 +425,25 @@ async def get_chat(world: World, params: JsonDict) -> JsonDict:
     return world.chat_by_ref(params["chat_id"]).full_info()
 
 
-def _member(world: World, chat: FakeChat, user: FakeUser) -> JsonDict:
+def _status(world: World, chat: FakeChat, user: FakeUser) -> str:
     if user.id == world.bot.id:
-        status = "kicked" if chat.bot_blocked else "member"
-        if chat.bot_is_admin and not chat.bot_blocked:
-            return {"status": "administrator", "user": user.to_api(), **_ADMIN_RIGHTS}
-        return {
-            "status": status,
-            "user": user.to_api(),
-            **({"until_date": 0} if chat.bot_blocked else {}),
-        }
+        return "kicked" if chat.bot_blocked else "administrator" if chat.bot_is_admin else "member"
     if user.id == chat.owner_id:
-        return {"status": "creator", "user": user.to_api(), "is_anonymous": False}
+        return "creator"
     if user.id in chat.admin_ids:
-        return {"status": "administrator", "user": user.to_api(), **_ADMIN_RIGHTS}
-    in_chat = user.id in chat.members or (chat.peer is not None and chat.peer.id == user.id)
-    return {"status": "member" if in_chat else "left", "user": user.to_api()}
+        return "administrator"
+    return "member" if user.id in chat.members else "left"
+
+
+def _member(world: World, chat: FakeChat, user: FakeUser) -> JsonDict:
+    """The ChatMember subtype for the user's status, with the fields PTB requires."""
+    status = _status(world, chat, user)
+    extra: JsonDict = {
+        "creator": {"is_anonymous": False},
+        "administrator": _ADMIN_RIGHTS,
+        "kicked": {"until_date": 0},
+    }.get(status, {})
+    return {"status": status, "user": user.to_api(), **extra}
 
 
 @api_method("getChatMember")

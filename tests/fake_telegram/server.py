@@ -212,6 +212,7 @@ class FakeTelegramServer(UserSimulation):
             self.world.calls.append((spec.name, raw))
             return self._fail(spec.name, raw, err)
         self.world.calls.append((spec.name, params))
+        self.world.bot_output.notify()  # wait_for_call must see a long poll as it starts
         try:
             result = await self._invoke(spec, params)
         except ApiError as err:

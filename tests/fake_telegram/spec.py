@@ -139,11 +139,18 @@ def spec_path() -> Path:
     return Path(override) if override else DEFAULT_SPEC_PATH
 
 
-@functools.cache
 def load_spec(path: Path | None = None) -> BotApiSpec:
-    """Parse the description once per process (it is ~1 MB of JSON)."""
-    source = path or spec_path()
-    return BotApiSpec(json.loads(source.read_text(encoding="utf-8")))
+    """The parsed description at ``path`` (default :func:`spec_path`), parsed once per file."""
+    return _load_spec((path or spec_path()).resolve())
+
+
+@functools.cache
+def _load_spec(path: Path) -> BotApiSpec:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Bot API description not found at {path}; set ${SPEC_ENV_VAR} to its location"
+        )
+    return BotApiSpec(json.loads(path.read_text(encoding="utf-8")))
 
 
 class _Mismatch(Exception):

@@ -1,0 +1,51 @@
+"""`python -m bot` (what `make run` calls).
+
+With TELEGRAM_TOKEN set it runs the Telegram bot; without, a chat in the terminal. Either
+way, if no model has been trained yet, it trains one first (with progress bars).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from bot.config import ConfigError, Settings
+from training.registry import Registry
+
+
+def ensure_model(settings: Settings) -> None:
+    registry = Registry(settings.paths.registry_dir)
+    if registry.current_name() is not None:
+        return
+    print("아직 학습된 모델이 없어 먼저 학습합니다 (No model yet: training one first).")
+    from training.train import main as train
+
+    if train(["--out", str(registry.root), "--make-current", "yes"]) != 0:
+        raise SystemExit("training failed; see the messages above")
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    ensure_model(settings)
+    if settings.token:
+        from bot.app import serve_forever
+
+        serve_forever(settings)
+    else:
+        from bot.console import run_console
+
+        asyncio.run(run_console(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Wiring: open the runtime (database, model, service), build the Application, run it.
+
+Handler groups, in the order PTB consults them:
+    -1  gatekeeping: the per-user rate limit for private chats
+     0  commands, buttons, private text, group text, explicit ignores
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.handlers import Handlers
+from bot.ratelimit import RateLimiter
+from bot.service import SentimentService
+from bot.serving import ModelService
+from bot.storage import Storage
+from training.registry import Registry
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    BotCommand("help", "도움말 / help"),
+    BotCommand("trace", "단어별 흐름 그래프 / trace chart"),
+    BotCommand("correct", "판정 고치기 (답장으로) / correct a verdict (as a reply)"),
+    BotCommand("mood", "그룹 분위기 / group mood"),
+    BotCommand("mood_alert", "분위기 알림 기준 / mood alert threshold"),
+    BotCommand("forget", "내 데이터 지우기 / delete my data"),
+    BotCommand("rnn", "SimpleRNN 실습 / SimpleRNN demo"),
+    BotCommand("lstm", "LSTM 실습 / LSTM demo"),
+    BotCommand("gru", "GRU 실습 / GRU demo"),
+]
+
+
+@dataclass
+class Runtime:
+    """The parts the bot runs on; opened together, closed together."""
+
+    settings: Settings
+    storage: Storage
+    registry: Registry
+    models: ModelService
+    service: SentimentService
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    registry = Registry(settings.paths.registry_dir)
+    registry.clean_staging()
+    model = await asyncio.to_thread(registry.load_current)
+    settings.database_path.parent.mkdir(parents=True, exist_ok=True)
+    storage = await Storage.open(settings.database_path, busy_timeout=settings.db_busy_timeout)
+    models = ModelService(model)
+    await models.start()
+    try:
+        yield Runtime(settings, storage, registry, models,
+                      SentimentService(settings, storage, models, registry))  # fmt: skip
+    finally:
+        await models.stop()
+        await storage.close()
+
+
+def build_application(runtime: Runtime) -> Application:
+    settings = runtime.settings
+    application = (
+        Application.builder()
+        .token(settings.token)
+        .base_url(settings.base_url)
+        .base_file_url(settings.base_file_url)
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_per_second))
+        .concurrent_updates(256)  # lets messages that arrive together share one trace batch
+        .build()
+    )
+    handlers = Handlers(runtime.service, RateLimiter(settings.rate_limit_per_minute))
+    register_handlers(application, handlers)
+    return application
+
+
+def register_handlers(application: Application, handlers: Handlers) -> None:
+    private = filters.ChatType.PRIVATE
+    groups = filters.ChatType.GROUPS
+    new_message = filters.UpdateType.MESSAGE
+    application.add_handler(MessageHandler(private & new_message, handlers.rate_limit), group=-1)
+    commands = {
+        ("start", "help"): handlers.help,
+        "trace": handlers.trace_command,
+        "correct": handlers.correct_command,
+        "forget": handlers.forget,
+        "mood": handlers.mood,
+        "mood_alert": handlers.mood_alert,
+        "store_text": handlers.store_text,
+        "status": handlers.status,
+        "corrections": handlers.corrections,
+        "models": handlers.models,
+        "rollback": handlers.rollback,
+    }
+    for names, callback in commands.items():
+        application.add_handler(CommandHandler(names, callback, filters=new_message))
+    application.add_handler(CallbackQueryHandler(handlers.button))
+    text = filters.TEXT & ~filters.COMMAND & new_message
+    application.add_handler(MessageHandler(text & private, handlers.private_text))
+    application.add_handler(MessageHandler(text & groups, handlers.group_text))
+    application.add_handler(
+        MessageHandler(private & new_message & ~filters.TEXT, handlers.not_text)
+    )
+    application.add_handler(
+        MessageHandler(private & new_message & filters.COMMAND, handlers.unknown_command)
+    )
+    ignored = filters.UpdateType.EDITED | filters.UpdateType.CHANNEL_POSTS
+    application.add_handler(MessageHandler(ignored, handlers.ignore))
+    application.add_error_handler(handlers.error)
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve until `stop` is set: long polling, or a webhook when WEBHOOK_URL is set."""
+    async with open_runtime(settings) as runtime:
+        application = build_application(runtime)
+        async with application:
+            await application.bot.set_my_commands(COMMANDS)
+            await application.start()
+            if settings.webhook_url:
+                await application.updater.start_webhook(
+                    listen=settings.webhook_listen,
+                    port=settings.webhook_port,
+                    webhook_url=settings.webhook_url,
+                    secret_token=settings.webhook_secret,
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            else:
+                await application.updater.start_polling(
+                    poll_interval=0.0,
+                    timeout=settings.poll_timeout,
+                    allowed_updates=Update.ALL_TYPES,
+                    drop_pending_updates=False,
+                )
+            log.info("serving model %s", runtime.models.model.version)
+            await stop.wait()
+            await application.updater.stop()
+            await application.stop()
+
+
+def serve_forever(settings: Settings) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_bot(settings, stop)
+
+    asyncio.run(main())

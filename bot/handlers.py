@@ -1,0 +1,299 @@
+"""The Telegram layer: turn updates into service calls and service replies into messages.
+
+Kept thin on purpose: parsing of arguments and every decision live in `bot.service`, so
+this module only knows how to read an Update and how to answer it.
+
+Documented silent ignores: edited messages, channel posts, and non-text messages in
+groups (a sticker in a group is not addressed to the bot).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import replies
+from bot.ratelimit import RateLimiter
+from bot.replies import Lang, say
+from bot.service import Reply, SentimentService, UsageError, parse_label
+from bot.storage import StorageError
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PREFIX = "v"
+RIGHT, WRONG = "ok", "no"
+
+
+def verdict_buttons(verdict_id: int) -> InlineKeyboardMarkup:
+    data = f"{CALLBACK_PREFIX}:{verdict_id}"
+    right = InlineKeyboardButton(replies.BUTTON_RIGHT, callback_data=f"{data}:{RIGHT}")
+    wrong = InlineKeyboardButton(replies.BUTTON_WRONG, callback_data=f"{data}:{WRONG}")
+    return InlineKeyboardMarkup([[right, wrong]])
+
+
+def parse_callback(data: str | None) -> tuple[int, str] | None:
+    """(verdict id, choice) from our own callback data; None for anything forged or stale."""
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != CALLBACK_PREFIX or parts[2] not in (RIGHT, WRONG):
+        return None
+    if not parts[1].isdigit() or len(parts[1]) > 19:
+        return None
+    return int(parts[1]), parts[2]
+
+
+def verdict_id_of(message: Message | None) -> int | None:
+    """The verdict a bot message is about, read back from its own buttons."""
+    markup = message.reply_markup if message else None
+    for row in markup.inline_keyboard if markup else ():
+        for button in row:
+            parsed = parse_callback(
+                button.callback_data if isinstance(button.callback_data, str) else None
+            )
+            if parsed:
+                return parsed[0]
+    return None
+
+
+def lang_of(update: Update) -> Lang:
+    user = update.effective_user
+    return replies.language_of(user.language_code if user else None)
+
+
+class Handlers:
+    def __init__(self, service: SentimentService, limiter: RateLimiter) -> None:
+        self.service = service
+        self.limiter = limiter
+        self._warned: dict[int, float] = {}
+
+    # --- gatekeeping (handler group -1) ----------------------------------------------
+
+    async def rate_limit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Drop a private user's message beyond the per-minute limit; say so once a minute."""
+        user = update.effective_user
+        if user is None or self.limiter.allow(user.id):
+            return
+        now = time.monotonic()
+        if now - self._warned.get(user.id, -60.0) >= 60.0 and update.effective_message:
+            self._warned[user.id] = now
+            await update.effective_message.reply_text(say("rate_limited", lang_of(update)))
+        raise ApplicationHandlerStop
+
+    # --- everyone ---------------------------------------------------------------------
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(replies.help_text(lang_of(update)))
+
+    async def private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._analyse(update, update.effective_message.text, chart=False)
+
+    async def trace_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = " ".join(context.args or [])
+        if not text.strip():
+            raise UsageError(say("trace_usage", lang_of(update)))
+        await self._analyse(update, text, chart=True)
+
+    async def _analyse(self, update: Update, text: str, chart: bool) -> None:
+        message = update.effective_message
+        reply = await self.service.analyse(
+            text,
+            user_id=update.effective_user.id,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            lang=lang_of(update),
+            chart=chart,
+        )
+        await send_reply(message, reply)
+
+    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(say("unknown_command", lang_of(update)))
+
+    async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(say("text_only", lang_of(update)))
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        lang = lang_of(update)
+        parsed = parse_callback(query.data if isinstance(query.data, str) else None)
+        if parsed is None or query.message is None:
+            await query.answer(say("stale_button", lang), show_alert=True)
+            return
+        verdict_id, choice = parsed
+        if choice == RIGHT:
+            await query.answer(say("confirmed", lang))
+            await _drop_buttons(query)
+            return
+        answer = await self.service.correct_verdict(
+            verdict_id, user_id=query.from_user.id, chat_id=query.message.chat.id,
+            label=None, lang=lang,
+        )  # fmt: skip
+        await query.answer(answer, show_alert=True)
+        await _drop_buttons(query)
+
+    async def correct_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        lang = lang_of(update)
+        label = parse_label(context.args[0]) if len(context.args or []) == 1 else None
+        target = message.reply_to_message
+        if label is None or target is None:
+            raise UsageError(say("correct_usage", lang))
+        verdict_id = verdict_id_of(target)
+        if verdict_id is not None:
+            answer = await self.service.correct_verdict(
+                verdict_id, user_id=update.effective_user.id, chat_id=message.chat_id,
+                label=label, lang=lang,
+            )  # fmt: skip
+        elif target.text and not (target.from_user and target.from_user.is_bot):
+            answer = await self.service.correct_text(
+                target.text, user_id=update.effective_user.id, chat_id=message.chat_id,
+                label=label, lang=lang,
+            )  # fmt: skip
+        else:
+            raise UsageError(say("correct_usage", lang))
+        await message.reply_text(answer)
+
+    async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        answer = await self.service.forget(update.effective_user.id, lang_of(update))
+        await update.effective_message.reply_text(answer)
+
+    # --- groups -----------------------------------------------------------------------
+
+    async def group_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if update.effective_user is None:  # anonymous admins and linked channels post too
+            return
+        alert = await self.service.observe_group_message(
+            message.text, chat_id=message.chat_id, user_id=update.effective_user.id,
+            at=message.date.timestamp(), lang="ko",
+        )  # fmt: skip
+        if alert:
+            await message.chat.send_message(alert)
+
+    async def mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update):
+            return
+        reply = await self.service.mood_report(
+            update.effective_chat.id, context.args or [], lang_of(update)
+        )
+        await send_reply(update.effective_message, reply)
+
+    async def mood_alert(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update) or not await self._chat_admin(update, context):
+            return
+        answer = await self.service.set_alert(
+            update.effective_chat.id, context.args or [], lang_of(update)
+        )
+        await update.effective_message.reply_text(answer)
+
+    async def store_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update) or not await self._chat_admin(update, context):
+            return
+        answer = await self.service.set_store_text(
+            update.effective_chat.id, context.args or [], lang_of(update)
+        )
+        await update.effective_message.reply_text(answer)
+
+    async def _in_group(self, update: Update) -> bool:
+        if update.effective_chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+            return True
+        await update.effective_message.reply_text(say("groups_only", lang_of(update)))
+        return False
+
+    async def _chat_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        member = await context.bot.get_chat_member(
+            update.effective_chat.id, update.effective_user.id
+        )
+        if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+            return True
+        await update.effective_message.reply_text(say("chat_admins_only", lang_of(update)))
+        return False
+
+    # --- bot admins -------------------------------------------------------------------
+
+    async def _bot_admin(self, update: Update) -> bool:
+        user = update.effective_user
+        if self.service.settings.is_admin(user.id if user else None):
+            return True
+        await update.effective_message.reply_text(say("admins_only", lang_of(update)))
+        return False
+
+    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._bot_admin(update):
+            await update.effective_message.reply_text(await self.service.status())
+
+    async def corrections(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._bot_admin(update):
+            await send_reply(
+                update.effective_message, await self.service.corrections_document(lang_of(update))
+            )
+
+    async def models(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._bot_admin(update):
+            await update.effective_message.reply_text(replies.fit(self.service.models_text()))
+
+    async def rollback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._bot_admin(update):
+            answer = await self.service.rollback(context.args or [], lang_of(update))
+            await update.effective_message.reply_text(answer)
+
+    # --- ignored on purpose -----------------------------------------------------------
+
+    async def ignore(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.debug("ignoring update %s", update.update_id)
+
+    # --- the one error handler --------------------------------------------------------
+
+    async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer what can be answered; log the rest. The bot keeps serving either way."""
+        error = context.error
+        message = update.effective_message if isinstance(update, Update) else None
+        lang = lang_of(update) if isinstance(update, Update) else "ko"
+        if isinstance(error, UsageError):
+            text = str(error)
+        elif isinstance(error, StorageError):
+            log.warning("storage error: %s", error)
+            text = say("storage_error", lang, error=str(error))
+        else:
+            log.error(
+                "unhandled error in update %s", getattr(update, "update_id", "?"), exc_info=error
+            )
+            text = say("internal_error", lang)
+        if isinstance(update, Update) and update.callback_query is not None:
+            await _quietly(update.callback_query.answer(text[:200], show_alert=True))
+        elif message is not None:
+            await _quietly(message.reply_text(text))
+
+
+async def send_reply(message: Message, reply: Reply) -> None:
+    markup = verdict_buttons(reply.verdict_id) if reply.verdict_id is not None else None
+    if reply.photo is not None:
+        await message.reply_photo(InputFile(reply.photo, filename="chart.png"))
+    if reply.document is not None:
+        name, content = reply.document
+        await message.reply_document(InputFile(content, filename=name))
+        return
+    await message.reply_text(reply.text, reply_markup=markup)
+
+
+async def _drop_buttons(query: CallbackQuery) -> None:
+    """Remove the buttons once answered, so the same verdict is not corrected twice by
+    accident; an old message that can no longer be edited keeps them, harmlessly."""
+    await _quietly(query.edit_message_reply_markup(reply_markup=None))
+
+
+async def _quietly(awaitable) -> None:
+    try:
+        await awaitable
+    except (BadRequest, TelegramError) as error:
+        log.info("could not send an answer: %s", error)

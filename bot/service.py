@@ -1,0 +1,280 @@
+"""What the bot does, as plain async methods: no Telegram types in or out.
+
+The Telegram handlers and the terminal chat both call this class, so every behaviour can
+be tested without a network, and both front ends behave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot import charts, mood, replies
+from bot.config import Settings
+from bot.replies import Lang, say
+from bot.serving import ModelService
+from bot.storage import Storage
+from training.registry import Registry, RegistryError
+
+MAX_MOOD_HOURS = 720
+POSITIVE_WORDS = {"긍정", "positive", "pos", "1", "좋음", "👍"}
+NEGATIVE_WORDS = {"부정", "negative", "neg", "0", "나쁨", "👎"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    photo: bytes | None = None
+    document: tuple[str, bytes] | None = None  # (file name, content)
+    verdict_id: int | None = None  # when set, the reply carries the 맞아요/틀렸어요 buttons
+
+
+class UsageError(ValueError):
+    """A command with wrong arguments; the message is the answer to show."""
+
+
+def parse_label(word: str) -> int | None:
+    word = word.strip().lower()
+    if word in POSITIVE_WORDS:
+        return 1
+    if word in NEGATIVE_WORDS:
+        return 0
+    return None
+
+
+class SentimentService:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        models: ModelService,
+        registry: Registry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.models = models
+        self.registry = registry
+        self.clock = clock
+
+    # --- private chats: verdicts and corrections ------------------------------------
+
+    async def analyse(
+        self, text: str, *, user_id: int, chat_id: int, message_id: int, lang: Lang,
+        chart: bool = False,
+    ) -> Reply:  # fmt: skip
+        trace = await self.models.trace(text)
+        if trace.is_empty:
+            return Reply(replies.unreadable_text(trace, lang))
+        verdict_id = await self.storage.remember_verdict(
+            chat_id=chat_id,
+            message_id=message_id,
+            text=text,
+            predicted_label=trace.label,
+            probability=trace.positive,
+            model_version=trace.model_version,
+            user_id=user_id,
+        )
+        photo = await asyncio.to_thread(charts.trace_chart, trace, lang=lang) if chart else None
+        return Reply(replies.verdict_text(trace), photo=photo, verdict_id=verdict_id)
+
+    async def correct_verdict(
+        self, verdict_id: int, *, user_id: int, chat_id: int, label: int | None, lang: Lang
+    ) -> str:
+        """Store a correction of a stored verdict; `label` None means "the other one"."""
+        verdict = await self.storage.get_verdict(verdict_id)
+        if verdict is None or verdict.text is None:
+            return say("stale_button", lang)
+        if verdict.chat_id != chat_id:
+            return say("not_your_verdict", lang)
+        corrected = (1 - verdict.predicted_label) if label is None else label
+        result = await self.storage.add_correction(
+            text=verdict.text,
+            predicted_label=verdict.predicted_label,
+            predicted_probability=verdict.probability,
+            corrected_label=corrected,
+            user_id=user_id,
+            chat_id=chat_id,
+            model_version=verdict.model_version,
+        )
+        key = "correction_saved" if result.created else "correction_updated"
+        return say(key, lang, label=replies.label_name(corrected))
+
+    async def correct_text(
+        self, text: str, *, user_id: int, chat_id: int, label: int, lang: Lang
+    ) -> str:
+        """A correction of a message that has no stored verdict (e.g. a reply to the
+        user's own message): trace it now to record what the model predicted."""
+        trace = await self.models.trace(text)
+        if trace.is_empty:
+            return replies.unreadable_text(trace, lang)
+        result = await self.storage.add_correction(
+            text=text,
+            predicted_label=trace.label,
+            predicted_probability=trace.positive,
+            corrected_label=label,
+            user_id=user_id,
+            chat_id=chat_id,
+            model_version=trace.model_version,
+        )
+        key = "correction_saved" if result.created else "correction_updated"
+        return say(key, lang, label=replies.label_name(label))
+
+    async def forget(self, user_id: int, lang: Lang) -> str:
+        removed = await self.storage.forget_user(user_id)
+        return say("forgotten", lang, corrections=removed.corrections,
+                   verdicts=removed.verdicts, scores=removed.scores)  # fmt: skip
+
+    # --- group chats: mood ------------------------------------------------------------
+
+    async def observe_group_message(
+        self, text: str, *, chat_id: int, user_id: int, at: float, lang: Lang = "ko"
+    ) -> str | None:
+        """Score one group message; returns an alert to post, at most once per dip."""
+        trace = await self.models.trace(text)
+        if trace.is_empty:
+            return None
+        # The text is kept only if the chat opted in; storage enforces that rule.
+        await self.storage.add_score(
+            chat_id, user_id, trace.positive, trace.model_version, at, text
+        )
+        settings = await self.storage.chat_settings(chat_id)
+        if settings.alert_threshold is None:
+            return None
+        window = self.settings.mood_window
+        rolling = mood.rolling_mood(await self.storage.recent_scores(chat_id, window), window)
+        decision = mood.alert_decision(rolling, settings.alert_threshold, settings.alert_active)
+        if decision is mood.AlertDecision.FIRE:
+            await self.storage.set_alert_active(chat_id, True)
+            return say("alert_fired", lang, window=window, rolling=rolling,
+                       threshold=settings.alert_threshold)  # fmt: skip
+        if decision is mood.AlertDecision.RECOVER:
+            await self.storage.set_alert_active(chat_id, False)
+            return say("alert_recovered", lang, rolling=rolling)
+        return None
+
+    async def mood_report(self, chat_id: int, args: list[str], lang: Lang) -> Reply:
+        hours = _parse_hours(args, lang)
+        now = self.clock()
+        scores = await self.storage.scores(chat_id, now - hours * 3600)
+        summary = mood.summarize(scores, now, hours)
+        if not summary.message_count:
+            return Reply(say("mood_empty", lang, hours=hours))
+        text = mood.format_summary_ko(summary) if lang == "ko" else mood.format_summary_en(summary)
+        threshold = (await self.storage.chat_settings(chat_id)).alert_threshold
+        photo = await asyncio.to_thread(
+            charts.mood_chart, summary.series, threshold=threshold, lang=lang
+        )
+        return Reply(text, photo=photo)
+
+    async def set_alert(self, chat_id: int, args: list[str], lang: Lang) -> str:
+        if len(args) != 1:
+            raise UsageError(say("alert_usage", lang))
+        if args[0].lower() in ("off", "끄기", "none"):
+            await self.storage.set_alert_threshold(chat_id, None)
+            return say("alert_off", lang)
+        threshold = _parse_fraction(args[0])
+        if threshold is None:
+            raise UsageError(say("alert_usage", lang))
+        await self.storage.set_alert_threshold(chat_id, threshold)
+        return say("alert_set", lang, threshold=threshold)
+
+    async def set_store_text(self, chat_id: int, args: list[str], lang: Lang) -> str:
+        choice = args[0].lower() if len(args) == 1 else ""
+        if choice not in ("on", "off", "켜기", "끄기"):
+            raise UsageError(say("store_text_usage", lang))
+        erased = await self.storage.set_store_text(chat_id, choice in ("on", "켜기"))
+        if choice in ("on", "켜기"):
+            return say("store_text_on", lang)
+        return say("store_text_off", lang, count=erased)
+
+    # --- admins -------------------------------------------------------------------------
+
+    async def status(self) -> str:
+        stats = self.models.stats()
+        accuracy = self.models.model.metrics.get("test_accuracy")
+        pending = await self.storage.count_pending()
+        runs = await self.storage.runs(limit=1)
+        uptime = _duration(self.clock() - stats.started_at)
+        lines = [
+            f"모델 버전: {stats.version}",
+            f"테스트 정확도: {accuracy:.4f}" if accuracy is not None else "테스트 정확도: -",
+            f"대기 중인 수정: {pending}개",
+            f"가동 시간: {uptime}",
+            f"분석한 메시지: {stats.served}개",
+            f"지연 시간 p50: {stats.p50_ms:.1f} ms" if stats.p50_ms is not None else "지연 시간: -",
+            f"핫 스왑 횟수: {stats.swaps}",
+        ]
+        if runs:
+            last = runs[0]
+            lines.append(f"마지막 재학습: {last.status} ({last.candidate_version or '-'})")
+        return "\n".join(lines)
+
+    async def corrections_document(self, lang: Lang) -> Reply:
+        if not await self.storage.all_corrections():
+            return Reply(say("no_corrections", lang))
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
+        content = await self.storage.corrections_csv()
+        return Reply(f"corrections-{stamp}.csv", document=(f"corrections-{stamp}.csv", content))
+
+    def models_text(self) -> str:
+        current = self.registry.current_name()
+        lines = []
+        for info in self.registry.versions()[-20:]:
+            mark = "▶" if info.name == current else "·"
+            accuracy = f"{info.accuracy:.4f}" if info.accuracy is not None else "-"
+            problem = f" ⚠️ {info.problem}" if info.problem else ""
+            lines.append(f"{mark} {info.name}  acc {accuracy}{problem}")
+        return "\n".join(lines) or "등록된 모델이 없어요."
+
+    async def rollback(self, args: list[str], lang: Lang) -> str:
+        if len(args) > 1:
+            raise UsageError(say("rollback_usage", lang))
+        target = args[0] if args else self._previous_version()
+        if target is None:
+            return say("no_previous", lang)
+        try:
+            await self.serve_version(target)
+        except RegistryError as error:
+            raise UsageError(str(error)) from error
+        return say("rolled_back", lang, version=target)
+
+    async def serve_version(self, name: str) -> None:
+        """Point the registry at `name` and hot-swap it in; the registry is checked first,
+        so a corrupt version is refused before anything changes."""
+        info = self.registry.info(name)
+        if info.problem:
+            raise RegistryError(f"refusing version {name}: {info.problem}")
+        await self.models.swap(lambda: self.registry.load(name))
+        self.registry.use(name)
+
+    def _previous_version(self) -> str | None:
+        current = self.registry.current_name()
+        usable = [info.name for info in self.registry.versions() if info.problem is None]
+        older = [name for name in usable if current is None or name < current]
+        return older[-1] if older else None
+
+
+def _parse_hours(args: list[str], lang: Lang) -> int:
+    if not args:
+        return 24
+    if len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= MAX_MOOD_HOURS:
+        return int(args[0])
+    raise UsageError(say("mood_usage", lang))
+
+
+def _parse_fraction(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if 0.0 < value < 1.0 else None
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}일 {hours}시간 {minutes}분" if days else f"{hours}시간 {minutes}분 {seconds}초"

@@ -1,0 +1,129 @@
+"""The model being served: micro-batched traces off the event loop, and hot swaps.
+
+Messages that arrive together are traced in one batch (one recurrent pass), in a single
+worker thread, so the event loop never waits on numpy or Kiwi. A swap loads and warms the
+new model in that same thread, then replaces the reference in one assignment: a batch
+that already picked up the old model finishes on it, and every trace names its version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from nlp.inference import SentimentModel
+from nlp.trace import Trace
+
+WARM_UP_TEXTS = ("정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ")
+MAX_BATCH = 64
+LATENCY_WINDOW = 1000
+
+
+@dataclass(frozen=True)
+class ServingStats:
+    version: str
+    served: int
+    p50_ms: float | None
+    p99_ms: float | None
+    swaps: int
+    started_at: float
+
+
+class ModelService:
+    def __init__(self, model: SentimentModel, max_batch: int = MAX_BATCH) -> None:
+        self._model = model
+        self._max_batch = max_batch
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Trace], float]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._served = 0
+        self._swaps = 0
+        self._started_at = time.time()
+
+    @property
+    def model(self) -> SentimentModel:
+        return self._model
+
+    async def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._serve(), name="model-service")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        self._executor.shutdown(wait=True)
+
+    async def trace(self, text: str) -> Trace:
+        if self._worker is None:
+            await self.start()
+        future: asyncio.Future[Trace] = asyncio.get_running_loop().create_future()
+        await self._queue.put((text, future, time.perf_counter()))
+        return await future
+
+    async def swap(self, load: Callable[[], SentimentModel]) -> SentimentModel:
+        """Load and warm the new model off the loop, then serve it; returns the old one.
+
+        Loading runs in its own thread, so batches keep flowing on the old model meanwhile,
+        and the warm-up means the first real request does not pay for cold caches.
+        """
+        loop = asyncio.get_running_loop()
+        new_model = await loop.run_in_executor(None, _load_and_warm, load)
+        old_model, self._model = self._model, new_model
+        self._swaps += 1
+        return old_model
+
+    def stats(self) -> ServingStats:
+        latencies = sorted(self._latencies)
+        return ServingStats(
+            version=self._model.version,
+            served=self._served,
+            p50_ms=_percentile(latencies, 0.50),
+            p99_ms=_percentile(latencies, 0.99),
+            swaps=self._swaps,
+            started_at=self._started_at,
+        )
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            model = self._model  # the whole batch runs on the model current at its start
+            texts = [text for text, _, _ in batch]
+            try:
+                traces = await loop.run_in_executor(self._executor, model.trace_batch, texts)
+            except Exception as error:  # a bad batch fails its requests, not the service
+                for _, future, _ in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            finished = time.perf_counter()
+            for (_, future, queued_at), trace in zip(batch, traces, strict=True):
+                self._latencies.append((finished - queued_at) * 1000)
+                if not future.done():
+                    future.set_result(trace)
+            self._served += len(batch)
+
+
+def _load_and_warm(load: Callable[[], SentimentModel]) -> SentimentModel:
+    model = load()
+    model.trace_batch(list(WARM_UP_TEXTS))
+    gc.collect()  # drop the previous load's temporaries before the swap
+    return model
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[round(fraction * (len(sorted_values) - 1))]

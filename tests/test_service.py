@@ -1,0 +1,145 @@
+"""The bot's behaviour without Telegram: a real model, a real SQLite file."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bot.config import Settings
+from bot.mood import AlertDecision  # noqa: F401  (documents what observe_group_message returns)
+from bot.service import SentimentService, UsageError
+from bot.serving import ModelService
+from bot.storage import Storage
+from training.registry import Registry
+
+PNG = b"\x89PNG"
+
+
+@pytest.fixture
+async def service(trained_registry, tmp_path):
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    registry = Registry(root)
+    settings = Settings.from_env(
+        {"DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "MODEL_REGISTRY": str(root),
+         "ADMIN_IDS": "99", "MOOD_WINDOW": "5"}
+    )  # fmt: skip
+    storage = await Storage.open(settings.database_path)
+    models = ModelService(registry.load_current())
+    await models.start()
+    clock = [1_800_000_000.0]
+    yield SentimentService(settings, storage, models, registry, clock=lambda: clock[0])
+    await models.stop()
+    await storage.close()
+
+
+async def test_analyse_gives_trace_and_remembers_the_verdict(service):
+    reply = await service.analyse(
+        "재미있을 줄 알았는데 완전 실망했다", user_id=5, chat_id=5, message_id=1, lang="ko"
+    )
+    assert reply.verdict_id is not None and reply.photo is None
+    assert "실망했다" in reply.text and ("긍정" in reply.text or "부정" in reply.text)
+    verdict = await service.storage.get_verdict(reply.verdict_id)
+    assert verdict.text == "재미있을 줄 알았는데 완전 실망했다" and verdict.chat_id == 5
+
+
+async def test_trace_command_sends_a_chart(service):
+    reply = await service.analyse("배우 연기가 최고", user_id=5, chat_id=5, message_id=2,
+                                  lang="ko", chart=True)  # fmt: skip
+    assert reply.photo.startswith(PNG)
+
+
+async def test_unreadable_text_is_answered_not_stored(service):
+    reply = await service.analyse("😀😀", user_id=5, chat_id=5, message_id=3, lang="en")
+    assert reply.verdict_id is None and "Korean" in reply.text
+
+
+async def test_wrong_button_saves_the_flipped_label_once(service):
+    reply = await service.analyse("정말 최악", user_id=5, chat_id=5, message_id=4, lang="ko")
+    predicted = (await service.storage.get_verdict(reply.verdict_id)).predicted_label
+    first = await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None,
+                                          lang="ko")  # fmt: skip
+    second = await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None,
+                                           lang="ko")  # fmt: skip
+    assert "저장" in first and "이미" in second
+    pending = await service.storage.pending_corrections()
+    assert len(pending) == 1 and pending[0].corrected_label == 1 - predicted
+
+
+async def test_corrections_from_other_chats_and_stale_ids_are_refused(service):
+    reply = await service.analyse("괜찮네", user_id=5, chat_id=5, message_id=5, lang="en")
+    other = await service.correct_verdict(reply.verdict_id, user_id=6, chat_id=6, label=1,
+                                          lang="en")  # fmt: skip
+    stale = await service.correct_verdict(123456789, user_id=5, chat_id=5, label=1, lang="en")
+    assert "another chat" in other and "no longer" in stale
+    assert await service.storage.count_pending() == 0
+
+
+async def test_group_mood_alert_fires_once_and_recovers(service):
+    await service.set_alert(-100, ["0.4"], "ko")
+    alerts = []
+    for index in range(12):
+        alerts.append(await service.observe_group_message(
+            "최악이다 진짜 별로 짜증나", chat_id=-100, user_id=index % 3, at=1_799_990_000.0 + index
+        ))  # fmt: skip
+    fired = [a for a in alerts if a]
+    assert len(fired) == 1 and "⚠️" in fired[0]
+    recovered = []
+    for index in range(12):
+        recovered.append(await service.observe_group_message(
+            "정말 최고의 영화 감동 강추", chat_id=-100, user_id=1, at=1_799_990_100.0 + index
+        ))  # fmt: skip
+    assert len([a for a in recovered if a]) == 1
+    rows = await service.storage.scores(-100, 0)
+    assert len(rows) == 24 and all(row.text is None for row in rows)  # no opt-in: no text
+
+
+async def test_mood_report_and_its_arguments(service):
+    empty = await service.mood_report(-200, [], "ko")
+    assert empty.photo is None and "없어요" in empty.text
+    await service.observe_group_message("좋아요", chat_id=-200, user_id=1, at=1_799_999_000.0)
+    report = await service.mood_report(-200, ["24"], "en")
+    assert report.photo.startswith(PNG) and "1" in report.text
+    for bad in (["-3"], ["abc"], ["1", "2"], ["100000"]):
+        with pytest.raises(UsageError):
+            await service.mood_report(-200, bad, "en")
+    for bad in ([], ["2"], ["zero"], ["0.5", "x"]):
+        with pytest.raises(UsageError):
+            await service.set_alert(-200, bad, "en")
+
+
+async def test_forget_removes_the_users_data(service):
+    reply = await service.analyse("별로", user_id=7, chat_id=7, message_id=1, lang="ko")
+    await service.correct_verdict(reply.verdict_id, user_id=7, chat_id=7, label=1, lang="ko")
+    await service.observe_group_message("좋다", chat_id=-300, user_id=7, at=1_799_999_000.0)
+    answer = await service.forget(7, "en")
+    assert "1 corrections" in answer
+    assert await service.storage.get_verdict(reply.verdict_id) is None
+    assert await service.storage.scores(-300, 0) == []
+
+
+async def test_status_and_corrections_document(service):
+    empty = await service.corrections_document("ko")
+    assert empty.document is None
+    reply = await service.analyse("최고", user_id=8, chat_id=8, message_id=1, lang="ko")
+    await service.correct_verdict(reply.verdict_id, user_id=8, chat_id=8, label=0, lang="ko")
+    document = await service.corrections_document("ko")
+    name, content = document.document
+    assert name.endswith(".csv") and "최고".encode() in content
+    status = await service.status()
+    assert service.models.model.version in status and "대기 중인 수정: 1개" in status
+
+
+async def test_rollback_swaps_and_moves_the_pointer(service):
+    current = service.registry.current_name()
+    assert "이전 버전이 없어요" in await service.rollback([], "ko")
+    older = "20000101-000000-default-old0"
+    shutil.copytree(service.registry.path_of(current), service.registry.versions_dir / older)
+    answer = await service.rollback([], "ko")
+    assert older in answer
+    assert service.registry.current_name() == older
+    assert (await service.models.trace("좋다")).model_version == older
+    with pytest.raises(UsageError, match="does not exist"):
+        await service.rollback(["nope"], "ko")
+    assert service.registry.current_name() == older
