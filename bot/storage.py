@@ -702,13 +702,22 @@ class Storage:
                 (chat_id, threshold),
             )
 
-    async def set_alert_active(self, chat_id: int, active: bool) -> None:
+    async def set_alert_active(self, chat_id: int, active: bool) -> bool:
+        """Compare-and-set: True only for the call that actually changed the flag.
+
+        Messages of one chat are handled concurrently; only the caller that flips the
+        flag may post the alert, so a dip produces one alert however busy the chat is.
+        """
         async with self._write() as db:
             await db.execute(
-                "INSERT INTO chat_settings (chat_id, alert_active) VALUES (?, ?) "
-                "ON CONFLICT (chat_id) DO UPDATE SET alert_active = excluded.alert_active",
-                (chat_id, int(active)),
+                "INSERT INTO chat_settings (chat_id) VALUES (?) ON CONFLICT (chat_id) DO NOTHING",
+                (chat_id,),
             )
+            cursor = await db.execute(
+                "UPDATE chat_settings SET alert_active = ? WHERE chat_id = ? AND alert_active = ?",
+                (int(active), chat_id, int(not active)),
+            )
+            return cursor.rowcount == 1
 
     # privacy
 

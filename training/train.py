@@ -133,8 +133,11 @@ def _fit(request: TrainingRequest, config: ModelConfig, on_epoch: EpochCallback 
     train_batches = BucketedBatches(train_ids, train_labels, config.batch_size, request.seed)
     val_batches = BucketedBatches(val_ids, labels[val_rows], 512, request.seed, shuffle=False)
     history = model.fit(
-        train_batches.dataset(),
-        validation_data=val_batches.dataset(),
+        train_batches.dataset().repeat(),
+        steps_per_epoch=len(train_batches),
+        validation_data=val_batches.dataset().repeat(),
+        validation_steps=len(val_batches),
+        shuffle=False,  # BucketedBatches shuffles, by length bucket
         epochs=epochs,
         verbose=0,
         callbacks=[

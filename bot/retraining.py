@@ -1,0 +1,543 @@
+"""Retraining from users' corrections, driven from the bot's event loop.
+
+The bot never imports TensorFlow: training runs in a child process
+(`python -m training.retrain`) that the event loop only talks to through pipes and files,
+so a retrain neither blocks replies nor can crash the bot. The child proposes, the bot
+disposes: the child publishes and gates a candidate, and only this module moves CURRENT
+(one writer, so two decisions can never race), then asks the serving side to hot-swap.
+
+Bookkeeping follows what users would expect of their corrections:
+
+* accepted: CURRENT moves, the corrections the run decided on are marked consumed by the
+  new version, and the run is stored with its figures;
+* rejected: the corrections stay pending (nothing was learned from them), the run is
+  stored with the gate's reasons;
+* failed, killed, cancelled or timed out: the registry and CURRENT are left as they were,
+  leftovers are cleaned, the corrections stay pending, and the outcome says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from bot.storage import Correction, RunStatus, Storage
+from training.corrections import build_correction_set, write_rows
+from training.registry import Registry
+from training.retrain import EXIT_DISK_FULL, discard_version
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
+AcceptCallback = Callable[[str], Awaitable[None]]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STDERR_TAIL_LINES = 40
+
+
+class OutcomeStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    NOTHING_TO_DO = "nothing_to_do"  # no usable pending corrections: no run was started
+
+
+class RetrainAlreadyRunning(RuntimeError):
+    """A second retrain was asked for while one runs; retrains never overlap."""
+
+    def __init__(self, trigger: str, started_at: float) -> None:
+        super().__init__(f"a retrain ({trigger}) is already running")
+        self.trigger = trigger
+        self.started_at = started_at
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """How to retrain; the bot's config module fills it from environment variables."""
+
+    mode: Literal["finetune", "full"] = "finetune"
+    epochs: int = 1
+    limit: int | None = None  # NSMC training rows; None: all of them
+    test_limit: int = 2_000  # the gate's fixed head of the NSMC test file (50_000: all)
+    max_per_user: int = 50
+    heldout_fraction: float = 0.2
+    max_accuracy_drop: float = 0.005
+    min_fixed_share: float = 0.5
+    learning_rate: float | None = None  # None: the child's default for the mode
+    python: str = sys.executable
+    timeout: float | None = 6 * 3600.0  # seconds before the child is killed
+
+    def cli_arguments(self) -> list[str]:
+        options: dict[str, object | None] = {
+            "--mode": self.mode,
+            "--epochs": self.epochs,
+            "--limit": self.limit,
+            "--test-limit": self.test_limit,
+            "--max-per-user": self.max_per_user,
+            "--heldout-fraction": self.heldout_fraction,
+            "--max-accuracy-drop": self.max_accuracy_drop,
+            "--min-fixed-share": self.min_fixed_share,
+            "--learning-rate": self.learning_rate,
+        }
+        return [str(part) for k, v in options.items() if v is not None for part in (k, v)]
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    status: OutcomeStatus
+    trigger: str
+    message: str  # one line, fit to show the admin as it is
+    run_id: int | None = None
+    base_version: str | None = None
+    candidate_version: str | None = None
+    reasons: tuple[str, ...] = ()  # the gate's, one per check
+    figures: dict[str, Any] = field(default_factory=dict)
+    corrections_used: int = 0
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is OutcomeStatus.ACCEPTED
+
+
+@dataclass
+class _ChildReport:
+    """What the parent learned from watching the child, besides its result file."""
+
+    returncode: int | None = None
+    candidate: str | None = None  # published by the child, as announced in its events
+    last_event: dict[str, Any] | None = None
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_TAIL_LINES))
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class _Active:
+    trigger: str
+    started_at: float
+
+
+class Retrainer:
+    """Runs at most one retrain at a time and applies its result.
+
+    `on_accept(version)` is the bot's hot swap; it is awaited after CURRENT moved, and if
+    it fails CURRENT is moved back, so the pointer always names the model being served.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        registry: Registry,
+        settings: RetrainSettings | None = None,
+        on_accept: AcceptCallback | None = None,
+    ) -> None:
+        self._storage = storage
+        self._registry = registry
+        self._settings = settings or RetrainSettings()
+        self._on_accept = on_accept
+        self._active: _Active | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._cancel_requested = False
+
+    @property
+    def running(self) -> bool:
+        return self._active is not None
+
+    @property
+    def child_pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
+
+    async def run(
+        self, trigger: str, on_progress: ProgressCallback | None = None
+    ) -> RetrainOutcome:
+        """Retrain from the pending corrections; raises RetrainAlreadyRunning if busy.
+
+        The check and the claim happen with no await in between, so two callers on the
+        same event loop cannot both get through.
+        """
+        if self._active is not None:
+            raise RetrainAlreadyRunning(self._active.trigger, self._active.started_at)
+        self._active = _Active(trigger, time.time())
+        self._cancel_requested = False
+        try:
+            job = _Run(self, self._storage, self._registry, self._settings, self._on_accept)
+            return await job.execute(trigger, on_progress)
+        finally:
+            self._active = None
+            self._process = None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    def _attach(self, process: asyncio.subprocess.Process) -> None:
+        """Remember the child so `cancel` can reach it; a cancel that came while it was
+        being started is honoured now."""
+        self._process = process
+        if self._cancel_requested:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+
+    async def cancel(self) -> bool:
+        """Stop the running retrain (the child is killed); False if none was running."""
+        if self._active is None:
+            return False
+        self._cancel_requested = True
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        return True
+
+
+class _Run:
+    """One retrain, from reading the pending corrections to storing the outcome."""
+
+    def __init__(
+        self,
+        owner: Retrainer,
+        storage: Storage,
+        registry: Registry,
+        settings: RetrainSettings,
+        on_accept: AcceptCallback | None,
+    ) -> None:
+        self.owner = owner
+        self.storage = storage
+        self.registry = registry
+        self.settings = settings
+        self.on_accept = on_accept
+        self.trigger = ""
+        self.on_progress: ProgressCallback | None = None
+        self.started = time.monotonic()
+        self.run_id: int | None = None
+        self.base: str | None = None
+        self.report = _ChildReport()
+
+    async def execute(self, trigger: str, on_progress: ProgressCallback | None) -> RetrainOutcome:
+        self.trigger = trigger
+        self.on_progress = on_progress
+        # A retrain killed with the bot may have left a half-written version behind.
+        await asyncio.to_thread(self.registry.clean_staging)
+        rows = await self.storage.pending_corrections()
+        planned = build_correction_set(
+            rows,
+            max_per_user=self.settings.max_per_user,
+            heldout_fraction=self.settings.heldout_fraction,
+        )
+        if not planned.train:
+            return self._outcome(
+                OutcomeStatus.NOTHING_TO_DO,
+                f"nothing to learn: {len(rows)} pending correction(s), none usable for training "
+                f"({planned.ties} tied, {planned.capped} over the per-user cap, "
+                f"{len(planned.heldout)} held out for checking)",
+            )
+        self.base = self.registry.current_name()
+        self.run_id = await self.storage.start_run(base_version=self.base)
+        try:
+            return await self._train_and_apply(rows)
+        except BaseException as error:
+            await self._fail_quietly(f"the retrain stopped: {type(error).__name__}: {error}")
+            raise
+
+    async def _train_and_apply(self, rows: Sequence[Correction]) -> RetrainOutcome:
+        if self.base is None:
+            return await self._failed("there is no current model to improve", None)
+        with tempfile.TemporaryDirectory(prefix="retrain-") as scratch:
+            corrections = Path(scratch) / "corrections.json"
+            result_path = Path(scratch) / "result.json"
+            await asyncio.to_thread(write_rows, corrections, rows)
+            if self.owner.cancel_requested:
+                return await self._failed("cancelled before training started", None)
+            report = await self._watch_child(corrections, result_path)
+            result = _read_result(result_path)
+        return await self._apply(report, result, rows)
+
+    # the child
+
+    async def _watch_child(self, corrections: Path, result_path: Path) -> _ChildReport:
+        report = self.report
+        process = await self._spawn(corrections, result_path)
+        stderr = asyncio.create_task(_collect_lines(process.stderr, report.stderr_tail))
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await self._relay_events(process, report)
+                report.returncode = await process.wait()
+        except TimeoutError:
+            report.timed_out = True
+            report.returncode = await _kill(process)
+        except BaseException:
+            await asyncio.shield(_kill(process))
+            raise
+        finally:
+            await _close(process, stderr)
+        return report
+
+    async def _spawn(self, corrections: Path, result_path: Path) -> asyncio.subprocess.Process:
+        command = [
+            self.settings.python,
+            "-m",
+            "training.retrain",
+            "--registry",
+            str(self.registry.root.resolve()),
+            "--corrections",
+            str(corrections),
+            "--out-result",
+            str(result_path),
+            "--watch-stdin",
+            *self.settings.cli_arguments(),
+        ]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,  # held open: the child exits when we are gone
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_child_environment(),
+        )
+        self.owner._attach(process)
+        await self._notify({"event": "started", "pid": process.pid, "base_version": self.base})
+        return process
+
+    async def _relay_events(
+        self, process: asyncio.subprocess.Process, report: _ChildReport
+    ) -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            event = _parse_event(raw)
+            if event is None:
+                continue
+            report.last_event = event
+            report.candidate = event.get("candidate_version") or report.candidate
+            await self._notify(event)
+
+    async def _notify(self, event: dict[str, Any]) -> None:
+        """A failed progress message (Telegram flood limits, ...) must not stop a retrain."""
+        if self.on_progress is None:
+            return
+        try:
+            await self.on_progress(event)
+        except Exception:
+            log.exception("retrain progress callback failed")
+
+    # applying the result
+
+    async def _apply(
+        self, report: _ChildReport, result: dict[str, Any] | None, rows: Sequence[Correction]
+    ) -> RetrainOutcome:
+        if report.returncode != 0 or result is None or result.get("status") == "failed":
+            return await self._failed(self._failure_message(report, result), report.candidate)
+        candidate = str(result["candidate_version"])
+        if not result.get("accepted"):
+            return await self._rejected(result, candidate)
+        now = self.registry.current_name()
+        if now != self.base:
+            message = f"CURRENT changed during the run (from {self.base} to {now}); not swapped"
+            await asyncio.to_thread(discard_version, self.registry, candidate)
+            return await self._rejected(result, candidate, message)
+        return await self._accept(result, candidate, rows)
+
+    async def _accept(
+        self, result: dict[str, Any], candidate: str, rows: Sequence[Correction]
+    ) -> RetrainOutcome:
+        await asyncio.to_thread(self.registry.use, candidate)
+        try:
+            if self.on_accept is not None:
+                await self.on_accept(candidate)
+        except Exception as error:
+            await asyncio.to_thread(self.registry.use, str(self.base))
+            await asyncio.to_thread(discard_version, self.registry, candidate)
+            return await self._failed(f"the new model could not be served: {error}", None)
+        ids = _unchanged_ids(result.get("correction_ids", []), rows, await self._pending())
+        await self.storage.mark_consumed(ids, candidate)
+        figures = _figures(result)
+        reasons = tuple(result["decision"]["reasons"])
+        await self.storage.finish_run(
+            self._run_id(),
+            RunStatus.ACCEPTED,
+            candidate_version=candidate,
+            figures=figures,
+            message="; ".join(reasons),
+        )
+        return self._outcome(
+            OutcomeStatus.ACCEPTED,
+            f"now serving {candidate} (learned from {len(ids)} correction(s))",
+            candidate=candidate,
+            reasons=reasons,
+            figures=figures,
+            used=len(ids),
+        )
+
+    async def _rejected(
+        self, result: dict[str, Any], candidate: str, message: str | None = None
+    ) -> RetrainOutcome:
+        figures = _figures(result)
+        reasons = tuple(result["decision"]["reasons"])
+        message = message or "kept the current model: " + "; ".join(
+            reason for reason in reasons if not reason.endswith(": ok")
+        )
+        await self.storage.finish_run(
+            self._run_id(),
+            RunStatus.REJECTED,
+            candidate_version=candidate,
+            figures=figures,
+            message=message,
+        )
+        return self._outcome(
+            OutcomeStatus.REJECTED, message, candidate=candidate, reasons=reasons, figures=figures
+        )
+
+    async def _failed(self, message: str, candidate: str | None) -> RetrainOutcome:
+        """Put the registry back as it was: no orphan candidate, no staging leftovers."""
+        if candidate is not None and candidate != self.registry.current_name():
+            await asyncio.to_thread(discard_version, self.registry, candidate)
+        await asyncio.to_thread(self.registry.clean_staging)
+        await self.storage.finish_run(self._run_id(), RunStatus.FAILED, message=message)
+        cancelled = self.owner.cancel_requested
+        status = OutcomeStatus.CANCELLED if cancelled else OutcomeStatus.FAILED
+        return self._outcome(status, message)
+
+    async def _fail_quietly(self, message: str) -> None:
+        """Best effort on the way out of an unexpected error: the run must not stay open."""
+        with contextlib.suppress(Exception):
+            candidate = self.report.candidate
+            if candidate is not None and candidate != self.registry.current_name():
+                await asyncio.to_thread(discard_version, self.registry, candidate)
+            await asyncio.to_thread(self.registry.clean_staging)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self.storage.finish_run(self._run_id(), RunStatus.FAILED, message=message)
+
+    def _failure_message(self, report: _ChildReport, result: dict[str, Any] | None) -> str:
+        code = report.returncode
+        if self.owner.cancel_requested:
+            return "cancelled by an admin"
+        if report.timed_out:
+            return f"the training process took longer than {self.settings.timeout:.0f} s"
+        if result is not None and result.get("error"):
+            return f"training failed: {result['error']}"
+        if code is not None and code < 0:
+            return f"the training process was killed ({_signal_name(-code)})"
+        if code == EXIT_DISK_FULL:
+            return "training failed: disk full"
+        detail = (report.last_event or {}).get("error") or _last_line(report.stderr_tail)
+        return f"the training process failed (exit code {code}): {detail}"
+
+    async def _pending(self) -> list[Correction]:
+        return await self.storage.pending_corrections()
+
+    def _run_id(self) -> int:
+        assert self.run_id is not None
+        return self.run_id
+
+    def _outcome(
+        self,
+        status: OutcomeStatus,
+        message: str,
+        *,
+        candidate: str | None = None,
+        reasons: tuple[str, ...] = (),
+        figures: dict[str, Any] | None = None,
+        used: int = 0,
+    ) -> RetrainOutcome:
+        return RetrainOutcome(
+            status=status,
+            trigger=self.trigger,
+            message=message,
+            run_id=self.run_id,
+            base_version=self.base,
+            candidate_version=candidate,
+            reasons=reasons,
+            figures=figures or {},
+            corrections_used=used,
+            seconds=round(time.monotonic() - self.started, 1),
+        )
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _child_environment() -> dict[str, str]:
+    """The bot's environment, plus the repository on the path so `-m training.retrain`
+    resolves wherever the bot was started from."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _parse_event(raw: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _unchanged_ids(
+    used: Sequence[int], exported: Sequence[Correction], pending: Sequence[Correction]
+) -> list[int]:
+    """Used ids whose row is still pending as exported: a user who changed a label during
+    the run keeps the new label pending, since this candidate learned the old one."""
+    before = {row.id: (row.corrected_label, row.created_at) for row in exported}
+    now = {row.id: (row.corrected_label, row.created_at) for row in pending}
+    return [i for i in used if i in now and now[i] == before.get(i)]
+
+
+def _figures(result: dict[str, Any]) -> dict[str, Any]:
+    return {**result.get("figures", {}), "seconds": result.get("seconds")}
+
+
+async def _collect_lines(stream: asyncio.StreamReader | None, tail: deque[str]) -> None:
+    """Drain stderr (a full pipe would stall the child) and keep its end for errors."""
+    if stream is None:
+        return
+    async for raw in stream:
+        tail.append(raw.decode("utf-8", errors="replace").rstrip())
+
+
+async def _kill(process: asyncio.subprocess.Process) -> int:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    return await process.wait()
+
+
+async def _close(process: asyncio.subprocess.Process, stderr: asyncio.Task[None]) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(stderr, timeout=10)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _last_line(lines: deque[str]) -> str:
+    meaningful = [line for line in lines if line.strip()]
+    return meaningful[-1] if meaningful else "no error output"

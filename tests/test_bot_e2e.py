@@ -1,0 +1,273 @@
+"""The real bot, over real HTTP, against a fake Bot API that checks every call it makes
+against the official Bot API description (see tests/fake_telegram)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+
+import pytest
+
+from bot.app import run_bot
+from bot.config import Settings
+from tests.fake_telegram import running_fake_telegram
+
+ADMIN_ID = 4242
+NEGATIVE = "최악이다 진짜 별로 짜증나 돈 아까워"
+POSITIVE = "정말 최고의 영화 감동 강추 재밌어요"
+
+
+class RunningBot:
+    """Starts `run_bot` as a task; `restart()` stops it and starts a fresh process-alike."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def start(self, tg) -> None:
+        self.stop = asyncio.Event()
+        polls = len([c for c in tg.calls if c[0] == "getUpdates"])
+        self.task = asyncio.create_task(run_bot(self.settings, self.stop))
+        async with asyncio.timeout(60):  # the model loads, then polling starts
+            while len([c for c in tg.calls if c[0] == "getUpdates"]) <= polls:
+                assert not self.task.done(), self.task.exception()
+                await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.stop.set()
+            await asyncio.wait_for(self.task, 30)
+            self.task = None
+
+
+@pytest.fixture
+async def tg():
+    async with running_fake_telegram() as server:
+        yield server
+        server.assert_no_errors()
+
+
+@pytest.fixture
+def settings(tg, trained_registry, tmp_path) -> Settings:
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    return Settings.from_env({
+        "TELEGRAM_TOKEN": tg.token,
+        "TELEGRAM_BASE_URL": tg.base_url,
+        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        "MODEL_REGISTRY": str(root),
+        "ADMIN_IDS": str(ADMIN_ID),
+        "POLL_TIMEOUT": "1",
+        "MOOD_WINDOW": "4",
+        "RATE_LIMIT_PER_MINUTE": "8",
+        "DB_BUSY_TIMEOUT": "0.2",
+        "RETRAIN_CRON": "off",
+    })  # fmt: skip
+
+
+@pytest.fixture
+async def bot(tg, settings):
+    running = RunningBot(settings)
+    await running.start(tg)
+    yield running
+    await running.close()
+
+
+def buttons(message: dict) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def test_private_trace_with_buttons(tg, bot):
+    user = tg.create_user("지민")
+    chat = tg.private_chat(user)
+    tg.send_text(chat, user, "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 돈이 아까웠다")
+    reply = await tg.wait_for_bot_message(chat)
+    assert "단어별 흐름" in reply["text"] and "아까웠다" in reply["text"]
+    assert len(buttons(reply)) == 2
+    tg.send_text(chat, user, "/trace 배우 연기가 정말 좋았어요")
+    photo = await tg.wait_for_bot_message(chat)
+    assert photo["upload"]["data"].startswith(b"\x89PNG")
+    text = await tg.wait_for_bot_message(chat)
+    assert "좋았어요" in text["text"]
+
+
+async def test_correction_button_survives_a_restart(tg, bot, settings):
+    user = tg.create_user("Alex", language_code="en")
+    chat = tg.private_chat(user)
+    tg.send_text(chat, user, "정말 최악")
+    first = await tg.wait_for_bot_message(chat)
+    tg.send_text(chat, user, "배우가 멋있다")
+    second = await tg.wait_for_bot_message(chat)
+    query = tg.press_button(chat, user, first, buttons(first)[1])
+    answer = await tg.wait_for_callback_answer(query)
+    assert "Saved" in answer["text"]
+
+    await bot.close()
+    await bot.start(tg)
+
+    query = tg.press_button(chat, user, second, buttons(second)[1])
+    assert "Saved" in (await tg.wait_for_callback_answer(query))["text"]
+    with sqlite3.connect(settings.database_path) as db:
+        rows = db.execute("SELECT text, corrected_label, user_id FROM corrections").fetchall()
+    assert sorted(r[0] for r in rows) == ["배우가 멋있다", "정말 최악"]
+    assert {r[2] for r in rows} == {user.id}
+
+
+async def test_correct_command_as_a_reply(tg, bot, settings):
+    user = tg.create_user("서연")
+    chat = tg.private_chat(user)
+    tg.send_text(chat, user, "그럭저럭 볼만했다")
+    verdict = await tg.wait_for_bot_message(chat)
+    tg.reply_to(chat, user, "/correct 부정", verdict)
+    assert "저장" in (await tg.wait_for_bot_message(chat))["text"]
+    tg.reply_to(chat, user, "/correct 부정", verdict)
+    assert "이미" in (await tg.wait_for_bot_message(chat))["text"]  # stored once
+    tg.send_text(chat, user, "/correct 아마도")
+    assert "사용법" in (await tg.wait_for_bot_message(chat))["text"]
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT corrected_label FROM corrections").fetchall() == [(0,)]
+
+
+async def test_group_mood_with_three_users_and_one_alert(tg, bot, settings):
+    admin, second, third = (tg.create_user(name) for name in ("민준", "하은", "도윤"))
+    # The bot sees ordinary group messages only as an admin (or with privacy mode off).
+    group = tg.group_chat("영화 모임", [admin, second, third], admins=[admin], bot_is_admin=True)
+    tg.send_text(group, second, "/mood_alert 0.4")
+    assert "관리자만" in (await tg.wait_for_bot_message(group))["text"]
+    tg.send_text(group, admin, "/mood_alert 0.4")
+    assert "0.40" in (await tg.wait_for_bot_message(group))["text"]
+    for round_ in range(4):
+        for user in (admin, second, third):
+            tg.send_text(group, user, f"{NEGATIVE} {round_}")
+    alert = await tg.wait_for_bot_message(group, timeout=30)
+    assert "⚠️" in alert["text"]
+    tg.send_text(group, admin, "/mood")
+    chart = await tg.wait_for_bot_message(group)
+    assert chart["upload"]["data"].startswith(b"\x89PNG")
+    summary = await tg.wait_for_bot_message(group)
+    assert "메시지 12개" in summary["text"]
+    assert [m for m in tg.bot_messages(group) if "⚠️" in (m.get("text") or "")] == [alert]
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT COUNT(*), COUNT(text) FROM mood_scores").fetchone() == (12, 0)
+
+
+async def test_admin_and_non_admin_commands(tg, bot):
+    admin = tg.create_user("관리자", user_id=ADMIN_ID)
+    visitor = tg.create_user("Guest", language_code="en")
+    admin_chat, visitor_chat = tg.private_chat(admin), tg.private_chat(visitor)
+    for command in ("/status", "/corrections", "/models", "/rollback"):
+        tg.send_text(visitor_chat, visitor, command)
+        assert "admins only" in (await tg.wait_for_bot_message(visitor_chat))["text"]
+    tg.send_text(admin_chat, admin, "/status")
+    status = await tg.wait_for_bot_message(admin_chat)
+    assert "모델 버전" in status["text"] and "대기 중인 수정: 0개" in status["text"]
+    tg.send_text(admin_chat, admin, "/corrections")
+    assert "없어요" in (await tg.wait_for_bot_message(admin_chat))["text"]
+    tg.send_text(admin_chat, admin, "정말 별로")
+    verdict = await tg.wait_for_bot_message(admin_chat)
+    await tg.wait_for_callback_answer(tg.press_button(admin_chat, admin, verdict, buttons(verdict)[1]))
+    tg.send_text(admin_chat, admin, "/corrections")
+    document = await tg.wait_for_bot_message(admin_chat)
+    assert document["upload"]["filename"].endswith(".csv")
+    assert "정말 별로".encode() in document["upload"]["data"]
+    tg.send_text(admin_chat, admin, "/models")
+    assert "▶" in (await tg.wait_for_bot_message(admin_chat))["text"]
+
+
+async def test_bad_input_gets_a_clear_answer_or_a_documented_silence(tg, bot):
+    user = tg.create_user("Sam", language_code="en")
+    chat = tg.private_chat(user)
+    tg.send_sticker(chat, user)
+    assert "only analyse text" in (await tg.wait_for_bot_message(chat))["text"]
+    tg.send_photo(chat, user)
+    assert "only analyse text" in (await tg.wait_for_bot_message(chat))["text"]
+    own_message = tg.send_text(chat, user, "😀😀😀")
+    assert "only read Korean" in (await tg.wait_for_bot_message(chat))["text"]
+    tg.send_text(chat, user, ("아주 긴 리뷰 정말 좋았다 " * 400)[:4096])
+    long_reply = await tg.wait_for_bot_message(chat)
+    assert len(long_reply["text"]) <= 4096 and "단어" in long_reply["text"]
+    tg.send_text(chat, user, "/trace")
+    assert "Usage" in (await tg.wait_for_bot_message(chat))["text"]
+    tg.send_text(chat, user, "/mood 5")
+    assert "group chats only" in (await tg.wait_for_bot_message(chat))["text"]
+    tg.send_text(chat, user, "/nonsense")
+    assert "/help" in (await tg.wait_for_bot_message(chat))["text"]
+    query = tg.send_callback_query(chat, user, long_reply, "v:999:no")
+    assert "no longer" in (await tg.wait_for_callback_answer(query))["text"]
+    query = tg.send_callback_query(chat, user, long_reply, "'; DROP TABLE x; --")
+    assert "no longer" in (await tg.wait_for_callback_answer(query))["text"]
+    before = len(tg.bot_messages(chat))
+    tg.edit_text(chat, user, own_message, "고친 글")
+    channel = tg.channel("공지")
+    tg.channel_post(channel, "채널 글입니다")
+    tg.send_text(chat, user, "/help")
+    assert "Hi!" in (await tg.wait_for_bot_message(chat))["text"]
+    assert len(tg.bot_messages(chat)) == before + 1  # the edit got no answer
+    assert tg.bot_messages(channel) == []
+
+
+async def test_group_arguments_and_non_text(tg, bot):
+    admin = tg.create_user("지우")
+    group = tg.group_chat("모임", [admin], admins=[admin], bot_is_admin=True)
+    tg.send_text(group, admin, "/mood abc")
+    assert "사용법" in (await tg.wait_for_bot_message(group))["text"]
+    tg.send_text(group, admin, "/mood_alert 7")
+    assert "사용법" in (await tg.wait_for_bot_message(group))["text"]
+    tg.send_sticker(group, admin)
+    tg.send_text(group, admin, "/mood")
+    assert "없어요" in (await tg.wait_for_bot_message(group))["text"]  # sticker: not scored
+
+
+async def test_rate_limit_per_user(tg, bot):
+    user = tg.create_user("빠른손")
+    chat = tg.private_chat(user)
+    for index in range(10):
+        tg.send_text(chat, user, f"좋아요 {index}")
+    notice = await tg.wait_for_bot_message(chat, lambda m: "너무 빨라요" in (m.get("text") or ""))
+    assert notice
+    await asyncio.sleep(1.0)
+    verdicts = [m for m in tg.bot_messages(chat) if "단어별 흐름" in (m.get("text") or "")]
+    assert len(verdicts) == 8
+
+
+async def test_locked_database_answers_clearly_and_loses_nothing(tg, bot, settings):
+    user = tg.create_user("수아")
+    chat = tg.private_chat(user)
+    tg.send_text(chat, user, "진짜 재미없다")
+    verdict = await tg.wait_for_bot_message(chat)
+    blocker = sqlite3.connect(settings.database_path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        query = tg.press_button(chat, user, verdict, buttons(verdict)[1])
+        answer = await tg.wait_for_callback_answer(query)
+        assert "저장할 수 없어요" in answer["text"]
+    finally:
+        blocker.rollback()
+        blocker.close()
+    # The buttons are still there, so the user can simply press again.
+    query = tg.press_button(chat, user, verdict, buttons(verdict)[1])
+    assert "저장했어요" in (await tg.wait_for_callback_answer(query))["text"]
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (1,)
+
+
+async def test_a_crash_in_one_update_does_not_stop_the_bot(tg, bot, monkeypatch):
+    from bot.service import SentimentService
+
+    original = SentimentService.forget
+
+    async def explode(self, user_id, lang):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(SentimentService, "forget", explode)
+    user = tg.create_user("하준")
+    chat = tg.private_chat(user)
+    tg.send_text(chat, user, "/forget")
+    assert "문제가 생겼어요" in (await tg.wait_for_bot_message(chat))["text"]
+    monkeypatch.setattr(SentimentService, "forget", original)
+    tg.send_text(chat, user, "/forget")
+    assert "지웠어요" in (await tg.wait_for_bot_message(chat))["text"]
