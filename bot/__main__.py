@@ -6,6 +6,11 @@ way, if no model has been trained yet, it trains one first (with progress bars).
 
 from __future__ import annotations
 
+import os
+
+# Before numpy loads: small matrix products run fastest on one BLAS thread (see Makefile).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import asyncio
 import logging
 import sys

@@ -13,7 +13,9 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC
 
+from apscheduler.triggers.cron import CronTrigger
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
@@ -27,6 +29,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.handlers import Handlers
 from bot.ratelimit import RateLimiter
+from bot.retraining import Retrainer, RetrainSettings
 from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.storage import Storage
@@ -56,6 +59,7 @@ class Runtime:
     registry: Registry
     models: ModelService
     service: SentimentService
+    retrainer: Retrainer
 
 
 @contextlib.asynccontextmanager
@@ -65,14 +69,35 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     model = await asyncio.to_thread(registry.load_current)
     settings.database_path.parent.mkdir(parents=True, exist_ok=True)
     storage = await Storage.open(settings.database_path, busy_timeout=settings.db_busy_timeout)
+    await storage.fail_stale_runs()
     models = ModelService(model)
     await models.start()
+
+    async def hot_swap(version: str) -> None:
+        await models.swap(lambda: registry.load(version))
+
+    retrainer = Retrainer(storage, registry, retrain_settings(settings), on_accept=hot_swap)
+    service = SentimentService(settings, storage, models, registry)
     try:
-        yield Runtime(settings, storage, registry, models,
-                      SentimentService(settings, storage, models, registry))  # fmt: skip
+        yield Runtime(settings, storage, registry, models, service, retrainer)
     finally:
+        await retrainer.cancel()
         await models.stop()
         await storage.close()
+
+
+def retrain_settings(settings: Settings) -> RetrainSettings:
+    return RetrainSettings(
+        mode="full" if settings.retrain_mode == "full" else "finetune",
+        epochs=settings.retrain_epochs,
+        limit=settings.retrain_limit,
+        test_limit=settings.retrain_test_limit,
+        max_per_user=settings.retrain_max_per_user,
+        heldout_fraction=settings.retrain_heldout_fraction,
+        max_accuracy_drop=settings.gate_max_accuracy_drop,
+        min_fixed_share=settings.gate_min_fixed_share,
+        python=settings.python,
+    )
 
 
 def build_application(runtime: Runtime) -> Application:
@@ -86,8 +111,16 @@ def build_application(runtime: Runtime) -> Application:
         .concurrent_updates(256)  # lets messages that arrive together share one trace batch
         .build()
     )
-    handlers = Handlers(runtime.service, RateLimiter(settings.rate_limit_per_minute))
+    handlers = Handlers(
+        runtime.service, RateLimiter(settings.rate_limit_per_minute), runtime.retrainer
+    )
     register_handlers(application, handlers)
+    if settings.retrain_cron:
+        application.job_queue.run_custom(
+            handlers.scheduled_retrain,
+            job_kwargs={"trigger": CronTrigger.from_crontab(settings.retrain_cron, timezone=UTC)},
+            name="retrain",
+        )
     return application
 
 
@@ -108,6 +141,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "corrections": handlers.corrections,
         "models": handlers.models,
         "rollback": handlers.rollback,
+        "retrain": handlers.retrain,
     }
     for names, callback in commands.items():
         application.add_handler(CommandHandler(names, callback, filters=new_message))

@@ -12,7 +12,9 @@
 | WEBHOOK_LISTEN / WEBHOOK_PORT / WEBHOOK_SECRET | 0.0.0.0 / 8443 / (none) | webhook server |
 | RETRAIN_CRON | 0 3 * * * | when the retraining job runs (crontab syntax, UTC); "off" disables |
 | RETRAIN_MODE | finetune | finetune from the current weights, or full |
-| RETRAIN_EPOCHS / RETRAIN_MAX_PER_USER | 2 / 50 | retraining recipe |
+| RETRAIN_EPOCHS / RETRAIN_MAX_PER_USER | 1 / 50 | retraining recipe |
+| RETRAIN_LIMIT / RETRAIN_TEST_LIMIT | all / 2000 | NSMC training rows / the gate's test rows |
+| RETRAIN_HELDOUT_FRACTION | 0.2 | share of corrections kept aside for the gate |
 | GATE_MAX_ACCURACY_DROP / GATE_MIN_FIXED_SHARE | 0.005 / 0.5 | validation gate |
 | RATE_LIMIT_PER_MINUTE | 20 | messages a user may have traced per minute |
 | MOOD_WINDOW | 20 | messages in the rolling mood that drives alerts |
@@ -52,6 +54,9 @@ class Settings:
     retrain_mode: str
     retrain_epochs: int
     retrain_max_per_user: int
+    retrain_limit: int | None
+    retrain_test_limit: int
+    retrain_heldout_fraction: float
     gate_max_accuracy_drop: float
     gate_min_fixed_share: float
     rate_limit_per_minute: int
@@ -82,8 +87,11 @@ class Settings:
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             retrain_cron=None if cron.lower() in ("", "off", "none") else cron,
             retrain_mode=mode,
-            retrain_epochs=_int(env, "RETRAIN_EPOCHS", 2),
+            retrain_epochs=_int(env, "RETRAIN_EPOCHS", 1),
             retrain_max_per_user=_int(env, "RETRAIN_MAX_PER_USER", 50),
+            retrain_limit=_int(env, "RETRAIN_LIMIT", 0) or None,
+            retrain_test_limit=_int(env, "RETRAIN_TEST_LIMIT", 2000),
+            retrain_heldout_fraction=_float(env, "RETRAIN_HELDOUT_FRACTION", 0.2),
             gate_max_accuracy_drop=_float(env, "GATE_MAX_ACCURACY_DROP", 0.005),
             gate_min_fixed_share=_float(env, "GATE_MIN_FIXED_SHARE", 0.5),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20),

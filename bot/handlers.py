@@ -27,6 +27,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import replies
 from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
+from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
 from bot.service import Reply, SentimentService, UsageError, parse_label
 from bot.storage import StorageError
 
@@ -71,10 +72,32 @@ def lang_of(update: Update) -> Lang:
     return replies.language_of(user.language_code if user else None)
 
 
+class ProgressMessage:
+    """A message edited as a long job advances: at most one edit every `interval` seconds
+    (Telegram limits edits), always the final one, never an edit that changes nothing."""
+
+    def __init__(self, message: Message, interval: float = 2.0) -> None:
+        self.message = message
+        self.interval = interval
+        self._text = message.text or ""
+        self._edited_at = 0.0
+
+    async def show(self, text: str, final: bool = False) -> None:
+        text = replies.fit(text)
+        now = time.monotonic()
+        if text == self._text or (not final and now - self._edited_at < self.interval):
+            return
+        self._text, self._edited_at = text, now
+        await _quietly(self.message.edit_text(text))
+
+
 class Handlers:
-    def __init__(self, service: SentimentService, limiter: RateLimiter) -> None:
+    def __init__(
+        self, service: SentimentService, limiter: RateLimiter, retrainer: Retrainer
+    ) -> None:
         self.service = service
         self.limiter = limiter
+        self.retrainer = retrainer
         self._warned: dict[int, float] = {}
 
     # --- gatekeeping (handler group -1) ----------------------------------------------
@@ -246,6 +269,40 @@ class Handlers:
         if await self._bot_admin(update):
             answer = await self.service.rollback(context.args or [], lang_of(update))
             await update.effective_message.reply_text(answer)
+
+    async def retrain(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Retrain now; the admin watches one message being edited as it goes."""
+        if not await self._bot_admin(update):
+            return
+        lang = lang_of(update)
+        if self.retrainer.running:
+            await update.effective_message.reply_text(say("retrain_busy", lang))
+            return
+        sent = await update.effective_message.reply_text(say("retrain_started", lang))
+        progress = ProgressMessage(sent)
+
+        async def on_progress(event: dict) -> None:
+            await progress.show(replies.retrain_progress_text(event))
+
+        try:
+            outcome = await self.retrainer.run(f"admin {update.effective_user.id}", on_progress)
+        except RetrainAlreadyRunning:
+            await progress.show(say("retrain_busy", lang), final=True)
+            return
+        await progress.show(replies.retrain_outcome_text(outcome), final=True)
+
+    async def scheduled_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The nightly job: retrain if there is anything to learn, report to the admins."""
+        try:
+            outcome = await self.retrainer.run("schedule")
+        except RetrainAlreadyRunning:
+            log.info("scheduled retrain skipped: one is already running")
+            return
+        log.info("scheduled retrain: %s", outcome.message)
+        if outcome.status == OutcomeStatus.NOTHING_TO_DO:
+            return
+        for admin in self.service.settings.admin_ids:
+            await _quietly(context.bot.send_message(admin, replies.retrain_outcome_text(outcome)))
 
     # --- ignored on purpose -----------------------------------------------------------
 

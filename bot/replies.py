@@ -170,6 +170,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                        "Usage: /rollback [version] — without a version, go back to the previous one."),
     "rolled_back": ("이제 {version} 버전을 쓰고 있어요.", "Now serving version {version}."),
     "no_previous": ("돌아갈 이전 버전이 없어요.", "There is no previous version to roll back to."),
+    "retrain_busy": ("이미 재학습이 진행 중이에요.", "A retrain is already running."),
+    "retrain_started": ("🔁 재학습을 시작해요…", "🔁 Retraining…"),
     "demo_usage": ("사용법: /{demo} [에포크 1~500] [시드]", "Usage: /{demo} [epochs 1-500] [seed]"),
 }  # fmt: skip
 
@@ -177,3 +179,51 @@ TEXTS: dict[str, tuple[str, str]] = {
 def say(key: str, lang: Lang, **values: object) -> str:
     korean, english = TEXTS[key]
     return fit(_pick(lang, korean, english).format(**values))
+
+
+STAGES_KO = {
+    "started": "시작",
+    "tokenising": "형태소 분석",
+    "training": "학습",
+    "evaluating": "평가",
+    "gating": "검증 게이트",
+}
+
+
+def retrain_progress_text(event: dict) -> str:
+    """One line per state of a running retrain, for an edited Telegram message."""
+    kind = event.get("event")
+    if kind == "epoch":
+        detail = f"에포크 {event.get('epoch')}/{event.get('epochs')}"
+        if "val_accuracy" in event:
+            detail += f" · 검증 정확도 {float(event['val_accuracy']):.4f}"
+        return f"🔁 재학습 중 · {detail}"
+    stage = event.get("stage") if kind == "stage" else kind
+    return f"🔁 재학습 중 · {STAGES_KO.get(str(stage), str(stage))}"
+
+
+def retrain_outcome_text(outcome) -> str:
+    """The admin's report: what happened, the gate's figures and reasons."""
+    headline = {
+        "accepted": f"✅ 새 모델을 쓰기 시작했어요: {outcome.candidate_version}",
+        "rejected": "🚫 새 모델이 검증 게이트를 통과하지 못해 기존 모델을 계속 써요.",
+        "failed": "❌ 재학습이 실패했어요. 서비스 중인 모델과 저장소는 그대로예요.",
+        "cancelled": "⏹ 재학습을 취소했어요. 서비스 중인 모델은 그대로예요.",
+        "nothing_to_do": "ℹ️ 학습할 수정 내역이 없어요.",
+    }[str(outcome.status)]
+    lines = [headline, outcome.message]
+    figures = outcome.figures or {}
+    if "candidate_test_accuracy" in figures:
+        lines.append(
+            f"테스트 정확도 {figures.get('current_test_accuracy', 0):.4f} → "
+            f"{figures['candidate_test_accuracy']:.4f} (n={figures.get('test_n')})"
+        )
+    if "wrong_before" in figures:
+        lines.append(
+            f"보류된 수정 {figures.get('n_heldout')}개 중 기존 모델이 틀린 "
+            f"{figures['wrong_before']}개에서 {figures.get('fixed_on_heldout')}개를 바로잡음"
+        )
+    lines += [f"· {reason}" for reason in outcome.reasons]
+    if outcome.corrections_used:
+        lines.append(f"사용한 수정: {outcome.corrections_used}개 · {outcome.seconds:.0f}초")
+    return fit("\n".join(line for line in lines if line))

@@ -146,7 +146,9 @@ class SentimentService:
         window = self.settings.mood_window
         rolling = mood.rolling_mood(await self.storage.recent_scores(chat_id, window), window)
         decision = mood.alert_decision(rolling, settings.alert_threshold, settings.alert_active)
-        if decision is mood.AlertDecision.FIRE and await self.storage.set_alert_active(chat_id, True):
+        if decision is mood.AlertDecision.FIRE and await self.storage.set_alert_active(
+            chat_id, True
+        ):
             return say("alert_fired", lang, window=window, rolling=rolling,
                        threshold=settings.alert_threshold)  # fmt: skip
         if decision is mood.AlertDecision.RECOVER and await self.storage.set_alert_active(

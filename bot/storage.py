@@ -794,6 +794,19 @@ class Storage:
         if changed == 0:
             raise ValueError(f"no running training run with id {run_id}")
 
+    async def fail_stale_runs(self, message: str = "the bot stopped during the run") -> int:
+        """Close runs left 'running' by a bot that died mid-run; called at start-up, when
+        no run of this process can be under way."""
+        async with self._write() as db:
+            cursor = await db.execute(
+                "UPDATE training_runs SET finished_at = ?, status = ?, message = ? "
+                "WHERE status = 'running'",
+                (self._clock(), RunStatus.FAILED.value, message),
+            )
+            changed = cursor.rowcount
+            await cursor.close()
+        return changed
+
     async def runs(self, limit: int = 10) -> list[TrainingRun]:
         """The latest runs, newest first."""
         rows = await self._fetch(

@@ -73,11 +73,12 @@ DEFAULT = ModelConfig(
     cell="lstm",
     units=128,
     max_pool=True,
-    dropout=0.3,
+    dropout=0.5,
     batch_size=128,
     learning_rate=2e-3,
-    max_epochs=6,
+    max_epochs=4,
     patience=1,
+    embedding_dropout=0.3,
 )
 
 CONFIGS: dict[str, ModelConfig] = {config.name: config for config in (SEED, DEFAULT)}

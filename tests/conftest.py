@@ -7,6 +7,8 @@ enough for CI, real enough that its verdicts mean something.
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in serving; set before numpy loads
 from pathlib import Path
 
 import pytest

@@ -39,9 +39,10 @@ def test_mixed_scripts_and_decomposed_hangul(trained_model):
     mixed = trained_model.trace("CGV에서 봤는데 진짜 best 영화 👍")
     assert mixed.words[0] == "CGV에서" and mixed.reason is None
     decomposed = unicodedata.normalize("NFD", "정말 재밌다")
-    assert trained_model.trace(decomposed).probabilities == trained_model.trace(
-        "정말 재밌다"
-    ).probabilities
+    assert (
+        trained_model.trace(decomposed).probabilities
+        == trained_model.trace("정말 재밌다").probabilities
+    )
 
 
 def test_batch_with_every_kind_of_bad_text(trained_model):

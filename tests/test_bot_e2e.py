@@ -169,7 +169,9 @@ async def test_admin_and_non_admin_commands(tg, bot):
     assert "없어요" in (await tg.wait_for_bot_message(admin_chat))["text"]
     tg.send_text(admin_chat, admin, "정말 별로")
     verdict = await tg.wait_for_bot_message(admin_chat)
-    await tg.wait_for_callback_answer(tg.press_button(admin_chat, admin, verdict, buttons(verdict)[1]))
+    await tg.wait_for_callback_answer(
+        tg.press_button(admin_chat, admin, verdict, buttons(verdict)[1])
+    )
     tg.send_text(admin_chat, admin, "/corrections")
     document = await tg.wait_for_bot_message(admin_chat)
     assert document["upload"]["filename"].endswith(".csv")
@@ -271,3 +273,46 @@ async def test_a_crash_in_one_update_does_not_stop_the_bot(tg, bot, monkeypatch)
     monkeypatch.setattr(SentimentService, "forget", original)
     tg.send_text(chat, user, "/forget")
     assert "지웠어요" in (await tg.wait_for_bot_message(chat))["text"]
+
+
+async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_registry):
+    """/retrain: a real training process on a small subset, progress in one edited message,
+    the accepted version served without a restart. (The gate is opened wide here: what it
+    accepts and rejects is tested in test_gate.py.)"""
+    import dataclasses
+
+    settings = dataclasses.replace(
+        settings, retrain_limit=3000, retrain_test_limit=300, retrain_epochs=1,
+        gate_max_accuracy_drop=1.0, gate_min_fixed_share=0.0, retrain_heldout_fraction=0.0,
+    )  # fmt: skip
+    running = RunningBot(settings)
+    await running.start(tg)
+    try:
+        admin = tg.create_user("관리자", user_id=ADMIN_ID)
+        chat = tg.private_chat(admin)
+        for text in ("이 영화 꿀잼", "노잼 그 자체", "배우 연기 미쳤다", "시간 아까움"):
+            tg.send_text(chat, admin, text)
+            verdict = await tg.wait_for_bot_message(chat)
+            await tg.wait_for_callback_answer(
+                tg.press_button(chat, admin, verdict, buttons(verdict)[1])
+            )
+        before = settings.paths.registry_dir / "CURRENT"
+        old_version = before.read_text().strip()
+        tg.send_text(chat, admin, "/retrain")
+        progress = await tg.wait_for_bot_message(chat)
+        final = await tg.wait_for_edit(
+            progress, lambda m: "✅" in (m.get("text") or ""), timeout=240
+        )
+        assert final["edit_history"], "the admin saw progress edits before the result"
+        new_version = before.read_text().strip()
+        assert new_version != old_version and new_version in final["text"]
+        tg.send_text(chat, admin, "/status")
+        status = await tg.wait_for_bot_message(chat)
+        assert new_version in status["text"] and "대기 중인 수정: 0개" in status["text"]
+        tg.send_text(chat, admin, "정말 재밌어요")
+        await tg.wait_for_bot_message(chat)
+        with sqlite3.connect(settings.database_path) as db:
+            consumed = db.execute("SELECT DISTINCT consumed_by_version FROM corrections").fetchall()
+        assert consumed == [(new_version,)]
+    finally:
+        await running.close()

@@ -68,10 +68,8 @@ def test_unknown_version_and_bad_names(registry_copy):
         registry_copy.use("../../etc")
     with pytest.raises(RegistryError, match="does not exist"):
         registry_copy.use("nope")
-    completed = subprocess.run(
-        [sys.executable, "-m", "training.registry", "--root", str(registry_copy.root), "use", "nope"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "training.registry", "--root", str(registry_copy.root)]
+    completed = subprocess.run([*command, "use", "nope"], capture_output=True, text=True)
     assert completed.returncode == 1 and "nope" in completed.stderr
 
 

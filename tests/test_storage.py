@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import sqlite3
 import subprocess
 import sys
@@ -418,3 +417,11 @@ async def test_finish_run_rejects_bad_transitions(storage: Storage) -> None:
         await storage.finish_run(run, RunStatus.ACCEPTED)
     with pytest.raises(ValueError):
         await storage.finish_run(999, RunStatus.ACCEPTED)
+
+
+async def test_runs_left_running_by_a_dead_bot_are_failed_at_start_up(storage: Storage) -> None:
+    stale = await storage.start_run(base_version="v1")
+    assert await storage.fail_stale_runs() == 1
+    (run,) = await storage.runs()
+    assert run.id == stale and run.status is RunStatus.FAILED and "stopped" in run.message
+    assert await storage.fail_stale_runs() == 0

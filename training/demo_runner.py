@@ -179,8 +179,16 @@ class DemoRunner:
     def _worker_argv(self, demo: str, epochs: int, seed: int, chart: Path) -> list[str]:
         """The worker command line; a seam for tests that need a crashing worker."""
         settings = json.dumps(asdict(self.settings))
-        return [sys.executable, "-m", "training.demo_runner", demo, str(epochs), str(seed),
-                str(chart), settings]
+        return [
+            sys.executable,
+            "-m",
+            "training.demo_runner",
+            demo,
+            str(epochs),
+            str(seed),
+            str(chart),
+            settings,
+        ]
 
     async def _run_worker(
         self, demo: str, epochs: int, seed: int, key: str, on_progress: OnProgress | None

@@ -64,6 +64,7 @@ class DemoSettings:
     n_val: int = 512
     seq_len: int = 100
     units: int = 30
+    depth: int = 2
     batch_size: int = 64
     learning_rate: float = 1e-2
     clipnorm: float = 1.0
@@ -168,10 +169,8 @@ class DemoResult:
         rows = [f"{'model':<10} {'params':>7} {'loss':>9} {'val_loss':>9} {'val/base':>8}"]
         for name, m in self.models.items():
             ratio = m.val_loss / self.baseline_mse
-            rows.append(
-                f"{name:<10} {m.params:>7} {m.loss:>9.5f} {m.val_loss:>9.5f} {ratio:>8.3f}"
-            )
-        rows.append(f"{'mean':<10} {0:>7} {'':>9} {self.baseline_mse:>9.5f} {1:>8.3f}")
+            rows.append(f"{name:<10} {m.params:>7} {m.loss:>9.5f} {m.val_loss:>9.5f} {ratio:>8.3f}")
+        rows.append(f"{'mean':<10} {'-':>7} {'-':>9} {self.baseline_mse:>9.5f} {1:>8.3f}")
         rows.append(
             f"samples: train {self.samples['train']}, validation {self.samples['val']}; "
             f"epochs {self.epochs}, seed {self.seed}, {self.seconds:.1f} s"
@@ -273,7 +272,12 @@ def deterministic(seed: int) -> Iterator[None]:
 
 
 def build_model(
-    kind: str, input_shape: tuple[int, int], units: int, depth: int, learning_rate: float, *,
+    kind: str,
+    input_shape: tuple[int, int],
+    units: int,
+    depth: int,
+    learning_rate: float,
+    *,
     clipnorm: float | None = None,
 ) -> keras.Model:
     """``depth`` stacked recurrent layers of ``kind`` and a linear Dense(1), compiled
@@ -281,8 +285,11 @@ def build_model(
     _quiet_tensorflow()
     import keras
 
-    cell = {"SimpleRNN": keras.layers.SimpleRNN, "LSTM": keras.layers.LSTM,
-            "GRU": keras.layers.GRU}[kind]
+    cell = {
+        "SimpleRNN": keras.layers.SimpleRNN,
+        "LSTM": keras.layers.LSTM,
+        "GRU": keras.layers.GRU,
+    }[kind]
     stack: list[Any] = [keras.Input(shape=input_shape)]
     stack += [cell(units, return_sequences=i < depth - 1) for i in range(depth)]
     stack.append(keras.layers.Dense(1))
@@ -413,8 +420,9 @@ def _multiplication_demo(
     models: dict[str, ModelResult] = {}
     for kind in kinds:
         with deterministic(seed):
-            model = build_model(kind, (s.seq_len, 2), s.units, 2, s.learning_rate,
-                                clipnorm=s.clipnorm)
+            model = build_model(
+                kind, (s.seq_len, 2), s.units, s.depth, s.learning_rate, clipnorm=s.clipnorm
+            )
             models[kind] = _fit(kind, model, data, epochs, s.batch_size, on_epoch)
     return DemoResult(
         demo=demo,
@@ -528,11 +536,19 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "where LSTM and GRU beat SimpleRNN.",
     )
     parser.add_argument("demo", choices=DEMOS)
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="default: " + ", ".join(f"{d} {e}" for d, e in DEFAULT_EPOCHS.items()))
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="default: " + ", ".join(f"{d} {e}" for d, e in DEFAULT_EPOCHS.items()),
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("var/demos"),
-                        help="folder for the loss-curve PNG (default: var/demos)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("var/demos"),
+        help="folder for the loss-curve PNG (default: var/demos)",
+    )
     args = parser.parse_args(argv)
     try:
         args.demo, args.epochs, args.seed = validate_args(args.demo, args.epochs, args.seed)
@@ -553,8 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def on_epoch(name: str, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
             bar.set_description(f"{name} {epoch}/{epochs}")
-            bar.set_postfix(loss=f"{logs.get('loss', math.nan):.4f}",
-                            val_loss=f"{logs.get('val_loss', math.nan):.4f}")
+            bar.set_postfix(
+                loss=f"{logs.get('loss', math.nan):.4f}",
+                val_loss=f"{logs.get('val_loss', math.nan):.4f}",
+            )
             bar.update(1)
 
         result = run_demo(args.demo, args.epochs, args.seed, on_epoch, chart_path=chart)

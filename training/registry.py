@@ -85,6 +85,22 @@ class Registry:
         os.replace(staged, target)
         return target
 
+    def discard(self, name: str) -> None:
+        """Delete a version that must never be served (a rejected candidate).
+
+        Deleted rather than kept and marked: `use` serves any complete version, so a kept
+        reject would be one typo from production, and nightly rejects would pile up. The
+        directory leaves versions/ in one rename, so no reader sees a half-deleted
+        version; an interrupted deletion is finished by `clean_staging`.
+        """
+        source = self.path_of(name)
+        if not source.exists():
+            return
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        trash = self.staging_dir / f"{name}.discarded"
+        os.replace(source, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
     def clean_staging(self) -> int:
         """Remove what crashed or killed training runs left behind; returns how many."""
         if not self.staging_dir.is_dir():

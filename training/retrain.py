@@ -2,22 +2,23 @@
 
     python -m training.retrain --registry DIR --corrections FILE.json --out-result FILE.json
         [--mode finetune|full] [--epochs N] [--limit N] [--test-limit N] [--max-per-user N]
-        [--heldout-fraction F] [--max-accuracy-drop D] [--min-fixed-share S] [--watch-stdin]
+        [--heldout-fraction F] [--max-accuracy-drop D] [--min-fixed-share S]
+        [--learning-rate LR] [--seed N] [--watch-stdin]
 
-Why a separate process: TensorFlow costs ~450 MB and minutes of CPU, and neither belongs in
-the bot's event loop; a crash or `kill -9` here cannot take the bot down with it.
+Why a separate process: training peaks at ~1.4 GB and minutes of CPU, and neither belongs
+in the bot's event loop; a crash or `kill -9` here cannot take the bot down with it.
 
 Stdout carries only JSON lines, one event each, for the parent to relay:
 
     {"event": "stage", "stage": "tokenising" | "training" | "evaluating" | "gating"}
-    {"event": "epoch", "epoch": 1, "epochs": 3, "loss": ..., "val_accuracy": ...}
+    {"event": "epoch", "epoch": 1, "epochs": 3, "loss": ..., "accuracy": ..., "val_accuracy": ...}
     {"event": "done", "status": "accepted" | "rejected", ...} or {"event": "error", ...}
 
 Anything else a library prints to stdout is sent to stderr, so it cannot break the protocol.
 
 This job never moves CURRENT: it publishes a candidate, gates it against the current
 version, and reports. The parent (the bot) is the single writer of CURRENT. A rejected
-candidate is deleted here (see `discard_version`). Exit codes: 0 a decision was made (read
+candidate is deleted here (see `Registry.discard`). Exit codes: 0 a decision was made (read
 the result file for which), 1 an error, 2 bad arguments, 3 disk full, 4 the parent died.
 """
 
@@ -27,7 +28,6 @@ import argparse
 import errno
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -50,7 +50,7 @@ from training.corrections import (
     read_rows,
 )
 from training.data import Corpus, DataError, load_split
-from training.gate import GateThresholds, LabelledTexts, judge, measure
+from training.gate import GateDecision, GateThresholds, LabelledTexts, judge, measure
 from training.registry import Registry, RegistryError
 
 Mode = Literal["finetune", "full"]
@@ -102,10 +102,21 @@ def retrain(
     emit({"event": "stage", "stage": "gating", "candidate_version": candidate.version})
     decision = judge(figures, options.thresholds)
     if not decision.accepted:
-        discard_version(registry, candidate.version)
-    status = "accepted" if decision.accepted else "rejected"
+        registry.discard(candidate.version)
+    return _result_document(options, decision, base, candidate, corrections, started)
+
+
+def _result_document(
+    options: RetrainOptions,
+    decision: GateDecision,
+    base: SentimentModel,
+    candidate: SentimentModel,
+    corrections: CorrectionSet,
+    started: float,
+) -> dict[str, Any]:
+    """What the parent needs to act on the decision and to tell the admin about it."""
     return {
-        "status": status,
+        "status": "accepted" if decision.accepted else "rejected",
         "accepted": decision.accepted,
         "decision": decision.to_dict(),
         "figures": {**decision.figures, "mode": options.mode, "corrections": corrections.counts()},
@@ -118,25 +129,6 @@ def retrain(
         "corrections": corrections.counts(),
         "seconds": round(time.time() - started, 1),
     }
-
-
-def discard_version(registry: Registry, name: str) -> None:
-    """Delete a version that must never be served.
-
-    Why delete rather than keep it marked: `Registry.use` (and the admin's /use) would
-    serve any complete version, so a kept reject is one typo from production; each
-    version is tens of MB, which nightly rejects would pile up; and its figures survive
-    in the result file and the bot's training_runs table. The directory is first moved
-    out of versions/ in one rename, so a reader never sees a half-deleted version; if
-    the deletion itself is interrupted, `Registry.clean_staging` finishes it.
-    """
-    source = registry.path_of(name)
-    if not source.exists():
-        return
-    registry.staging_dir.mkdir(parents=True, exist_ok=True)
-    trash = registry.staging_dir / f"{name}.discarded"
-    os.replace(source, trash)
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _config_for(mode: Mode, base: SentimentModel) -> ModelConfig:
@@ -183,14 +175,15 @@ def _train(
     learning_rate = _learning_rate(options, base)
     finetune = options.mode == "finetune"
     request = TrainingRequest(
-        config.with_overrides(learning_rate=learning_rate),
+        config,
         train,
         test,
         epochs=options.epochs,
         seed=options.seed,
         extra_texts=corrections.train_texts,
         extra_labels=corrections.train_labels,
-        base=_with_learning_rate(base, learning_rate) if finetune else None,
+        base=base if finetune else None,
+        learning_rate=learning_rate,
         note={"retrain": {"mode": options.mode, "corrections": corrections.counts()}},
         progress=False,
     )
@@ -209,14 +202,6 @@ def _learning_rate(options: RetrainOptions, base: SentimentModel) -> float:
         return options.learning_rate
     recipe = CONFIGS.get(base.config.name, base.config).learning_rate
     return recipe * FINETUNE_LEARNING_RATE_SHARE if options.mode == "finetune" else recipe
-
-
-def _with_learning_rate(base: SentimentModel, learning_rate: float) -> SentimentModel:
-    """`run_training` fine-tunes with the base's own config, so the rate travels in it."""
-    config = base.config.with_overrides(learning_rate=learning_rate)
-    return SentimentModel(
-        config, base.vocabulary, base.weights, base.version, base.metrics, base.tokenizer
-    )
 
 
 # --- command line -----------------------------------------------------------------------
@@ -250,7 +235,9 @@ def _exit_when_parent_dies() -> None:
     result or make it current, so stop rather than publish an orphan version."""
 
     def watch() -> None:
-        while sys.stdin.buffer.read(4096):
+        # os.read on the raw descriptor: a daemon thread blocked inside sys.stdin's buffered
+        # reader holds its lock, and Python aborts (SIGABRT) at exit when it finds it held.
+        while os.read(0, 4096):
             pass
         os._exit(EXIT_PARENT_GONE)
 

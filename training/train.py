@@ -23,7 +23,7 @@ import psutil
 from nlp.artifacts import write_model_dir
 from nlp.config import CONFIGS, ModelConfig
 from nlp.inference import SentimentModel
-from nlp.tokenizers import make_tokenizer
+from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
 from training.config import TrainingPaths
 from training.data import Corpus, DataError, load_split
@@ -45,6 +45,7 @@ class TrainingRequest:
     extra_texts: Sequence[str] = ()  # e.g. users' corrections, added to the training part
     extra_labels: Sequence[int] = ()
     base: SentimentModel | None = None  # fine-tune from these weights and this vocabulary
+    learning_rate: float | None = None  # None: the configuration's own
     note: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
 
@@ -68,12 +69,15 @@ def run_training(
     """Train, evaluate on test, and publish a complete version directory (not made current)."""
     started = time.time()
     config = request.base.config if request.base else request.config
+    if request.learning_rate is not None:
+        config = config.with_overrides(learning_rate=request.learning_rate)
+    tokenizer = request.base.tokenizer if request.base else make_tokenizer(config.tokenizer)
     name = registry.new_version_name(config.name)
     with registry.staging(name) as staging:
-        model, vocabulary, history = _fit(request, config, on_epoch)
+        model, vocabulary, history = _fit(request, config, tokenizer, on_epoch)
         config = config.with_overrides(vocab_size=len(vocabulary))
         weights = _export(model)
-        served = SentimentModel(config, vocabulary, weights, name)
+        served = SentimentModel(config, vocabulary, weights, name, tokenizer=tokenizer)
         evaluation = evaluate(served, request.test.texts, request.test.labels, request.progress)
         metrics = {
             "version": name,
@@ -100,7 +104,12 @@ def run_training(
     return TrainingResult(name, path, metrics)
 
 
-def _fit(request: TrainingRequest, config: ModelConfig, on_epoch: EpochCallback | None):
+def _fit(
+    request: TrainingRequest,
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    on_epoch: EpochCallback | None,
+):
     import keras
 
     from nlp.model import build_model, import_weights
@@ -108,7 +117,6 @@ def _fit(request: TrainingRequest, config: ModelConfig, on_epoch: EpochCallback 
     from training.progress import EpochProgress
 
     keras.utils.set_random_seed(request.seed)
-    tokenizer = make_tokenizer(config.tokenizer)
     cache_dir = TrainingPaths.from_env().cache_dir
     tokens = cached_tokens(
         tokenizer, request.train.texts, request.train.sha256, cache_dir, "tokenise train"

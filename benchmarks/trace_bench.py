@@ -1,0 +1,107 @@
+"""Trace speed of the serving runtime against the seed notebook's method, and memory.
+
+The seed traces by tokenising every word prefix, padding them and calling `model.predict`;
+the same weights are used for both, so the difference is the method and the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import MESSAGE_25_WORDS, percentiles_ms, time_calls
+from nlp.inference import SentimentModel
+from training.data import load_split
+
+
+def run(model_dir: Path) -> dict[str, float]:
+    model = SentimentModel.load(model_dir)
+    assert len(MESSAGE_25_WORDS.split()) == 25
+    ours = time_calls(lambda: model.trace(MESSAGE_25_WORDS), repeats=500)
+    p50, p99 = percentiles_ms(ours)
+    seed_predict, seed_function = _seed_methods(model)
+    seed_p50, _ = percentiles_ms(time_calls(seed_predict, repeats=40))
+    function_p50, _ = percentiles_ms(time_calls(seed_function, repeats=200))
+    figures = {
+        "trace_p50_ms": p50,
+        "trace_p99_ms": p99,
+        "seed_trace_p50_ms": seed_p50,
+        "tf_function_trace_p50_ms": function_p50,
+        "trace_speedup": seed_p50 / p50,
+        "batch_msgs_per_s": _batch_throughput(model),
+        "serve_rss_mb": _serving_rss_mb(model_dir),
+        "test_accuracy": float(model.metrics.get("test_accuracy", float("nan"))),
+    }
+    print(
+        f"trace of a 25-word message: p50 {p50:.2f} ms, p99 {p99:.2f} ms (numpy runtime)\n"
+        f"seed method (every prefix through model.predict): p50 {seed_p50:.1f} ms; "
+        f"through a tf.function: {function_p50:.2f} ms -> speed-up x{seed_p50 / p50:.0f}\n"
+        f"batched: {figures['batch_msgs_per_s']:.0f} messages/s; "
+        f"a trace-only process: {figures['serve_rss_mb']:.0f} MB"
+    )
+    return figures
+
+
+def _seed_methods(model: SentimentModel):
+    """The seed's prefix re-running, with Keras `predict` and with a compiled tf.function."""
+    import tensorflow as tf
+
+    from nlp.model import build_model, import_weights
+
+    keras_model = build_model(model.config)
+    import_weights(keras_model, model.weights)
+    words = MESSAGE_25_WORDS.split()
+
+    def prefixes() -> np.ndarray:
+        token_lists = [
+            [t.text for t in model.tokenizer.tokenize(" ".join(words[: k + 1]))]
+            for k in range(len(words))
+        ]
+        return model.vocabulary.encode_padded(token_lists, model.config.max_tokens)
+
+    compiled = tf.function(lambda x: keras_model(x, training=False), reduce_retracing=True)
+
+    def with_predict() -> None:
+        keras_model.predict(prefixes(), verbose=0)
+
+    def with_function() -> None:
+        compiled(tf.constant(prefixes()))
+
+    return with_predict, with_function
+
+
+def _batch_throughput(model: SentimentModel) -> float:
+    texts = load_split("test").texts[:5000]
+    model.trace_batch(texts[:256])
+    started = time.perf_counter()
+    model.trace_batch(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+SERVE_ONLY = """
+import json, os, sys, psutil
+from pathlib import Path
+from nlp.inference import SentimentModel
+model = SentimentModel.load(Path(sys.argv[1]))
+for _ in range(300):
+    model.trace(sys.argv[2])
+print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 1e6,
+                  "tensorflow_loaded": "tensorflow" in sys.modules}))
+"""
+
+
+def _serving_rss_mb(model_dir: Path) -> float:
+    """Resident memory of a process that only loads the model and traces."""
+    completed = subprocess.run(
+        [sys.executable, "-c", SERVE_ONLY, str(model_dir), MESSAGE_25_WORDS],
+        capture_output=True, text=True, check=True, env={**os.environ},
+    )  # fmt: skip
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert not result["tensorflow_loaded"], "the serving path must not import TensorFlow"
+    return float(result["rss_mb"])
