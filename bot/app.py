@@ -33,6 +33,7 @@ from bot.retraining import Retrainer, RetrainSettings
 from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.storage import Storage
+from training.demo_runner import DemoRunner
 from training.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Runtime:
     models: ModelService
     service: SentimentService
     retrainer: Retrainer
+    demos: DemoRunner
 
 
 @contextlib.asynccontextmanager
@@ -78,9 +80,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
     retrainer = Retrainer(storage, registry, retrain_settings(settings), on_accept=hot_swap)
     service = SentimentService(settings, storage, models, registry)
+    demos = DemoRunner(settings.demo_cache_dir)
     try:
-        yield Runtime(settings, storage, registry, models, service, retrainer)
+        yield Runtime(settings, storage, registry, models, service, retrainer, demos)
     finally:
+        await demos.aclose()
         await retrainer.cancel()
         await models.stop()
         await storage.close()
@@ -112,7 +116,10 @@ def build_application(runtime: Runtime) -> Application:
         .build()
     )
     handlers = Handlers(
-        runtime.service, RateLimiter(settings.rate_limit_per_minute), runtime.retrainer
+        runtime.service,
+        RateLimiter(settings.rate_limit_per_minute),
+        runtime.retrainer,
+        runtime.demos,
     )
     register_handlers(application, handlers)
     if settings.retrain_cron:
@@ -142,6 +149,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "models": handlers.models,
         "rollback": handlers.rollback,
         "retrain": handlers.retrain,
+        ("rnn", "lstm", "gru"): handlers.demo,
     }
     for names, callback in commands.items():
         application.add_handler(CommandHandler(names, callback, filters=new_message))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from telegram import (
     CallbackQuery,
@@ -28,8 +29,9 @@ from bot import replies
 from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
 from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
-from bot.service import Reply, SentimentService, UsageError, parse_label
+from bot.service import Reply, SentimentService, UsageError, parse_demo_args, parse_label
 from bot.storage import StorageError
+from training.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +95,16 @@ class ProgressMessage:
 
 class Handlers:
     def __init__(
-        self, service: SentimentService, limiter: RateLimiter, retrainer: Retrainer
+        self,
+        service: SentimentService,
+        limiter: RateLimiter,
+        retrainer: Retrainer,
+        demos: DemoRunner,
     ) -> None:
         self.service = service
         self.limiter = limiter
         self.retrainer = retrainer
+        self.demos = demos
         self._warned: dict[int, float] = {}
 
     # --- gatekeeping (handler group -1) ----------------------------------------------
@@ -303,6 +310,47 @@ class Handlers:
             return
         for admin in self.service.settings.admin_ids:
             await _quietly(context.bot.send_message(admin, replies.retrain_outcome_text(outcome)))
+
+    # --- the recurrent-network demos --------------------------------------------------
+
+    async def demo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/rnn, /lstm, /gru: one worker process at a time; others wait and see their place."""
+        message = update.effective_message
+        lang = lang_of(update)
+        name = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        epochs, seed = parse_demo_args(context.args or [], say("demo_usage", lang, demo=name))
+        try:
+            cached = self.demos.cached(name, epochs, seed)
+        except DemoArgumentError as error:
+            raise UsageError(say("demo_usage", lang, demo=name)) from error
+        if cached is not None:  # a repeat answers at once, even after a restart
+            await self._send_demo_result(message, cached)
+            return
+        progress = ProgressMessage(await message.reply_text(f"🧪 /{name} …"), interval=3.0)
+
+        async def on_queued(place: int) -> None:
+            await progress.show(replies.demo_queued_text(name, place), final=True)
+
+        async def on_progress(model: str, epoch: int, total: int) -> None:
+            await progress.show(replies.demo_progress_text(name, model, epoch, total))
+
+        try:
+            result = await self.demos.run(name, epochs, seed, on_queued, on_progress)
+        except DemoWorkerError as error:
+            log.error("demo %s failed: %s", name, error)
+            await progress.show(say("demo_failed", lang, error=str(error)[:300]), final=True)
+            return
+        await progress.show(replies.demo_summary(result), final=True)
+        await self._send_demo_chart(message, result)
+
+    async def _send_demo_result(self, message: Message, result: DemoResult) -> None:
+        await message.reply_text(replies.demo_summary(result))
+        await self._send_demo_chart(message, result)
+
+    @staticmethod
+    async def _send_demo_chart(message: Message, result: DemoResult) -> None:
+        if result.chart and Path(result.chart).is_file():
+            await message.reply_photo(InputFile(Path(result.chart).read_bytes(), "demo.png"))
 
     # --- ignored on purpose -----------------------------------------------------------
 

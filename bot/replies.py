@@ -172,7 +172,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_previous": ("돌아갈 이전 버전이 없어요.", "There is no previous version to roll back to."),
     "retrain_busy": ("이미 재학습이 진행 중이에요.", "A retrain is already running."),
     "retrain_started": ("🔁 재학습을 시작해요…", "🔁 Retraining…"),
-    "demo_usage": ("사용법: /{demo} [에포크 1~500] [시드]", "Usage: /{demo} [epochs 1-500] [seed]"),
+    "demo_usage": ("사용법: /{demo} [에포크 1~500] [시드 0 이상]", "Usage: /{demo} [epochs 1-500] [seed >= 0]"),
+    "demo_failed": ("실습을 실행하지 못했어요: {error}", "The demo could not run: {error}"),
 }  # fmt: skip
 
 
@@ -227,3 +228,46 @@ def retrain_outcome_text(outcome) -> str:
     if outcome.corrections_used:
         lines.append(f"사용한 수정: {outcome.corrections_used}개 · {outcome.seconds:.0f}초")
     return fit("\n".join(line for line in lines if line))
+
+
+DEMO_TITLES = {
+    "rnn": "SimpleRNN: 숫자 4개로 다음 숫자 맞히기",
+    "lstm": "SimpleRNN vs LSTM: 100단계 곱셈 문제",
+    "gru": "GRU vs LSTM: 100단계 곱셈 문제",
+}
+DEMO_LESSONS = {
+    "rnn": "짧은 창(4단계)만 기억하면 되는 문제는 단순한 RNN도 잘 풀어요.",
+    "lstm": "SimpleRNN은 기울기가 100단계를 거슬러 가며 사라져 평균만 맞히지만, LSTM은 "
+    "게이트로 표시된 두 숫자를 셀 상태에 붙잡아 두었다가 곱할 수 있어요.",
+    "gru": "GRU도 LSTM처럼 업데이트·리셋 게이트로 필요한 값을 오래 간직해요. 게이트가 하나 "
+    "적어 파라미터는 더 적지만, 긴 의존성을 배우는 힘은 비슷해요.",
+}
+
+
+def demo_queued_text(demo: str, place: int) -> str:
+    return f"⏳ /{demo} 대기 중 · 앞에 {place}개의 실습이 있어요"
+
+
+def demo_progress_text(demo: str, model: str, epoch: int, epochs: int) -> str:
+    return f"🧪 /{demo} · {model} 학습 중 · 에포크 {epoch}/{epochs}"
+
+
+def demo_summary(result) -> str:
+    """The result of a demo in a few Korean lines: figures, then why gates help."""
+    lines = [
+        f"🧪 {DEMO_TITLES[result.demo]}",
+        f"평균만 예측하는 기준선 MSE {result.baseline_mse:.4f}",
+    ]
+    for name, model in result.models.items():
+        share = model.val_loss / result.baseline_mse if result.baseline_mse else float("nan")
+        lines.append(
+            f"{name}: 검증 MSE {model.val_loss:.4f} (기준선의 {share:.0%}) · "
+            f"파라미터 {model.params:,}개"
+        )
+    if result.prediction is not None:
+        lines.append(
+            f"[-0.1, 0.0, 0.1, 0.2] 다음 값 예측: {result.prediction:.3f} (정답 {result.target})"
+        )
+    lines.append(f"에포크 {result.epochs} · 시드 {result.seed} · {result.seconds:.0f}초")
+    lines += ["", DEMO_LESSONS[result.demo]]
+    return fit("\n".join(lines))

@@ -259,6 +259,15 @@ class SentimentService:
         return older[-1] if older else None
 
 
+def parse_demo_args(args: list[str], usage: str) -> tuple[int | None, int]:
+    """[epochs] [seed] for /rnn, /lstm, /gru; the runner checks the ranges."""
+    if len(args) > 2 or not all(arg.isdigit() for arg in args):
+        raise UsageError(usage)
+    epochs = int(args[0]) if args else None
+    seed = int(args[1]) if len(args) == 2 else 0
+    return epochs, seed
+
+
 def _parse_hours(args: list[str], lang: Lang) -> int:
     if not args:
         return 24

@@ -65,6 +65,7 @@ def settings(tg, trained_registry, tmp_path) -> Settings:
         "RATE_LIMIT_PER_MINUTE": "8",
         "DB_BUSY_TIMEOUT": "0.2",
         "RETRAIN_CRON": "off",
+        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
     })  # fmt: skip
 
 
@@ -316,3 +317,31 @@ async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_
         assert consumed == [(new_version,)]
     finally:
         await running.close()
+
+
+async def test_demos_queue_report_and_cache(tg, bot):
+    first, second = tg.create_user("가람"), tg.create_user("나래")
+    chat_a, chat_b = tg.private_chat(first), tg.private_chat(second)
+    tg.send_text(chat_a, first, "/gru 1")
+    started = await tg.wait_for_bot_message(chat_a)
+    tg.send_text(chat_b, second, "/rnn 2 7")
+    queued = await tg.wait_for_bot_message(chat_b)
+    await tg.wait_for_edit(queued, lambda m: "대기 중" in (m.get("text") or ""), timeout=60)
+
+    done = await tg.wait_for_edit(started, lambda m: "기준선" in (m.get("text") or ""), timeout=240)
+    assert "GRU" in done["text"] and "LSTM" in done["text"]
+    chart = await tg.wait_for_bot_message(chat_a, timeout=30)
+    assert chart["upload"]["data"].startswith(b"\x89PNG")
+    rnn = await tg.wait_for_edit(queued, lambda m: "예측" in (m.get("text") or ""), timeout=240)
+    assert "정답 0.3" in rnn["text"]
+    await tg.wait_for_bot_message(chat_b, timeout=30)  # its chart
+
+    tg.send_text(chat_b, second, "/rnn 2 7")  # the same run again: from the cache, at once
+    cached = await tg.wait_for_bot_message(chat_b, timeout=5)
+    assert cached["text"] == rnn["text"]
+    assert (await tg.wait_for_bot_message(chat_b))["upload"]["data"].startswith(b"\x89PNG")
+    tg.send_text(chat_b, second, "/lstm many")
+    assert "사용법" in (await tg.wait_for_bot_message(chat_b))["text"]
+    tg.send_text(chat_b, second, "/lstm 9999")
+    usage = await tg.wait_for_bot_message(chat_b, lambda m: "사용법" in (m.get("text") or ""))
+    assert "1~500" in usage["text"]
