@@ -105,8 +105,10 @@ async def _run(registry_root: Path) -> dict[str, float]:
                 answered, errors, rate = await _load(tg)
                 rss = psutil.Process(process.pid).memory_info().rss / 1e6
             finally:
+                # Wait without blocking this loop: the fake server must keep answering
+                # the bot's last long poll while it shuts down.
                 process.terminate()
-                process.wait(timeout=30)
+                await asyncio.to_thread(process.wait, 60)
     return {
         "roundtrip_p50_ms": p50,
         "roundtrip_p99_ms": p99,

@@ -147,10 +147,14 @@ class SentimentModel:
         for row, ids in enumerate(token_ids):
             batch[row, : len(ids)] = ids
         states = self._recurrent_states(batch)  # (batch, time, units)
+        # A 2-way softmax is the sigmoid of the logit difference, so the classifier
+        # collapses to one weight vector per feature block: no (batch, time, 2) logits.
+        units = self.config.units
+        logit = states @ self._runtime["diff_kernel"][:units] + self._runtime["diff_bias"]
         if self.config.max_pool:
-            states = np.concatenate([states, np.maximum.accumulate(states, axis=1)], axis=-1)
-        logits = states @ self._runtime["dense_kernel"] + self._runtime["dense_bias"]
-        positive = _sigmoid(logits[..., 1] - logits[..., 0])  # 2-way softmax, class 1
+            running_max = np.maximum.accumulate(states, axis=1)
+            logit += running_max @ self._runtime["diff_kernel"][units:]
+        positive = _sigmoid(logit)
         return [positive[row, :length] for row, length in enumerate(lengths)]
 
     def _recurrent_states(self, batch: np.ndarray) -> np.ndarray:
@@ -163,17 +167,27 @@ class SentimentModel:
 
 def _lstm_steps(inputs: np.ndarray, recurrent: np.ndarray, bias: np.ndarray, units: int):
     """Keras LSTM with its gate columns reordered to i, f, o | c (see `_lstm_gate_order`),
-    so one sigmoid covers the three gates and one tanh the candidate."""
+    so one sigmoid covers the three gates and one tanh the candidate; updated in place,
+    since at ~20 steps per message the allocations cost as much as the arithmetic."""
     batch, time, _ = inputs.shape
     hidden = np.zeros((batch, units), dtype=np.float32)
     cell = np.zeros((batch, units), dtype=np.float32)
     outputs = np.empty((batch, time, units), dtype=np.float32)
     inputs = inputs + bias
     for t in range(time):
-        z = inputs[:, t] + hidden @ recurrent
-        gates = _sigmoid(z[:, : 3 * units])
-        cell = gates[:, units : 2 * units] * cell + gates[:, :units] * np.tanh(z[:, 3 * units :])
-        hidden = gates[:, 2 * units :] * np.tanh(cell)
+        z = hidden @ recurrent
+        z += inputs[:, t]
+        gates = z[:, : 3 * units]
+        gates *= 0.5  # sigmoid(x) = (1 + tanh(x / 2)) / 2, in place
+        np.tanh(gates, out=gates)
+        gates += 1.0
+        gates *= 0.5
+        candidate = np.tanh(z[:, 3 * units :])
+        cell *= gates[:, units : 2 * units]
+        candidate *= gates[:, :units]
+        cell += candidate
+        hidden = np.tanh(cell)
+        hidden *= gates[:, 2 * units :]
         outputs[:, t] = hidden
     return outputs
 
@@ -207,6 +221,9 @@ def _runtime_weights(config: ModelConfig, weights: dict[str, np.ndarray]) -> dic
     prepared = {
         name: np.ascontiguousarray(array, dtype=np.float32) for name, array in weights.items()
     }
+    kernel, bias = prepared["dense_kernel"], prepared["dense_bias"]
+    prepared["diff_kernel"] = np.ascontiguousarray(kernel[:, 1] - kernel[:, 0])
+    prepared["diff_bias"] = np.float32(bias[1] - bias[0])
     if config.cell == "lstm":
         order = _lstm_gate_order(config.units)
         for name in ("kernel", "recurrent_kernel", "bias"):

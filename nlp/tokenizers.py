@@ -117,6 +117,46 @@ class KiwiTokenizer:
         return {"name": self.name, "max_tokens": self.max_tokens, "with_tags": self.with_tags}
 
 
+class MecabTokenizer:
+    """Korean morphemes from python-mecab-ko (MeCab with the mecab-ko-dic dictionary),
+    written ``form/TAG`` like Kiwi's, each filed under the word where it ends.
+
+    About four times faster than Kiwi and nearly free in memory (the dictionary is
+    memory-mapped), which is what a bot tracing every group message needs.
+    """
+
+    name = "mecab"
+    _local = threading.local()  # a MeCab tagger is not safe to share between threads
+
+    def __init__(self, max_tokens: int = 80) -> None:
+        self.max_tokens = max_tokens
+
+    @property
+    def _tagger(self) -> Any:
+        tagger = getattr(MecabTokenizer._local, "tagger", None)
+        if tagger is None:
+            import mecab
+
+            tagger = MecabTokenizer._local.tagger = mecab.MeCab()
+        return tagger
+
+    def tokenize(self, text: str) -> list[Token]:
+        word_at = _word_index_by_offset(text)
+        tokens = []
+        for morpheme in self._tagger.parse(text):
+            end = morpheme.span.end - 1
+            tokens.append(Token(f"{morpheme.surface}/{morpheme.feature.pos}", word_at[end]))
+            if len(tokens) == self.max_tokens:
+                break
+        return tokens
+
+    def tokenize_many(self, texts: Sequence[str]) -> list[list[Token]]:
+        return [self.tokenize(text) for text in texts]
+
+    def settings(self) -> dict[str, Any]:
+        return {"name": self.name, "max_tokens": self.max_tokens}
+
+
 def _word_index_by_offset(text: str) -> list[int]:
     """For each character offset, the index of the whitespace word it belongs to.
 
@@ -146,4 +186,6 @@ def make_tokenizer(settings: dict[str, Any]) -> Tokenizer:
         return SeedTokenizer(**options)
     if settings["name"] == KiwiTokenizer.name:
         return KiwiTokenizer(**options)
+    if settings["name"] == MecabTokenizer.name:
+        return MecabTokenizer(**options)
     raise ValueError(f"unknown tokenizer {settings['name']!r}")
