@@ -32,3 +32,14 @@ def test_settings_rebuild_the_same_tokenizer():
         rebuilt = make_tokenizer(tokenizer.settings())
         assert rebuilt.settings() == tokenizer.settings()
         assert rebuilt.tokenize("영화가 최고였다") == tokenizer.tokenize("영화가 최고였다")
+
+
+def test_mecab_tokens_remember_their_word():
+    from nlp.tokenizers import MecabTokenizer
+
+    tokenizer = MecabTokenizer()
+    tokens = tokenizer.tokenize("재미있을 줄 알았는데 완전 실망했다")
+    assert tokens[0].text == "재미있/VA"
+    assert sorted({t.word for t in tokens}) == [0, 1, 2, 3, 4]
+    assert tokenizer.tokenize_many(["좋다", ""]) == [tokenizer.tokenize("좋다"), []]
+    assert make_tokenizer(tokenizer.settings()).settings() == tokenizer.settings()

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 DEMOS: tuple[str, ...] = ("rnn", "lstm", "gru")
 # Chosen by measurement (see the README section): each demo fits in 90 s on 2 CPU cores.
-DEFAULT_EPOCHS: Mapping[str, int] = {"rnn": 300, "lstm": 60, "gru": 60}
+DEFAULT_EPOCHS: Mapping[str, int] = {"rnn": 300, "lstm": 50, "gru": 50}
 MAX_EPOCHS = 500
 MAX_SEED = 2**31 - 1
 # Bump when a change to this module makes earlier cached results misleading.
@@ -66,7 +66,7 @@ class DemoSettings:
     units: int = 30
     depth: int = 1
     batch_size: int = 64
-    learning_rate: float = 1e-2
+    learning_rate: float = 2e-2
     clipnorm: float = 1.0
     window_learning_rate: float = 3e-2
 
