@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import MESSAGE_25_WORDS, percentiles_ms, time_calls
+from nlp.ensemble import Ensemble, Servable, load_model
 from nlp.inference import SentimentModel
 from training.data import load_split
 
 
 def run(model_dir: Path) -> dict[str, float]:
-    model = SentimentModel.load(model_dir)
+    model = load_model(model_dir)
     assert len(MESSAGE_25_WORDS.split()) == 25
     ours = time_calls(lambda: model.trace(MESSAGE_25_WORDS), repeats=500)
     p50, p99 = percentiles_ms(ours)
@@ -48,35 +49,41 @@ def run(model_dir: Path) -> dict[str, float]:
     return figures
 
 
-def _seed_methods(model: SentimentModel):
-    """The seed's prefix re-running, with Keras `predict` and with a compiled tf.function."""
+def _seed_methods(model: Servable):
+    """The seed's prefix re-running (every member of an ensemble), with Keras `predict`
+    and with a compiled tf.function, on the same weights."""
     import tensorflow as tf
 
     from nlp.model import build_model, import_weights
 
-    keras_model = build_model(model.config)
-    import_weights(keras_model, model.weights)
+    members = list(model.members) if isinstance(model, Ensemble) else [model]
     words = MESSAGE_25_WORDS.split()
+    runs = []
+    for member in members:
+        keras_model = build_model(member.config)
+        import_weights(keras_model, member.weights)
+        compiled = tf.function(lambda x, m=keras_model: m(x, training=False), reduce_retracing=True)
+        runs.append((member, keras_model, compiled))
 
-    def prefixes() -> np.ndarray:
+    def prefixes(member: SentimentModel) -> np.ndarray:
         token_lists = [
-            [t.text for t in model.tokenizer.tokenize(" ".join(words[: k + 1]))]
+            [t.text for t in member.tokenizer.tokenize(" ".join(words[: k + 1]))]
             for k in range(len(words))
         ]
-        return model.vocabulary.encode_padded(token_lists, model.config.max_tokens)
-
-    compiled = tf.function(lambda x: keras_model(x, training=False), reduce_retracing=True)
+        return member.vocabulary.encode_padded(token_lists, member.config.max_tokens)
 
     def with_predict() -> None:
-        keras_model.predict(prefixes(), verbose=0)
+        for member, keras_model, _ in runs:
+            keras_model.predict(prefixes(member), verbose=0)
 
     def with_function() -> None:
-        compiled(tf.constant(prefixes()))
+        for member, _, compiled in runs:
+            compiled(tf.constant(prefixes(member)))
 
     return with_predict, with_function
 
 
-def _batch_throughput(model: SentimentModel) -> float:
+def _batch_throughput(model: Servable) -> float:
     texts = load_split("test").texts[:5000]
     model.trace_batch(texts[:256])
     started = time.perf_counter()
@@ -87,8 +94,8 @@ def _batch_throughput(model: SentimentModel) -> float:
 SERVE_ONLY = """
 import json, os, sys, psutil
 from pathlib import Path
-from nlp.inference import SentimentModel
-model = SentimentModel.load(Path(sys.argv[1]))
+from nlp.ensemble import load_model
+model = load_model(Path(sys.argv[1]))
 for _ in range(300):
     model.trace(sys.argv[2])
 print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 1e6,

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from nlp.inference import SentimentModel
+from nlp.ensemble import Servable
 from nlp.trace import Trace
 
 WARM_UP_TEXTS = ("정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ")
@@ -36,7 +35,7 @@ class ServingStats:
 
 
 class ModelService:
-    def __init__(self, model: SentimentModel, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, model: Servable, max_batch: int = MAX_BATCH) -> None:
         self._model = model
         self._max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
@@ -48,7 +47,7 @@ class ModelService:
         self._started_at = time.time()
 
     @property
-    def model(self) -> SentimentModel:
+    def model(self) -> Servable:
         return self._model
 
     async def start(self) -> None:
@@ -70,7 +69,7 @@ class ModelService:
         await self._queue.put((text, future, time.perf_counter()))
         return await future
 
-    async def swap(self, load: Callable[[], SentimentModel]) -> SentimentModel:
+    async def swap(self, load: Callable[[], Servable]) -> Servable:
         """Load and warm the new model off the loop, then serve it; returns the old one.
 
         Loading runs in its own thread, so batches keep flowing on the old model meanwhile,
@@ -116,10 +115,12 @@ class ModelService:
             self._served += len(batch)
 
 
-def _load_and_warm(load: Callable[[], SentimentModel]) -> SentimentModel:
+def _load_and_warm(load: Callable[[], Servable]) -> Servable:
+    """No gc.collect() here: a full collection holds the GIL for tens of milliseconds and
+    stalls the batches being served meanwhile; the old model is freed by reference
+    counting once the last batch using it is done."""
     model = load()
     model.trace_batch(list(WARM_UP_TEXTS))
-    gc.collect()  # drop the previous load's temporaries before the swap
     return model
 
 

@@ -27,6 +27,9 @@ WEIGHTS_FILE = "weights.npz"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 CONTENT_FILES = (CONFIG_FILE, VOCABULARY_FILE, WEIGHTS_FILE, METRICS_FILE)
+ENSEMBLE_FILE = "ensemble.json"
+MEMBERS_DIR = "members"
+ENSEMBLE_FILES = (ENSEMBLE_FILE, METRICS_FILE)
 
 
 class ModelLoadError(Exception):
@@ -57,6 +60,18 @@ def write_model_dir(
     _write_json(directory / MANIFEST_FILE, {"files": manifest})
 
 
+def write_ensemble_dir(
+    directory: Path, config: dict[str, Any], member_count: int, metrics: dict[str, Any]
+) -> None:
+    """The top of an ensemble version; its members (members/<i>/) are written before."""
+    for index in range(member_count):
+        verify_model_dir(directory / MEMBERS_DIR / str(index))
+    _write_json(directory / ENSEMBLE_FILE, config)
+    _write_json(directory / METRICS_FILE, metrics)
+    manifest = {name: sha256_of(directory / name) for name in ENSEMBLE_FILES}
+    _write_json(directory / MANIFEST_FILE, {"files": manifest, "members": member_count})
+
+
 def update_metrics(directory: Path, metrics: dict[str, Any]) -> None:
     """Rewrite metrics.json and its checksum (used before a version is published)."""
     _write_json(directory / METRICS_FILE, metrics)
@@ -66,6 +81,8 @@ def update_metrics(directory: Path, metrics: dict[str, Any]) -> None:
 
 
 def verify_model_dir(directory: Path) -> None:
+    """Refuse a version that is missing, half-written or altered; an ensemble is checked
+    member by member."""
     if not directory.is_dir():
         raise ModelLoadError(f"model directory {directory} does not exist")
     manifest_path = directory / MANIFEST_FILE
@@ -74,12 +91,22 @@ def verify_model_dir(directory: Path) -> None:
             f"model directory {directory} is incomplete: no {MANIFEST_FILE} "
             "(a training run that did not finish?)"
         )
-    files = read_json(manifest_path).get("files", {})
-    for name in CONTENT_FILES:
+    manifest = read_json(manifest_path)
+    ensemble = (directory / ENSEMBLE_FILE).is_file() or "members" in manifest
+    _check_files(
+        directory, manifest.get("files", {}), ENSEMBLE_FILES if ensemble else CONTENT_FILES
+    )
+    if ensemble:
+        for index in range(int(manifest.get("members", 0))):
+            verify_model_dir(directory / MEMBERS_DIR / str(index))
+
+
+def _check_files(directory: Path, checksums: dict[str, str], required: tuple[str, ...]) -> None:
+    for name in required:
         path = directory / name
-        if name not in files or not path.is_file():
+        if name not in checksums or not path.is_file():
             raise ModelLoadError(f"model directory {directory} is incomplete: {name} is missing")
-        if sha256_of(path) != files[name]:
+        if sha256_of(path) != checksums[name]:
             raise ModelLoadError(
                 f"model directory {directory} is corrupt: {name} fails its checksum"
             )

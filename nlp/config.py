@@ -65,8 +65,8 @@ SEED = ModelConfig(
     min_count=1,
 )
 
-DEFAULT = ModelConfig(
-    name="default",
+KIWI = ModelConfig(
+    name="kiwi",
     tokenizer={"name": "kiwi", "max_tokens": 80, "with_tags": True},
     vocab_size=40_000,
     embedding_dim=128,
@@ -81,4 +81,44 @@ DEFAULT = ModelConfig(
     embedding_dropout=0.3,
 )
 
-CONFIGS: dict[str, ModelConfig] = {config.name: config for config in (SEED, DEFAULT)}
+MECAB = KIWI.with_overrides(name="mecab", tokenizer={"name": "mecab", "max_tokens": 80})
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """Networks trained alike on different tokenisations, averaged word by word (see
+    nlp.ensemble for why)."""
+
+    name: str
+    members: tuple[ModelConfig, ...]
+
+    @property
+    def max_tokens(self) -> int:
+        return max(member.max_tokens for member in self.members)
+
+    @property
+    def learning_rate(self) -> float:
+        """The recipe's rate; fine-tuning scales every member's by the same share."""
+        return min(member.learning_rate for member in self.members)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "members": [member.to_dict() for member in self.members]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnsembleConfig:
+        return cls(data["name"], tuple(ModelConfig.from_dict(m) for m in data["members"]))
+
+    def with_overrides(self, **changes: Any) -> EnsembleConfig:
+        """Applied to every member (e.g. a fine-tuning learning rate)."""
+        return EnsembleConfig(self.name, tuple(m.with_overrides(**changes) for m in self.members))
+
+
+AnyConfig = ModelConfig | EnsembleConfig
+
+DEFAULT = EnsembleConfig("default", (KIWI, MECAB))
+
+CONFIGS: dict[str, AnyConfig] = {config.name: config for config in (SEED, KIWI, MECAB, DEFAULT)}
+
+
+def members_of(config: AnyConfig) -> tuple[ModelConfig, ...]:
+    return config.members if isinstance(config, EnsembleConfig) else (config,)

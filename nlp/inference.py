@@ -129,6 +129,7 @@ class SentimentModel:
             model_version=self.version,
             truncated=item.tokens[-1].word < len(item.words) - 1
             and len(item.tokens) >= self.config.max_tokens,
+            positions=tuple(word_indexes),
         )
 
     def _positive_per_token(self, token_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:

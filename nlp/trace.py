@@ -28,6 +28,7 @@ class Trace:
     model_version: str
     reason: str | None = None
     truncated: bool = False  # the message was longer than the model reads; later words unread
+    positions: tuple[int, ...] = ()  # where each of `words` stands among the message's words
 
     @property
     def is_empty(self) -> bool:

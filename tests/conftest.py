@@ -42,14 +42,14 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Pa
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory: pytest.TempPathFactory, _isolated_environment):
     """A registry holding one real model (default config, 8k rows, 1 epoch), made current."""
-    from nlp.config import DEFAULT
+    from nlp.config import KIWI
     from training.data import load_split
     from training.registry import Registry
     from training.train import TrainingRequest, run_training
 
     registry = Registry(tmp_path_factory.mktemp("registry"))
     request = TrainingRequest(
-        DEFAULT,
+        KIWI,
         load_split("train").head(8_000),
         load_split("test").head(2_000),
         epochs=1,

@@ -340,3 +340,33 @@ async def test_hung_worker_times_out_and_is_killed(tmp_path: Path) -> None:
         await runner.run("lstm", 3, 0)
     assert time.perf_counter() - started < 5
     assert runner.queue_length == 0
+
+
+async def test_waiting_requests_are_told_each_new_place(tmp_path: Path) -> None:
+    runner = ScriptedRunner(tmp_path, "import sys, time; time.sleep(0.3); sys.exit(1)")
+    places: list[list[int]] = [[], [], []]
+
+    async def request(i: int) -> None:
+        async def on_queued(place: int) -> None:
+            places[i].append(place)
+
+        with pytest.raises(DemoWorkerError, match="exited with code 1"):
+            await runner.run("rnn", 5, i, on_queued=on_queued)
+
+    tasks = []
+    for i in range(3):
+        tasks.append(asyncio.create_task(request(i)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert places == [[], [1], [2, 1]]
+    assert runner.workers_started == 3 and runner.queue_length == 0
+
+
+async def test_aclose_kills_the_running_worker(tmp_path: Path) -> None:
+    runner = ScriptedRunner(tmp_path, "import time; time.sleep(60)")
+    task = asyncio.create_task(runner.run("gru", 3, 0))
+    while runner.workers_started == 0:
+        await asyncio.sleep(0.01)
+    await runner.aclose()
+    with pytest.raises(DemoWorkerError, match="exited with code -9"):
+        await asyncio.wait_for(task, timeout=5)

@@ -123,7 +123,7 @@ def heldout_reviews() -> LabelledTexts:
 @pytest.fixture(scope="module")
 def noise_model(trained_model, tmp_path_factory) -> SentimentModel:
     """The current recipe trained on shuffled labels: a model that learned nothing."""
-    from nlp.config import DEFAULT
+    from nlp.config import KIWI
     from training.registry import Registry
     from training.train import TrainingRequest, run_training
 
@@ -132,7 +132,7 @@ def noise_model(trained_model, tmp_path_factory) -> SentimentModel:
     random.Random(7).shuffle(labels)
     shuffled = Corpus(train.texts, labels, train.malformed, train.source, train.sha256)
     request = TrainingRequest(
-        DEFAULT, shuffled, load_split("test").head(200), epochs=1, progress=False
+        KIWI, shuffled, load_split("test").head(200), epochs=1, progress=False
     )
     registry = Registry(tmp_path_factory.mktemp("noise-models"))
     name = run_training(request, registry).name

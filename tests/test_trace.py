@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlp.config import DEFAULT, SEED
+from nlp.config import KIWI, SEED
 from nlp.inference import SentimentModel
 from nlp.vocabulary import Vocabulary
 
@@ -35,7 +35,7 @@ def _keras_on_prefixes(keras_model, ids: list[int]) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "config",
-    [DEFAULT, SEED, DEFAULT.with_overrides(name="gru", cell="gru")],
+    [KIWI, SEED, KIWI.with_overrides(name="gru", cell="gru")],
     ids=["default-lstm", "seed", "gru"],
 )
 def test_one_pass_equals_prefix_rerun(config):

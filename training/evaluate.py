@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nlp.artifacts import ModelLoadError
-from nlp.inference import SentimentModel
+from nlp.ensemble import Servable, load_model
 from training.data import DataError, read_corpus
 
 CHUNK = 2048
@@ -52,7 +52,7 @@ def score(labels: Sequence[int], predictions: Sequence[int]) -> Evaluation:
     return Evaluation(correct / n if n else 0.0, n, precision, recall, confusion)
 
 
-def predict_labels(model: SentimentModel, texts: Sequence[str], progress: bool = True) -> list[int]:
+def predict_labels(model: Servable, texts: Sequence[str], progress: bool = True) -> list[int]:
     labels: list[int] = []
     with tqdm(total=len(texts), unit="review", desc="evaluate", disable=not progress) as bar:
         for start in range(0, len(texts), CHUNK):
@@ -63,7 +63,7 @@ def predict_labels(model: SentimentModel, texts: Sequence[str], progress: bool =
 
 
 def evaluate(
-    model: SentimentModel, texts: Sequence[str], labels: Sequence[int], progress: bool = True
+    model: Servable, texts: Sequence[str], labels: Sequence[int], progress: bool = True
 ) -> Evaluation:
     return score(labels, predict_labels(model, texts, progress))
 
@@ -75,7 +75,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
     args = parser.parse_args(argv)
     try:
-        model = SentimentModel.load(args.model)
+        model = load_model(args.model)
         corpus = read_corpus(args.data).head(args.limit)
     except (ModelLoadError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.artifacts import METRICS_FILE, ModelLoadError, read_json, verify_model_dir
-from nlp.inference import SentimentModel
+from nlp.ensemble import Servable, load_model
 from training.config import TrainingPaths
 
 CURRENT_FILE = "CURRENT"
@@ -154,10 +154,10 @@ class Registry:
             os.fsync(handle.fileno())
         os.replace(partial, pointer)
 
-    def load(self, name: str) -> SentimentModel:
-        return SentimentModel.load(self.path_of(name), version=name)
+    def load(self, name: str) -> Servable:
+        return load_model(self.path_of(name), version=name)
 
-    def load_current(self) -> SentimentModel:
+    def load_current(self) -> Servable:
         name = self.current_name()
         if name is None:
             raise RegistryError(f"no current model in {self.root}: train one with `make train`")

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import psutil
 
-from nlp.artifacts import write_model_dir
-from nlp.config import CONFIGS, ModelConfig
+from nlp.artifacts import MEMBERS_DIR, write_ensemble_dir, write_model_dir
+from nlp.config import CONFIGS, AnyConfig, EnsembleConfig, ModelConfig, members_of
+from nlp.ensemble import Ensemble, Servable
 from nlp.inference import SentimentModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
@@ -37,14 +38,14 @@ EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 @dataclass
 class TrainingRequest:
-    config: ModelConfig
+    config: AnyConfig
     train: Corpus
     test: Corpus
     epochs: int | None = None  # upper bound; early stopping may stop sooner
     seed: int = 42
     extra_texts: Sequence[str] = ()  # e.g. users' corrections, added to the training part
     extra_labels: Sequence[int] = ()
-    base: SentimentModel | None = None  # fine-tune from these weights and this vocabulary
+    base: Servable | None = None  # fine-tune from these weights and vocabularies
     learning_rate: float | None = None  # None: the configuration's own
     note: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
@@ -66,29 +67,34 @@ def split_validation(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def run_training(
     request: TrainingRequest, registry: Registry, on_epoch: EpochCallback | None = None
 ) -> TrainingResult:
-    """Train, evaluate on test, and publish a complete version directory (not made current)."""
+    """Train, evaluate on test, and publish a complete version directory (not made current).
+
+    An ensemble trains its members one after the other, each exactly like a single model
+    (same split, same early stopping), then is evaluated as the average it serves.
+    """
     started = time.time()
-    config = request.base.config if request.base else request.config
+    recipe = request.base.config if request.base else request.config
     if request.learning_rate is not None:
-        config = config.with_overrides(learning_rate=request.learning_rate)
-    tokenizer = request.base.tokenizer if request.base else make_tokenizer(config.tokenizer)
-    name = registry.new_version_name(config.name)
+        recipe = recipe.with_overrides(learning_rate=request.learning_rate)
+    name = registry.new_version_name(recipe.name)
+    bases = _members(request.base) if request.base else [None] * len(members_of(recipe))
     with registry.staging(name) as staging:
-        model, vocabulary, history = _fit(request, config, tokenizer, on_epoch)
-        config = config.with_overrides(vocab_size=len(vocabulary))
-        weights = _export(model)
-        served = SentimentModel(config, vocabulary, weights, name, tokenizer=tokenizer)
+        trained = []
+        for index, (config, base) in enumerate(zip(members_of(recipe), bases, strict=True)):
+            report = _member_progress(on_epoch, index, len(bases))
+            trained.append(_train_member(request, config, base, name, report))
+        served = _assemble(recipe, trained, name)
         evaluation = evaluate(served, request.test.texts, request.test.labels, request.progress)
         metrics = {
             "version": name,
-            "config": config.name,
+            "config": recipe.name,
             "test_accuracy": evaluation.accuracy,
             "test_n": evaluation.n,
             "test_precision": evaluation.precision,
             "test_recall": evaluation.recall,
-            "best_val_accuracy": max(history.get("val_accuracy", [0.0])),
-            "epochs_run": len(history.get("loss", [])),
-            "history": history,
+            "best_val_accuracy": _validation_accuracy(request, served, trained),
+            "epochs_run": max(len(history.get("loss", [])) for _, history in trained),
+            "history": trained[0][1] if len(trained) == 1 else [h for _, h in trained],
             "train_n": len(request.train) + len(request.extra_texts),
             "extra_n": len(request.extra_texts),
             "train_sha256": request.train.sha256,
@@ -99,15 +105,81 @@ def run_training(
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             **request.note,
         }
-        write_model_dir(staging, config, vocabulary, weights, metrics)
+        _write(staging, served, trained, metrics)
         path = registry.publish(staging)
     return TrainingResult(name, path, metrics)
+
+
+def _members(model: Servable) -> list[SentimentModel]:
+    return list(model.members) if isinstance(model, Ensemble) else [model]
+
+
+def _member_progress(
+    on_epoch: EpochCallback | None, index: int, count: int
+) -> EpochCallback | None:
+    """Epoch reports of an ensemble say which member is training."""
+    if on_epoch is None or count == 1:
+        return on_epoch
+
+    def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        on_epoch(epoch, epochs, {**logs, "member": index + 1, "members": count})
+
+    return report
+
+
+def _train_member(
+    request: TrainingRequest,
+    config: ModelConfig,
+    base: SentimentModel | None,
+    name: str,
+    on_epoch: EpochCallback | None,
+) -> tuple[SentimentModel, dict[str, list[float]]]:
+    tokenizer = base.tokenizer if base else make_tokenizer(config.tokenizer)
+    model, vocabulary, history = _fit(request, config, tokenizer, base, on_epoch)
+    config = config.with_overrides(vocab_size=len(vocabulary))
+    member = SentimentModel(config, vocabulary, _export(model), name, tokenizer=tokenizer)
+    return member, history
+
+
+def _assemble(recipe: AnyConfig, trained: list[tuple[SentimentModel, dict]], name: str) -> Servable:
+    members = [member for member, _ in trained]
+    if not isinstance(recipe, EnsembleConfig):
+        return members[0]
+    config = EnsembleConfig(recipe.name, tuple(member.config for member in members))
+    return Ensemble(config, members, name)
+
+
+def _validation_accuracy(
+    request: TrainingRequest, served: Servable, trained: list[tuple[SentimentModel, dict]]
+) -> float:
+    """A single model's best epoch; an ensemble is scored as served, on the same split."""
+    if not isinstance(served, Ensemble):
+        return max(trained[0][1].get("val_accuracy", [0.0]))
+    _, val_rows = split_validation(len(request.train), request.seed)
+    texts = [request.train.texts[i] for i in val_rows]
+    labels = [request.train.labels[i] for i in val_rows]
+    return evaluate(served, texts, labels, progress=False).accuracy
+
+
+def _write(staging: Path, served: Servable, trained: list, metrics: dict[str, Any]) -> None:
+    if not isinstance(served, Ensemble):
+        write_model_dir(staging, served.config, served.vocabulary, served.weights, metrics)
+        return
+    for index, (member, history) in enumerate(trained):
+        member_metrics = {"best_val_accuracy": max(history.get("val_accuracy", [0.0])),
+                          "history": history}  # fmt: skip
+        write_model_dir(
+            staging / MEMBERS_DIR / str(index),
+            member.config, member.vocabulary, member.weights, member_metrics,
+        )  # fmt: skip
+    write_ensemble_dir(staging, served.config.to_dict(), len(trained), metrics)
 
 
 def _fit(
     request: TrainingRequest,
     config: ModelConfig,
     tokenizer: Tokenizer,
+    base: SentimentModel | None,
     on_epoch: EpochCallback | None,
 ):
     import keras
@@ -128,13 +200,13 @@ def _fit(
     if request.extra_texts:
         train_tokens += tokenize_texts(tokenizer, request.extra_texts, "tokenise extra")
         train_labels = np.concatenate([train_labels, np.asarray(request.extra_labels)])
-    if request.base is not None:
-        vocabulary = request.base.vocabulary
+    if base is not None:
+        vocabulary = base.vocabulary
     else:
         vocabulary = Vocabulary.build(train_tokens, config.vocab_size, config.min_count)
     model = build_model(config.with_overrides(vocab_size=len(vocabulary)))
-    if request.base is not None:
-        import_weights(model, request.base.weights)
+    if base is not None:
+        import_weights(model, base.weights)
     train_ids = [vocabulary.encode(t) for t in train_tokens]
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs

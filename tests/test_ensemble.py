@@ -1,0 +1,86 @@
+"""The default model: a Kiwi and a mecab network averaged word by word."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from nlp.artifacts import MANIFEST_FILE, MEMBERS_DIR, WEIGHTS_FILE, ModelLoadError
+from nlp.config import DEFAULT, EnsembleConfig
+from nlp.ensemble import Ensemble, load_model
+from training.data import load_split
+from training.registry import Registry
+from training.train import TrainingRequest, run_training
+
+SENTENCE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 돈이 아까웠다 😀"
+
+
+@pytest.fixture(scope="module")
+def ensemble_registry(tmp_path_factory) -> Registry:
+    registry = Registry(tmp_path_factory.mktemp("ensemble-registry"))
+    request = TrainingRequest(
+        DEFAULT, load_split("train").head(4_000), load_split("test").head(500),
+        epochs=1, progress=False,
+    )  # fmt: skip
+    result = run_training(request, registry)
+    registry.use(result.name)
+    return registry
+
+
+def test_default_is_an_ensemble_of_two_tokenisations(ensemble_registry):
+    model = ensemble_registry.load_current()
+    assert isinstance(model, Ensemble) and isinstance(DEFAULT, EnsembleConfig)
+    assert [m.config.tokenizer["name"] for m in model.members] == ["kiwi", "mecab"]
+    info = ensemble_registry.info(model.version)
+    assert info.problem is None and info.accuracy > 0.6
+    assert 0.6 < info.metrics["best_val_accuracy"] <= 1.0
+
+
+def test_ensemble_trace_is_the_word_by_word_mean_of_its_members(ensemble_registry):
+    model = ensemble_registry.load_current()
+    trace = model.trace(SENTENCE)
+    members = [member.trace(SENTENCE) for member in model.members]
+    assert trace.words == tuple(SENTENCE.split())
+    expected = np.mean([m.probabilities for m in members], axis=0)
+    np.testing.assert_allclose(trace.probabilities, expected, atol=1e-7)
+    assert trace.positive == pytest.approx(np.mean([m.positive for m in members]))
+    assert trace.model_version == model.version
+    assert [t.reason for t in model.trace_batch(["", "hello", "좋다"])] == [
+        "empty", "no_hangul", None,
+    ]  # fmt: skip
+
+
+def test_a_damaged_member_makes_the_whole_version_unservable(ensemble_registry, tmp_path):
+    source = ensemble_registry.current_dir()
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(source, corrupt)
+    weights = corrupt / MEMBERS_DIR / "1" / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        load_model(corrupt)
+    half = tmp_path / "half"
+    shutil.copytree(source, half)
+    (half / MEMBERS_DIR / "0" / MANIFEST_FILE).unlink()
+    with pytest.raises(ModelLoadError, match="incomplete"):
+        load_model(half)
+
+
+def test_fine_tuning_an_ensemble_keeps_each_members_vocabulary(ensemble_registry):
+    base = ensemble_registry.load_current()
+    request = TrainingRequest(
+        base.config, load_split("train").head(2_000), load_split("test").head(200), epochs=1,
+        extra_texts=["이 영화 꿀잼", "노잼"], extra_labels=[1, 0], base=base,
+        learning_rate=5e-4, progress=False,
+    )  # fmt: skip
+    epochs_seen = []
+    result = run_training(request, ensemble_registry, lambda e, n, logs: epochs_seen.append(logs))
+    tuned = ensemble_registry.load(result.name)
+    assert isinstance(tuned, Ensemble)
+    assert [m.vocabulary for m in tuned.members] == [m.vocabulary for m in base.members]
+    assert result.metrics["fine_tuned_from"] == base.version
+    assert [logs["member"] for logs in epochs_seen] == [1, 2]
+    assert all(m.config.learning_rate == 5e-4 for m in tuned.members)
