@@ -483,7 +483,7 @@ def run_demo(
 
 _COLOURS = {"SimpleRNN": "tab:red", "LSTM": "tab:blue", "GRU": "tab:green"}
 _TITLES = {
-    "rnn": "SimpleRNN on sliding windows (seed section 2)",
+    "rnn": "SimpleRNN on sliding windows (notebook section 2)",
     "lstm": "Multiplication problem: SimpleRNN vs LSTM",
     "gru": "Multiplication problem: GRU vs LSTM",
 }
@@ -512,7 +512,7 @@ def render_chart(result: DemoResult, path: Path | None = None) -> bytes:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (log scale)")
-    ax.set_title(f"{_TITLES[result.demo]} - seed {result.seed}")
+    ax.set_title(f"{_TITLES[result.demo]}, random seed {result.seed}")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()

@@ -280,6 +280,9 @@ class World:
         self.consumed: dict[int, set[int]] = {}
         self.updates = UpdateQueue(update_types)
         self.bot_output = Signal()
+        # Called with (chat_id, message) for every stored message: a cheap hook for load
+        # generators, which cannot afford one re-probing waiter per outstanding message.
+        self.message_listeners: list[Callable[[int, JsonDict], None]] = []
         self._user_ids = itertools.count(7_000_000_001)
         self._group_ids = itertools.count(4_000_000_001)
         self._file_ids = itertools.count(1)
@@ -331,6 +334,8 @@ class World:
 
     def store_message(self, chat: FakeChat, record: MessageRecord) -> MessageRecord:
         self.messages[chat.id][record.message["message_id"]] = record
+        for listener in self.message_listeners:
+            listener(chat.id, record.message)
         self.bot_output.notify()
         return record
 
