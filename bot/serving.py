@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from nlp.ensemble import Servable
 from nlp.trace import Trace
 
-WARM_UP_TEXTS = ("정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ")
+WARM_UP_TEXTS = ["정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ"]
 MAX_BATCH = 64
 LATENCY_WINDOW = 1000
 
@@ -51,7 +51,11 @@ class ModelService:
         return self._model
 
     async def start(self) -> None:
+        """Warm the model first (Kiwi and MeCab load lazily, in about a second), so the
+        first person to write does not wait for it."""
         if self._worker is None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._model.trace_batch, WARM_UP_TEXTS)
             self._worker = asyncio.create_task(self._serve(), name="model-service")
 
     async def stop(self) -> None:
@@ -120,7 +124,7 @@ def _load_and_warm(load: Callable[[], Servable]) -> Servable:
     stalls the batches being served meanwhile; the old model is freed by reference
     counting once the last batch using it is done."""
     model = load()
-    model.trace_batch(list(WARM_UP_TEXTS))
+    model.trace_batch(WARM_UP_TEXTS)
     return model
 
 

@@ -41,7 +41,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Pa
 
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory: pytest.TempPathFactory, _isolated_environment):
-    """A registry holding one real model (default config, 8k rows, 1 epoch), made current."""
+    """A registry holding one real model (the Kiwi network, 8k rows, 1 epoch), made current."""
     from nlp.config import KIWI
     from training.data import load_split
     from training.registry import Registry
