@@ -1,0 +1,88 @@
+"""Hot swaps: no failed request, every answer names its version, no memory growth."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import shutil
+
+import psutil
+
+from bot.app import open_runtime
+from bot.config import Settings
+from bot.serving import ModelService
+from nlp.ensemble import load_model
+
+TEXTS = ["정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ", "배우 연기가 좋았다"]
+
+
+async def test_five_swaps_under_load_lose_nothing(trained_registry):
+    path = trained_registry.current_dir()
+    service = ModelService(load_model(path, version="v0"))
+    await service.start()
+    versions = ["v0", "v1", "v2", "v3", "v4", "v5"]
+    answers: list[str] = []
+    errors: list[BaseException] = []
+
+    swapped = asyncio.Event()
+
+    async def client(index: int) -> None:
+        """Keeps tracing until it has sent one request after the last swap finished."""
+        for round_ in itertools.count():
+            after_last_swap = swapped.is_set()
+            try:
+                trace = await service.trace(TEXTS[(index + round_) % len(TEXTS)])
+                answers.append(trace.model_version)
+            except Exception as error:  # the figure under test
+                errors.append(error)
+            if after_last_swap and round_ >= 60:
+                return
+
+    async def swapper() -> None:
+        for version in versions[1:]:
+            await asyncio.sleep(0.05)
+            await service.swap(lambda v=version: load_model(path, version=v))
+        swapped.set()
+
+    await asyncio.gather(*(client(i) for i in range(40)), swapper())
+    await service.stop()
+    assert errors == []
+    assert len(answers) >= 40 * 60
+    assert set(answers) <= set(versions) and "v5" in answers and len(set(answers)) >= 3
+    assert service.stats().swaps == 5 and service.model.version == "v5"
+
+
+async def test_memory_does_not_grow_across_20_swaps(trained_registry):
+    path = trained_registry.current_dir()
+    service = ModelService(load_model(path, version="first"))
+    await service.start()
+    for number in range(5):  # let the allocator's pools settle
+        await service.swap(lambda n=number: load_model(path, version=f"warm{n}"))
+    gc.collect()
+    before = psutil.Process().memory_info().rss
+    for number in range(20):
+        await service.swap(lambda n=number: load_model(path, version=f"swap{n}"))
+        await service.trace("좋아요")
+    gc.collect()
+    growth_mb = (psutil.Process().memory_info().rss - before) / 1e6
+    await service.stop()
+    model_mb = sum(a.nbytes for a in service.model.weights.values()) / 1e6
+    assert growth_mb < model_mb, f"grew {growth_mb:.1f} MB over 20 swaps ({model_mb:.1f} MB model)"
+
+
+async def test_a_restart_serves_the_current_version(trained_registry, tmp_path):
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    first = trained_registry.current_name()
+    second = "20990101-000000-kiwi-next"
+    shutil.copytree(root / "versions" / first, root / "versions" / second)
+    settings = Settings.from_env(
+        {"MODEL_REGISTRY": str(root), "DATABASE_PATH": str(tmp_path / "bot.sqlite3")}
+    )
+    async with open_runtime(settings) as runtime:
+        assert runtime.models.model.version == first
+        await runtime.service.serve_version(second)
+        assert (await runtime.models.trace("좋다")).model_version == second
+    async with open_runtime(settings) as runtime:  # the "restart"
+        assert runtime.models.model.version == second
