@@ -90,17 +90,10 @@ class SentimentService:
         if verdict.chat_id != chat_id:
             return say("not_your_verdict", lang)
         corrected = (1 - verdict.predicted_label) if label is None else label
-        result = await self.storage.add_correction(
-            text=verdict.text,
-            predicted_label=verdict.predicted_label,
-            predicted_probability=verdict.probability,
-            corrected_label=corrected,
-            user_id=user_id,
-            chat_id=chat_id,
-            model_version=verdict.model_version,
-        )
-        key = "correction_saved" if result.created else "correction_updated"
-        return say(key, lang, label=replies.label_name(corrected))
+        return await self._save_correction(
+            verdict.text, verdict.predicted_label, verdict.probability, verdict.model_version,
+            corrected_label=corrected, user_id=user_id, chat_id=chat_id, lang=lang,
+        )  # fmt: skip
 
     async def correct_text(
         self, text: str, *, user_id: int, chat_id: int, label: int, lang: Lang
@@ -110,17 +103,27 @@ class SentimentService:
         trace = await self.models.trace(text)
         if trace.is_empty:
             return replies.unreadable_text(trace, lang)
+        return await self._save_correction(
+            text, trace.label, trace.positive, trace.model_version,
+            corrected_label=label, user_id=user_id, chat_id=chat_id, lang=lang,
+        )  # fmt: skip
+
+    async def _save_correction(
+        self, text: str, predicted_label: int, probability: float, model_version: str, *,
+        corrected_label: int, user_id: int, chat_id: int, lang: Lang,
+    ) -> str:  # fmt: skip
+        """Store first, then say so: the answer is only given once the row is committed."""
         result = await self.storage.add_correction(
             text=text,
-            predicted_label=trace.label,
-            predicted_probability=trace.positive,
-            corrected_label=label,
+            predicted_label=predicted_label,
+            predicted_probability=probability,
+            corrected_label=corrected_label,
             user_id=user_id,
             chat_id=chat_id,
-            model_version=trace.model_version,
+            model_version=model_version,
         )
         key = "correction_saved" if result.created else "correction_updated"
-        return say(key, lang, label=replies.label_name(label))
+        return say(key, lang, label=replies.label_name(corrected_label))
 
     async def forget(self, user_id: int, lang: Lang) -> str:
         removed = await self.storage.forget_user(user_id)
