@@ -270,7 +270,7 @@ class Handlers:
 
     async def models(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):
-            await update.effective_message.reply_text(replies.fit(self.service.models_text()))
+            await update.effective_message.reply_text(replies.fit(await self.service.models_text()))
 
     async def rollback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):

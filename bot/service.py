@@ -224,7 +224,11 @@ class SentimentService:
         content = await self.storage.corrections_csv()
         return Reply(f"corrections-{stamp}.csv", document=(f"corrections-{stamp}.csv", content))
 
-    def models_text(self) -> str:
+    async def models_text(self) -> str:
+        """Checking versions reads and hashes every file, so it runs off the event loop."""
+        return await asyncio.to_thread(self._models_text)
+
+    def _models_text(self) -> str:
         current = self.registry.current_name()
         lines = []
         for info in self.registry.versions()[-20:]:
@@ -237,7 +241,7 @@ class SentimentService:
     async def rollback(self, args: list[str], lang: Lang) -> str:
         if len(args) > 1:
             raise UsageError(say("rollback_usage", lang))
-        target = args[0] if args else self._previous_version()
+        target = args[0] if args else await asyncio.to_thread(self._previous_version)
         if target is None:
             return say("no_previous", lang)
         try:
@@ -249,7 +253,7 @@ class SentimentService:
     async def serve_version(self, name: str) -> None:
         """Point the registry at `name` and hot-swap it in; the registry is checked first,
         so a corrupt version is refused before anything changes."""
-        info = self.registry.info(name)
+        info = await asyncio.to_thread(self.registry.info, name)
         if info.problem:
             raise RegistryError(f"refusing version {name}: {info.problem}")
         await self.models.swap(lambda: self.registry.load(name))
