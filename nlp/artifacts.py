@@ -72,14 +72,6 @@ def write_ensemble_dir(
     _write_json(directory / MANIFEST_FILE, {"files": manifest, "members": member_count})
 
 
-def update_metrics(directory: Path, metrics: dict[str, Any]) -> None:
-    """Rewrite metrics.json and its checksum (used before a version is published)."""
-    _write_json(directory / METRICS_FILE, metrics)
-    manifest = read_json(directory / MANIFEST_FILE)
-    manifest["files"][METRICS_FILE] = sha256_of(directory / METRICS_FILE)
-    _write_json(directory / MANIFEST_FILE, manifest)
-
-
 def verify_model_dir(directory: Path) -> None:
     """Refuse a version that is missing, half-written or altered; an ensemble is checked
     member by member."""

@@ -7,7 +7,6 @@ import shutil
 import pytest
 
 from bot.config import Settings
-from bot.mood import AlertDecision  # noqa: F401  (documents what observe_group_message returns)
 from bot.service import SentimentService, UsageError
 from bot.serving import ModelService
 from bot.storage import Storage
