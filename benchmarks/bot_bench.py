@@ -22,7 +22,7 @@ from benchmarks.common import percentiles_ms
 from tests.fake_telegram import running_fake_telegram
 
 ROUND_TRIPS = 200
-LOAD_RATE = 200  # messages per second
+LOAD_RATE = int(os.environ.get("BENCH_LOAD_RATE", "200"))  # messages per second
 LOAD_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 LOAD_USERS = 400
 REVIEWS = (

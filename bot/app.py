@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -112,6 +112,9 @@ def build_application(runtime: Runtime) -> Application:
         .base_url(settings.base_url)
         .base_file_url(settings.base_file_url)
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_per_second))
+        # PTB's default of 256 connections costs CPU: httpcore checks every pooled
+        # connection on each request. A few keep-alive connections carry hundreds a second.
+        .connection_pool_size(settings.http_connections)
         .concurrent_updates(256)  # lets messages that arrive together share one trace batch
         .build()
     )
@@ -185,7 +188,10 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
                 )
             else:
                 await application.updater.start_polling(
-                    poll_interval=0.0,
+                    # Without a pause, a busy bot polls once per update and spends as
+                    # much on getUpdates as on replies; 10 ms batches them (bench: 155 ->
+                    # 200 msg/s) for at most 10 ms of extra latency.
+                    poll_interval=settings.poll_interval,
                     timeout=settings.poll_timeout,
                     allowed_updates=Update.ALL_TYPES,
                     drop_pending_updates=False,
@@ -204,4 +210,15 @@ def serve_forever(settings: Settings) -> None:
             loop.add_signal_handler(signum, stop.set)
         await run_bot(settings, stop)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        runner.run(main())
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it exists (not on Windows): the bot spends most of its time in the event loop
+    (sockets, the Bot API's HTTP), and uvloop does that part about twice as fast."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

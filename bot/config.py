@@ -20,8 +20,10 @@
 | MOOD_WINDOW | 20 | messages in the rolling mood that drives alerts |
 | DEMO_CACHE_DIR | var/demos | cached /rnn /lstm /gru results |
 | POLL_TIMEOUT | 30 | long-polling timeout in seconds |
+| POLL_INTERVAL | 0.01 | pause between polls, so updates arriving together come in one getUpdates |
 | DB_BUSY_TIMEOUT | 5 | seconds to wait for a locked database before answering "busy" |
 | OUTGOING_PER_SECOND | 30 | outgoing messages per second (Telegram's limit) |
+| HTTP_CONNECTIONS | 16 | pooled connections to the Bot API (more cost CPU on every request) |
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ class Settings:
     mood_window: int
     demo_cache_dir: Path
     poll_timeout: int
+    poll_interval: float
     outgoing_per_second: float
+    http_connections: int
     db_busy_timeout: float
     python: str = sys.executable
 
@@ -98,7 +102,9 @@ class Settings:
             mood_window=_int(env, "MOOD_WINDOW", 20),
             demo_cache_dir=Path(env.get("DEMO_CACHE_DIR", "var/demos")),
             poll_timeout=_int(env, "POLL_TIMEOUT", 30),
+            poll_interval=_float(env, "POLL_INTERVAL", 0.01),
             outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", 30.0),
+            http_connections=_int(env, "HTTP_CONNECTIONS", 16),
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", 5.0),
         )
 

@@ -18,6 +18,7 @@ from bot.storage import (
     ChatSettings,
     DatabaseBusy,
     DatabaseReadOnly,
+    GroupCommit,
     Removed,
     RunStatus,
     Storage,
@@ -308,6 +309,64 @@ async def test_verdict_survives_reopen(db_path: Path) -> None:
     async with await Storage.open(db_path) as second:
         verdict = await second.get_verdict(verdict_id)
     assert verdict is not None and verdict.text is None
+
+
+async def test_verdicts_arriving_together_share_a_commit_and_all_persist(db_path: Path) -> None:
+    async with await Storage.open(db_path) as first:
+        ids = await asyncio.gather(
+            *(
+                first.remember_verdict(
+                    chat_id=chat,
+                    message_id=chat,
+                    text=f"리뷰 {chat}",
+                    predicted_label=chat % 2,
+                    probability=0.5,
+                    model_version="m1",
+                    user_id=chat,
+                )
+                for chat in range(1, 101)
+            )
+        )
+    assert len(set(ids)) == 100
+    async with await Storage.open(db_path) as second:
+        verdicts = [await second.get_verdict(verdict_id) for verdict_id in ids]
+    assert [(v.chat_id, v.text) for v in verdicts if v] == [
+        (chat, f"리뷰 {chat}") for chat in range(1, 101)
+    ]
+
+
+async def test_group_commit_batches_what_arrives_during_a_commit() -> None:
+    batches: list[list[int]] = []
+
+    async def commit(rows: list[int]) -> list[int]:
+        batches.append(rows)
+        await asyncio.sleep(0.01)
+        return [row * 10 for row in rows]
+
+    writer: GroupCommit[int, int] = GroupCommit(commit)
+    first = asyncio.create_task(writer.submit(0))
+    await asyncio.sleep(0.001)  # the first commit is now running
+    results = await asyncio.gather(first, *(writer.submit(row) for row in range(1, 5)))
+    assert results == [0, 10, 20, 30, 40]
+    assert batches == [[0], [1, 2, 3, 4]]
+
+
+async def test_group_commit_fails_only_its_batch_and_keeps_going() -> None:
+    async def commit(rows: list[str]) -> list[str]:
+        await asyncio.sleep(0.01)
+        if "bad" in rows:
+            raise StorageError("disk full")
+        return rows
+
+    writer: GroupCommit[str, str] = GroupCommit(commit)
+    good = asyncio.create_task(writer.submit("a"))
+    await asyncio.sleep(0.001)
+    outcomes = await asyncio.gather(
+        good, writer.submit("bad"), writer.submit("b"), return_exceptions=True
+    )
+    assert outcomes[0] == "a"
+    assert all(isinstance(outcome, StorageError) for outcome in outcomes[1:])
+    assert await writer.submit("c") == "c"
 
 
 # --- group mood -----------------------------------------------------------------------
