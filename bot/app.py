@@ -14,6 +14,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC
+from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from telegram import BotCommand, Update
@@ -182,6 +183,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
                 await application.updater.start_webhook(
                     listen=settings.webhook_listen,
                     port=settings.webhook_port,
+                    # The proxy in front forwards the public URL's path unchanged.
+                    url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
                     webhook_url=settings.webhook_url,
                     secret_token=settings.webhook_secret,
                     allowed_updates=Update.ALL_TYPES,

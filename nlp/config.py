@@ -67,7 +67,7 @@ SEED = ModelConfig(
 
 KIWI = ModelConfig(
     name="kiwi",
-    tokenizer={"name": "kiwi", "max_tokens": 80, "with_tags": True},
+    tokenizer={"name": "kiwi", "max_tokens": 80, "with_tags": True, "multi_dict": False},
     vocab_size=40_000,
     embedding_dim=128,
     cell="lstm",
@@ -82,6 +82,10 @@ KIWI = ModelConfig(
 )
 
 MECAB = KIWI.with_overrides(name="mecab", tokenizer={"name": "mecab", "max_tokens": 80})
+
+SYLLABLE = KIWI.with_overrides(
+    name="syllable", tokenizer={"name": "syllable", "max_tokens": 150}, vocab_size=5_000
+)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,9 @@ AnyConfig = ModelConfig | EnsembleConfig
 
 DEFAULT = EnsembleConfig("default", (KIWI, MECAB))
 
-CONFIGS: dict[str, AnyConfig] = {config.name: config for config in (SEED, KIWI, MECAB, DEFAULT)}
+CONFIGS: dict[str, AnyConfig] = {
+    config.name: config for config in (SEED, KIWI, MECAB, SYLLABLE, DEFAULT)
+}
 
 
 def members_of(config: AnyConfig) -> tuple[ModelConfig, ...]:

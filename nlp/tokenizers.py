@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from nlp.cleaning import clean_str
 
@@ -73,25 +73,29 @@ class KiwiTokenizer:
 
     Morphemes let the model share what it learns between 재밌다, 재밌었는데 and 재밌네요, which
     whitespace words cannot; the tag separates homographs such as 이/JKS and 이/NP.
-    The Kiwi instance is loaded lazily (about 1 s and 300 MB) and shared per process.
+    One Kiwi instance per option set is loaded lazily (about a second) and shared per
+    process. ``multi_dict`` is Kiwi's WikiData list of multi-word proper nouns: it costs
+    about 190 MB of memory and changes 0.2% of the tokens of movie reviews, so new models
+    go without it; models trained with it keep it (their saved settings lack the key).
     """
 
     name = "kiwi"
     _lock = threading.Lock()
-    _shared: Any = None
+    _shared: ClassVar[dict[bool, Any]] = {}
 
-    def __init__(self, max_tokens: int = 80, with_tags: bool = True) -> None:
+    def __init__(self, max_tokens: int = 80, with_tags: bool = True, multi_dict: bool = True):
         self.max_tokens = max_tokens
         self.with_tags = with_tags
+        self.multi_dict = multi_dict
 
     @cached_property
     def _kiwi(self) -> Any:
         with KiwiTokenizer._lock:
-            if KiwiTokenizer._shared is None:
+            if self.multi_dict not in KiwiTokenizer._shared:
                 from kiwipiepy import Kiwi
 
-                KiwiTokenizer._shared = Kiwi()
-            return KiwiTokenizer._shared
+                KiwiTokenizer._shared[self.multi_dict] = Kiwi(load_multi_dict=self.multi_dict)
+            return KiwiTokenizer._shared[self.multi_dict]
 
     def tokenize(self, text: str) -> list[Token]:
         return self._from_morphemes(text, self._kiwi.tokenize(text))
@@ -114,7 +118,12 @@ class KiwiTokenizer:
         return tokens
 
     def settings(self) -> dict[str, Any]:
-        return {"name": self.name, "max_tokens": self.max_tokens, "with_tags": self.with_tags}
+        return {
+            "name": self.name,
+            "max_tokens": self.max_tokens,
+            "with_tags": self.with_tags,
+            "multi_dict": self.multi_dict,
+        }
 
 
 class MecabTokenizer:
@@ -122,7 +131,10 @@ class MecabTokenizer:
     written ``form/TAG`` like Kiwi's, each filed under the word where it ends.
 
     About four times faster than Kiwi and nearly free in memory (the dictionary is
-    memory-mapped), which is what a bot tracing every group message needs.
+    memory-mapped), which is what a bot tracing every group message needs. The lattice is
+    read directly, as ``MeCab.parse`` does, but without building a ``Morpheme`` and a
+    parsed ``Feature`` for every token: that bookkeeping took 80% of the time.
+    `tests/test_tokenizers.py` checks the result against ``MeCab.parse``.
     """
 
     name = "mecab"
@@ -137,18 +149,52 @@ class MecabTokenizer:
         if tagger is None:
             import mecab
 
-            tagger = MecabTokenizer._local.tagger = mecab.MeCab()
+            tagger = MecabTokenizer._local.tagger = mecab.MeCab()._tagger
         return tagger
 
     def tokenize(self, text: str) -> list[Token]:
+        from mecab.utils import create_lattice
+
+        lattice = create_lattice(text)
+        if not self._tagger.parse(lattice):
+            raise RuntimeError(f"MeCab failed: {self._tagger.what()}")
         word_at = _word_index_by_offset(text)
         tokens = []
-        for morpheme in self._tagger.parse(text):
-            end = morpheme.span.end - 1
-            tokens.append(Token(f"{morpheme.surface}/{morpheme.feature.pos}", word_at[end]))
+        for (_, end), node in lattice:
+            pos = node.feature.partition(",")[0]
+            tokens.append(Token(f"{node.surface}/{pos}", word_at[end - 1]))
             if len(tokens) == self.max_tokens:
                 break
         return tokens
+
+    def tokenize_many(self, texts: Sequence[str]) -> list[list[Token]]:
+        return [self.tokenize(text) for text in texts]
+
+    def settings(self) -> dict[str, Any]:
+        return {"name": self.name, "max_tokens": self.max_tokens}
+
+
+class SyllableTokenizer:
+    """Every character of every word (lower-cased): Hangul syllables, jamo such as ㅋ and
+    ㅠ, letters, digits, punctuation and emoji.
+
+    No analyser, so it is free to run and never wrong about a morpheme boundary; it sees
+    spelling that dictionaries do not know (신조어, typos, ㅋㅋㅋ), which is what makes it a
+    useful third opinion beside two morpheme models.
+    """
+
+    name = "syllable"
+
+    def __init__(self, max_tokens: int = 150) -> None:
+        self.max_tokens = max_tokens
+
+    def tokenize(self, text: str) -> list[Token]:
+        tokens = [
+            Token(char, index)
+            for index, word in enumerate(split_words(text.lower()))
+            for char in word
+        ]
+        return tokens[: self.max_tokens]
 
     def tokenize_many(self, texts: Sequence[str]) -> list[list[Token]]:
         return [self.tokenize(text) for text in texts]
@@ -188,4 +234,6 @@ def make_tokenizer(settings: dict[str, Any]) -> Tokenizer:
         return KiwiTokenizer(**options)
     if settings["name"] == MecabTokenizer.name:
         return MecabTokenizer(**options)
+    if settings["name"] == SyllableTokenizer.name:
+        return SyllableTokenizer(**options)
     raise ValueError(f"unknown tokenizer {settings['name']!r}")

@@ -4,9 +4,12 @@ against the official Bot API description (see tests/fake_telegram)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
+import socket
 import sqlite3
 
+import aiohttp
 import pytest
 
 from bot.app import run_bot
@@ -94,6 +97,50 @@ async def test_private_trace_with_buttons(tg, bot):
     assert photo["upload"]["data"].startswith(b"\x89PNG")
     text = await tg.wait_for_bot_message(chat)
     assert "좋았어요" in text["text"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_webhook_mode_serves_updates_and_refuses_a_wrong_secret(tg, settings):
+    port = free_port()
+    webhook = dataclasses.replace(
+        settings,
+        webhook_url="https://bot.example.test/telegram/hook",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+        webhook_secret="s3cret-token",
+    )
+    tg.forward_webhook(f"http://127.0.0.1:{port}/telegram/hook")
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bot(webhook, stop))
+    try:
+        await tg.wait_for_call("setWebhook", timeout=60)
+        assert tg.world.webhook["url"] == "https://bot.example.test/telegram/hook"
+        user = tg.create_user("지민")
+        chat = tg.private_chat(user)
+        tg.send_text(chat, user, POSITIVE)
+        reply = await tg.wait_for_bot_message(chat)
+        assert "긍정" in reply["text"]
+        async with aiohttp.ClientSession() as session:
+            forged = {"update_id": 1, "message": {"message_id": 1}}
+            async with session.post(
+                f"http://127.0.0.1:{port}/telegram/hook",
+                json=forged,
+                headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+            ) as response:
+                assert response.status == 403
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    # A delivery may race the bot's listener and be retried, as Telegram retries; every
+    # update the bot did receive was accepted.
+    answered = [d.status for d in tg.webhook.deliveries if d.status is not None]
+    assert answered == [200]
+    assert not any(method == "getUpdates" for method, _ in tg.calls)
 
 
 async def test_correction_button_survives_a_restart(tg, bot, settings):

@@ -43,3 +43,27 @@ def test_mecab_tokens_remember_their_word():
     assert sorted({t.word for t in tokens}) == [0, 1, 2, 3, 4]
     assert tokenizer.tokenize_many(["좋다", ""]) == [tokenizer.tokenize("좋다"), []]
     assert make_tokenizer(tokenizer.settings()).settings() == tokenizer.settings()
+
+
+def test_mecab_fast_path_equals_the_public_parse(nsmc_dir):
+    """The tokeniser reads MeCab's lattice directly; it must give what MeCab.parse gives."""
+    import mecab
+
+    from nlp.tokenizers import MecabTokenizer
+    from training.data import read_corpus
+
+    texts = read_corpus(nsmc_dir / "ratings_test.txt").texts[:2000]
+    texts += ["", "   ", "🙂🙂", "hello world", "재밌다\t\n최고", "ㅋㅋㅋㅋ 개꿀잼!!"]
+    public = mecab.MeCab()
+    for text in texts:
+        expected = [f"{m.surface}/{m.feature.pos}" for m in public.parse(text)][:80]
+        assert [t.text for t in MecabTokenizer().tokenize(text)] == expected
+
+
+def test_old_kiwi_models_keep_the_multi_word_dictionary():
+    """Versions saved before `multi_dict` existed were trained with it, so they keep it."""
+    old = make_tokenizer({"name": "kiwi", "max_tokens": 80, "with_tags": True})
+    assert old.settings()["multi_dict"] is True
+    assert next(t.text for t in old.tokenize("커스틴 던스트가 이뻐보였다")) == "커스틴 던스트/NNP"
+    new = KiwiTokenizer(multi_dict=False)
+    assert next(t.text for t in new.tokenize("커스틴 던스트가 이뻐보였다")) != "커스틴 던스트/NNP"

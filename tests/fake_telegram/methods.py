@@ -110,6 +110,8 @@ async def set_webhook(world: World, params: JsonDict) -> bool:
     if not params["url"].startswith("https://"):
         raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
     world.webhook = {k: v for k, v in params.items() if k not in ("certificate", "secret_token")}
+    world.webhook_secret = params.get("secret_token")
+    world.updates.signal.notify()  # wake the delivery loop
     if params.get("drop_pending_updates"):
         world.updates.clear()
     return True
@@ -118,6 +120,7 @@ async def set_webhook(world: World, params: JsonDict) -> bool:
 @api_method("deleteWebhook")
 async def delete_webhook(world: World, params: JsonDict) -> bool:
     world.webhook = None
+    world.webhook_secret = None
     if params.get("drop_pending_updates"):
         world.updates.clear()
     return True

@@ -28,6 +28,7 @@ from .limits import METHOD_CHECKS, object_checks
 from .methods import HANDLERS, HARMLESS_METHODS, harmless
 from .spec import BotApiSpec, MethodSpec, ParamDecoder, UploadedFile, load_spec
 from .state import FakeUser, JsonDict, World
+from .webhook import WebhookDelivery
 
 DEFAULT_TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijk"
 _MAX_BODY = 60 * 1024 * 1024
@@ -66,6 +67,7 @@ class FakeTelegramServer(UserSimulation):
         self._runner: web.AppRunner | None = None
         self._checks = object_checks(self.spec)
         self._injected: defaultdict[str, list[InjectedError]] = defaultdict(list)
+        self.webhook = WebhookDelivery(self.world)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -80,11 +82,13 @@ class FakeTelegramServer(UserSimulation):
         site = web.TCPSite(self._runner, self._host, 0)
         await site.start()
         self._port = self._runner.addresses[0][1]
+        self.webhook.start()
 
     async def stop(self) -> None:
         """Release pending long polls (they return []) and close the listener."""
         self.world.updates.closed = True
         self.world.updates.signal.notify()
+        await self.webhook.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -169,6 +173,12 @@ class FakeTelegramServer(UserSimulation):
         if self.errors:
             listing = "\n".join(f"  {e}" for e in self.errors)
             raise AssertionError(f"the bot sent invalid Bot API requests:\n{listing}")
+
+    def forward_webhook(self, to_url: str) -> None:
+        """Deliver webhook updates to ``to_url`` (plain HTTP on loopback), standing in for
+        the TLS-terminating proxy behind the HTTPS URL the bot registers."""
+        self.webhook.forward_to = to_url
+        self.world.updates.signal.notify()
 
     def inject_error(
         self, method: str, error_code: int, description: str, *, retry_after: int | None = None

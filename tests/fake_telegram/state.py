@@ -224,6 +224,11 @@ class UpdateQueue:
         elif offset < 0:
             self._pending = self._pending[offset:]
 
+    def next_available(self) -> JsonDict | None:
+        """The oldest update of an allowed type, for webhook delivery (one per request)."""
+        found = self._available(1)
+        return found[0] if found else None
+
     def _available(self, limit: int) -> list[JsonDict] | None:
         self._pending = [u for u in self._pending if self._kind(u) in self.allowed]
         return copy.deepcopy(self._pending[:limit]) or None
@@ -277,6 +282,7 @@ class World:
         self.commands: dict[str, list[JsonDict]] = {}
         self.settings: dict[str, JsonDict] = {}
         self.webhook: JsonDict | None = None
+        self.webhook_secret: str | None = None  # sent with deliveries, never reported back
         self.consumed: dict[int, set[int]] = {}
         self.updates = UpdateQueue(update_types)
         self.bot_output = Signal()

@@ -1,0 +1,68 @@
+"""Webhook delivery: what Telegram does instead of answering getUpdates once setWebhook ran.
+
+Telegram POSTs each update as JSON to the registered HTTPS URL, with the secret token in
+``X-Telegram-Bot-Api-Secret-Token``, and keeps an update (retrying) until the bot answers
+2xx. A deployed bot sits behind a TLS-terminating proxy, so tests name the plain-HTTP
+loopback address that stands in for that proxy with ``FakeTelegramServer.forward_webhook``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from aiohttp import ClientError, ClientSession, ClientTimeout
+
+from .state import JsonDict, World
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+RETRY_SECONDS = 0.2
+
+
+@dataclass
+class Delivery:
+    update_id: int
+    status: int | None  # None: the connection failed
+
+
+@dataclass
+class WebhookDelivery:
+    world: World
+    forward_to: str | None = None
+    deliveries: list[Delivery] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="fake-telegram-webhook")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        async with ClientSession(timeout=ClientTimeout(total=10)) as session:
+            while True:
+                update = await self.world.updates.signal.wait_until(self._next_update, None)
+                status = await self._post(session, update)
+                self.deliveries.append(Delivery(update["update_id"], status))
+                if status is not None and 200 <= status < 300:
+                    self.world.updates.confirm(update["update_id"] + 1)
+                else:
+                    await asyncio.sleep(RETRY_SECONDS)
+
+    def _next_update(self) -> JsonDict | None:
+        if self.world.webhook is None or self.forward_to is None:
+            return None
+        return self.world.updates.next_available()
+
+    async def _post(self, session: ClientSession, update: JsonDict) -> int | None:
+        secret = self.world.webhook_secret
+        headers = {SECRET_HEADER: secret} if secret else {}
+        try:
+            async with session.post(self.forward_to, json=update, headers=headers) as response:
+                return response.status
+        except (ClientError, OSError):
+            return None
