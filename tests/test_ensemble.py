@@ -1,4 +1,4 @@
-"""The default model: a Kiwi and a mecab network averaged word by word."""
+"""The default model: a Kiwi, a mecab and a syllable network averaged word by word."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def ensemble_registry(tmp_path_factory) -> Registry:
     return registry
 
 
-def test_default_is_an_ensemble_of_two_tokenisations(ensemble_registry):
+def test_default_is_an_ensemble_of_three_tokenisations(ensemble_registry):
     model = ensemble_registry.load_current()
     assert isinstance(model, Ensemble) and isinstance(DEFAULT, EnsembleConfig)
-    assert [m.config.tokenizer["name"] for m in model.members] == ["kiwi", "mecab"]
+    assert [m.config.tokenizer["name"] for m in model.members] == ["kiwi", "mecab", "syllable"]
     info = ensemble_registry.info(model.version)
     assert info.problem is None and info.accuracy > 0.6
     assert 0.6 < info.metrics["best_val_accuracy"] <= 1.0

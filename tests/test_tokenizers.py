@@ -67,3 +67,15 @@ def test_old_kiwi_models_keep_the_multi_word_dictionary():
     assert next(t.text for t in old.tokenize("커스틴 던스트가 이뻐보였다")) == "커스틴 던스트/NNP"
     new = KiwiTokenizer(multi_dict=False)
     assert next(t.text for t in new.tokenize("커스틴 던스트가 이뻐보였다")) != "커스틴 던스트/NNP"
+
+
+def test_syllable_tokens_are_the_characters_of_each_word():
+    from nlp.tokenizers import SyllableTokenizer
+
+    tokenizer = SyllableTokenizer(max_tokens=6)
+    tokens = tokenizer.tokenize("꿀잼 ㅋㅋ OK!")
+    assert [(t.text, t.word) for t in tokens] == [
+        ("꿀", 0), ("잼", 0), ("ㅋ", 1), ("ㅋ", 1), ("o", 2), ("k", 2),
+    ]  # fmt: skip
+    assert make_tokenizer(tokenizer.settings()).settings() == tokenizer.settings()
+    assert tokenizer.tokenize_many(["", "좋다"]) == [[], tokenizer.tokenize("좋다")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlp.config import KIWI, SEED
+from nlp.config import KIWI, SEED, SYLLABLE
 from nlp.inference import SentimentModel
 from nlp.vocabulary import Vocabulary
 
@@ -87,5 +87,24 @@ def test_seed_config_word_prefixes_rerun_end_to_end():
     )
     words = SENTENCE.split()
     trace = model.trace(SENTENCE)
+    rerun = [model.trace(" ".join(words[: k + 1])).positive for k in range(len(words))]
+    np.testing.assert_allclose(trace.probabilities, rerun, atol=1e-5)
+
+
+def test_syllable_config_word_prefixes_rerun_end_to_end():
+    """The syllable member reads characters, which need no context either: re-tracing each
+    word prefix of the text gives the single pass's numbers, emoji included."""
+    text = SENTENCE + " 😀"
+    model, _ = _random_model(SYLLABLE)
+    vocabulary = Vocabulary(("<pad>", "<oov>", *sorted(set(text.replace(" ", "")))))
+    model = SentimentModel(
+        model.config.with_overrides(vocab_size=len(vocabulary)),
+        vocabulary,
+        {**model.weights, "embedding": model.weights["embedding"][: len(vocabulary)]},
+        "random",
+    )
+    words = text.split()
+    trace = model.trace(text)
+    assert trace.words == tuple(words)
     rerun = [model.trace(" ".join(words[: k + 1])).positive for k in range(len(words))]
     np.testing.assert_allclose(trace.probabilities, rerun, atol=1e-5)
