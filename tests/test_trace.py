@@ -7,6 +7,7 @@ import pytest
 
 from nlp.config import KIWI, SEED, SYLLABLE
 from nlp.inference import SentimentModel
+from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
 SENTENCE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 돈이 아까웠다"
@@ -74,37 +75,37 @@ def test_trained_model_trace_matches_keras_on_word_prefixes(trained_model):
     assert trace.positive == pytest.approx(trace.probabilities[-1])
 
 
-def test_seed_config_word_prefixes_rerun_end_to_end():
-    """With the seed tokeniser (context-free words), re-tracing each word prefix of the text
-    gives the same numbers as the single pass."""
-    model, _ = _random_model(SEED)
-    vocabulary = Vocabulary(("<pad>", "<oov>", *SENTENCE.replace(".", "").split()))
-    model = SentimentModel(
+def _model_reading(config, tokens) -> SentimentModel:
+    """A random model of `config` whose vocabulary is exactly `tokens`."""
+    model, _ = _random_model(config)
+    vocabulary = Vocabulary(("<pad>", "<oov>", *tokens))
+    return SentimentModel(
         model.config.with_overrides(vocab_size=len(vocabulary)),
         vocabulary,
         {**model.weights, "embedding": model.weights["embedding"][: len(vocabulary)]},
         "random",
     )
-    words = SENTENCE.split()
-    trace = model.trace(SENTENCE)
+
+
+def _assert_word_prefixes_rerun(model: SentimentModel, text: str) -> Trace:
+    words = text.split()
+    trace = model.trace(text)
     rerun = [model.trace(" ".join(words[: k + 1])).positive for k in range(len(words))]
     np.testing.assert_allclose(trace.probabilities, rerun, atol=1e-5)
+    return trace
+
+
+def test_seed_config_word_prefixes_rerun_end_to_end():
+    """With the seed tokeniser (context-free words), re-tracing each word prefix of the text
+    gives the same numbers as the single pass."""
+    model = _model_reading(SEED, SENTENCE.replace(".", "").split())
+    _assert_word_prefixes_rerun(model, SENTENCE)
 
 
 def test_syllable_config_word_prefixes_rerun_end_to_end():
     """The syllable member reads characters, which need no context either: re-tracing each
     word prefix of the text gives the single pass's numbers, emoji included."""
     text = SENTENCE + " 😀"
-    model, _ = _random_model(SYLLABLE)
-    vocabulary = Vocabulary(("<pad>", "<oov>", *sorted(set(text.replace(" ", "")))))
-    model = SentimentModel(
-        model.config.with_overrides(vocab_size=len(vocabulary)),
-        vocabulary,
-        {**model.weights, "embedding": model.weights["embedding"][: len(vocabulary)]},
-        "random",
-    )
-    words = text.split()
-    trace = model.trace(text)
-    assert trace.words == tuple(words)
-    rerun = [model.trace(" ".join(words[: k + 1])).positive for k in range(len(words))]
-    np.testing.assert_allclose(trace.probabilities, rerun, atol=1e-5)
+    model = _model_reading(SYLLABLE, sorted(set(text.replace(" ", ""))))
+    trace = _assert_word_prefixes_rerun(model, text)
+    assert trace.words == tuple(text.split())
