@@ -20,7 +20,10 @@ DEFAULT_NSMC = REPO.parent / "shared" / "data" / "nsmc"
 @pytest.fixture(scope="session")
 def nsmc_dir() -> Path:
     path = Path(os.environ.get("NSMC_DIR", DEFAULT_NSMC))
-    assert (path / "ratings_train.txt").is_file(), f"NSMC data not found in {path}"
+    assert (path / "ratings_train.txt").is_file(), (
+        f"NSMC data not found in {path}: set NSMC_DIR to a folder holding "
+        "ratings_train.txt and ratings_test.txt (tests never download it)"
+    )
     return path
 
 
