@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 train: $(STAMP)
-	$(BIN)/python -m training.train --config default
+	$(BIN)/python -m training.train --config default --no-holdout
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -26,7 +26,7 @@ def ensure_model(settings: Settings) -> None:
     print("아직 학습된 모델이 없어 먼저 학습합니다 (No model yet: training one first).")
     from training.train import main as train
 
-    if train(["--out", str(registry.root), "--make-current", "yes"]) != 0:
+    if train(["--out", str(registry.root), "--make-current", "yes", "--no-holdout"]) != 0:
         raise SystemExit("training failed; see the messages above")
 
 

@@ -13,7 +13,7 @@
 | RETRAIN_CRON | 0 3 * * * | when the retraining job runs (crontab syntax, UTC); "off" disables |
 | RETRAIN_MODE | finetune | finetune from the current weights, or full |
 | RETRAIN_EPOCHS / RETRAIN_MAX_PER_USER | 1 / 50 | retraining recipe |
-| RETRAIN_LIMIT / RETRAIN_TEST_LIMIT | all / 2000 | NSMC training rows / the gate's test rows |
+| RETRAIN_LIMIT / RETRAIN_TEST_LIMIT | all / 2000 | NSMC training rows (n-grams too) / test rows |
 | RETRAIN_HELDOUT_FRACTION | 0.2 | share of corrections kept aside for the gate |
 | GATE_MAX_ACCURACY_DROP / GATE_MIN_FIXED_SHARE | 0.005 / 0.5 | validation gate |
 | RATE_LIMIT_PER_MINUTE | 20 | messages a user may have traced per minute |

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from nlp.inference import REASON_EMPTY, REASON_NO_HANGUL
+from nlp.inference import REASON_EMPTY
 from nlp.trace import Trace
+
+# The bot's own refusal: the model would score any text, but a Korean bot's verdict on
+# "hello world" would be a guess dressed up as an answer.
+REASON_NO_HANGUL = "no_hangul"
 
 Lang = Literal["ko", "en"]
 TELEGRAM_TEXT_LIMIT = 4096
@@ -54,7 +58,7 @@ def verdict_text(trace: Trace) -> str:
     if len(trace.words) > MAX_TRACE_LINES:
         lines.append(f"… 단어 {len(trace.words) - MAX_TRACE_LINES}개 더")
     if trace.truncated:
-        lines.append("(메시지가 길어 앞부분만 읽었어요)")
+        lines.append("(메시지가 길어 신경망은 앞부분만 읽었어요)")  # the n-gram model reads all
     lines += ["", "판정이 맞았나요?"]
     return fit("\n".join(lines))
 

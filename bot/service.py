@@ -16,6 +16,8 @@ from bot.config import Settings
 from bot.replies import Lang, say
 from bot.serving import ModelService
 from bot.storage import Storage
+from nlp.inference import has_hangul, normalize_text
+from nlp.trace import Trace
 from training.registry import Registry, RegistryError
 
 MAX_MOOD_HOURS = 720
@@ -59,13 +61,22 @@ class SentimentService:
         self.registry = registry
         self.clock = clock
 
+    async def _read(self, text: str) -> Trace:
+        """The model's trace of a Korean message; any other text gets an empty trace that
+        says why (see replies.REASON_NO_HANGUL), without reaching the model."""
+        normalized = normalize_text(text)
+        if normalized.strip() and not has_hangul(normalized):
+            version = self.models.model.version
+            return Trace(text, (), (), 0.5, version, replies.REASON_NO_HANGUL)
+        return await self.models.trace(text)
+
     # --- private chats: verdicts and corrections ------------------------------------
 
     async def analyse(
         self, text: str, *, user_id: int, chat_id: int, message_id: int, lang: Lang,
         chart: bool = False,
     ) -> Reply:  # fmt: skip
-        trace = await self.models.trace(text)
+        trace = await self._read(text)
         if trace.is_empty:
             return Reply(replies.unreadable_text(trace, lang))
         verdict_id = await self.storage.remember_verdict(
@@ -100,7 +111,7 @@ class SentimentService:
     ) -> str:
         """A correction of a message that has no stored verdict (e.g. a reply to the
         user's own message): trace it now to record what the model predicted."""
-        trace = await self.models.trace(text)
+        trace = await self._read(text)
         if trace.is_empty:
             return replies.unreadable_text(trace, lang)
         return await self._save_correction(
@@ -136,7 +147,7 @@ class SentimentService:
         self, text: str, *, chat_id: int, user_id: int, at: float, lang: Lang = "ko"
     ) -> str | None:
         """Score one group message; returns an alert to post, at most once per dip."""
-        trace = await self.models.trace(text)
+        trace = await self._read(text)
         if trace.is_empty:
             return None
         # The text is kept only if the chat opted in; storage enforces that rule.

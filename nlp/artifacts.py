@@ -1,8 +1,8 @@
 """A model version on disk: what it holds, how it is written, how it is checked.
 
-    config.json       architecture, tokeniser settings and training recipe (ModelConfig)
+    config.json       architecture, tokeniser settings and training recipe (nlp.config)
     vocabulary.json   tokens, most frequent first
-    weights.npz       weights by role (nlp.model.WEIGHT_NAMES)
+    weights.npz       weights by role (nlp.model.WEIGHT_NAMES; nlp.ngrams for n-grams)
     metrics.json      test accuracy, data hash, timings, history
     manifest.json     sha256 of every file above; written last, so its presence means complete
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.config import ModelConfig
+from nlp.config import MemberConfig, member_config_from_dict
 from nlp.vocabulary import Vocabulary
 
 CONFIG_FILE = "config.json"
@@ -46,7 +46,7 @@ def sha256_of(path: Path) -> str:
 
 def write_model_dir(
     directory: Path,
-    config: ModelConfig,
+    config: MemberConfig,
     vocabulary: Vocabulary,
     weights: dict[str, np.ndarray],
     metrics: dict[str, Any],
@@ -106,10 +106,10 @@ def _check_files(directory: Path, checksums: dict[str, str], required: tuple[str
 
 def read_model_dir(
     directory: Path,
-) -> tuple[ModelConfig, Vocabulary, dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[MemberConfig, Vocabulary, dict[str, np.ndarray], dict[str, Any]]:
     verify_model_dir(directory)
     try:
-        config = ModelConfig.from_dict(read_json(directory / CONFIG_FILE))
+        config = member_config_from_dict(read_json(directory / CONFIG_FILE))
         vocabulary = Vocabulary.load(directory / VOCABULARY_FILE)
         with np.load(directory / WEIGHTS_FILE) as archive:
             weights = {name: archive[name] for name in archive.files}

@@ -29,13 +29,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u
 
 GROUP_SIZE = 256  # messages per recurrent pass: large enough for BLAS, small enough for cache
 REASON_EMPTY = "empty"
-REASON_NO_HANGUL = "no_hangul"
 REASON_NO_TOKENS = "no_tokens"
 
 
 def normalize_text(text: str) -> str:
     """NFC (a Hangul syllable may arrive decomposed) and control characters to spaces."""
     return _CONTROL.sub(" ", unicodedata.normalize("NFC", text))
+
+
+def has_hangul(text: str) -> bool:
+    """The bot answers Korean only; the model itself scores whatever it can tokenise, since
+    NSMC has reviews like "good", "so boring" and "-_-" (0.9% of them) and learns from them."""
+    return _HANGUL.search(text) is not None
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -75,6 +80,8 @@ class SentimentModel:
     @classmethod
     def load(cls, directory: Path, version: str | None = None) -> SentimentModel:
         config, vocabulary, weights, metrics = read_model_dir(directory)
+        if not isinstance(config, ModelConfig):
+            raise ModelLoadError(f"model directory {directory} does not hold a network")
         try:
             return cls(config, vocabulary, weights, version or directory.name, metrics)
         except ValueError as error:
@@ -97,9 +104,9 @@ class SentimentModel:
 
     def _encode_many(self, texts: Sequence[str]) -> list[_Encoded]:
         cleaned = [normalize_text(text) for text in texts]
-        korean = [index for index, text in enumerate(cleaned) if _HANGUL.search(text)]
-        token_lists = self.tokenizer.tokenize_many([cleaned[index] for index in korean])
-        tokens_by_index = dict(zip(korean, token_lists))
+        written = [index for index, text in enumerate(cleaned) if text.strip()]
+        token_lists = self.tokenizer.tokenize_many([cleaned[index] for index in written])
+        tokens_by_index = dict(zip(written, token_lists))
         encoded = []
         for index, text in enumerate(cleaned):
             tokens = tokens_by_index.get(index, [])
@@ -109,7 +116,7 @@ class SentimentModel:
                     words=split_words(text),
                     tokens=tokens,
                     ids=self.vocabulary.encode([token.text for token in tokens]),
-                    reason=_reason(text, index in tokens_by_index, tokens),
+                    reason=unreadable_reason(text, bool(tokens)),
                 )
             )
         return encoded
@@ -232,11 +239,11 @@ def _runtime_weights(config: ModelConfig, weights: dict[str, np.ndarray]) -> dic
     return prepared
 
 
-def _reason(text: str, has_hangul: bool, tokens: list[Token]) -> str | None:
+def unreadable_reason(text: str, has_tokens: bool) -> str | None:
+    """Why a message gives no trace (None when it does): shared by every kind of member,
+    so an ensemble's members agree on what they refuse to read."""
     if not text.strip():
         return REASON_EMPTY
-    if not has_hangul:
-        return REASON_NO_HANGUL
-    if not tokens:
+    if not has_tokens:
         return REASON_NO_TOKENS
     return None

@@ -1,4 +1,5 @@
-"""The default model: a Kiwi, a mecab and a syllable network averaged word by word."""
+"""The default model: Kiwi, mecab and syllable networks and an n-gram model, averaged word
+by word."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from nlp.artifacts import MANIFEST_FILE, MEMBERS_DIR, WEIGHTS_FILE, ModelLoadError
 from nlp.config import DEFAULT, EnsembleConfig
 from nlp.ensemble import Ensemble, load_model
+from nlp.inference import SentimentModel
+from nlp.ngrams import NgramModel
 from training.data import load_split
 from training.registry import Registry
 from training.train import TrainingRequest, run_training
@@ -29,10 +32,12 @@ def ensemble_registry(tmp_path_factory) -> Registry:
     return registry
 
 
-def test_default_is_an_ensemble_of_three_tokenisations(ensemble_registry):
+def test_default_is_an_ensemble_of_three_networks_and_an_ngram_model(ensemble_registry):
     model = ensemble_registry.load_current()
     assert isinstance(model, Ensemble) and isinstance(DEFAULT, EnsembleConfig)
-    assert [m.config.tokenizer["name"] for m in model.members] == ["kiwi", "mecab", "syllable"]
+    networks, ngrams = model.members[:3], model.members[3:]
+    assert [m.config.tokenizer["name"] for m in networks] == ["kiwi", "mecab", "syllable"]
+    assert [type(m) for m in ngrams] == [NgramModel]
     info = ensemble_registry.info(model.version)
     assert info.problem is None and info.accuracy > 0.6
     assert 0.6 < info.metrics["best_val_accuracy"] <= 1.0
@@ -47,9 +52,7 @@ def test_ensemble_trace_is_the_word_by_word_mean_of_its_members(ensemble_registr
     np.testing.assert_allclose(trace.probabilities, expected, atol=1e-7)
     assert trace.positive == pytest.approx(np.mean([m.positive for m in members]))
     assert trace.model_version == model.version
-    assert [t.reason for t in model.trace_batch(["", "hello", "좋다"])] == [
-        "empty", "no_hangul", None,
-    ]  # fmt: skip
+    assert [t.reason for t in model.trace_batch(["", "hello", "좋다"])] == ["empty", None, None]
 
 
 def test_a_damaged_member_makes_the_whole_version_unservable(ensemble_registry, tmp_path):
@@ -73,14 +76,19 @@ def test_fine_tuning_an_ensemble_keeps_each_members_vocabulary(ensemble_registry
     base = ensemble_registry.load_current()
     request = TrainingRequest(
         base.config, load_split("train").head(2_000), load_split("test").head(200), epochs=1,
-        extra_texts=["이 영화 꿀잼", "노잼"], extra_labels=[1, 0], base=base,
+        extra_texts=["이 영화 꿀잼", "꿀잼 인정", "노잼"], extra_labels=[1, 1, 0], base=base,
         learning_rate=5e-4, progress=False,
     )  # fmt: skip
     epochs_seen = []
     result = run_training(request, ensemble_registry, lambda e, n, logs: epochs_seen.append(logs))
     tuned = ensemble_registry.load(result.name)
     assert isinstance(tuned, Ensemble)
-    assert [m.vocabulary for m in tuned.members] == [m.vocabulary for m in base.members]
+    networks = [
+        (b, t) for b, t in zip(base.members, tuned.members) if isinstance(t, SentimentModel)
+    ]
+    assert len(networks) == 3
+    assert all(t.vocabulary == b.vocabulary for b, t in networks)  # fine-tuned in place
+    assert all(t.config.learning_rate == 5e-4 for _, t in networks)
+    assert isinstance(tuned.members[3], NgramModel)  # refit: see tests/test_ngrams.py
     assert result.metrics["fine_tuned_from"] == base.version
-    assert [logs["member"] for logs in epochs_seen] == [1, 2, 3]
-    assert all(m.config.learning_rate == 5e-4 for m in tuned.members)
+    assert [logs["member"] for logs in epochs_seen] == [1, 2, 3, 4]

@@ -526,3 +526,16 @@ def test_the_child_stops_when_its_parent_is_gone(registry, tmp_path):
     assert child.wait(timeout=60) == retrain.EXIT_PARENT_GONE
     assert not result_path.exists()
     assert [info.name for info in registry.versions()] == [registry.current_name()]
+
+
+def test_warming_the_token_cache_skips_the_ngram_member(tmp_path, monkeypatch):
+    """A full retrain of the default ensemble tokenises for its networks only: the n-gram
+    member reads raw text and has no tokeniser."""
+    from nlp.config import DEFAULT
+    from training.data import load_split
+    from training.retrain import _warm_token_cache
+
+    monkeypatch.setenv("SENTIMENT_CACHE_DIR", str(tmp_path))
+    _warm_token_cache(DEFAULT, load_split("train").head(50))
+    cached = sorted(path.name for path in tmp_path.rglob("*") if path.is_file())
+    assert len(cached) == 3, cached  # kiwi, mecab, syllable

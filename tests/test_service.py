@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -52,6 +53,16 @@ async def test_trace_command_sends_a_chart(service):
 async def test_unreadable_text_is_answered_not_stored(service):
     reply = await service.analyse("😀😀", user_id=5, chat_id=5, message_id=3, lang="en")
     assert reply.verdict_id is None and "Korean" in reply.text
+    english = await service.analyse("so boring", user_id=5, chat_id=5, message_id=4, lang="en")
+    assert english.verdict_id is None and "only read Korean" in english.text
+
+
+async def test_group_messages_that_are_not_korean_are_not_scored(service):
+    """The model could score "so boring"; the bot keeps group moods to Korean messages."""
+    for text in ("so boring", "😀😀", "좋았다"):
+        await service.observe_group_message(text, chat_id=-9, user_id=1, at=time.time())
+    scores = await service.storage.recent_scores(-9, 3600)
+    assert len(scores) == 1
 
 
 async def test_wrong_button_saves_the_flipped_label_once(service):

@@ -44,8 +44,11 @@ def test_one_pass_equals_prefix_rerun(config):
     rng = np.random.default_rng(3)
     for length in (1, 5, 25, 40):
         ids = rng.integers(1, len(model.vocabulary), size=length).tolist()
-        one_pass = model.positive_per_token([ids])[0]
-        np.testing.assert_allclose(one_pass, _keras_on_prefixes(keras_model, ids), atol=1e-5)
+        expected = _keras_on_prefixes(keras_model, ids)
+        alone = model.positive_per_token([ids])[0]
+        in_batch = model.positive_per_token([ids, ids[:1]])[0]  # padded after the text
+        np.testing.assert_allclose(alone, expected, atol=1e-5)
+        np.testing.assert_allclose(in_batch, expected, atol=1e-5)
 
 
 def test_batched_trace_equals_single_traces(trained_model):

@@ -57,3 +57,25 @@ def test_evaluate_cli_prints_json_last(trained_registry, nsmc_dir, tmp_path):
     assert figures["n"] == 300
     assert 0.5 < figures["accuracy"] <= 1.0
     assert set(figures["precision"]) == {"negative", "positive"}
+
+
+def test_a_final_fit_trains_on_every_row_and_claims_no_validation(tmp_path):
+    """`--no-holdout`: the validation rows join the training rows, and no validation
+    figure is reported, since it would be measured on reviews the model has seen."""
+    from nlp.config import NGRAM
+    from training.registry import Registry
+    from training.train import TrainingRequest, run_training
+
+    registry = Registry(tmp_path / "registry")
+    train, test = load_split("train").head(3_000), load_split("test").head(300)
+    versions = {}
+    for holdout in (True, False):
+        request = TrainingRequest(NGRAM, train, test, holdout=holdout, progress=False)
+        train_rows, val_rows = request.rows()
+        assert len(train_rows) + len(val_rows) == 3_000 and (len(val_rows) == 0) != holdout
+        versions[holdout] = registry.load(run_training(request, registry).name)
+    kept_out, final = versions[True], versions[False]
+    known = {model: set(model.weights["feature_hash"].tolist()) for model in (kept_out, final)}
+    assert known[final] > known[kept_out]  # the validation rows' features were learnt
+    assert kept_out.metrics["holdout"] and 0.6 < kept_out.metrics["best_val_accuracy"] < 1
+    assert not final.metrics["holdout"] and final.metrics["best_val_accuracy"] is None

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from nlp.artifacts import ModelLoadError
-from nlp.config import CONFIGS, AnyConfig, members_of
+from nlp.config import CONFIGS, AnyConfig, ModelConfig, members_of
 from nlp.ensemble import Servable
 from nlp.tokenizers import make_tokenizer
 from training.corrections import (
@@ -147,6 +147,8 @@ def _warm_token_cache(config: AnyConfig, train: Corpus) -> None:
 
     cache_dir = TrainingPaths.from_env().cache_dir
     for member in members_of(config):
+        if not isinstance(member, ModelConfig):
+            continue  # the n-gram member reads raw text
         tokenizer = make_tokenizer(member.tokenizer)
         cached_tokens(tokenizer, train.texts, train.sha256, cache_dir, "tokenise train")
 
@@ -168,6 +170,9 @@ def _train(
 
     learning_rate = _learning_rate(options, base)
     finetune = options.mode == "finetune"
+    # Fine-tuning a final fit (trained on every row) keeps every row: the n-gram member is
+    # refit from scratch and would otherwise lose the validation rows the base had.
+    holdout = not finetune or bool(base.metrics.get("holdout", True))
     request = TrainingRequest(
         config,
         train,
@@ -180,6 +185,7 @@ def _train(
         learning_rate=learning_rate,
         note={"retrain": {"mode": options.mode, "corrections": corrections.counts()}},
         progress=False,
+        holdout=holdout,
     )
     result = run_training(request, registry, on_epoch)
     return registry.load(result.name)

@@ -21,9 +21,18 @@ import numpy as np
 import psutil
 
 from nlp.artifacts import MEMBERS_DIR, write_ensemble_dir, write_model_dir
-from nlp.config import CONFIGS, AnyConfig, EnsembleConfig, ModelConfig, members_of
-from nlp.ensemble import Ensemble, Servable
+from nlp.config import (
+    CONFIGS,
+    AnyConfig,
+    EnsembleConfig,
+    MemberConfig,
+    ModelConfig,
+    NgramConfig,
+    members_of,
+)
+from nlp.ensemble import Ensemble, Member, Servable
 from nlp.inference import SentimentModel
+from nlp.ngrams import NgramModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
 from training.config import TrainingPaths
@@ -49,6 +58,16 @@ class TrainingRequest:
     learning_rate: float | None = None  # None: the configuration's own
     note: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    # False: a final fit on every training row for the configuration's epochs, which were
+    # chosen on the validation split by earlier runs; no validation figures are reported.
+    holdout: bool = True
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Training and validation rows of `train`; no validation rows without a holdout."""
+        train_rows, val_rows = split_validation(len(self.train), self.seed)
+        if self.holdout:
+            return train_rows, val_rows
+        return np.arange(len(self.train)), val_rows[:0]
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,8 @@ def run_training(
             "test_precision": evaluation.precision,
             "test_recall": evaluation.recall,
             "best_val_accuracy": _validation_accuracy(request, served, trained),
-            "epochs_run": max(len(history.get("loss", [])) for _, history in trained),
+            "holdout": request.holdout,
+            "epochs_run": max(len(history.get("loss", [None])) for _, history in trained),
             "history": trained[0][1] if len(trained) == 1 else [h for _, h in trained],
             "train_n": len(request.train) + len(request.extra_texts),
             "extra_n": len(request.extra_texts),
@@ -110,7 +130,7 @@ def run_training(
     return TrainingResult(name, path, metrics)
 
 
-def _members(model: Servable) -> list[SentimentModel]:
+def _members(model: Servable) -> list[Member]:
     return list(model.members) if isinstance(model, Ensemble) else [model]
 
 
@@ -129,11 +149,14 @@ def _member_progress(
 
 def _train_member(
     request: TrainingRequest,
-    config: ModelConfig,
-    base: SentimentModel | None,
+    config: MemberConfig,
+    base: Member | None,
     name: str,
     on_epoch: EpochCallback | None,
-) -> tuple[SentimentModel, dict[str, list[float]]]:
+) -> tuple[Member, dict[str, list[float]]]:
+    if not isinstance(config, ModelConfig):
+        return _fit_ngram(request, config, name, on_epoch)
+    assert base is None or isinstance(base, SentimentModel)
     tokenizer = base.tokenizer if base else make_tokenizer(config.tokenizer)
     model, vocabulary, history = _fit(request, config, tokenizer, base, on_epoch)
     config = config.with_overrides(vocab_size=len(vocabulary))
@@ -141,7 +164,29 @@ def _train_member(
     return member, history
 
 
-def _assemble(recipe: AnyConfig, trained: list[tuple[SentimentModel, dict]], name: str) -> Servable:
+def _fit_ngram(
+    request: TrainingRequest, config: NgramConfig, name: str, on_epoch: EpochCallback | None
+) -> tuple[NgramModel, dict[str, list[float]]]:
+    """Always a full refit (base weights are not needed: the fit is convex), on the same
+    split as the networks, plus the corrections."""
+    from training.ngram_fit import fit_ngram_model
+
+    train_rows, val_rows = request.rows()
+    texts, labels = request.train.texts, request.train.labels
+    model, history = fit_ngram_model(
+        config,
+        [texts[i] for i in train_rows] + list(request.extra_texts),
+        [labels[i] for i in train_rows] + list(request.extra_labels),
+        ([texts[i] for i in val_rows], [labels[i] for i in val_rows]),
+        name,
+        request.progress,
+    )
+    if on_epoch is not None:
+        on_epoch(1, 1, {key: values[0] for key, values in history.items()})
+    return model, history
+
+
+def _assemble(recipe: AnyConfig, trained: list[tuple[Member, dict]], name: str) -> Servable:
     members = [member for member, _ in trained]
     if not isinstance(recipe, EnsembleConfig):
         return members[0]
@@ -150,12 +195,14 @@ def _assemble(recipe: AnyConfig, trained: list[tuple[SentimentModel, dict]], nam
 
 
 def _validation_accuracy(
-    request: TrainingRequest, served: Servable, trained: list[tuple[SentimentModel, dict]]
+    request: TrainingRequest, served: Servable, trained: list[tuple[Member, dict]]
 ) -> float:
     """A single model's best epoch; an ensemble is scored as served, on the same split."""
+    if not request.holdout:
+        return None
     if not isinstance(served, Ensemble):
-        return max(trained[0][1].get("val_accuracy", [0.0]))
-    _, val_rows = split_validation(len(request.train), request.seed)
+        return _best_validation(trained[0][1])
+    _, val_rows = request.rows()
     texts = [request.train.texts[i] for i in val_rows]
     labels = [request.train.labels[i] for i in val_rows]
     return evaluate(served, texts, labels, progress=False).accuracy
@@ -166,8 +213,7 @@ def _write(staging: Path, served: Servable, trained: list, metrics: dict[str, An
         write_model_dir(staging, served.config, served.vocabulary, served.weights, metrics)
         return
     for index, (member, history) in enumerate(trained):
-        member_metrics = {"best_val_accuracy": max(history.get("val_accuracy", [0.0])),
-                          "history": history}  # fmt: skip
+        member_metrics = {"best_val_accuracy": _best_validation(history), "history": history}
         write_model_dir(
             staging / MEMBERS_DIR / str(index),
             member.config, member.vocabulary, member.weights, member_metrics,
@@ -194,7 +240,7 @@ def _fit(
         tokenizer, request.train.texts, request.train.sha256, cache_dir, "tokenise train"
     )
     labels = np.asarray(request.train.labels)
-    train_rows, val_rows = split_validation(len(tokens), request.seed)
+    train_rows, val_rows = request.rows()
     train_tokens = [tokens[i] for i in train_rows]
     train_labels = labels[train_rows]
     if request.extra_texts:
@@ -211,23 +257,31 @@ def _fit(
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
     train_batches = BucketedBatches(train_ids, train_labels, config.batch_size, request.seed)
-    val_batches = BucketedBatches(val_ids, labels[val_rows], 512, request.seed, shuffle=False)
+    callbacks: list = [EpochProgress(epochs, len(train_batches), on_epoch, request.progress)]
+    validation = {}
+    if request.holdout:
+        val_batches = BucketedBatches(val_ids, labels[val_rows], 512, request.seed, shuffle=False)
+        validation = {
+            "validation_data": val_batches.dataset().repeat(),
+            "validation_steps": len(val_batches),
+        }
+        callbacks.insert(0, keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+        ))  # fmt: skip
     history = model.fit(
         train_batches.dataset().repeat(),
         steps_per_epoch=len(train_batches),
-        validation_data=val_batches.dataset().repeat(),
-        validation_steps=len(val_batches),
         shuffle=False,  # BucketedBatches shuffles, by length bucket
         epochs=epochs,
         verbose=0,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
-            ),
-            EpochProgress(epochs, len(train_batches), on_epoch, enabled=request.progress),
-        ],
+        callbacks=callbacks,
+        **validation,
     )
     return model, vocabulary, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def _best_validation(history: dict[str, list[float]]) -> float | None:
+    return max(history["val_accuracy"]) if history.get("val_accuracy") else None
 
 
 def _export(model) -> dict[str, np.ndarray]:
@@ -253,6 +307,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-limit", type=int, default=None, help="only the first N test rows")
     parser.add_argument("--out", type=Path, default=None, help="registry directory")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--no-holdout",
+        action="store_true",
+        help="final fit: train on every training row for the configuration's epochs "
+        "(chosen on the validation split); reports no validation accuracy",
+    )
     parser.add_argument(
         "--make-current",
         choices=("auto", "yes", "no"),
@@ -288,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     config = CONFIGS[args.config]
     print(f"training '{config.name}' on {len(train)} reviews; testing on {len(test)}")
-    request = TrainingRequest(config, train, test, epochs=args.epochs, seed=args.seed)
+    request = TrainingRequest(
+        config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout
+    )
     try:
         result = run_training(request, registry)
     except (RegistryError, OSError) as error:
