@@ -7,6 +7,7 @@ be tested without a network, and both front ends behave the same.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ from bot.config import Settings
 from bot.replies import Lang, say
 from bot.serving import ModelService
 from bot.storage import Storage
-from nlp.inference import has_hangul, normalize_text
+from nlp.inference import normalize_text
 from nlp.trace import Trace
 from training.registry import Registry, RegistryError
 
+_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")  # syllables and jamo
 MAX_MOOD_HOURS = 720
 POSITIVE_WORDS = {"긍정", "positive", "pos", "1", "좋음", "👍"}
 NEGATIVE_WORDS = {"부정", "negative", "neg", "0", "나쁨", "👎"}
@@ -63,9 +65,10 @@ class SentimentService:
 
     async def _read(self, text: str) -> Trace:
         """The model's trace of a Korean message; any other text gets an empty trace that
-        says why (see replies.REASON_NO_HANGUL), without reaching the model."""
+        says why (see replies.REASON_NO_HANGUL), without reaching the model. The model
+        itself scores whatever it can tokenise: NSMC has reviews like "good" and "-_-"."""
         normalized = normalize_text(text)
-        if normalized.strip() and not has_hangul(normalized):
+        if normalized.strip() and not _HANGUL.search(normalized):
             version = self.models.model.version
             return Trace(text, (), (), 0.5, version, replies.REASON_NO_HANGUL)
         return await self.models.trace(text)

@@ -13,18 +13,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from nlp.artifacts import ModelLoadError, read_model_dir
 from nlp.config import ModelConfig
 from nlp.model_weights import check_weight_shapes
 from nlp.tokenizers import Token, Tokenizer, make_tokenizer, split_words
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 GROUP_SIZE = 256  # messages per recurrent pass: large enough for BLAS, small enough for cache
@@ -35,12 +32,6 @@ REASON_NO_TOKENS = "no_tokens"
 def normalize_text(text: str) -> str:
     """NFC (a Hangul syllable may arrive decomposed) and control characters to spaces."""
     return _CONTROL.sub(" ", unicodedata.normalize("NFC", text))
-
-
-def has_hangul(text: str) -> bool:
-    """The bot answers Korean only; the model itself scores whatever it can tokenise, since
-    NSMC has reviews like "good", "so boring" and "-_-" (0.9% of them) and learns from them."""
-    return _HANGUL.search(text) is not None
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -76,16 +67,6 @@ class SentimentModel:
         self.tokenizer = tokenizer or make_tokenizer(config.tokenizer)
         self.weights = weights  # as saved: what fine-tuning starts from
         self._runtime = _runtime_weights(config, weights)
-
-    @classmethod
-    def load(cls, directory: Path, version: str | None = None) -> SentimentModel:
-        config, vocabulary, weights, metrics = read_model_dir(directory)
-        if not isinstance(config, ModelConfig):
-            raise ModelLoadError(f"model directory {directory} does not hold a network")
-        try:
-            return cls(config, vocabulary, weights, version or directory.name, metrics)
-        except ValueError as error:
-            raise ModelLoadError(f"model directory {directory} is unusable: {error}") from error
 
     def trace(self, text: str) -> Trace:
         return self.trace_batch([text])[0]

@@ -37,7 +37,11 @@ WORD, PAIR, CHARS = "w:", "p:", "c:"
 
 def words_of(text: str) -> list[str]:
     """The words the features are made of: the message's words, lower-cased."""
-    return [word.lower() for word in split_words(normalize_text(text))]
+    return _lowered(split_words(normalize_text(text)))
+
+
+def _lowered(words: Sequence[str]) -> list[str]:
+    return [word.lower() for word in words]
 
 
 def word_features(words: Sequence[str], index: int, max_char_ngram: int) -> list[str]:
@@ -102,14 +106,10 @@ class NgramModel:
         """The score after each word: intercept + weights of the distinct features so far."""
         per_word = [word_features(words, k, self.config.max_char_ngram) for k in range(len(words))]
         distinct = list(dict.fromkeys(f for features in per_word for f in features))
-        weight_of = dict(zip(distinct, self.weights_of(distinct).tolist()))
-        seen: set[str] = set()
+        unread = dict(zip(distinct, self.weights_of(distinct).tolist()))
         total, logits = self._intercept, []
         for features in per_word:
-            for feature in features:
-                if feature not in seen:
-                    seen.add(feature)
-                    total += weight_of[feature]
+            total += sum(unread.pop(feature, 0.0) for feature in features)  # each counts once
             logits.append(total)
         return logits
 
@@ -127,7 +127,7 @@ class NgramModel:
         reason = unreadable_reason(normalized, bool(words))
         if reason is not None:
             return Trace(text, (), (), 0.5, self.version, reason)
-        logits = self.logits_per_word([word.lower() for word in words])
+        logits = self.logits_per_word(_lowered(words))
         probabilities = tuple(_sigmoid(logit) for logit in logits)
         return Trace(
             text=text,

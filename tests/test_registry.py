@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from nlp.artifacts import MANIFEST_FILE, WEIGHTS_FILE, ModelLoadError
-from nlp.inference import SentimentModel
+from nlp.ensemble import load_model
 from training.registry import Registry, RegistryError
 
 
@@ -26,7 +26,7 @@ def test_half_written_version_is_refused(registry_copy):
     shutil.copytree(registry_copy.path_of(name), broken)
     (broken / MANIFEST_FILE).unlink()
     with pytest.raises(ModelLoadError, match="incomplete"):
-        SentimentModel.load(broken)
+        load_model(broken)
     with pytest.raises(RegistryError, match="incomplete"):
         registry_copy.use(broken.name)
     assert registry_copy.current_name() == name
