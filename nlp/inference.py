@@ -1,10 +1,11 @@
-"""Serving without TensorFlow: the trained network's forward pass in numpy.
+"""Serving without TensorFlow: a loaded model version that traces messages.
 
-Why numpy: a 25-word trace is a few dozen small matrix products, so Python-level overhead
+Why not Keras: a 25-word trace is a few dozen small matrix products, so per-call overhead
 dominates. Keras' `predict` spends ~50 ms and a `tf.function` ~2 ms per call on this
-machine, while this runtime needs well under a millisecond and ~450 MB less memory (no
-TensorFlow import). `tests/test_trace.py` checks it against the Keras model to 1e-5, and
-`make bench` reports the figures that made the choice.
+machine; here the recurrent layer runs in ONNX Runtime (nlp.recurrent_runtime, ~0.3 ms)
+and the small classifier head in numpy, and serving needs ~450 MB less memory (no
+TensorFlow import). `tests/test_trace.py` checks the result against the Keras model to
+1e-5, and `make bench` reports the figures that made the choice.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import numpy as np
 
 from nlp.config import ModelConfig
 from nlp.model_weights import check_weight_shapes
+from nlp.recurrent_runtime import RecurrentRuntime
 from nlp.tokenizers import Token, Tokenizer, make_tokenizer, split_words
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
-GROUP_SIZE = 256  # messages per recurrent pass: large enough for BLAS, small enough for cache
+GROUP_SIZE = 64  # messages per recurrent pass: enough to fill the kernels, little padding
 REASON_EMPTY = "empty"
 REASON_NO_TOKENS = "no_tokens"
 
@@ -66,7 +68,10 @@ class SentimentModel:
         self.metrics = metrics or {}
         self.tokenizer = tokenizer or make_tokenizer(config.tokenizer)
         self.weights = weights  # as saved: what fine-tuning starts from
-        self._runtime = _runtime_weights(config, weights)
+        self._recurrent = RecurrentRuntime(config, weights)
+        kernel, bias = weights["dense_kernel"], weights["dense_bias"]
+        self._diff_kernel = np.ascontiguousarray(kernel[:, 1] - kernel[:, 0], dtype=np.float32)
+        self._diff_bias = np.float32(bias[1] - bias[0])
 
     def trace(self, text: str) -> Trace:
         return self.trace_batch([text])[0]
@@ -131,93 +136,20 @@ class SentimentModel:
         return results
 
     def _run_group(self, token_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        lengths = [len(ids) for ids in token_ids]
-        batch = np.zeros((len(token_ids), max(lengths)), dtype=np.int64)
+        lengths = np.array([len(ids) for ids in token_ids])
+        batch = np.zeros((len(token_ids), lengths.max()), dtype=np.int64)
         for row, ids in enumerate(token_ids):
             batch[row, : len(ids)] = ids
-        states = self._recurrent_states(batch)  # (batch, time, units)
+        states = self._recurrent.states(batch, lengths)  # (batch, time, units)
         # A 2-way softmax is the sigmoid of the logit difference, so the classifier
         # collapses to one weight vector per feature block: no (batch, time, 2) logits.
         units = self.config.units
-        logit = states @ self._runtime["diff_kernel"][:units] + self._runtime["diff_bias"]
+        logit = states @ self._diff_kernel[:units] + self._diff_bias
         if self.config.max_pool:
             running_max = np.maximum.accumulate(states, axis=1)
-            logit += running_max @ self._runtime["diff_kernel"][units:]
+            logit += running_max @ self._diff_kernel[units:]
         positive = _sigmoid(logit)
         return [positive[row, :length] for row, length in enumerate(lengths)]
-
-    def _recurrent_states(self, batch: np.ndarray) -> np.ndarray:
-        weights = self._runtime
-        embedded = weights["embedding"][batch.reshape(-1)]
-        projected = (embedded @ weights["kernel"]).reshape(*batch.shape, -1)  # all steps at once
-        step = _lstm_steps if self.config.cell == "lstm" else _gru_steps
-        return step(projected, weights["recurrent_kernel"], weights["bias"], self.config.units)
-
-
-def _lstm_steps(inputs: np.ndarray, recurrent: np.ndarray, bias: np.ndarray, units: int):
-    """Keras LSTM with its gate columns reordered to i, f, o | c (see `_lstm_gate_order`),
-    so one sigmoid covers the three gates and one tanh the candidate; updated in place,
-    since at ~20 steps per message the allocations cost as much as the arithmetic."""
-    batch, time, _ = inputs.shape
-    hidden = np.zeros((batch, units), dtype=np.float32)
-    cell = np.zeros((batch, units), dtype=np.float32)
-    outputs = np.empty((batch, time, units), dtype=np.float32)
-    inputs = inputs + bias
-    for t in range(time):
-        z = hidden @ recurrent
-        z += inputs[:, t]
-        gates = z[:, : 3 * units]
-        gates *= 0.5  # sigmoid(x) = (1 + tanh(x / 2)) / 2, in place
-        np.tanh(gates, out=gates)
-        gates += 1.0
-        gates *= 0.5
-        candidate = np.tanh(z[:, 3 * units :])
-        cell *= gates[:, units : 2 * units]
-        candidate *= gates[:, :units]
-        cell += candidate
-        hidden = np.tanh(cell)
-        hidden *= gates[:, 2 * units :]
-        outputs[:, t] = hidden
-    return outputs
-
-
-def _lstm_gate_order(units: int) -> np.ndarray:
-    """Column permutation from Keras' i, f, c, o to i, f, o, c."""
-    i, f, c, o = (np.arange(units) + k * units for k in range(4))
-    return np.concatenate([i, f, o, c])
-
-
-def _gru_steps(inputs: np.ndarray, recurrent: np.ndarray, bias: np.ndarray, units: int):
-    """Keras GRU with reset_after=True: gates z, r, candidate h; bias rows (input, recurrent)."""
-    batch, time, _ = inputs.shape
-    hidden = np.zeros((batch, units), dtype=np.float32)
-    outputs = np.empty((batch, time, units), dtype=np.float32)
-    inputs = inputs + bias[0]
-    for t in range(time):
-        from_input = inputs[:, t]
-        from_hidden = hidden @ recurrent + bias[1]
-        x_z, x_r, x_h = np.split(from_input, 3, axis=-1)
-        h_z, h_r, h_h = np.split(from_hidden, 3, axis=-1)
-        update = _sigmoid(x_z + h_z)
-        reset = _sigmoid(x_r + h_r)
-        candidate = np.tanh(x_h + reset * h_h)
-        hidden = update * hidden + (1.0 - update) * candidate
-        outputs[:, t] = hidden
-    return outputs
-
-
-def _runtime_weights(config: ModelConfig, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    prepared = {
-        name: np.ascontiguousarray(array, dtype=np.float32) for name, array in weights.items()
-    }
-    kernel, bias = prepared["dense_kernel"], prepared["dense_bias"]
-    prepared["diff_kernel"] = np.ascontiguousarray(kernel[:, 1] - kernel[:, 0])
-    prepared["diff_bias"] = np.float32(bias[1] - bias[0])
-    if config.cell == "lstm":
-        order = _lstm_gate_order(config.units)
-        for name in ("kernel", "recurrent_kernel", "bias"):
-            prepared[name] = np.ascontiguousarray(prepared[name][..., order])
-    return prepared
 
 
 def unreadable_reason(text: str, has_tokens: bool) -> str | None:

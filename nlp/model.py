@@ -1,4 +1,4 @@
-"""The Keras 3 sentiment network, used for training; serving runs the same maths in numpy.
+"""The Keras 3 sentiment network, used for training; serving runs the same maths without TensorFlow.
 
     token ids -> Embedding(mask_zero) -> LSTM|GRU (every step) -> [h_t ; max_{s<=t} h_s]
               -> Dropout -> Dense(2, softmax)
@@ -72,7 +72,7 @@ WEIGHT_NAMES = ("embedding", "kernel", "recurrent_kernel", "bias", "dense_kernel
 
 
 def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
-    """Weights by role, the format the numpy runtime and fine-tuning both read."""
+    """Weights by role, the format the serving runtime and fine-tuning both read."""
     embedding = model.get_layer("embedding").get_weights()[0]
     kernel, recurrent_kernel, bias = model.get_layer("recurrent").get_weights()
     dense_kernel, dense_bias = model.get_layer("classifier").get_weights()

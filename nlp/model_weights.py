@@ -1,4 +1,4 @@
-"""Shape checks shared by the numpy runtime and fine-tuning: a wrong file fails loudly."""
+"""Shape checks shared by the serving runtime and fine-tuning: a wrong file fails loudly."""
 
 from __future__ import annotations
 

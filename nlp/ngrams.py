@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -100,18 +101,19 @@ class NgramModel:
         return self.trace_batch([text])[0]
 
     def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
-        return [self._trace_one(text) for text in texts]
+        """The batch's features are looked up together: reviews share most of their
+        character n-grams, so each distinct one is hashed and searched for only once."""
+        messages = [_Message.read(text, self.config.max_char_ngram) for text in texts]
+        weight = self._weights_by_feature(
+            f for message in messages for features in message.per_word for f in features
+        )
+        return [self._to_trace(message, weight) for message in messages]
 
     def logits_per_word(self, words: Sequence[str]) -> list[float]:
         """The score after each word: intercept + weights of the distinct features so far."""
-        per_word = [word_features(words, k, self.config.max_char_ngram) for k in range(len(words))]
-        distinct = list(dict.fromkeys(f for features in per_word for f in features))
-        unread = dict(zip(distinct, self.weights_of(distinct).tolist()))
-        total, logits = self._intercept, []
-        for features in per_word:
-            total += sum(unread.pop(feature, 0.0) for feature in features)  # each counts once
-            logits.append(total)
-        return logits
+        per_word = _features_per_word(words, self.config.max_char_ngram)
+        weight = self._weights_by_feature(f for features in per_word for f in features)
+        return self._running_logits(per_word, weight)
 
     def weights_of(self, features: Sequence[str]) -> np.ndarray:
         """Each feature's weight; 0 for features the model does not know."""
@@ -121,22 +123,52 @@ class NgramModel:
         slots = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
         return np.where(self._hashes[slots] == hashes, self._coef[slots], 0.0)
 
-    def _trace_one(self, text: str) -> Trace:
-        normalized = normalize_text(text)
-        words = split_words(normalized)
-        reason = unreadable_reason(normalized, bool(words))
-        if reason is not None:
-            return Trace(text, (), (), 0.5, self.version, reason)
-        logits = self.logits_per_word(_lowered(words))
+    def _weights_by_feature(self, features: Iterable[str]) -> dict[str, float]:
+        distinct = list(dict.fromkeys(features))
+        return dict(zip(distinct, self.weights_of(distinct).tolist(), strict=True))
+
+    def _running_logits(
+        self, per_word: Sequence[Sequence[str]], weight: dict[str, float]
+    ) -> list[float]:
+        unread = {f: weight[f] for features in per_word for f in features}
+        total, logits = self._intercept, []
+        for features in per_word:
+            total += sum(unread.pop(feature, 0.0) for feature in features)  # each counts once
+            logits.append(total)
+        return logits
+
+    def _to_trace(self, message: _Message, weight: dict[str, float]) -> Trace:
+        text = message.text
+        if message.reason is not None:
+            return Trace(text, (), (), 0.5, self.version, message.reason)
+        logits = self._running_logits(message.per_word, weight)
         probabilities = tuple(_sigmoid(logit) for logit in logits)
         return Trace(
             text=text,
-            words=tuple(words),
+            words=tuple(message.words),
             probabilities=probabilities,
             positive=probabilities[-1],
             model_version=self.version,
-            positions=tuple(range(len(words))),
+            positions=tuple(range(len(message.words))),
         )
+
+
+class _Message(NamedTuple):
+    text: str
+    words: list[str]  # as written
+    per_word: list[list[str]]  # the features each word brings
+    reason: str | None  # why it cannot be read, if it cannot
+
+    @classmethod
+    def read(cls, text: str, max_char_ngram: int) -> _Message:
+        normalized = normalize_text(text)
+        words = split_words(normalized)
+        per_word = _features_per_word(_lowered(words), max_char_ngram)
+        return cls(text, words, per_word, unreadable_reason(normalized, bool(words)))
+
+
+def _features_per_word(words: Sequence[str], max_char_ngram: int) -> list[list[str]]:
+    return [word_features(words, k, max_char_ngram) for k in range(len(words))]
 
 
 def _sigmoid(logit: float) -> float:

@@ -14,7 +14,7 @@ SENTENCE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 
 
 
 def _random_model(config, seed: int = 7) -> SentimentModel:
-    """A Keras model with random weights, exported to the numpy runtime."""
+    """A Keras model with random weights, exported to the serving runtime."""
     import keras
 
     from nlp.model import build_model, export_weights
@@ -112,3 +112,26 @@ def test_syllable_config_word_prefixes_rerun_end_to_end():
     model = _model_reading(SYLLABLE, sorted(set(text.replace(" ", ""))))
     trace = _assert_word_prefixes_rerun(model, text)
     assert trace.words == tuple(text.split())
+
+
+def test_serving_process_never_imports_tensorflow(trained_registry):
+    """The bot's memory budget rests on this: a fresh process that loads the current
+    version and traces leaves TensorFlow unimported (the networks run in ONNX Runtime)."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\nfrom pathlib import Path\n"
+        "from training.registry import Registry\n"
+        "model = Registry(Path(sys.argv[1])).load_current()\n"
+        "trace = model.trace(sys.argv[2])\n"
+        "print(json.dumps({'words': len(trace.words), 'modules': sorted(\n"
+        "    m for m in ('tensorflow', 'keras', 'onnxruntime') if m in sys.modules)}))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(trained_registry.root), SENTENCE],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result == {"words": len(SENTENCE.split()), "modules": ["onnxruntime"]}
