@@ -22,8 +22,9 @@ from nlp.config import ModelConfig
 
 _OPSET = 17
 _IR_VERSION = 8  # what onnxruntime reads; the `onnx` package would write a newer one
-# One thread per session: a single trace cannot use two (the steps are sequential), and
-# the members' sessions already run side by side on the two cores.
+# One thread per session: a trace's steps are sequential, so a second thread only adds
+# hand-offs (batches gained nothing measurable), and in the bot the other core is busy
+# with Kiwi and the event loop.
 INTRA_OP_THREADS = 1
 
 
@@ -42,7 +43,6 @@ class RecurrentRuntime:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = INTRA_OP_THREADS
         options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # warnings about unused initialisers are expected
         for name, value in self._values.items():
             options.add_initializer(name, value)
         self._session = onnxruntime.InferenceSession(
