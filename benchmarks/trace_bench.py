@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import MESSAGE_25_WORDS, percentiles_ms, time_calls
-from nlp.ensemble import Ensemble, Servable, load_model
+from nlp.ensemble import Servable, load_model, members_of_model
 from nlp.inference import SentimentModel
 from nlp.ngrams import NgramModel
 from training.data import load_split
@@ -27,8 +27,9 @@ def run(model_dir: Path) -> dict[str, float]:
     assert len(MESSAGE_25_WORDS.split()) == 25
     ours = time_calls(lambda: model.trace(MESSAGE_25_WORDS), repeats=500)
     p50, p99 = percentiles_ms(ours)
-    batch_msgs_per_s = _batch_throughput(model)  # before TensorFlow is imported for the seed
-    breakdown = _member_breakdown(model)
+    reviews = load_split("test").texts[:5000]
+    batch_msgs_per_s = _batch_throughput(model, reviews)  # before TensorFlow is imported
+    breakdown = _member_breakdown(model, reviews)
     seed_predict, seed_function = _seed_methods(model)
     seed_p50, _ = percentiles_ms(time_calls(seed_predict, repeats=40))
     function_p50, _ = percentiles_ms(time_calls(seed_function, repeats=200))
@@ -53,12 +54,11 @@ def run(model_dir: Path) -> dict[str, float]:
     return figures
 
 
-def _member_breakdown(model: Servable) -> dict[str, float]:
+def _member_breakdown(model: Servable, texts: list[str]) -> dict[str, float]:
     """Where the time goes: each member's trace of the 25-word message on its own (warm
     caches, so they sum to less than the whole), and the tokenisers alone, one message
     and in batches; Kiwi's are the bound on both speed targets."""
-    members = list(model.members) if isinstance(model, Ensemble) else [model]
-    texts = load_split("test").texts[:5000]
+    members = members_of_model(model)
     figures: dict[str, float] = {}
     for member in members:
         name = member.config.name
@@ -90,7 +90,7 @@ def _seed_methods(model: Servable):
 
     from nlp.model import build_model, import_weights
 
-    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    members = members_of_model(model)
     words = MESSAGE_25_WORDS.split()
     texts = [" ".join(words[: k + 1]) for k in range(len(words))]
     networks, ngrams = [], [m for m in members if isinstance(m, NgramModel)]
@@ -124,9 +124,8 @@ def _seed_methods(model: Servable):
     return with_predict, with_function
 
 
-def _batch_throughput(model: Servable, passes: int = 3) -> float:
-    """Median of a few passes over 5,000 test reviews: this machine's speed drifts."""
-    texts = load_split("test").texts[:5000]
+def _batch_throughput(model: Servable, texts: list[str], passes: int = 3) -> float:
+    """Median of a few passes over the reviews: this machine's speed drifts."""
     model.trace_batch(texts[:256])
     rates = []
     for _ in range(passes):

@@ -102,6 +102,11 @@ def _carried(trace: Trace, positions: list[int]) -> list[float]:
 Servable = Member | Ensemble  # what the bot serves: both trace and trace_batch
 
 
+def members_of_model(model: Servable) -> list[Member]:
+    """A loaded model's members: itself when it is a single one."""
+    return list(model.members) if isinstance(model, Ensemble) else [model]
+
+
 def load_model(directory: Path, version: str | None = None) -> Servable:
     """Whatever a version directory holds: one member or an ensemble of them."""
     if (directory / ENSEMBLE_FILE).is_file():

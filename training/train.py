@@ -30,7 +30,7 @@ from nlp.config import (
     NgramConfig,
     members_of,
 )
-from nlp.ensemble import Ensemble, Member, Servable
+from nlp.ensemble import Ensemble, Member, Servable, members_of_model
 from nlp.inference import SentimentModel
 from nlp.ngrams import NgramModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
@@ -96,7 +96,7 @@ def run_training(
     if request.learning_rate is not None:
         recipe = recipe.with_overrides(learning_rate=request.learning_rate)
     name = registry.new_version_name(recipe.name)
-    bases = _members(request.base) if request.base else [None] * len(members_of(recipe))
+    bases = members_of_model(request.base) if request.base else [None] * len(members_of(recipe))
     with registry.staging(name) as staging:
         trained = []
         for index, (config, base) in enumerate(zip(members_of(recipe), bases, strict=True)):
@@ -128,10 +128,6 @@ def run_training(
         _write(staging, served, trained, metrics)
         path = registry.publish(staging)
     return TrainingResult(name, path, metrics)
-
-
-def _members(model: Servable) -> list[Member]:
-    return list(model.members) if isinstance(model, Ensemble) else [model]
 
 
 def _member_progress(
