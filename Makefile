@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # fighting over the cores with Kiwi and the event loop.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test train bench lint demo
+.PHONY: install run test train bench bench-loop lint demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ train: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+bench-loop: $(STAMP)
+	$(BIN)/python -m benchmarks.loop_bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

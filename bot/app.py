@@ -30,7 +30,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.handlers import Handlers
 from bot.ratelimit import RateLimiter
-from bot.retraining import Retrainer, RetrainSettings
+from bot.retraining import ChildProcess, Retrainer
 from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.storage import Storage
@@ -79,8 +79,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async def hot_swap(version: str) -> None:
         await models.swap(lambda: registry.load(version))
 
-    retrainer = Retrainer(storage, registry, retrain_settings(settings), on_accept=hot_swap)
+    child = ChildProcess(settings.python, settings.retrain_timeout)
+    retrainer = Retrainer(storage, registry, settings.retrain, on_accept=hot_swap, child=child)
     service = SentimentService(settings, storage, models, registry)
+    await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
     try:
         yield Runtime(settings, storage, registry, models, service, retrainer, demos)
@@ -89,20 +91,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await retrainer.cancel()
         await models.stop()
         await storage.close()
-
-
-def retrain_settings(settings: Settings) -> RetrainSettings:
-    return RetrainSettings(
-        mode="full" if settings.retrain_mode == "full" else "finetune",
-        epochs=settings.retrain_epochs,
-        limit=settings.retrain_limit,
-        test_limit=settings.retrain_test_limit,
-        max_per_user=settings.retrain_max_per_user,
-        heldout_fraction=settings.retrain_heldout_fraction,
-        max_accuracy_drop=settings.gate_max_accuracy_drop,
-        min_fixed_share=settings.gate_min_fixed_share,
-        python=settings.python,
-    )
 
 
 def build_application(runtime: Runtime) -> Application:
@@ -132,6 +120,11 @@ def build_application(runtime: Runtime) -> Application:
             job_kwargs={"trigger": CronTrigger.from_crontab(settings.retrain_cron, timezone=UTC)},
             name="retrain",
         )
+    if settings.retrain_interval_minutes:
+        application.job_queue.run_repeating(
+            handlers.interval_retrain, interval=settings.retrain_interval_minutes * 60,
+            first=settings.retrain_interval_minutes * 60, name="retrain-interval",
+        )  # fmt: skip
     return application
 
 
@@ -153,6 +146,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "models": handlers.models,
         "rollback": handlers.rollback,
         "retrain": handlers.retrain,
+        "review": handlers.review,
         ("rnn", "lstm", "gru"): handlers.demo,
     }
     for names, callback in commands.items():

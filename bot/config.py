@@ -10,12 +10,18 @@
 | TELEGRAM_BASE_FILE_URL | https://api.telegram.org/file/bot | file endpoint |
 | WEBHOOK_URL | (none) | public HTTPS URL; when set the bot uses a webhook instead of polling |
 | WEBHOOK_LISTEN / WEBHOOK_PORT / WEBHOOK_SECRET | 0.0.0.0 / 8443 / (none) | webhook server |
-| RETRAIN_CRON | 0 3 * * * | when the retraining job runs (crontab syntax, UTC); "off" disables |
-| RETRAIN_MODE | finetune | finetune from the current weights, or full |
-| RETRAIN_EPOCHS / RETRAIN_MAX_PER_USER | 1 / 50 | retraining recipe |
-| RETRAIN_LIMIT / RETRAIN_TEST_LIMIT | all / 2000 | NSMC training rows (n-grams too) / test rows |
-| RETRAIN_HELDOUT_FRACTION | 0.2 | share of corrections kept aside for the gate |
-| GATE_MAX_ACCURACY_DROP / GATE_MIN_FIXED_SHARE | 0.005 / 0.5 | validation gate |
+| RETRAIN_CRON | 0 3 * * * | the nightly retrain (crontab syntax, UTC); "off" disables |
+| RETRAIN_MODE | finetune | the nightly run: a focused finetune, or full (from scratch, ~15 min) |
+| RETRAIN_AFTER_CORRECTIONS | 20 | a focused retrain starts once this many corrections wait (0: never) |
+| RETRAIN_INTERVAL_MINUTES | 60 | and at this interval if any correction waits (0: never) |
+| RETRAIN_AGREEMENT / RETRAIN_CONFIDENT_AGREEMENT | 2 / 3 | users who must agree before a correction counts for everyone (more against a verdict held with RETRAIN_CONFIDENT = 0.95) |
+| RETRAIN_MIN_USERS / RETRAIN_MAX_USER_SHARE | 5 / 0.1 | unconfirmed corrections count only in a batch of this many users, each user up to this share |
+| RETRAIN_MAX_PER_USER | 50 | a user's newest corrections per run |
+| RETRAIN_STEPS / RETRAIN_REPLAY_ROWS | 120 / 4000 | focused fine-tuning: optimiser steps, NSMC reviews replayed |
+| RETRAIN_LIMIT | all | NSMC training rows a full retrain reads |
+| GATE_NSMC_ROWS / GATE_MAX_NSMC_DROP | 10000 / 0.003 | the gate's NSMC reviews and the largest drop allowed (one-sided 80% paired bound) |
+| GATE_MIN_LEARNED | 0.9 | share of its corrections a candidate must answer as corrected |
+| RETRAIN_TIMEOUT_MINUTES | 360 | a retrain running longer is killed |
 | RATE_LIMIT_PER_MINUTE | 20 | messages a user may have traced per minute |
 | MOOD_WINDOW | 20 | messages in the rolling mood that drives alerts |
 | DEMO_CACHE_DIR | var/demos | cached /rnn /lstm /gru results |
@@ -34,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.config import TrainingPaths
+from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
 
 
 class ConfigError(ValueError):
@@ -53,14 +60,10 @@ class Settings:
     webhook_port: int
     webhook_secret: str | None
     retrain_cron: str | None
-    retrain_mode: str
-    retrain_epochs: int
-    retrain_max_per_user: int
-    retrain_limit: int | None
-    retrain_test_limit: int
-    retrain_heldout_fraction: float
-    gate_max_accuracy_drop: float
-    gate_min_fixed_share: float
+    retrain: RetrainRecipe  # the scheduled and /retrain runs (mode: the nightly one)
+    retrain_after_corrections: int
+    retrain_interval_minutes: float
+    retrain_timeout: float
     rate_limit_per_minute: int
     mood_window: int
     demo_cache_dir: Path
@@ -75,9 +78,6 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         cron = env.get("RETRAIN_CRON", "0 3 * * *").strip()
-        mode = env.get("RETRAIN_MODE", "finetune")
-        if mode not in ("finetune", "full"):
-            raise ConfigError(f"RETRAIN_MODE must be 'finetune' or 'full', not {mode!r}")
         return cls(
             token=env.get("TELEGRAM_TOKEN") or None,
             admin_ids=_ids(env.get("ADMIN_IDS", "")),
@@ -90,14 +90,10 @@ class Settings:
             webhook_port=_int(env, "WEBHOOK_PORT", 8443),
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             retrain_cron=None if cron.lower() in ("", "off", "none") else cron,
-            retrain_mode=mode,
-            retrain_epochs=_int(env, "RETRAIN_EPOCHS", 1),
-            retrain_max_per_user=_int(env, "RETRAIN_MAX_PER_USER", 50),
-            retrain_limit=_int(env, "RETRAIN_LIMIT", 0) or None,
-            retrain_test_limit=_int(env, "RETRAIN_TEST_LIMIT", 2000),
-            retrain_heldout_fraction=_float(env, "RETRAIN_HELDOUT_FRACTION", 0.2),
-            gate_max_accuracy_drop=_float(env, "GATE_MAX_ACCURACY_DROP", 0.005),
-            gate_min_fixed_share=_float(env, "GATE_MIN_FIXED_SHARE", 0.5),
+            retrain=_recipe(env),
+            retrain_after_corrections=_int(env, "RETRAIN_AFTER_CORRECTIONS", 20, minimum=0),
+            retrain_interval_minutes=_float(env, "RETRAIN_INTERVAL_MINUTES", 60.0, minimum=0),
+            retrain_timeout=_float(env, "RETRAIN_TIMEOUT_MINUTES", 360.0, minimum=1) * 60,
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20),
             mood_window=_int(env, "MOOD_WINDOW", 20),
             demo_cache_dir=Path(env.get("DEMO_CACHE_DIR", "var/demos")),
@@ -119,15 +115,67 @@ def _ids(raw: str) -> frozenset[int]:
         raise ConfigError(f"ADMIN_IDS must be comma-separated user ids, not {raw!r}") from error
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _recipe(env: dict[str, str]) -> RetrainRecipe:
+    """The retrain recipe's defaults live in training.recipe; a variable overrides one.
+    A value the recipe refuses is reported under the variable's name, at start-up."""
+    defaults = RetrainRecipe()
+    trust, focus, gate = defaults.trust, defaults.focus, defaults.gate
+
+    def build() -> RetrainRecipe:
+        return RetrainRecipe(
+            mode=_choice(env, "RETRAIN_MODE", defaults.mode, ("finetune", "full")),  # type: ignore[arg-type]
+            trust=TrustRules(
+                agreement=_int(env, "RETRAIN_AGREEMENT", trust.agreement),
+                confident=_float(env, "RETRAIN_CONFIDENT", trust.confident),
+                confident_agreement=_int(
+                    env, "RETRAIN_CONFIDENT_AGREEMENT", trust.confident_agreement
+                ),
+                min_users=_int(env, "RETRAIN_MIN_USERS", trust.min_users),
+                max_user_share=_float(env, "RETRAIN_MAX_USER_SHARE", trust.max_user_share),
+                max_per_user=_int(env, "RETRAIN_MAX_PER_USER", trust.max_per_user),
+            ),
+            focus=FocusRules(
+                steps=_int(env, "RETRAIN_STEPS", focus.steps),
+                replay_rows=_int(env, "RETRAIN_REPLAY_ROWS", focus.replay_rows),
+            ),
+            gate=GateRules(
+                nsmc_rows=_int(env, "GATE_NSMC_ROWS", gate.nsmc_rows),
+                max_nsmc_drop=_float(env, "GATE_MAX_NSMC_DROP", gate.max_nsmc_drop),
+                min_learned=_float(env, "GATE_MIN_LEARNED", gate.min_learned),
+            ),
+            limit=_int(env, "RETRAIN_LIMIT", 0, minimum=0) or None,
+        )
+
     try:
-        return int(env.get(name, default))
+        return build()
+    except RecipeError as error:
+        raise ConfigError(
+            f"retraining settings: {error} (see the RETRAIN_* and GATE_* variables)"
+        ) from error
+
+
+def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int | None = None) -> int:
+    try:
+        value = int(env.get(name, default))
     except ValueError as error:
         raise ConfigError(f"{name} must be a whole number, not {env[name]!r}") from error
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
 
 
-def _float(env: dict[str, str], name: str, default: float) -> float:
+def _float(env: dict[str, str], name: str, default: float, minimum: float | None = None) -> float:
     try:
-        return float(env.get(name, default))
+        value = float(env.get(name, default))
     except ValueError as error:
         raise ConfigError(f"{name} must be a number, not {env[name]!r}") from error
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, not {value:g}")
+    return value

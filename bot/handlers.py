@@ -32,11 +32,15 @@ from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
 from bot.service import Reply, SentimentService, UsageError, parse_demo_args, parse_label
 from bot.storage import StorageError
 from training.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
+from training.protocol import ProgressEvent
 
 log = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "v"
 RIGHT, WRONG = "ok", "no"
+REVIEW_PREFIX = "rv"
+APPROVE, REJECT = "a", "r"
+MAX_REVIEW_ITEMS = 5
 
 
 def verdict_buttons(verdict_id: int) -> InlineKeyboardMarkup:
@@ -54,6 +58,27 @@ def parse_callback(data: str | None) -> tuple[int, str] | None:
     if not parts[1].isdigit() or len(parts[1]) > 19:
         return None
     return int(parts[1]), parts[2]
+
+
+def review_buttons(correction_id: int, lang: Lang) -> InlineKeyboardMarkup:
+    data = f"{REVIEW_PREFIX}:{correction_id}"
+    approve = InlineKeyboardButton(
+        say("review_button_approve", lang), callback_data=f"{data}:{APPROVE}"
+    )
+    reject = InlineKeyboardButton(
+        say("review_button_reject", lang), callback_data=f"{data}:{REJECT}"
+    )
+    return InlineKeyboardMarkup([[approve, reject]])
+
+
+def parse_review_callback(data: str | None) -> tuple[int, bool] | None:
+    """(correction id, approve?) from a /review button; None for anything else."""
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != REVIEW_PREFIX or parts[2] not in (APPROVE, REJECT):
+        return None
+    if not parts[1].isdigit() or len(parts[1]) > 19:
+        return None
+    return int(parts[1]), parts[2] == APPROVE
 
 
 def verdict_id_of(message: Message | None) -> int | None:
@@ -155,7 +180,12 @@ class Handlers:
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         lang = lang_of(update)
-        parsed = parse_callback(query.data if isinstance(query.data, str) else None)
+        data = query.data if isinstance(query.data, str) else None
+        review = parse_review_callback(data)
+        if review is not None:
+            await self._review_button(update, *review)
+            return
+        parsed = parse_callback(data)
         if parsed is None or query.message is None:
             await query.answer(say("stale_button", lang), show_alert=True)
             return
@@ -168,8 +198,68 @@ class Handlers:
             verdict_id, user_id=query.from_user.id, chat_id=query.message.chat.id,
             label=None, lang=lang,
         )  # fmt: skip
-        await query.answer(answer, show_alert=True)
+        await query.answer(answer[:200], show_alert=True)
         await _drop_buttons(query)
+        self._after_correction(context)
+
+    async def _review_button(self, update: Update, correction_id: int, approve: bool) -> None:
+        query = update.callback_query
+        lang = lang_of(update)
+        if not self.service.settings.is_admin(query.from_user.id):
+            await query.answer(say("admins_only", lang), show_alert=True)
+            return
+        answer = await self.service.decide_review(
+            correction_id, approve=approve, admin_id=query.from_user.id, lang=lang
+        )
+        await query.answer(answer[:200])
+        original = query.message.text if query.message and query.message.text else ""
+        await _quietly(query.edit_message_text(replies.fit(f"{original}\n\n{answer}")))
+
+    async def review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/review: contested corrections, each with approve and reject buttons."""
+        if not await self._bot_admin(update):
+            return
+        lang = lang_of(update)
+        items = await self.service.review_queue(MAX_REVIEW_ITEMS)
+        message = update.effective_message
+        if not items:
+            await message.reply_text(say("review_none", lang))
+            return
+        for item in items:
+            await message.reply_text(
+                replies.review_text(item, lang),
+                reply_markup=review_buttons(item.correction_id, lang),
+            )
+
+    def _after_correction(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Enough new corrections start a focused retrain in the background."""
+        context.application.create_task(self.retrain_if_due(context.bot, "corrections"))
+
+    async def retrain_if_due(self, bot, trigger: str, threshold: int | None = None) -> None:
+        """Retrain when at least `threshold` corrections arrived since the last run started
+        (default: RETRAIN_AFTER_CORRECTIONS; the interval job passes 1)."""
+        settings = self.service.settings
+        threshold = settings.retrain_after_corrections if threshold is None else threshold
+        if threshold <= 0 or self.retrainer.running:
+            return
+        if await self.service.storage.count_pending(since=await self._last_run_start()) < threshold:
+            return
+        try:
+            outcome = await self.retrainer.run(trigger)
+        except RetrainAlreadyRunning:
+            return
+        log.info("retrain (%s): %s", trigger, outcome.message)
+        await self._tell_admins(bot, outcome)
+
+    async def _last_run_start(self) -> float:
+        runs = await self.service.storage.runs(limit=1)
+        return runs[0].started_at if runs else 0.0
+
+    async def _tell_admins(self, bot, outcome) -> None:
+        if outcome.status == OutcomeStatus.NOTHING_TO_DO:
+            return
+        for admin in self.service.settings.admin_ids:
+            await _quietly(bot.send_message(admin, replies.retrain_outcome_text(outcome)))
 
     async def correct_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -192,6 +282,7 @@ class Handlers:
         else:
             raise UsageError(say("correct_usage", lang))
         await message.reply_text(answer)
+        self._after_correction(context)
 
     async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         answer = await self.service.forget(update.effective_user.id, lang_of(update))
@@ -288,15 +379,15 @@ class Handlers:
         sent = await update.effective_message.reply_text(say("retrain_started", lang))
         progress = ProgressMessage(sent)
 
-        async def on_progress(event: dict) -> None:
-            await progress.show(replies.retrain_progress_text(event))
+        async def on_progress(event: ProgressEvent) -> None:
+            await progress.show(replies.retrain_progress_text(event, lang))
 
         try:
             outcome = await self.retrainer.run(f"admin {update.effective_user.id}", on_progress)
         except RetrainAlreadyRunning:
             await progress.show(say("retrain_busy", lang), final=True)
             return
-        await progress.show(replies.retrain_outcome_text(outcome), final=True)
+        await progress.show(replies.retrain_outcome_text(outcome, lang), final=True)
 
     async def scheduled_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The nightly job: retrain if there is anything to learn, report to the admins."""
@@ -306,10 +397,11 @@ class Handlers:
             log.info("scheduled retrain skipped: one is already running")
             return
         log.info("scheduled retrain: %s", outcome.message)
-        if outcome.status == OutcomeStatus.NOTHING_TO_DO:
-            return
-        for admin in self.service.settings.admin_ids:
-            await _quietly(context.bot.send_message(admin, replies.retrain_outcome_text(outcome)))
+        await self._tell_admins(context.bot, outcome)
+
+    async def interval_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The hourly job: a focused retrain if any correction arrived since the last run."""
+        await self.retrain_if_due(context.bot, "interval", threshold=1)
 
     # --- the recurrent-network demos --------------------------------------------------
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from bot.overlay import ContestedText, OverlayVerdict, Source
 from nlp.inference import REASON_EMPTY
 from nlp.trace import Trace
+from training.gate import CheckName, GateCheck
+from training.protocol import EventKind, ProgressEvent, RetrainResult, Stage
 
 # The bot's own refusal: the model would score any text, but a Korean bot's verdict on
 # "hello world" would be a guess dressed up as an answer.
@@ -29,8 +32,25 @@ def language_of(language_code: str | None) -> Lang:
     return "ko" if (language_code or "ko").lower().startswith("ko") else "en"
 
 
-def label_name(label: int) -> str:
+def label_name(label: int, lang: Lang = "ko") -> str:
+    if lang == "en":
+        return "positive" if label == 1 else "negative"
     return POSITIVE_KO if label == 1 else NEGATIVE_KO
+
+
+def with_ro(word: str) -> str:
+    """The particle 으로/로 chosen by the word's last syllable: 으로 after a final consonant
+    other than ㄹ, 로 after a vowel or ㄹ (긍정으로, 부정으로, 사과로, 서울로)."""
+    last = word[-1] if word else ""
+    if "가" <= last <= "힣":
+        final = (ord(last) - ord("가")) % 28
+        return word + ("로" if final in (0, 8) else "으로")  # 8: ㄹ
+    return word + "(으)로"
+
+
+def label_with_ro(label: int, lang: Lang) -> str:
+    """'긍정으로' in Korean; 'positive' in English (the sentence carries the preposition)."""
+    return with_ro(label_name(label)) if lang == "ko" else label_name(label, "en")
 
 
 def bar(probability: float) -> str:
@@ -38,29 +58,50 @@ def bar(probability: float) -> str:
     return "█" * filled + "░" * (BAR_CELLS - filled)
 
 
-def verdict_text(trace: Trace) -> str:
-    """The verdict, then one line per word: bar, P(positive), the word; turns are marked."""
-    emoji = "😊" if trace.label == 1 else "😞"
-    lines = [
-        f"{emoji} {label_name(trace.label)} ({trace.confidence:.0%})",
-        "",
-        "단어별 흐름 (긍정 확률)",
-    ]
+def verdict_text(trace: Trace, lang: Lang = "ko", corrected: OverlayVerdict | None = None) -> str:
+    """The verdict, then one line per word: bar, P(positive), the word; turns are marked.
+
+    When corrections override the model, the headline says so and what the model said;
+    the trace below stays the model's own reading."""
+    if corrected is not None and corrected.label != trace.label:
+        emoji = "😊" if corrected.label == 1 else "😞"
+        headline = [
+            f"{emoji} {label_name(corrected.label, lang)}",
+            _overlay_note(trace, corrected, lang),
+        ]
+    else:
+        emoji = "😊" if trace.label == 1 else "😞"
+        headline = [f"{emoji} {label_name(trace.label, lang)} ({trace.confidence:.0%})"]
+    lines = [*headline, "", _pick(lang, "단어별 흐름 (긍정 확률)", "Word by word (P positive)")]
     turns = set(trace.turning_points)
     shown = trace.words[:MAX_TRACE_LINES]
     for index, (word, probability) in enumerate(zip(shown, trace.probabilities, strict=False)):
         mark = ""
         if index == trace.decisive_word:
-            mark = "  ◀ 여기서 판정이 바뀌었어요"
+            mark = _pick(lang, "  ◀ 여기서 판정이 바뀌었어요", "  ◀ the verdict turned here")
         elif index in turns:
-            mark = "  ◀ 전환"
+            mark = _pick(lang, "  ◀ 전환", "  ◀ turn")
         lines.append(f"{bar(probability)} {probability:.2f} {_short(word)}{mark}")
-    if len(trace.words) > MAX_TRACE_LINES:
-        lines.append(f"… 단어 {len(trace.words) - MAX_TRACE_LINES}개 더")
-    if trace.truncated:
-        lines.append("(메시지가 길어 신경망은 앞부분만 읽었어요)")  # the n-gram model reads all
-    lines += ["", "판정이 맞았나요?"]
+    more = len(trace.words) - MAX_TRACE_LINES
+    if more > 0:
+        lines.append(_pick(lang, f"… 단어 {more}개 더", f"… {more} more words"))
+    if trace.truncated:  # the n-gram model reads all of it
+        lines.append(_pick(lang, "(메시지가 길어 신경망은 앞부분만 읽었어요)",
+                           "(a long message: the networks read only its beginning)"))  # fmt: skip
+    lines += ["", _pick(lang, "판정이 맞았나요?", "Was the verdict right?")]
     return fit("\n".join(lines))
+
+
+def _overlay_note(trace: Trace, corrected: OverlayVerdict, lang: Lang) -> str:
+    model = f"{label_name(trace.label, lang)} {trace.confidence:.0%}"
+    if corrected.source is Source.YOURS:
+        return _pick(lang, f"(내가 고친 판정이에요 · 모델은 {model})",
+                     f"(your correction · the model says {model})")  # fmt: skip
+    if corrected.source is Source.ADMIN:
+        return _pick(lang, f"(관리자가 확인한 수정이에요 · 모델은 {model})",
+                     f"(a correction confirmed by an admin · the model says {model})")  # fmt: skip
+    return _pick(lang, f"(사용자 {corrected.users}명의 수정에 따른 판정이에요 · 모델은 {model})",
+                 f"(corrected by {corrected.users} users · the model says {model})")  # fmt: skip
 
 
 def unreadable_text(trace: Trace, lang: Lang) -> str:
@@ -129,14 +170,22 @@ def help_text(lang: Lang) -> str:
 
 
 TEXTS: dict[str, tuple[str, str]] = {
-    "correction_saved": ("고마워요! '{label}'(으)로 고친 내용을 저장했어요. 다음 학습에 반영돼요.",
-                         "Thanks! Saved your correction to '{label}'. It will be used in the next training run."),
-    "correction_updated": ("이미 고쳐 주신 문장이에요. '{label}'(으)로 다시 저장했어요.",
-                           "You already corrected this sentence; it is now saved as '{label}'."),
+    "correction_saved": ("고마워요! 저장했어요. 이 문장은 이제 {label} 보여 드려요. {agreement}명 이상이 같은 의견이면 모두에게 바뀌고, 모델도 다음 학습에서 배워요.",
+                         "Thanks, saved! From now on you will see this sentence as {label}. Once {agreement} people agree it changes for everyone, and the model learns it in the next training run."),
+    "correction_updated": ("이미 고쳐 주신 문장이에요. {label} 다시 저장했어요.",
+                           "You had corrected this sentence before; it is now saved as {label}."),
+    "review_none": ("검토할 수정이 없어요.", "There are no contested corrections to review."),
+    "review_approved": ("승인했어요: 모두에게 {label} 보이고 다음 학습에 쓰여요.",
+                        "Approved: everyone now sees it as {label}, and the next training run uses it."),
+    "review_rejected": ("거절했어요: 이 수정은 모두에게 적용되지 않고 학습에도 쓰이지 않아요.",
+                        "Rejected: this correction will not apply to anyone else nor be used for training."),
+    "review_button_approve": ("✅ 승인", "✅ Approve"),
+    "review_button_reject": ("❌ 거절", "❌ Reject"),
     "confirmed": ("확인해 주셔서 고마워요!", "Thanks for confirming!"),
     "stale_button": ("이 판정은 더 이상 찾을 수 없어요 (삭제되었거나 오래된 버튼이에요).",
                      "I can no longer find this verdict (it was deleted or the button is stale)."),
-    "not_your_verdict": ("다른 대화의 판정은 고칠 수 없어요.", "That verdict belongs to another chat."),
+    "not_your_verdict": ("다른 사람의 판정은 고칠 수 없어요. 판정을 받은 사람만 고칠 수 있어요.",
+                         "Only the person that verdict answered can correct it."),
     "correct_usage": ("사용법: 판정 메시지에 답장으로 /correct 긍정 또는 /correct 부정",
                       "Usage: reply to my verdict with /correct 긍정 (positive) or /correct 부정 (negative)"),
     "unknown_command": ("모르는 명령이에요. /help 를 보내 보세요.", "I don't know that command. Try /help."),
@@ -173,6 +222,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "rollback_usage": ("사용법: /rollback [버전] — 버전을 빼면 바로 전 버전으로 돌아가요.",
                        "Usage: /rollback [version] — without a version, go back to the previous one."),
     "rolled_back": ("이제 {version} 버전을 쓰고 있어요.", "Now serving version {version}."),
+    "rollback_refused": ("{version} 버전은 없거나 쓸 수 없어요. /models 로 버전을 확인해 보세요.",
+                         "Version {version} does not exist or cannot be used; /models lists the versions."),
     "no_previous": ("돌아갈 이전 버전이 없어요.", "There is no previous version to roll back to."),
     "retrain_busy": ("이미 재학습이 진행 중이에요.", "A retrain is already running."),
     "retrain_started": ("🔁 재학습을 시작해요…", "🔁 Retraining…"),
@@ -186,52 +237,154 @@ def say(key: str, lang: Lang, **values: object) -> str:
     return fit(_pick(lang, korean, english).format(**values))
 
 
-STAGES_KO = {
-    "started": "시작",
-    "tokenising": "형태소 분석",
-    "training": "학습",
-    "evaluating": "평가",
-    "gating": "검증 게이트",
+STAGES = {
+    Stage.READING: ("수정 내역 읽는 중", "reading the corrections"),
+    Stage.TOKENISING: ("형태소 분석 중", "tokenising"),
+    Stage.TRAINING: ("학습 중", "training"),
+    Stage.EVALUATING: ("평가 중", "evaluating"),
+    Stage.GATING: ("검증 게이트 확인 중", "checking the gate"),
+}
+MEMBER_NAMES = {
+    "kiwi": ("Kiwi 신경망", "Kiwi network"),
+    "mecab": ("mecab 신경망", "mecab network"),
+    "syllable": ("음절 신경망", "syllable network"),
+    "ngram": ("n-gram 모델", "n-gram model"),
 }
 
 
-def retrain_progress_text(event: dict) -> str:
-    """One line per state of a running retrain, for an edited Telegram message."""
-    kind = event.get("event")
-    if kind == "epoch":
-        detail = f"에포크 {event.get('epoch')}/{event.get('epochs')}"
-        if "val_accuracy" in event:
-            detail += f" · 검증 정확도 {float(event['val_accuracy']):.4f}"
-        return f"🔁 재학습 중 · {detail}"
-    stage = event.get("stage") if kind == "stage" else kind
-    return f"🔁 재학습 중 · {STAGES_KO.get(str(stage), str(stage))}"
+def _job_name(job: str | None, lang: Lang) -> str:
+    if not job:
+        return ""
+    if job == "final":
+        return _pick(lang, "최종 모델", "final model")
+    fold = job.removeprefix("fold ")
+    return _pick(lang, f"교차 검증 {fold}", f"cross-validation {fold}")
 
 
-def retrain_outcome_text(outcome) -> str:
-    """The admin's report: what happened, the gate's figures and reasons."""
-    headline = {
-        "accepted": f"✅ 새 모델을 쓰기 시작했어요: {outcome.candidate_version}",
-        "rejected": "🚫 새 모델이 검증 게이트를 통과하지 못해 기존 모델을 계속 써요.",
-        "failed": "❌ 재학습이 실패했어요. 서비스 중인 모델과 저장소는 그대로예요.",
-        "cancelled": "⏹ 재학습을 취소했어요. 서비스 중인 모델은 그대로예요.",
-        "nothing_to_do": "ℹ️ 학습할 수정 내역이 없어요.",
-    }[str(outcome.status)]
-    lines = [headline, outcome.message]
-    figures = outcome.figures or {}
-    if "candidate_test_accuracy" in figures:
-        lines.append(
-            f"테스트 정확도 {figures.get('current_test_accuracy', 0):.4f} → "
-            f"{figures['candidate_test_accuracy']:.4f} (n={figures.get('test_n')})"
+def retrain_progress_text(event: ProgressEvent, lang: Lang = "ko") -> str:
+    """One line per state of a running retrain, for an edited Telegram message: which
+    training job (a cross-validation fold or the final model) and which member."""
+    head = _pick(lang, "🔁 재학습", "🔁 Retraining")
+    if event.kind is EventKind.MEMBER:
+        ko, en = MEMBER_NAMES.get(event.member_name or "", (event.member_name, event.member_name))
+        member = f"{_pick(lang, ko, en)} {event.member}/{event.members}"
+        return f"{head} · {_job_name(event.job, lang)} · {member} ✓"
+    if event.stage is None:
+        return head
+    stage = _pick(lang, *STAGES[event.stage])
+    job = _job_name(event.job, lang)
+    return f"{head} · {job + ' · ' if job else ''}{stage}"
+
+
+def retrain_outcome_text(outcome, lang: Lang = "ko") -> str:
+    """The admin's report: what happened, the corrections, before/after, the gate's checks,
+    and examples whose verdict flipped."""
+    result: RetrainResult | None = outcome.result
+    lines = [_headline(outcome, lang)]
+    if result is None:
+        lines.append(outcome.message)
+        return fit("\n".join(lines))
+    lines += _corrections_lines(result, lang)
+    if result.decision is not None:
+        lines += ["", _pick(lang, "검증 게이트", "Gate checks")]
+        lines += [_check_line(check, lang) for check in result.decision.checks]
+    if result.flips:
+        lines += ["", _pick(lang, "판정이 바뀐 예", "Verdicts that flipped")]
+        for flip in result.flips[:6]:
+            arrow = f"{flip.before:.2f} → {flip.after:.2f}"
+            lines.append(f"· {_short_text(flip.text)} ({arrow}, {_pick(lang, '정답', 'label')} "
+                         f"{label_name(flip.label, lang)})")  # fmt: skip
+    lines.append(f"⏱ {outcome.seconds:.0f}{_pick(lang, '초', ' s')}")
+    return fit("\n".join(lines))
+
+
+def _headline(outcome, lang: Lang) -> str:
+    version = outcome.candidate_version or ""
+    texts = {
+        "accepted": (f"✅ 새 모델을 쓰기 시작했어요: {version}", f"✅ Now serving a new model: {version}"),
+        "rejected": ("🚫 새 모델이 검증 게이트를 통과하지 못해 기존 모델을 계속 써요.",
+                     "🚫 The new model did not pass the gate; the current one stays."),
+        "failed": ("❌ 재학습이 실패했어요. 서비스 중인 모델과 저장소는 그대로예요.",
+                   "❌ The retrain failed. The served model and the registry are unchanged."),
+        "cancelled": ("⏹ 재학습을 취소했어요. 서비스 중인 모델은 그대로예요.",
+                      "⏹ The retrain was cancelled. The served model is unchanged."),
+        "nothing_to_do": ("ℹ️ 아직 모델이 배울 수정이 없어요.", "ℹ️ Nothing for the model to learn yet."),
+    }  # fmt: skip
+    return _pick(lang, *texts[str(outcome.status)])
+
+
+WAIT_REASONS = {
+    "capped": ("사용자당 한도 초과", "over the per-user cap"),
+    "tie": ("의견이 반반", "users disagree evenly"),
+    "confident": ("확신 높은 판정에 반대 · 더 많은 동의나 관리자 필요",
+                  "against a confident verdict: needs more agreement or an admin"),
+    "few_users": ("참여한 사용자가 적어 동의를 기다림", "too few users in the batch: waiting for agreement"),
+    "over_share": ("한 사용자 몫을 넘음", "beyond one user's share of the batch"),
+    "rejected": ("관리자가 거절", "rejected by an admin"),
+}  # fmt: skip
+
+
+def _corrections_lines(result: RetrainResult, lang: Lang) -> list[str]:
+    report = result.corrections
+    routes = report.used_by_route
+    used = _pick(
+        lang,
+        f"사용한 수정 {report.used}개 (동의 {routes.get('agreed', 0)} · 관리자 승인 "
+        f"{routes.get('approved', 0)} · 여러 사용자 {routes.get('broad', 0)})",
+        f"Corrections used: {report.used} (agreed {routes.get('agreed', 0)} · approved "
+        f"{routes.get('approved', 0)} · from many users {routes.get('broad', 0)})",
+    )
+    lines = [used]
+    for reason, count in report.waiting_by_reason.items():
+        ko, en = WAIT_REASONS.get(reason, (reason, reason))
+        lines.append(_pick(lang, f"· 대기 {count}개: {ko}", f"· waiting {count}: {en}"))
+    if report.accuracy_before is not None and report.accuracy_after is not None:
+        lines.append(_pick(lang, "수정 내역 정확도", "Accuracy on these corrections")
+                     + f" {report.accuracy_before:.0%} → {report.accuracy_after:.0%}")  # fmt: skip
+    return lines
+
+
+def _check_line(check: GateCheck, lang: Lang) -> str:
+    mark = "✅" if check.passed else "❌"
+    f = check.figures
+    if check.name is CheckName.NSMC:
+        detail = _pick(
+            lang,
+            f"NSMC 정확도 {f['accuracy_before']:.2%} → {f['accuracy_after']:.2%} ({f['n']:,}개; "
+            f"하락 상한 {f['drop_bound'] * 100:+.2f}점, 허용 {f['max_drop'] * 100:.2f}점)",
+            f"NSMC accuracy {f['accuracy_before']:.2%} → {f['accuracy_after']:.2%} ({f['n']:,} "
+            f"reviews; drop bound {f['drop_bound'] * 100:+.2f} points, {f['max_drop'] * 100:.2f} allowed)",
         )
-    if "wrong_before" in figures:
-        lines.append(
-            f"보류된 수정 {figures.get('n_heldout')}개 중 기존 모델이 틀린 "
-            f"{figures['wrong_before']}개에서 {figures.get('fixed_on_heldout')}개를 바로잡음"
+    elif check.name is CheckName.CANARIES:
+        detail = _pick(lang, f"카나리아 {f['n']}개 중 뒤집힌 판정 {f['flipped']}개",
+                       f"canaries: {f['flipped']} of {f['n']} flipped")  # fmt: skip
+    elif check.name is CheckName.LEARNED:
+        detail = _pick(lang, f"학습한 수정 {f['n']}개 중 {f['right']}개를 고친 대로 답함 (필요 {f['min_share']:.0%})",
+                       f"answers {f['right']} of its {f['n']} corrections as corrected ({f['min_share']:.0%} needed)")  # fmt: skip
+    else:
+        detail = _pick(
+            lang,
+            f"일반화: 자기 몫 없이 학습해도 {f['toward']}개는 정답 쪽, {f['away']}개는 반대로 "
+            f"움직임 (부호 검정 p = {f['p_value']:.3f}, 기준 {f['max_p_value']})",
+            f"generalises: trained without them, {f['toward']} moved towards their label and "
+            f"{f['away']} away (sign test p = {f['p_value']:.3f}, at most {f['max_p_value']})",
         )
-    lines += [f"· {reason}" for reason in outcome.reasons]
-    if outcome.corrections_used:
-        lines.append(f"사용한 수정: {outcome.corrections_used}개 · {outcome.seconds:.0f}초")
-    return fit("\n".join(line for line in lines if line))
+    return f"{mark} {detail}"
+
+
+def _short_text(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def review_text(item: ContestedText, lang: Lang) -> str:
+    model = f"{label_name(int(item.model_positive >= 0.5), lang)} {max(item.model_positive, 1 - item.model_positive):.0%}"
+    return _pick(
+        lang,
+        f"«{_short_text(item.text, 300)}»\n→ {label_name(item.label)}: 찬성 {item.votes_for}명 · "
+        f"반대 {item.votes_against}명 · 모델 {model}",
+        f"«{_short_text(item.text, 300)}»\n→ {label_name(item.label, 'en')}: {item.votes_for} for · "
+        f"{item.votes_against} against · model {model}",
+    )
 
 
 DEMO_TITLES = {

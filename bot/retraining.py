@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -32,16 +31,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from bot.storage import Correction, RunStatus, Storage
-from training.corrections import build_correction_set, write_rows
+from bot.storage import Correction, RunStatus, Storage, normalise_text
+from training.corrections import CorrectionRow, select_for_training, write_rows
+from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
+from training.recipe import RetrainRecipe
 from training.registry import Registry
 from training.retrain import EXIT_DISK_FULL
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
+ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
 AcceptCallback = Callable[[str], Awaitable[None]]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,34 +67,11 @@ class RetrainAlreadyRunning(RuntimeError):
 
 
 @dataclass(frozen=True)
-class RetrainSettings:
-    """How to retrain; the bot's config module fills it from environment variables."""
+class ChildProcess:
+    """How the retraining process is started; the recipe says what it does."""
 
-    mode: Literal["finetune", "full"] = "finetune"
-    epochs: int = 1
-    limit: int | None = None  # NSMC training rows; None: all of them
-    test_limit: int = 2_000  # the gate's fixed head of the NSMC test file (50_000: all)
-    max_per_user: int = 50
-    heldout_fraction: float = 0.2
-    max_accuracy_drop: float = 0.005
-    min_fixed_share: float = 0.5
-    learning_rate: float | None = None  # None: the child's default for the mode
     python: str = sys.executable
     timeout: float | None = 6 * 3600.0  # seconds before the child is killed
-
-    def cli_arguments(self) -> list[str]:
-        options: dict[str, object | None] = {
-            "--mode": self.mode,
-            "--epochs": self.epochs,
-            "--limit": self.limit,
-            "--test-limit": self.test_limit,
-            "--max-per-user": self.max_per_user,
-            "--heldout-fraction": self.heldout_fraction,
-            "--max-accuracy-drop": self.max_accuracy_drop,
-            "--min-fixed-share": self.min_fixed_share,
-            "--learning-rate": self.learning_rate,
-        }
-        return [str(part) for k, v in options.items() if v is not None for part in (k, v)]
 
 
 @dataclass(frozen=True)
@@ -104,8 +82,7 @@ class RetrainOutcome:
     run_id: int | None = None
     base_version: str | None = None
     candidate_version: str | None = None
-    reasons: tuple[str, ...] = ()  # the gate's, one per check
-    figures: dict[str, Any] = field(default_factory=dict)
+    result: RetrainResult | None = None  # the child's report, when it made one
     corrections_used: int = 0
     seconds: float = 0.0
 
@@ -120,7 +97,7 @@ class _ChildReport:
 
     returncode: int | None = None
     candidate: str | None = None  # published by the child, as announced in its events
-    last_event: dict[str, Any] | None = None
+    last_event: ProgressEvent | None = None
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_TAIL_LINES))
     timed_out: bool = False
 
@@ -142,12 +119,14 @@ class Retrainer:
         self,
         storage: Storage,
         registry: Registry,
-        settings: RetrainSettings | None = None,
+        recipe: RetrainRecipe | None = None,
         on_accept: AcceptCallback | None = None,
+        child: ChildProcess | None = None,
     ) -> None:
         self.storage = storage
         self.registry = registry
-        self.settings = settings or RetrainSettings()
+        self.recipe = recipe or RetrainRecipe()
+        self.child = child or ChildProcess()
         self.on_accept = on_accept
         self._active: _Active | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -213,7 +192,7 @@ class _Run:
     ) -> None:
         self.owner = owner
         self.storage, self.registry = owner.storage, owner.registry
-        self.settings, self.on_accept = owner.settings, owner.on_accept
+        self.recipe, self.child, self.on_accept = owner.recipe, owner.child, owner.on_accept
         self.trigger = trigger
         self.on_progress = on_progress
         self.started = time.monotonic()
@@ -224,18 +203,16 @@ class _Run:
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
         await asyncio.to_thread(self.registry.clean_staging)
-        rows = await self.storage.pending_corrections()
-        planned = build_correction_set(
-            rows,
-            max_per_user=self.settings.max_per_user,
-            heldout_fraction=self.settings.heldout_fraction,
-        )
-        if not planned.train:
+        rows = await self._exported_rows()
+        # Without the model's confidence every text counts as unconfident, which only lets
+        # more through: if even this selects nothing, the child would select nothing.
+        planned = select_for_training(rows, {}, self.recipe.trust, self.recipe.gate.folds)
+        if not planned.used:
+            waiting = ", ".join(f"{n} {why}" for why, n in planned.waiting_counts().items())
             return self._outcome(
                 OutcomeStatus.NOTHING_TO_DO,
-                f"nothing to learn: {len(rows)} pending correction(s), none usable for training "
-                f"({planned.ties} tied, {planned.capped} over the per-user cap, "
-                f"{len(planned.heldout)} held out for checking)",
+                f"nothing to learn: {len(rows)} pending correction(s)"
+                + (f", waiting ({waiting})" if waiting else ""),
             )
         self.base = self.registry.current_name()
         self.run_id = await self.storage.start_run(base_version=self.base)
@@ -245,27 +222,37 @@ class _Run:
             await self._fail_quietly(f"the retrain stopped: {type(error).__name__}: {error}")
             raise
 
-    async def _train_and_apply(self, rows: Sequence[Correction]) -> RetrainOutcome:
+    async def _exported_rows(self) -> list[CorrectionRow]:
+        """Pending corrections with the admins' decisions on them, as the child reads them."""
+        reviews = {(r.text_key, r.label): r.decision for r in await self.storage.reviews()}
+        return [
+            CorrectionRow.of(row, reviews.get((normalise_text(row.text), row.corrected_label)))
+            for row in await self.storage.pending_corrections()
+        ]
+
+    async def _train_and_apply(self, rows: Sequence[CorrectionRow]) -> RetrainOutcome:
         if self.base is None:
             return await self._failed("there is no current model to improve", None)
         with tempfile.TemporaryDirectory(prefix="retrain-") as scratch:
             corrections = Path(scratch) / "corrections.json"
+            recipe = Path(scratch) / "recipe.json"
             result_path = Path(scratch) / "result.json"
             await asyncio.to_thread(write_rows, corrections, rows)
+            await asyncio.to_thread(self.recipe.write, recipe)
             if self.owner.cancel_requested:
                 return await self._failed("cancelled before training started", None)
-            report = await self._watch_child(corrections, result_path)
-            result = _read_result(result_path)
+            report = await self._watch_child(corrections, recipe, result_path)
+            result = RetrainResult.read(result_path)
         return await self._apply(report, result, rows)
 
     # the child
 
-    async def _watch_child(self, corrections: Path, result_path: Path) -> _ChildReport:
+    async def _watch_child(self, corrections: Path, recipe: Path, result: Path) -> _ChildReport:
         report = self.report
-        process = await self._spawn(corrections, result_path)
+        process = await self._spawn(corrections, recipe, result)
         stderr = asyncio.create_task(_collect_lines(process.stderr, report.stderr_tail))
         try:
-            async with asyncio.timeout(self.settings.timeout):
+            async with asyncio.timeout(self.child.timeout):
                 await self._relay_events(process, report)
                 report.returncode = await process.wait()
         except TimeoutError:
@@ -278,9 +265,11 @@ class _Run:
             await _close(process, stderr)
         return report
 
-    async def _spawn(self, corrections: Path, result_path: Path) -> asyncio.subprocess.Process:
+    async def _spawn(
+        self, corrections: Path, recipe: Path, result_path: Path
+    ) -> asyncio.subprocess.Process:
         command = [
-            self.settings.python,
+            self.child.python,
             "-m",
             "training.retrain",
             "--registry",
@@ -289,8 +278,9 @@ class _Run:
             str(corrections),
             "--out-result",
             str(result_path),
+            "--recipe",
+            str(recipe),
             "--watch-stdin",
-            *self.settings.cli_arguments(),
         ]
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -300,7 +290,6 @@ class _Run:
             env=_child_environment(),
         )
         self.owner._attach(process)
-        await self._notify({"event": "started", "pid": process.pid, "base_version": self.base})
         return process
 
     async def _relay_events(
@@ -308,14 +297,14 @@ class _Run:
     ) -> None:
         assert process.stdout is not None
         async for raw in process.stdout:
-            event = _parse_event(raw)
+            event = ProgressEvent.from_json(raw)
             if event is None:
                 continue
             report.last_event = event
-            report.candidate = event.get("candidate_version") or report.candidate
+            report.candidate = event.candidate_version or report.candidate
             await self._notify(event)
 
-    async def _notify(self, event: dict[str, Any]) -> None:
+    async def _notify(self, event: ProgressEvent) -> None:
         """A failed progress message (Telegram flood limits, ...) must not stop a retrain."""
         if self.on_progress is None:
             return
@@ -327,22 +316,31 @@ class _Run:
     # applying the result
 
     async def _apply(
-        self, report: _ChildReport, result: dict[str, Any] | None, rows: Sequence[Correction]
+        self,
+        report: _ChildReport,
+        result: RetrainResult | None,
+        rows: Sequence[CorrectionRow],
     ) -> RetrainOutcome:
-        if report.returncode != 0 or result is None or result.get("status") == "failed":
+        if report.returncode != 0 or result is None or result.status is RetrainStatus.FAILED:
             return await self._failed(self._failure_message(report, result), report.candidate)
-        candidate = str(result["candidate_version"])
-        if not result.get("accepted"):
-            return await self._rejected(result, candidate)
+        if result.status is RetrainStatus.NOTHING_TO_LEARN:
+            await self.storage.finish_run(
+                self._run_id(), RunStatus.REJECTED, figures=self._figures(result),
+                message="nothing to learn",
+            )  # fmt: skip
+            return self._outcome(OutcomeStatus.NOTHING_TO_DO, "nothing to learn", result=result)
+        if not result.accepted or result.candidate_version is None:
+            return await self._rejected(result)
+        candidate = result.candidate_version
         now = self.registry.current_name()
         if now != self.base:
             message = f"CURRENT changed during the run (from {self.base} to {now}); not swapped"
             await asyncio.to_thread(self.registry.discard, candidate)
-            return await self._rejected(result, candidate, message)
+            return await self._rejected(result, message)
         return await self._accept(result, candidate, rows)
 
     async def _accept(
-        self, result: dict[str, Any], candidate: str, rows: Sequence[Correction]
+        self, result: RetrainResult, candidate: str, rows: Sequence[CorrectionRow]
     ) -> RetrainOutcome:
         try:
             await asyncio.to_thread(self.registry.use, candidate)
@@ -351,44 +349,28 @@ class _Run:
         except Exception as error:
             await asyncio.to_thread(self.registry.use, str(self.base))
             return await self._failed(f"the new model could not be served: {error}", candidate)
-        ids = _unchanged_ids(result.get("correction_ids", []), rows, await self._pending())
+        ids = _unchanged_ids(result.corrections.used_ids, rows, await self._pending())
         await self.storage.mark_consumed(ids, candidate)
-        figures = _figures(result, self.trigger)
-        reasons = tuple(result["decision"]["reasons"])
+        message = f"now serving {candidate} (learned from {len(ids)} correction(s))"
         await self.storage.finish_run(
-            self._run_id(),
-            RunStatus.ACCEPTED,
-            candidate_version=candidate,
-            figures=figures,
-            message="; ".join(reasons),
-        )
+            self._run_id(), RunStatus.ACCEPTED, candidate_version=candidate,
+            figures=self._figures(result), message=message,
+        )  # fmt: skip
         return self._outcome(
-            OutcomeStatus.ACCEPTED,
-            f"now serving {candidate} (learned from {len(ids)} correction(s))",
-            candidate=candidate,
-            reasons=reasons,
-            figures=figures,
-            used=len(ids),
+            OutcomeStatus.ACCEPTED, message, candidate=candidate, result=result, used=len(ids)
         )
 
-    async def _rejected(
-        self, result: dict[str, Any], candidate: str, message: str | None = None
-    ) -> RetrainOutcome:
-        figures = _figures(result, self.trigger)
-        reasons = tuple(result["decision"]["reasons"])
-        message = message or "kept the current model: " + "; ".join(
-            reason for reason in reasons if not reason.endswith(": ok")
-        )
+    async def _rejected(self, result: RetrainResult, message: str | None = None) -> RetrainOutcome:
+        failed = [c.summary for c in (result.decision.checks if result.decision else ())
+                  if not c.passed]  # fmt: skip
+        message = message or "kept the current model: " + "; ".join(failed)
         await self.storage.finish_run(
-            self._run_id(),
-            RunStatus.REJECTED,
-            candidate_version=candidate,
-            figures=figures,
-            message=message,
+            self._run_id(), RunStatus.REJECTED, figures=self._figures(result), message=message
         )
-        return self._outcome(
-            OutcomeStatus.REJECTED, message, candidate=candidate, reasons=reasons, figures=figures
-        )
+        return self._outcome(OutcomeStatus.REJECTED, message, result=result)
+
+    def _figures(self, result: RetrainResult) -> dict[str, Any]:
+        return {**result.to_dict(), "trigger": self.trigger}
 
     async def _failed(self, message: str, candidate: str | None) -> RetrainOutcome:
         """Put the registry back as it was: no orphan candidate, no staging leftovers."""
@@ -414,20 +396,20 @@ class _Run:
                 self._run_id(), RunStatus.FAILED, figures={"trigger": self.trigger}, message=message
             )
 
-    def _failure_message(self, report: _ChildReport, result: dict[str, Any] | None) -> str:
+    def _failure_message(self, report: _ChildReport, result: RetrainResult | None) -> str:
         code = report.returncode
         if self.owner.cancel_requested:
             return "cancelled by an admin"
         if report.timed_out:
-            return f"the training process took longer than {self.settings.timeout:.0f} s"
-        if result is not None and result.get("error"):
-            return f"training failed: {result['error']}"
+            return f"the training process took longer than {self.child.timeout:.0f} s"
+        if result is not None and result.error:
+            return f"training failed: {result.error}"
         if code is not None and code < 0:
             killed = f"the training process was killed ({_signal_name(-code)})"
             if code == -signal.SIGKILL:
                 return killed
             return f"{killed}: {_last_line(report.stderr_tail)}"  # e.g. an abort's reason
-        announced = (report.last_event or {}).get("error")
+        announced = report.last_event.error if report.last_event else None
         if code == EXIT_DISK_FULL:
             return f"training failed: {announced or 'disk full'}"
         detail = announced or _last_line(report.stderr_tail)
@@ -446,8 +428,7 @@ class _Run:
         message: str,
         *,
         candidate: str | None = None,
-        reasons: tuple[str, ...] = (),
-        figures: dict[str, Any] | None = None,
+        result: RetrainResult | None = None,
         used: int = 0,
     ) -> RetrainOutcome:
         return RetrainOutcome(
@@ -457,8 +438,7 @@ class _Run:
             run_id=self.run_id,
             base_version=self.base,
             candidate_version=candidate,
-            reasons=reasons,
-            figures=figures or {},
+            result=result,
             corrections_used=used,
             seconds=round(time.monotonic() - self.started, 1),
         )
@@ -481,34 +461,14 @@ def _child_environment() -> dict[str, str]:
     return env
 
 
-def _parse_event(raw: bytes) -> dict[str, Any] | None:
-    try:
-        event = json.loads(raw)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and "event" in event else None
-
-
-def _read_result(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _unchanged_ids(
-    used: Sequence[int], exported: Sequence[Correction], pending: Sequence[Correction]
+    used: Sequence[int], exported: Sequence[CorrectionRow], pending: Sequence[Correction]
 ) -> list[int]:
     """Used ids whose row is still pending as exported: a user who changed a label during
     the run keeps the new label pending, since this candidate learned the old one."""
     before = {row.id: (row.corrected_label, row.created_at) for row in exported}
     now = {row.id: (row.corrected_label, row.created_at) for row in pending}
     return [i for i in used if i in now and now[i] == before.get(i)]
-
-
-def _figures(result: dict[str, Any], trigger: str) -> dict[str, Any]:
-    return {**result.get("figures", {}), "seconds": result.get("seconds"), "trigger": trigger}
 
 
 async def _collect_lines(stream: asyncio.StreamReader | None, tail: deque[str]) -> None:

@@ -7,6 +7,7 @@ be tested without a network, and both front ends behave the same.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -14,12 +15,15 @@ from dataclasses import dataclass
 
 from bot import charts, mood, replies
 from bot.config import Settings
+from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
 from bot.serving import ModelService
 from bot.storage import Storage
 from nlp.inference import normalize_text
 from nlp.trace import Trace
 from training.registry import Registry, RegistryError
+
+log = logging.getLogger(__name__)
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")  # syllables and jamo
 MAX_MOOD_HOURS = 720
@@ -55,13 +59,22 @@ class SentimentService:
         storage: Storage,
         models: ModelService,
         registry: Registry,
+        overlay: CorrectionOverlay | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.models = models
         self.registry = registry
+        self.overlay = overlay or CorrectionOverlay(settings.retrain.trust)
         self.clock = clock
+
+    async def load_overlay(self) -> None:
+        """Rebuild the corrections overlay from storage (at start-up)."""
+        rules = self.settings.retrain.trust
+        votes = [Vote(*vote) for vote in await self.storage.votes()]
+        reviews = [(r.text_key, r.label, r.decision) for r in await self.storage.reviews()]
+        self.overlay = CorrectionOverlay.of(rules, votes, reviews)  # type: ignore[arg-type]
 
     async def _read(self, text: str) -> Trace:
         """The model's trace of a Korean message; any other text gets an empty trace that
@@ -82,6 +95,7 @@ class SentimentService:
         trace = await self._read(text)
         if trace.is_empty:
             return Reply(replies.unreadable_text(trace, lang))
+        corrected = self.overlay.lookup(text, user_id, trace.positive)
         verdict_id = await self.storage.remember_verdict(
             chat_id=chat_id,
             message_id=message_id,
@@ -90,20 +104,26 @@ class SentimentService:
             probability=trace.positive,
             model_version=trace.model_version,
             user_id=user_id,
+            shown_label=corrected.label if corrected else None,
         )
         photo = await asyncio.to_thread(charts.trace_chart, trace, lang=lang) if chart else None
-        return Reply(replies.verdict_text(trace), photo=photo, verdict_id=verdict_id)
+        text_out = replies.verdict_text(trace, lang, corrected)
+        return Reply(text_out, photo=photo, verdict_id=verdict_id)
 
     async def correct_verdict(
         self, verdict_id: int, *, user_id: int, chat_id: int, label: int | None, lang: Lang
     ) -> str:
-        """Store a correction of a stored verdict; `label` None means "the other one"."""
+        """Store a correction of a stored verdict; `label` None means "the other one".
+
+        Raises UsageError (with the answer to show) for a stale verdict or someone else's."""
         verdict = await self.storage.get_verdict(verdict_id)
         if verdict is None or verdict.text is None:
-            return say("stale_button", lang)
-        if verdict.chat_id != chat_id:
-            return say("not_your_verdict", lang)
-        corrected = (1 - verdict.predicted_label) if label is None else label
+            raise UsageError(say("stale_button", lang))
+        if verdict.chat_id != chat_id or verdict.user_id != user_id:
+            # A correction speaks for its author only; nothing changes for anyone, and the
+            # buttons stay for the person they belong to.
+            raise UsageError(say("not_your_verdict", lang))
+        corrected = (1 - verdict.label_shown) if label is None else label
         return await self._save_correction(
             verdict.text, verdict.predicted_label, verdict.probability, verdict.model_version,
             corrected_label=corrected, user_id=user_id, chat_id=chat_id, lang=lang,
@@ -136,13 +156,37 @@ class SentimentService:
             chat_id=chat_id,
             model_version=model_version,
         )
+        self.overlay.add(text, user_id, corrected_label)
         key = "correction_saved" if result.created else "correction_updated"
-        return say(key, lang, label=replies.label_name(corrected_label))
+        return say(key, lang, label=replies.label_with_ro(corrected_label, lang),
+                   agreement=self.settings.retrain.trust.agreement)  # fmt: skip
 
     async def forget(self, user_id: int, lang: Lang) -> str:
         removed = await self.storage.forget_user(user_id)
+        self.overlay.forget_user(user_id)
         return say("forgotten", lang, corrections=removed.corrections,
                    verdicts=removed.verdicts, scores=removed.scores)  # fmt: skip
+
+    # --- bot admins: contested corrections -------------------------------------------------
+
+    async def review_queue(self, limit: int = 5) -> list[ContestedText]:
+        decided = {(r.text_key, r.label) for r in await self.storage.reviews()}
+        pending = await self.storage.pending_corrections()
+        return contested(pending, decided, self.settings.retrain.trust, limit)
+
+    async def decide_review(
+        self, correction_id: int, *, approve: bool, admin_id: int, lang: Lang
+    ) -> str:
+        """An admin settles a contested label for everyone, now (overlay) and for training."""
+        correction = await self.storage.get_correction(correction_id)
+        if correction is None:
+            return say("stale_button", lang)
+        decision = "approved" if approve else "rejected"
+        label = correction.corrected_label
+        await self.storage.review(correction.text, label, decision, admin_id)
+        self.overlay.review(correction.text, label, decision)  # type: ignore[arg-type]
+        key = "review_approved" if approve else "review_rejected"
+        return say(key, lang, label=replies.label_with_ro(label, lang))
 
     # --- group chats: mood ------------------------------------------------------------
 
@@ -261,7 +305,9 @@ class SentimentService:
         try:
             await self.serve_version(target)
         except RegistryError as error:
-            raise UsageError(str(error)) from error
+            # The registry's message names server paths: logged, never shown.
+            log.info("rollback to %s refused: %s", target, error)
+            raise UsageError(say("rollback_refused", lang, version=target[:80])) from error
         return say("rolled_back", lang, version=target)
 
     async def serve_version(self, name: str) -> None:

@@ -179,6 +179,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 5: the label a reply showed (a correction may override the model's), and bot admins'
+    # decisions on contested corrections (see bot.overlay and training.corrections).
+    (
+        "ALTER TABLE verdicts ADD COLUMN shown_label INTEGER CHECK (shown_label IN (0, 1))",
+        "CREATE INDEX corrections_text ON corrections (text_key)",
+        """
+        CREATE TABLE correction_reviews (
+            text_key TEXT NOT NULL,
+            label INTEGER NOT NULL CHECK (label IN (0, 1)),
+            decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')),
+            admin_id INTEGER NOT NULL,
+            decided_at REAL NOT NULL,
+            PRIMARY KEY (text_key, label)
+        )
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -217,6 +233,20 @@ class Verdict:
     probability: float
     model_version: str
     created_at: float
+    shown_label: int | None = None  # None: the model's label was shown
+
+    @property
+    def label_shown(self) -> int:
+        return self.predicted_label if self.shown_label is None else self.shown_label
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDecision:
+    text_key: str
+    label: int
+    decision: str  # "approved" or "rejected"
+    admin_id: int
+    decided_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,9 +591,11 @@ class Storage:
         rows = await self._fetch(f"SELECT {_CORRECTION_FIELDS} FROM corrections ORDER BY id")
         return [Correction(*row) for row in rows]
 
-    async def count_pending(self) -> int:
+    async def count_pending(self, since: float | None = None) -> int:
+        """Corrections no model has learned yet (made after `since`, if given)."""
         rows = await self._fetch(
-            "SELECT count(*) FROM corrections WHERE consumed_by_version IS NULL"
+            "SELECT count(*) FROM corrections WHERE consumed_by_version IS NULL AND created_at > ?",
+            (float("-inf") if since is None else since,),
         )
         return int(rows[0][0])
 
@@ -584,6 +616,37 @@ class Storage:
             changed = cursor.rowcount
             await cursor.close()
         return changed
+
+    async def get_correction(self, correction_id: int) -> Correction | None:
+        rows = await self._fetch(
+            f"SELECT {_CORRECTION_FIELDS} FROM corrections WHERE id = ?", (correction_id,)
+        )
+        return Correction(*rows[0]) if rows else None
+
+    async def votes(self) -> list[tuple[str, int, int]]:
+        """(text key, user id, label) of every correction: what the overlay is built from."""
+        rows = await self._fetch("SELECT text_key, user_id, corrected_label FROM corrections")
+        return [(key, int(user), int(label)) for key, user, label in rows]
+
+    async def review(self, text: str, label: int, decision: str, admin_id: int) -> None:
+        """A bot admin's decision on a label for a text; a later decision replaces it."""
+        _check_label("label", label)
+        if decision not in ("approved", "rejected"):
+            raise ValueError(f"decision must be approved or rejected, not {decision!r}")
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO correction_reviews (text_key, label, decision, admin_id, decided_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (text_key, label) DO UPDATE SET "
+                "decision = excluded.decision, admin_id = excluded.admin_id, "
+                "decided_at = excluded.decided_at",
+                (normalise_text(text), label, decision, admin_id, self._clock()),
+            )
+
+    async def reviews(self) -> list[ReviewDecision]:
+        rows = await self._fetch(
+            "SELECT text_key, label, decision, admin_id, decided_at FROM correction_reviews"
+        )
+        return [ReviewDecision(*row) for row in rows]
 
     async def corrections_csv(self) -> bytes:
         """All corrections as CSV in UTF-8 with a BOM, which Excel needs to show Hangul."""
@@ -621,6 +684,7 @@ class Storage:
         probability: float,
         model_version: str,
         user_id: int,
+        shown_label: int | None = None,
     ) -> int:
         """Keep what a reply judged; returns the id to put in the buttons' callback_data.
 
@@ -631,8 +695,10 @@ class Storage:
         """
         _check_label("predicted_label", predicted_label)
         _check_probability("probability", probability)
+        if shown_label is not None:
+            _check_label("shown_label", shown_label)
         row = (chat_id, message_id, user_id, text, predicted_label, probability, model_version)
-        return await self._verdicts.submit((*row, self._clock()))
+        return await self._verdicts.submit((*row, self._clock(), shown_label))
 
     async def _insert_verdicts(self, rows: list[tuple[Any, ...]]) -> list[int]:
         """One transaction for a batch of verdicts; a (62-bit, so vanishingly rare) id
@@ -644,8 +710,9 @@ class Storage:
                     await db.executemany(
                         """
                         INSERT INTO verdicts (id, chat_id, message_id, user_id, text,
-                            predicted_label, probability, model_version, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            predicted_label, probability, model_version, created_at,
+                            shown_label)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                         [(verdict_id, *row) for verdict_id, row in zip(ids, rows)],
                     )
@@ -660,7 +727,7 @@ class Storage:
         rows = await self._fetch(
             """
             SELECT id, chat_id, message_id, user_id, text, predicted_label, probability,
-                model_version, created_at
+                model_version, created_at, shown_label
             FROM verdicts WHERE id = ?
             """,
             (verdict_id,),

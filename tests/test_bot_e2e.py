@@ -152,13 +152,20 @@ async def test_correction_button_survives_a_restart(tg, bot, settings):
     second = await tg.wait_for_bot_message(chat)
     query = tg.press_button(chat, user, first, buttons(first)[1])
     answer = await tg.wait_for_callback_answer(query)
-    assert "Saved" in answer["text"]
+    assert "saved" in answer["text"].lower() and "as positive" in answer["text"]
 
     await bot.close()
     await bot.start(tg)
 
     query = tg.press_button(chat, user, second, buttons(second)[1])
-    assert "Saved" in (await tg.wait_for_callback_answer(query))["text"]
+    assert "saved" in (await tg.wait_for_callback_answer(query))["text"].lower()
+    tg.send_text(chat, user, "정말  최악")  # the same text: the user's correction, after a restart
+    again = await tg.wait_for_bot_message(chat)
+    assert again["text"].startswith("😊 positive") and "your correction" in again["text"]
+    stranger = tg.create_user("Sam", language_code="en")
+    tg.send_text(tg.private_chat(stranger), stranger, "정말 최악")
+    theirs = await tg.wait_for_bot_message(tg.private_chat(stranger))
+    assert "correction" not in theirs["text"]
     with sqlite3.connect(settings.database_path) as db:
         rows = db.execute("SELECT text, corrected_label, user_id FROM corrections").fetchall()
     assert sorted(r[0] for r in rows) == ["배우가 멋있다", "정말 최악"]
@@ -203,6 +210,27 @@ async def test_group_mood_with_three_users_and_one_alert(tg, bot, settings):
         assert db.execute("SELECT COUNT(*), COUNT(text) FROM mood_scores").fetchone() == (12, 0)
 
 
+async def test_a_verdict_can_be_corrected_only_by_the_person_it_answered(tg, bot, settings):
+    owner, other = tg.create_user("서연"), tg.create_user("지호")
+    group = tg.group_chat("독서 모임", [owner, other], admins=[owner], bot_is_admin=True)
+    tg.send_text(group, owner, "/trace 이 책 인생책 등극")
+    verdict = next(m for m in [await tg.wait_for_bot_message(group) for _ in range(2)]
+                   if buttons(m))  # fmt: skip
+    answer = await tg.wait_for_callback_answer(
+        tg.press_button(group, other, verdict, buttons(verdict)[1])
+    )
+    assert "판정을 받은 사람만" in answer["text"]
+    assert buttons(tg.bot_message(group, verdict["message_id"]))  # still there for the owner
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (0,)
+    answer = await tg.wait_for_callback_answer(
+        tg.press_button(group, owner, verdict, buttons(verdict)[1])
+    )
+    assert "저장했어요" in answer["text"]
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT user_id FROM corrections").fetchall() == [(owner.id,)]
+
+
 async def test_admin_and_non_admin_commands(tg, bot):
     admin = tg.create_user("관리자", user_id=ADMIN_ID)
     visitor = tg.create_user("Guest", language_code="en")
@@ -239,7 +267,8 @@ async def test_bad_input_gets_a_clear_answer_or_a_documented_silence(tg, bot):
     assert "only read Korean" in (await tg.wait_for_bot_message(chat))["text"]
     tg.send_text(chat, user, ("아주 긴 리뷰 정말 좋았다 " * 400)[:4096])
     long_reply = await tg.wait_for_bot_message(chat)
-    assert len(long_reply["text"]) <= 4096 and "단어" in long_reply["text"]
+    assert len(long_reply["text"]) <= 4096 and "Word by word" in long_reply["text"]
+    assert "only its beginning" in long_reply["text"]
     tg.send_text(chat, user, "/trace")
     assert "Usage" in (await tg.wait_for_bot_message(chat))["text"]
     tg.send_text(chat, user, "/mood 5")
@@ -329,10 +358,15 @@ async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_
     accepts and rejects is tested in test_gate.py.)"""
     import dataclasses
 
-    settings = dataclasses.replace(
-        settings, retrain_limit=3000, retrain_test_limit=300, retrain_epochs=1,
-        gate_max_accuracy_drop=1.0, gate_min_fixed_share=0.0, retrain_heldout_fraction=0.0,
+    from training.recipe import FocusRules, GateRules, RetrainRecipe, TrustRules
+
+    recipe = RetrainRecipe(
+        trust=TrustRules(min_users=1, max_user_share=1.0),  # one admin teaches four texts
+        focus=FocusRules(steps=30, replay_rows=500),
+        gate=GateRules(nsmc_rows=300, max_nsmc_drop=0.99, max_canary_flips=100,
+                       min_learned=0.0, max_p_value=1.0, min_moved_share=0.0),
     )  # fmt: skip
+    settings = dataclasses.replace(settings, retrain=recipe)
     running = RunningBot(settings)
     await running.start(tg)
     try:

@@ -13,11 +13,11 @@ import errno
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import sys
 import time
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,99 +25,35 @@ import psutil
 import pytest
 
 from bot.retraining import (
+    ChildProcess,
     OutcomeStatus,
     RetrainAlreadyRunning,
     Retrainer,
-    RetrainSettings,
 )
 from bot.storage import RunStatus, Storage
 from training import retrain
-from training.corrections import (
-    CorrectionRow,
-    build_correction_set,
-    is_heldout,
-    normalise,
-    read_rows,
-    write_rows,
-)
+from training.corrections import CorrectionRow, read_rows, write_rows
+from training.data import load_split
+from training.protocol import RetrainStatus
+from training.recipe import FocusRules, GateRules, RetrainRecipe
 from training.registry import Registry
 
 # Small enough for a loaded 2-core machine, big enough that the gate's figures are real.
-SMALL = RetrainSettings(epochs=1, limit=4_000, test_limit=1_000)
+SMALL = RetrainRecipe(
+    focus=FocusRules(steps=60, replay_rows=1_000), gate=GateRules(nsmc_rows=1_000)
+)
+# A gate that lets any candidate through: for tests about what the bot does with one.
+OPEN_GATE = GateRules(nsmc_rows=1_000, max_nsmc_drop=0.99, max_canary_flips=1_000,
+                      min_learned=0.0, max_p_value=1.0, min_moved_share=0.0)  # fmt: skip
 
 
 def _row(id: int, text: str, label: int, user: int = 1, at: float | None = None):
     return CorrectionRow(id, text, label, user, float(id) if at is None else at)
 
 
-# --- building the correction set ------------------------------------------------------------
-
-
-def test_texts_are_deduplicated_after_normalisation():
-    decomposed = unicodedata.normalize("NFD", "정말 좋아요")
-    rows = [
-        _row(1, "정말 좋아요", 1, user=1),
-        _row(2, "  정말   좋아요 ", 1, user=2),
-        _row(3, decomposed, 1, user=3),
-        _row(4, "정말\u3000좋아요\n", 1, user=4),
-        _row(5, "별로예요", 0, user=1),
-    ]
-    built = build_correction_set(rows, heldout_fraction=0.0)
-    assert sorted(example.text for example in built.train) == ["별로예요", "정말 좋아요"]
-    assert built.duplicates == 3 and built.conflicts == 0 and built.ties == 0
-    merged = next(example for example in built.train if example.text == "정말 좋아요")
-    assert merged.ids == (1, 2, 3, 4) and merged.label == 1
-    assert built.used_ids == [1, 2, 3, 4, 5]
-
-
-def test_conflicts_go_to_the_majority_and_ties_are_dropped():
-    rows = [
-        _row(1, "그냥 그래요", 1, user=1),
-        _row(2, "그냥 그래요", 0, user=2),
-        _row(3, "그냥 그래요", 0, user=3),
-        _row(4, "애매하네", 1, user=1),
-        _row(5, "애매하네", 0, user=2),
-    ]
-    built = build_correction_set(rows, heldout_fraction=0.0)
-    assert [(e.text, e.label, e.ids) for e in built.train] == [("그냥 그래요", 0, (1, 2, 3))]
-    assert built.conflicts == 2 and built.ties == 1
-    assert built.used_ids == [1, 2, 3]  # the tied rows stay pending for a later vote
-
-
-def test_each_user_counts_at_most_n_of_their_newest_corrections():
-    # Ids and times disagree on purpose: "newest" means created_at, not insertion order.
-    rows = [_row(i, f"리뷰 {i}", 1, user=7, at=at) for i, at in enumerate([50, 10, 40, 30, 20])]
-    rows.append(_row(9, "다른 사람", 0, user=8))
-    built = build_correction_set(rows, max_per_user=2, heldout_fraction=0.0)
-    assert built.capped == 3
-    assert sorted(built.train_texts) == ["다른 사람", "리뷰 0", "리뷰 2"]
-    assert build_correction_set(rows, max_per_user=None, heldout_fraction=0.0).capped == 0
-
-
-def test_a_capped_user_cannot_outvote_others():
-    rows = [_row(i, "반전 대박", 1, user=i) for i in (1, 2)]
-    rows += [_row(10 + i, "반전 대박" + " " * i, 0, user=3) for i in range(3)]  # same text
-    rows += [_row(20 + i, f"스팸 {i}", 0, user=3, at=100.0 + i) for i in range(5)]
-    built = build_correction_set(rows, max_per_user=5, heldout_fraction=0.0)
-    # User 3's five newest rows are the spam ones, so the three opposite votes wait.
-    assert dict(zip(built.train_texts, built.train_labels))["반전 대박"] == 1
-    assert built.capped == 3
-
-
-def test_the_held_out_split_is_deterministic_and_by_text():
-    rows = [_row(i, f"리뷰 번호 {i}", i % 2, user=i % 13) for i in range(1_000)]
-    built = build_correction_set(rows, max_per_user=None, heldout_fraction=0.2)
-    assert 150 < len(built.heldout) < 250
-    assert not set(built.train_ids) & set(built.heldout_ids)
-    # The same text lands on the same side whatever else is in the run, in any order.
-    again = build_correction_set(list(reversed(rows[:300])), heldout_fraction=0.2)
-    assert set(again.heldout_texts) == {t for t in built.heldout_texts if int(t.split()[-1]) < 300}
-    assert all(is_heldout(normalise(text), 0.2) for text in built.heldout_texts)
-    assert build_correction_set(rows, heldout_fraction=0.0).heldout == ()
-
-
 def test_rows_round_trip_through_the_exchange_file(tmp_path):
-    rows = [_row(1, "재밌어요 =1+1", 1, user=5, at=12.5), _row(2, "노잼", 0)]
+    rows = [_row(1, "재밌어요 =1+1", 1, user=5, at=12.5),
+            CorrectionRow(2, "노잼", 0, 1, 2.0, "approved")]  # fmt: skip
     path = tmp_path / "rows.json"
     assert write_rows(path, rows) == 2
     assert read_rows(path) == rows
@@ -151,19 +87,22 @@ SUBJECTS = (
 SLANG = ("죽인다", "진짜 죽인다", "사기다")
 
 
+SLANG_TEXTS = [f"{subject} {slang}" for subject in SUBJECTS for slang in SLANG]
+
+
 async def _add_slang_corrections(storage: Storage, model_version: str) -> int:
-    texts = [f"{subject} {slang}" for subject in SUBJECTS for slang in SLANG]
-    for index, text in enumerate(texts):
+    """Each from a different user, none confirmed: the broad route of the trust rules."""
+    for index, text in enumerate(SLANG_TEXTS):
         await storage.add_correction(
             text=text,
             predicted_label=0,
             predicted_probability=0.3,
             corrected_label=1,
-            user_id=100 + index % 5,
+            user_id=100 + index,
             chat_id=1,
             model_version=model_version,
         )
-    return len(texts)
+    return len(SLANG_TEXTS)
 
 
 def _snapshot(registry: Registry) -> tuple[str | None, list[str]]:
@@ -190,36 +129,37 @@ async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(
     base = registry.current_name()
     added = await _add_slang_corrections(storage, base)
     swapped: list[str] = []
-    events: list[dict] = []
+    events = []
 
     async def on_accept(version: str) -> None:
         assert registry.current_name() == version  # CURRENT moved before the swap
         swapped.append(version)
 
-    async def on_progress(event: dict) -> None:
+    async def on_progress(event) -> None:
         events.append(event)
 
-    # The gate is told to accept any candidate that is not clearly broken: whether one
-    # epoch on 4k rows learns this slang varies with the recipe (a change of dropout turned
-    # 4 of 6 held-out fixes into 2 of 5), and the gate's judgement has its own tests in
-    # test_gate.py. Here the point is what the bot does with an accepted candidate.
-    settings = RetrainSettings(
-        epochs=1, limit=4_000, test_limit=1_000, max_accuracy_drop=0.05, min_fixed_share=0.0
-    )
-    outcome = await Retrainer(storage, registry, settings, on_accept).run("admin", on_progress)
+    # The gate's judgement has its own tests; here the point is what the bot does with an
+    # accepted candidate, so the gate lets it through.
+    recipe = RetrainRecipe(focus=SMALL.focus, gate=OPEN_GATE)
+    outcome = await Retrainer(storage, registry, recipe, on_accept).run("admin", on_progress)
 
     assert outcome.status is OutcomeStatus.ACCEPTED, outcome.message
     candidate = outcome.candidate_version
     assert candidate is not None and candidate != base
     assert registry.current_name() == candidate and swapped == [candidate]
     assert registry.info(candidate).metrics["fine_tuned_from"] == base
-    figures = outcome.figures
-    expected = build_correction_set(await storage.all_corrections())
-    assert figures["n_heldout"] == len(expected.heldout) > 0
-    assert 0 <= figures["fixed_on_heldout"] <= figures["wrong_before"] <= figures["n_heldout"]
-    assert figures["current_version"] == base and figures["candidate_version"] == candidate
-    assert figures["test_n"] == 1_000 and figures["corrections"]["rows"] == added
-    # Every correction was decided on (no ties, none capped): none is pending any more.
+    result = outcome.result
+    assert result is not None and result.status is RetrainStatus.ACCEPTED
+    assert result.corrections.used == added and result.corrections.used_by_route == {"broad": added}
+    assert result.corrections.accuracy_after > result.corrections.accuracy_before
+    assert [check.name.value for check in result.decision.checks] == [
+        "nsmc",
+        "canaries",
+        "learned",
+        "generalises",
+    ]
+    assert result.decision.checks[0].figures["n"] == 1_000
+    # Every correction was used: none is pending any more.
     assert await storage.count_pending() == 0
     consumed = {row.consumed_by_version for row in await storage.all_corrections()}
     assert consumed == {candidate} and outcome.corrections_used == added
@@ -229,14 +169,56 @@ async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(
         RunStatus.ACCEPTED,
         candidate,
     )
-    assert run.base_version == base and run.figures["wrong_before"] == figures["wrong_before"]
-    stages = [event["stage"] for event in events if event["event"] == "stage"]
-    assert stages == ["tokenising", "training", "evaluating", "gating"]
-    epoch = next(event for event in events if event["event"] == "epoch")
-    assert (epoch["epoch"], epoch["epochs"]) == (1, 1) and epoch["loss"] > 0
-    assert "val_accuracy" in epoch
-    assert events[0]["event"] == "started" and events[-1]["event"] == "done"
+    assert run.base_version == base and run.figures["corrections"]["used_ids"]
+    stages = [e.stage.value for e in events if e.kind.value == "stage"]
+    assert stages == ["reading", "tokenising", "training", "training", "training",
+                      "evaluating", "gating"]  # fmt: skip
+    jobs = [e.job for e in events if e.kind.value == "member"]
+    assert jobs == ["fold 1/2", "fold 2/2", "final"]  # one member: the Kiwi network
+    assert events[-1].kind.value == "done"
     assert _staging_leftovers(registry) == []
+
+
+async def test_the_gate_accepts_an_honest_batch_and_rejects_the_same_texts_shuffled(
+    registry, storage
+):
+    """Forty-five users each teach one slang message (죽인다 / 사기다 = it is great): the
+    candidate learns them and the folds generalise. The same texts with labels drawn at
+    random teach nothing a held-out fold can confirm."""
+    base = registry.current_name()
+    honest = [_row(i + 1, text, 1, user=100 + i) for i, text in enumerate(SLANG_TEXTS)]
+    # The session's small model on 1,000 NSMC reviews cannot resolve tenths of a point;
+    # the checks this test is about are the corrections' own.
+    gate = GateRules(nsmc_rows=1_000, max_nsmc_drop=0.05, max_canary_flips=1)  # a weak model
+    recipe = RetrainRecipe(focus=SMALL.focus, gate=gate)
+    result = retrain.retrain(recipe, registry, honest, lambda event: None)
+    assert result.status is RetrainStatus.ACCEPTED, [c.summary for c in result.decision.checks]
+    generalises = result.decision.checks[3].figures
+    assert generalises["toward"] > generalises["away"]
+    assert result.candidate_version in [info.name for info in registry.versions()]
+    assert registry.current_name() == base  # the child never moves CURRENT
+
+    labels = random.Random(3).choices((0, 1), k=len(SLANG_TEXTS))
+    shuffled = [
+        _row(i + 1, t, y, user=100 + i) for i, (t, y) in enumerate(zip(SLANG_TEXTS, labels))
+    ]
+    result = retrain.retrain(recipe, registry, shuffled, lambda event: None)
+    assert result.status is RetrainStatus.REJECTED
+    assert not result.decision.checks[3].passed and result.candidate_version is None
+
+
+def test_one_user_poisoning_is_not_learned_at_all(registry):
+    """Fifty wrong corrections from one user: nothing passes the trust rules, so no model
+    is even trained and every other user's verdicts stay as they were."""
+    test = load_split("test").head(50)
+    rows = [_row(i + 1, text, 1 - label, user=666) for i, (text, label)
+            in enumerate(zip(test.texts, test.labels))]  # fmt: skip
+    before = [info.name for info in registry.versions()]
+    result = retrain.retrain(SMALL, registry, rows, lambda event: None)
+    assert result.status is RetrainStatus.NOTHING_TO_LEARN
+    assert result.corrections.used == 0 and result.corrections.waiting == 50
+    assert result.corrections.waiting_by_reason.keys() <= {"few_users", "confident"}
+    assert [info.name for info in registry.versions()] == before
 
 
 async def test_kill_9_mid_training_leaves_registry_and_database_as_they_were(registry, storage):
@@ -244,21 +226,17 @@ async def test_kill_9_mid_training_leaves_registry_and_database_as_they_were(reg
     before = _snapshot(registry)
     training = asyncio.Event()
 
-    async def on_progress(event: dict) -> None:
-        if event.get("stage") == "training":
+    async def on_progress(event) -> None:
+        if event.kind.value == "member":  # the first member of the first fold is done
             training.set()
 
     retrainer = Retrainer(storage, registry, SMALL)
     task = asyncio.create_task(retrainer.run("nightly", on_progress))
-    await asyncio.wait_for(training.wait(), timeout=120)
+    await asyncio.wait_for(training.wait(), timeout=180)
     pid = retrainer.child_pid
     assert pid is not None
     command = psutil.Process(pid).cmdline()
     scratch = Path(command[command.index("--corrections") + 1]).parent
-    # Kill while the candidate is being written: a half-made version exists in staging.
-    await _until(lambda: bool(_staging_leftovers(registry)), timeout=120)
-    await asyncio.sleep(2)  # into TensorFlow's start-up and the fit itself
-    assert retrainer.child_pid == pid
     os.kill(pid, signal.SIGKILL)
     outcome = await asyncio.wait_for(task, timeout=60)
 
@@ -281,9 +259,9 @@ async def test_two_retrains_at_once_start_one_child(registry, storage):
     started: list[int] = []
     children_seen: list[int] = []
 
-    async def on_progress(event: dict) -> None:
-        if event["event"] == "started":
-            started.append(event["pid"])
+    async def on_progress(event) -> None:
+        if not started:  # the child's first event: it is running
+            started.append(retrainer.child_pid)
             children_seen.append(len(_retrain_children()))
             assert retrainer.running
             await retrainer.cancel()
@@ -327,15 +305,16 @@ def test_disk_full_gives_a_clear_result_and_exit_code(registry, tmp_path, monkey
             raise OSError(errno.ENOSPC, "No space left on device", str(staging / "weights.npz"))
 
     monkeypatch.setattr(training.train, "run_training", full_disk)
+    monkeypatch.setattr(retrain, "_cross_validate", lambda *args: {})  # straight to the fit
     corrections = tmp_path / "corrections.json"
-    write_rows(corrections, [_row(1, "이 영화 죽인다", 1), _row(2, "결말 사기다", 1)])
+    write_rows(corrections, [_row(i + 1, text, 1, user=i) for i, text in enumerate(SLANG_TEXTS)])
     result_path = tmp_path / "result.json"
     out = io.StringIO()
     before = _snapshot(registry)
 
     code = retrain.main(
         ["--registry", str(registry.root), "--corrections", str(corrections),
-         "--out-result", str(result_path), "--limit", "200", "--heldout-fraction", "0"],
+         "--out-result", str(result_path), "--mode", "full"],
         out=out,
     )  # fmt: skip
 
@@ -346,8 +325,8 @@ def test_disk_full_gives_a_clear_result_and_exit_code(registry, tmp_path, monkey
         result["error"].startswith("disk full while writing") and "weights.npz" in result["error"]
     )
     events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [e.get("stage") for e in events[:2]] == ["tokenising", "training"]
-    assert events[-1]["event"] == "error" and events[-1]["error_kind"] == "disk_full"
+    assert [e.get("stage") for e in events[:3]] == ["reading", "tokenising", "training"]
+    assert events[-1]["kind"] == "error" and events[-1]["error"].startswith("disk full")
     assert _snapshot(registry) == before and _staging_leftovers(registry) == []
 
 
@@ -369,52 +348,57 @@ FAKE_CHILD = """\
 import json, os, shutil, sys
 from pathlib import Path
 
+from training.gate import GateCheck, GateDecision, CheckName
+from training.protocol import (CorrectionsReport, EventKind, ProgressEvent, RetrainResult,
+                               RetrainStatus, Stage)
+from training.recipe import RetrainRecipe
+
 args = sys.argv[1:]
 assert args[:2] == ["-m", "training.retrain"], args
 value = lambda flag: args[args.index(flag) + 1]
 registry = Path(value("--registry"))
+RetrainRecipe.read(Path(value("--recipe")))  # the recipe arrives and parses
 rows = json.loads(Path(value("--corrections")).read_text(encoding="utf-8"))
 mode = os.environ["FAKE_RETRAIN"]
-emit = lambda **event: print(json.dumps(event), flush=True)
-emit(event="stage", stage="training")
+emit = lambda event: print(event.to_json(), flush=True)
+emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
 if mode == "disk-full":
-    emit(event="error", status="failed", error="disk full while writing weights.npz")
+    emit(ProgressEvent(EventKind.ERROR, error="disk full while writing weights.npz"))
     sys.exit(3)
-candidate = "fake-candidate"
-current = (registry / "CURRENT").read_text().strip()
-shutil.copytree(registry / "versions" / current, registry / "versions" / candidate)
-emit(event="stage", stage="evaluating", candidate_version=candidate)
 accepted = mode == "accept"
-if not accepted:
-    shutil.rmtree(registry / "versions" / candidate)
-reasons = [
-    "test accuracy 80.00% vs 80.00% now on 1000 reviews: ok",
-    "held-out corrections: fixes 0 of the 2 the current model gets wrong: "
-    + ("ok" if accepted else "too few"),
-]
-figures = {{"wrong_before": 2, "fixed_on_heldout": 0}}
-result = {{
-    "status": "accepted" if accepted else "rejected", "accepted": accepted,
-    "decision": {{"accepted": accepted, "reasons": reasons, "figures": figures}},
-    "figures": figures, "candidate_version": candidate,
-    "correction_ids": [row["id"] for row in rows], "seconds": 0.1,
-}}
-Path(value("--out-result")).write_text(json.dumps(result), encoding="utf-8")
-emit(event="done", status=result["status"], candidate_version=candidate)
+candidate = None
+if accepted:
+    candidate = "fake-candidate"
+    current = (registry / "CURRENT").read_text().strip()
+    shutil.copytree(registry / "versions" / current, registry / "versions" / candidate)
+checks = (
+    GateCheck(CheckName.NSMC, True, {{"n": 1000}}, "NSMC: pass"),
+    GateCheck(CheckName.GENERALISES, accepted, {{"toward": 1, "away": 1}},
+              "generalises: " + ("pass" if accepted else "fail")),
+)
+result = RetrainResult(
+    RetrainStatus.ACCEPTED if accepted else RetrainStatus.REJECTED, "finetune",
+    candidate_version=candidate, decision=GateDecision(checks),
+    corrections=CorrectionsReport(rows=len(rows), used_ids=tuple(r["id"] for r in rows),
+                                  used_by_route={{"broad": len(rows)}}),
+    seconds=0.1,
+)
+result.write(Path(value("--out-result")))
+emit(ProgressEvent(EventKind.DONE, status=result.status.value, candidate_version=candidate))
 """
 
 
 @pytest.fixture
-def fake_child(tmp_path, monkeypatch) -> Callable[[str], RetrainSettings]:
+def fake_child(tmp_path, monkeypatch) -> Callable[[str], ChildProcess]:
     script = tmp_path / "fake-python"
     script.write_text(FAKE_CHILD.format(python=sys.executable), encoding="utf-8")
     script.chmod(0o755)
 
-    def settings(mode: str) -> RetrainSettings:
+    def child(mode: str) -> ChildProcess:
         monkeypatch.setenv("FAKE_RETRAIN", mode)
-        return RetrainSettings(python=str(script))
+        return ChildProcess(python=str(script))
 
-    return settings
+    return child
 
 
 async def test_a_rejected_candidate_keeps_the_model_and_the_corrections(
@@ -427,16 +411,17 @@ async def test_a_rejected_candidate_keeps_the_model_and_the_corrections(
     async def on_accept(version: str) -> None:
         swapped.append(version)
 
-    outcome = await Retrainer(storage, registry, fake_child("reject"), on_accept).run("admin")
+    retrainer = Retrainer(storage, registry, SMALL, on_accept, fake_child("reject"))
+    outcome = await retrainer.run("admin")
 
     assert outcome.status is OutcomeStatus.REJECTED and swapped == []
-    assert "too few" in outcome.message and "ok" not in outcome.message
-    assert outcome.reasons[1].endswith("too few")
+    assert outcome.message == "kept the current model: generalises: fail"
+    assert outcome.result is not None and not outcome.result.decision.accepted
     assert _snapshot(registry) == before
     assert await storage.count_pending() == added
     run = (await storage.runs())[0]
-    assert (run.status, run.candidate_version) == (RunStatus.REJECTED, "fake-candidate")
-    assert run.figures["wrong_before"] == 2 and "too few" in run.message
+    assert (run.status, run.candidate_version) == (RunStatus.REJECTED, None)
+    assert run.figures["decision"]["checks"][1]["passed"] is False
 
 
 async def test_a_failed_hot_swap_moves_current_back(registry, storage, fake_child):
@@ -447,7 +432,9 @@ async def test_a_failed_hot_swap_moves_current_back(registry, storage, fake_chil
         assert registry.current_name() == version
         raise RuntimeError("model failed its warm-up")
 
-    outcome = await Retrainer(storage, registry, fake_child("accept"), broken_swap).run("admin")
+    outcome = await Retrainer(storage, registry, SMALL, broken_swap, fake_child("accept")).run(
+        "admin"
+    )
 
     assert outcome.status is OutcomeStatus.FAILED
     assert "warm-up" in outcome.message
@@ -461,7 +448,7 @@ async def test_a_correction_changed_during_the_run_stays_pending(registry, stora
     first = (await storage.pending_corrections())[0]
 
     async def on_progress(event: dict) -> None:
-        if event.get("stage") == "training":  # the user changes their mind mid-run
+        if event.stage is not None and event.stage.value == "training":  # a change of mind
             await storage.add_correction(
                 text=first.text,
                 predicted_label=1,
@@ -472,7 +459,7 @@ async def test_a_correction_changed_during_the_run_stays_pending(registry, stora
                 model_version=first.model_version,
             )
 
-    retrainer = Retrainer(storage, registry, fake_child("accept"))
+    retrainer = Retrainer(storage, registry, SMALL, child=fake_child("accept"))
     outcome = await retrainer.run("admin", on_progress)
 
     assert outcome.status is OutcomeStatus.ACCEPTED
@@ -484,7 +471,9 @@ async def test_a_correction_changed_during_the_run_stays_pending(registry, stora
 async def test_disk_full_in_the_child_is_reported(registry, storage, fake_child):
     await _add_slang_corrections(storage, registry.current_name())
     before = _snapshot(registry)
-    outcome = await Retrainer(storage, registry, fake_child("disk-full")).run("nightly")
+    outcome = await Retrainer(storage, registry, SMALL, child=fake_child("disk-full")).run(
+        "nightly"
+    )
     assert outcome.status is OutcomeStatus.FAILED
     assert outcome.message == "training failed: disk full while writing weights.npz"
     assert _snapshot(registry) == before
@@ -493,21 +482,22 @@ async def test_disk_full_in_the_child_is_reported(registry, storage, fake_child)
 
 
 async def test_without_corrections_no_run_is_started(registry, storage, fake_child):
-    outcome = await Retrainer(storage, registry, fake_child("accept")).run("nightly")
+    outcome = await Retrainer(storage, registry, SMALL, child=fake_child("accept")).run("nightly")
     assert outcome.status is OutcomeStatus.NOTHING_TO_DO and outcome.run_id is None
     assert "0 pending" in outcome.message
     assert await storage.runs() == []
 
 
-def test_settings_become_child_arguments():
-    arguments = RetrainSettings(mode="full", limit=None, learning_rate=None).cli_arguments()
-    assert arguments[arguments.index("--mode") + 1] == "full"
-    assert "--limit" not in arguments and "--learning-rate" not in arguments
-    parsed = retrain._parse(["--registry", "r", "--corrections", "c", "--out-result", "o"])
-    defaults = RetrainSettings()
-    assert parsed.test_limit == defaults.test_limit and parsed.max_per_user == defaults.max_per_user
-    assert parsed.max_accuracy_drop == defaults.max_accuracy_drop
-    assert parsed.min_fixed_share == defaults.min_fixed_share
+def test_the_child_refuses_a_bad_recipe_with_a_clear_message(registry, tmp_path, capsys):
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"gate": {"nsmc_rows": 0}}))
+    corrections = tmp_path / "rows.json"
+    write_rows(corrections, [_row(1, "이 영화 죽인다", 1)])
+    arguments = ["--registry", str(registry.root), "--corrections", str(corrections),
+                 "--out-result", str(tmp_path / "out.json"), "--recipe", str(recipe)]  # fmt: skip
+    code = retrain.main(arguments)
+    assert code == retrain.EXIT_USAGE
+    assert "nsmc_rows must be at least 1" in capsys.readouterr().err
 
 
 def test_the_child_stops_when_its_parent_is_gone(registry, tmp_path):
@@ -526,16 +516,3 @@ def test_the_child_stops_when_its_parent_is_gone(registry, tmp_path):
     assert child.wait(timeout=60) == retrain.EXIT_PARENT_GONE
     assert not result_path.exists()
     assert [info.name for info in registry.versions()] == [registry.current_name()]
-
-
-def test_warming_the_token_cache_skips_the_ngram_member(tmp_path, monkeypatch):
-    """A full retrain of the default ensemble tokenises for its networks only: the n-gram
-    member reads raw text and has no tokeniser."""
-    from nlp.config import DEFAULT
-    from training.data import load_split
-    from training.retrain import _warm_token_cache
-
-    monkeypatch.setenv("SENTIMENT_CACHE_DIR", str(tmp_path))
-    _warm_token_cache(DEFAULT, load_split("train").head(50))
-    cached = sorted(path.name for path in tmp_path.rglob("*") if path.is_file())
-    assert len(cached) == 3, cached  # kiwi, mecab, syllable

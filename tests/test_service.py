@@ -77,12 +77,14 @@ async def test_wrong_button_saves_the_flipped_label_once(service):
     assert len(pending) == 1 and pending[0].corrected_label == 1 - predicted
 
 
-async def test_corrections_from_other_chats_and_stale_ids_are_refused(service):
+async def test_corrections_from_other_chats_other_users_and_stale_ids_are_refused(service):
     reply = await service.analyse("괜찮네", user_id=5, chat_id=5, message_id=5, lang="en")
-    other = await service.correct_verdict(reply.verdict_id, user_id=6, chat_id=6, label=1,
-                                          lang="en")  # fmt: skip
-    stale = await service.correct_verdict(123456789, user_id=5, chat_id=5, label=1, lang="en")
-    assert "another chat" in other and "no longer" in stale
+    with pytest.raises(UsageError, match="Only the person"):
+        await service.correct_verdict(reply.verdict_id, user_id=6, chat_id=6, label=1, lang="en")
+    with pytest.raises(UsageError, match="Only the person"):  # a group: same chat, other user
+        await service.correct_verdict(reply.verdict_id, user_id=6, chat_id=5, label=1, lang="en")
+    with pytest.raises(UsageError, match="no longer"):
+        await service.correct_verdict(123456789, user_id=5, chat_id=5, label=1, lang="en")
     assert await service.storage.count_pending() == 0
 
 
@@ -150,6 +152,73 @@ async def test_rollback_swaps_and_moves_the_pointer(service):
     assert older in answer
     assert service.registry.current_name() == older
     assert (await service.models.trace("좋다")).model_version == older
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(UsageError, match="nope 버전은 없거나") as refused:
         await service.rollback(["nope"], "ko")
+    assert "/" not in str(refused.value).replace("/models", "")  # no server path shown
     assert service.registry.current_name() == older
+
+
+# --- corrections change what the bot says -------------------------------------------------
+
+
+async def _verdict(service, text: str, user: int, message_id: int = 1, lang: str = "ko"):
+    reply = await service.analyse(
+        text, user_id=user, chat_id=user, message_id=message_id, lang=lang
+    )
+    return reply, await service.storage.get_verdict(reply.verdict_id)
+
+
+async def test_a_correction_changes_the_verdict_at_once_for_its_author_only(service):
+    text = "감기 다 나았다 살 것 같네"
+    reply, verdict = await _verdict(service, text, user=5)
+    model_label = verdict.predicted_label
+    await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko")
+
+    mine, mine_row = await _verdict(service, f"  {text} ", user=5, message_id=2)
+    assert mine_row.shown_label == 1 - model_label and "내가 고친 판정" in mine.text
+    other, other_row = await _verdict(service, text, user=6, message_id=3, lang="en")
+    assert other_row.shown_label is None and "correction" not in other.text
+
+
+async def test_agreement_shares_a_correction_and_forget_removes_it(service):
+    text = "이 책 인생책 등극"
+    _, verdict = await _verdict(service, text, user=5)
+    corrected = 1 - verdict.predicted_label
+    for user in (5, 6):
+        await service.correct_text(text, user_id=user, chat_id=user, label=corrected, lang="ko")
+    shared, row = await _verdict(service, text, user=7, message_id=2, lang="en")
+    needed = service.overlay.needed(corrected, verdict.probability)
+    if needed == 2:
+        assert row.shown_label == corrected and "corrected by 2 users" in shared.text
+    else:  # the model was confident: a third user is needed
+        assert row.shown_label is None
+    await service.forget(5, "ko")
+    _, row = await _verdict(service, text, user=7, message_id=3)
+    assert row.shown_label is None
+
+
+async def test_an_admin_settles_a_contested_correction_from_the_review_queue(service):
+    text = "최악의 영화 다시는 보고 싶지 않다"
+    _, verdict = await _verdict(service, text, user=5)
+    wrong = 1 - verdict.predicted_label
+    await service.correct_text(text, user_id=5, chat_id=5, label=wrong, lang="ko")
+    await service.correct_text(text, user_id=6, chat_id=6, label=1 - wrong, lang="ko")
+    queue = await service.review_queue()
+    item = next(item for item in queue if item.label == wrong)
+    assert item.votes_for == 1 and item.votes_against == 1
+
+    answer = await service.decide_review(item.correction_id, approve=False, admin_id=99, lang="ko")
+    assert "거절" in answer
+    assert all(i.label != wrong for i in await service.review_queue())
+    _, row = await _verdict(service, text, user=7, message_id=2)
+    assert row.shown_label is None  # the rejected label reaches nobody else
+    reloaded = service.overlay
+    await service.load_overlay()  # and the decision survives a restart
+    assert service.overlay is not reloaded
+    _, row = await _verdict(service, text, user=7, message_id=3)
+    assert row.shown_label is None
+
+    other = next(item for item in queue if item.label == 1 - wrong)
+    await service.decide_review(other.correction_id, approve=True, admin_id=99, lang="en")
+    _, row = await _verdict(service, text, user=8, message_id=4)
+    assert row.label_shown == 1 - wrong

@@ -79,3 +79,22 @@ def test_a_final_fit_trains_on_every_row_and_claims_no_validation(tmp_path):
     assert known[final] > known[kept_out]  # the validation rows' features were learnt
     assert kept_out.metrics["holdout"] and 0.6 < kept_out.metrics["best_val_accuracy"] < 1
     assert not final.metrics["holdout"] and final.metrics["best_val_accuracy"] is None
+
+
+def test_evaluate_writes_one_prediction_row_per_input(trained_registry, tmp_path, capsys):
+    from training.evaluate import _main
+
+    data = tmp_path / "chat.txt"
+    data.write_text(
+        "id\tdocument\tlabel\n1\t정말 재밌어요\t1\n2\t최악의 영화\t0\n", encoding="utf-8"
+    )
+    out = tmp_path / "predictions.tsv"
+    code = _main(["--model", str(trained_registry.current_dir()), "--data", str(data),
+                  "--predictions", str(out)])  # fmt: skip
+    assert code == 0
+    header, *rows = out.read_text(encoding="utf-8").splitlines()
+    assert header == "id\tlabel\tpredicted\tpositive\tdocument" and len(rows) == 2
+    fields = rows[1].split("\t")
+    assert fields[0] == "2" and fields[1] == "0" and fields[4] == "최악의 영화"
+    assert fields[2] == str(int(float(fields[3]) >= 0.5))
+    assert '"n": 2' in capsys.readouterr().out

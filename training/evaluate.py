@@ -1,8 +1,10 @@
 """Accuracy of a model version on labelled reviews, through the same runtime that serves.
 
-    python -m training.evaluate --model DIR --data FILE
+    python -m training.evaluate --model DIR --data FILE [--predictions OUT.tsv]
 
 The last line printed is a JSON object (`accuracy`, `n`, per-class precision and recall).
+`--predictions` writes one row per input, for error analysis: `id`, `label`, `predicted`,
+`positive` (P(positive)) and `document`, tab-separated, in the order of the file.
 """
 
 from __future__ import annotations
@@ -62,6 +64,26 @@ def predict_labels(model: Servable, texts: Sequence[str], progress: bool = True)
     return labels
 
 
+def predict_positive(model: Servable, texts: Sequence[str], progress: bool = True) -> list[float]:
+    values: list[float] = []
+    with tqdm(total=len(texts), unit="review", desc="evaluate", disable=not progress) as bar:
+        for start in range(0, len(texts), CHUNK):
+            chunk = texts[start : start + CHUNK]
+            values.extend(trace.positive for trace in model.trace_batch(chunk))
+            bar.update(len(chunk))
+    return values
+
+
+def write_predictions(
+    path: Path, texts: Sequence[str], labels: Sequence[int], positive: Sequence[float]
+) -> None:
+    rows = ["id\tlabel\tpredicted\tpositive\tdocument"]
+    for index, (text, label, p) in enumerate(zip(texts, labels, positive, strict=True), 1):
+        clean = " ".join(text.split())  # a tab or newline in the text would break the row
+        rows.append(f"{index}\t{label}\t{int(p >= 0.5)}\t{p:.6f}\t{clean}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def evaluate(
     model: Servable, texts: Sequence[str], labels: Sequence[int], progress: bool = True
 ) -> Evaluation:
@@ -73,6 +95,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="a model version directory")
     parser.add_argument("--data", type=Path, required=True, help="an NSMC-format file")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    parser.add_argument("--predictions", type=Path, default=None, help="write per-row TSV here")
     args = parser.parse_args(argv)
     try:
         model = load_model(args.model)
@@ -80,7 +103,10 @@ def _main(argv: list[str] | None = None) -> int:
     except (ModelLoadError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    result = evaluate(model, corpus.texts, corpus.labels)
+    positive = predict_positive(model, corpus.texts)
+    result = score(corpus.labels, [int(p >= 0.5) for p in positive])
+    if args.predictions is not None:
+        write_predictions(args.predictions, corpus.texts, corpus.labels, positive)
     print(f"model {model.version} on {args.data} ({result.n} reviews)")
     print(f"accuracy {result.accuracy:.4f}")
     for name in ("negative", "positive"):

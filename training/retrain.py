@@ -1,60 +1,68 @@
 """The retraining job: corrections in, a gated candidate version out. Run as its own process.
 
     python -m training.retrain --registry DIR --corrections FILE.json --out-result FILE.json
-        [--mode finetune|full] [--epochs N] [--limit N] [--test-limit N] [--max-per-user N]
-        [--heldout-fraction F] [--max-accuracy-drop D] [--min-fixed-share S]
-        [--learning-rate LR] [--seed N] [--watch-stdin]
+        [--recipe RECIPE.json] [--mode finetune|full] [--watch-stdin]
 
-Why a separate process: training peaks at ~1.4 GB and minutes of CPU, and neither belongs
-in the bot's event loop; a crash or `kill -9` here cannot take the bot down with it.
+`--corrections` holds a JSON list of rows `{id, text, corrected_label, user_id,
+created_at}` (and optionally `review`: "approved" or "rejected", a bot admin's decision);
+`--recipe` a `training.recipe.RetrainRecipe` as JSON (every field optional). The result
+file is a `training.protocol.RetrainResult`: `status` (accepted, rejected,
+nothing_to_learn, failed), `candidate_version`, the gate's checks with their figures, the
+corrections used and waiting, and examples whose verdict flipped.
 
-Stdout carries only JSON lines, one event each, for the parent to relay:
-
-    {"event": "stage", "stage": "tokenising" | "training" | "evaluating" | "gating"}
-    {"event": "epoch", "epoch": 1, "epochs": 3, "loss": ..., "accuracy": ..., "val_accuracy": ...}
-    {"event": "done", "status": "accepted" | "rejected", ...} or {"event": "error", ...}
-
-Anything else a library prints to stdout is sent to stderr, so it cannot break the protocol.
-
-This job never moves CURRENT: it publishes a candidate, gates it against the current
-version, and reports. The parent (the bot) is the single writer of CURRENT. A rejected
-candidate is deleted here (see `Registry.discard`). Exit codes: 0 a decision was made (read
-the result file for which), 1 an error, 2 bad arguments, 3 disk full, 4 the parent died.
+Why a separate process: training needs TensorFlow (~500 MB) and minutes of CPU, neither
+of which belongs in the bot's event loop; a crash or `kill -9` here cannot take the bot
+down with it. Stdout carries only `ProgressEvent` JSON lines; anything a library prints
+goes to stderr. This job never moves CURRENT: it publishes an accepted candidate and
+reports; the bot is the single writer of CURRENT. Exit codes: 0 a decision was made,
+1 an error, 2 bad arguments, 3 disk full, 4 the parent died.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TextIO
+
+import numpy as np
 
 from nlp.artifacts import ModelLoadError
-from nlp.config import CONFIGS, AnyConfig, ModelConfig, members_of
+from nlp.config import CONFIGS, AnyConfig
 from nlp.ensemble import Servable
-from nlp.tokenizers import make_tokenizer
-from training.corrections import (
-    DEFAULT_HELDOUT_FRACTION,
-    DEFAULT_MAX_PER_USER,
-    CorrectionRow,
-    CorrectionSet,
-    build_correction_set,
-    read_rows,
+from training.config import TrainingPaths
+from training.corrections import CorrectionRow, Selection, normalise, read_rows, select_for_training
+from training.data import Corpus, DataError, load_split, read_corpus
+from training.focus import Focuser, Labelled
+from training.gate import (
+    CheckName,
+    GateCheck,
+    GateDecision,
+    check_canaries,
+    check_generalises,
+    check_learned,
+    check_nsmc,
 )
-from training.data import Corpus, DataError, load_split
-from training.gate import GateDecision, GateThresholds, LabelledTexts, judge, measure
+from training.protocol import (
+    CorrectionsReport,
+    EventKind,
+    Flip,
+    ProgressEvent,
+    RetrainResult,
+    RetrainStatus,
+    Stage,
+)
+from training.recipe import RecipeError, RetrainRecipe
 from training.registry import Registry, RegistryError
 
-Mode = Literal["finetune", "full"]
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[ProgressEvent], None]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -62,155 +70,274 @@ EXIT_USAGE = 2
 EXIT_DISK_FULL = 3
 EXIT_PARENT_GONE = 4
 
-DEFAULT_EPOCHS = 1
-DEFAULT_TEST_LIMIT = 2_000
-FINETUNE_LEARNING_RATE_SHARE = 0.25
-
-
-@dataclass(frozen=True)
-class RetrainOptions:
-    mode: Mode = "finetune"
-    epochs: int = DEFAULT_EPOCHS
-    limit: int | None = None  # NSMC training rows (None: all)
-    test_limit: int | None = DEFAULT_TEST_LIMIT  # fixed head of the NSMC test file
-    max_per_user: int | None = DEFAULT_MAX_PER_USER
-    heldout_fraction: float = DEFAULT_HELDOUT_FRACTION
-    thresholds: GateThresholds = GateThresholds()  # noqa: RUF009 - frozen value
-    seed: int = 42
-    learning_rate: float | None = None  # None: the recipe's, or a share of it to fine-tune
+CANARY_FILE = Path(__file__).with_name("canary.tsv")
+MAX_FLIPS = 8
 
 
 def retrain(
-    options: RetrainOptions, registry: Registry, rows: list[CorrectionRow], emit: Emit
-) -> dict[str, Any]:
-    """Train, gate, and keep or delete the candidate; returns the result document."""
+    recipe: RetrainRecipe, registry: Registry, rows: Sequence[CorrectionRow], emit: Emit
+) -> RetrainResult:
+    """Select, train, gate; an accepted candidate is published (not made current)."""
     started = time.time()
     base = registry.load_current()
-    corrections = build_correction_set(
-        rows, max_per_user=options.max_per_user, heldout_fraction=options.heldout_fraction
+    emit(ProgressEvent(EventKind.STAGE, Stage.READING))
+    before = _positive(base, sorted({normalise(row.text) for row in rows} - {""}))
+    selection = select_for_training(rows, before, recipe.trust, recipe.gate.folds)
+    report = _report(selection, before, None)
+    if not selection.used:
+        return RetrainResult(RetrainStatus.NOTHING_TO_LEARN, recipe.mode, base.version,
+                             corrections=report, seconds=_since(started))  # fmt: skip
+    emit(ProgressEvent(EventKind.STAGE, Stage.TOKENISING))
+    train = load_split("train")
+    focuser = Focuser(base, _replay(train, recipe), recipe.focus, _learning_rate(base, recipe),
+                      recipe.seed)  # fmt: skip
+    corrections = Labelled(selection.texts, selection.labels)
+    out_of_fold = _cross_validate(focuser, selection, before, recipe, emit)
+    emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
+    candidate, trained = _final_candidate(recipe, registry, base, focuser, corrections, train, emit)
+    emit(ProgressEvent(EventKind.STAGE, Stage.EVALUATING))
+    after = _positive(candidate, selection.texts)
+    checks, flips = _judge(recipe, base, candidate, selection, before, after, out_of_fold, emit)
+    decision = GateDecision(tuple(checks))
+    version = _keep_or_discard(registry, recipe, base, candidate, trained, decision, selection)
+    return RetrainResult(
+        RetrainStatus.ACCEPTED if decision.accepted else RetrainStatus.REJECTED,
+        recipe.mode,
+        base.version,
+        candidate_version=version,
+        decision=decision,
+        corrections=_report(selection, before, after),
+        flips=tuple(flips),
+        seconds=_since(started),
     )
-    emit({"event": "stage", "stage": "tokenising", "corrections": corrections.counts()})
-    train = load_split("train").head(options.limit)
-    test = load_split("test").head(options.test_limit)
-    config = _config_for(options.mode, base)
-    _warm_token_cache(config, train)
-    emit({"event": "stage", "stage": "training", "base_version": base.version})
-    candidate = _train(options, registry, base, config, train, test, corrections, emit)
-    emit({"event": "stage", "stage": "evaluating", "candidate_version": candidate.version})
-    heldout = LabelledTexts(corrections.heldout_texts, corrections.heldout_labels)
-    figures = measure(base, candidate, LabelledTexts(test.texts, test.labels), heldout)
-    emit({"event": "stage", "stage": "gating", "candidate_version": candidate.version})
-    decision = judge(figures, options.thresholds)
-    if not decision.accepted:
-        registry.discard(candidate.version)
-    return _result_document(options, decision, base, candidate, corrections, started)
 
 
-def _result_document(
-    options: RetrainOptions,
-    decision: GateDecision,
-    base: Servable,
-    candidate: Servable,
-    corrections: CorrectionSet,
-    started: float,
-) -> dict[str, Any]:
-    """What the parent needs to act on the decision and to tell the admin about it."""
-    return {
-        "status": "accepted" if decision.accepted else "rejected",
-        "accepted": decision.accepted,
-        "decision": decision.to_dict(),
-        "figures": {**decision.figures, "mode": options.mode, "corrections": corrections.counts()},
-        "candidate_version": candidate.version,
-        "candidate_kept": decision.accepted,
-        "base_version": base.version,
-        "correction_ids": corrections.used_ids,
-        "train_ids": corrections.train_ids,
-        "heldout_ids": corrections.heldout_ids,
-        "corrections": corrections.counts(),
-        "seconds": round(time.time() - started, 1),
-    }
+def _cross_validate(
+    focuser: Focuser,
+    selection: Selection,
+    before: dict[str, float],
+    recipe: RetrainRecipe,
+    emit: Emit,
+) -> dict[str, float]:
+    """Each correction's P(positive) from a candidate trained without its fold."""
+    folds = recipe.gate.folds
+    out_of_fold = {}
+    for fold in range(folds):
+        inside = [i for i, e in enumerate(selection.used) if e.fold != fold]
+        outside = [selection.used[i].text for i, e in enumerate(selection.used) if e.fold == fold]
+        if not outside:
+            continue
+        if not inside:  # nothing to train on: the held-out texts did not move
+            out_of_fold.update({text: before[text] for text in outside})
+            continue
+        job = f"fold {fold + 1}/{folds}"
+        emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job=job))
+        subset = Labelled(selection.texts, selection.labels).subset(inside)
+        share = len(inside) / len(selection.used)
+        probe = _assemble(focuser.base, focuser.train(subset, _member_events(emit, job), share))
+        out_of_fold.update(_positive(probe, outside))
+    return out_of_fold
 
 
-def _config_for(mode: Mode, base: Servable) -> AnyConfig:
-    """Fine-tuning keeps the served architecture; a full retrain rebuilds it from its recipe
-    (the served config's vocab_size is the trimmed vocabulary's, not the recipe's)."""
-    if mode == "finetune":
-        return base.config
-    return CONFIGS.get(base.config.name, base.config)
-
-
-def _warm_token_cache(config: AnyConfig, train: Corpus) -> None:
-    """Tokenise now (cached on disk) so that 'tokenising' and 'training' are honest stages:
-    `run_training` then finds the tokens in the cache."""
-    from training.config import TrainingPaths
-    from training.tokenized import cached_tokens
-
-    cache_dir = TrainingPaths.from_env().cache_dir
-    for member in members_of(config):
-        if not isinstance(member, ModelConfig):
-            continue  # the n-gram member reads raw text
-        tokenizer = make_tokenizer(member.tokenizer)
-        cached_tokens(tokenizer, train.texts, train.sha256, cache_dir, "tokenise train")
-
-
-def _train(
-    options: RetrainOptions,
+def _final_candidate(
+    recipe: RetrainRecipe,
     registry: Registry,
     base: Servable,
-    config: AnyConfig,
+    focuser: Focuser,
+    corrections: Labelled,
     train: Corpus,
-    test: Corpus,
-    corrections: CorrectionSet,
     emit: Emit,
-) -> Servable:
+) -> tuple[Servable, list | None]:
+    """The model that would be served: focused on every used correction, or (mode full)
+    retrained from scratch with them, in which case it is already in the registry."""
+    if recipe.mode == "finetune":
+        trained = focuser.train(corrections, _member_events(emit, "final"))
+        return _assemble(base, trained), trained
     from training.train import TrainingRequest, run_training
 
-    def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        emit({"event": "epoch", "epoch": epoch, "epochs": epochs, **logs})
-
-    learning_rate = _learning_rate(options, base)
-    finetune = options.mode == "finetune"
-    # Fine-tuning a final fit (trained on every row) keeps every row: the n-gram member is
-    # refit from scratch and would otherwise lose the validation rows the base had.
-    holdout = not finetune or bool(base.metrics.get("holdout", True))
+    repeat = max(1, round(recipe.focus.ngram_correction_weight))
     request = TrainingRequest(
-        config,
-        train,
-        test,
-        epochs=options.epochs,
-        seed=options.seed,
-        extra_texts=corrections.train_texts,
-        extra_labels=corrections.train_labels,
-        base=base if finetune else None,
-        learning_rate=learning_rate,
-        note={"retrain": {"mode": options.mode, "corrections": corrections.counts()}},
+        CONFIGS.get(base.config.name, base.config),
+        train.head(recipe.limit),
+        load_split("test").head(recipe.gate.nsmc_rows),
+        seed=recipe.seed,
+        extra_texts=list(corrections.texts) * repeat,
+        extra_labels=list(corrections.labels) * repeat,
         progress=False,
-        holdout=holdout,
+        holdout=False,
+        note={"retrain": {"mode": "full", "corrections": len(corrections)}},
     )
-    result = run_training(request, registry, on_epoch)
-    return registry.load(result.name)
+    result = run_training(request, registry)
+    return registry.load(result.name), None
 
 
-def _learning_rate(options: RetrainOptions, base: Servable) -> float:
-    """Fine-tuning at the from-scratch rate shook the model too much: one epoch moved test
-    accuracy by -0.9 to +1.3 points on 1,000 reviews (more than the gate's 0.5) whatever
-    the corrections were; at a quarter of it the change was -0.1 points, and the held-out
-    corrections were still learned. Taken from the named recipe, so it never compounds."""
-    if options.learning_rate is not None:
-        return options.learning_rate
-    recipe = CONFIGS.get(base.config.name, base.config).learning_rate
-    return recipe * FINETUNE_LEARNING_RATE_SHARE if options.mode == "finetune" else recipe
+def _judge(
+    recipe: RetrainRecipe,
+    base: Servable,
+    candidate: Servable,
+    selection: Selection,
+    before: dict[str, float],
+    after: dict[str, float],
+    out_of_fold: dict[str, float],
+    emit: Emit,
+) -> tuple[list[GateCheck], list[Flip]]:
+    emit(ProgressEvent(EventKind.STAGE, Stage.GATING))
+    rules = recipe.gate
+    test = load_split("test").head(rules.nsmc_rows)
+    nsmc_before = _cached_labels(base, test)
+    nsmc_after = _labels(candidate, test.texts)
+    canary = read_corpus(CANARY_FILE)
+    canary_before, canary_after = _labels(base, canary.texts), _labels(candidate, canary.texts)
+    texts, labels = selection.texts, selection.labels
+    checks = [
+        check_nsmc(test.labels, nsmc_before, nsmc_after, rules),
+        check_canaries(canary.texts, canary.labels, canary_before, canary_after, rules),
+        check_learned(labels, [int(after[t] >= 0.5) for t in texts], rules),
+        check_generalises(
+            labels, [before[t] for t in texts], [out_of_fold[t] for t in texts], rules
+        ),
+    ]
+    flips = [
+        Flip(t, y, before[t], after[t], "correction")
+        for t, y in zip(texts, labels, strict=True)
+        if (before[t] >= 0.5) != (after[t] >= 0.5)
+    ][: MAX_FLIPS // 2]
+    broken = [i for i, y in enumerate(test.labels) if nsmc_before[i] == y != nsmc_after[i]]
+    flips += _probability_flips(base, candidate, test, broken[: MAX_FLIPS - len(flips)], "nsmc")
+    return checks, flips
+
+
+def _probability_flips(
+    base: Servable, candidate: Servable, data: Corpus, rows: list[int], source: str
+) -> list[Flip]:
+    texts = [data.texts[i] for i in rows]
+    before, after = _positive(base, texts), _positive(candidate, texts)
+    return [Flip(t, data.labels[i], before[t], after[t], source) for i, t in zip(rows, texts)]
+
+
+def _keep_or_discard(
+    registry: Registry,
+    recipe: RetrainRecipe,
+    base: Servable,
+    candidate: Servable,
+    trained: list | None,
+    decision: GateDecision,
+    selection: Selection,
+) -> str | None:
+    """Publish an accepted fine-tune; drop a rejected full retrain (already published)."""
+    if trained is None:
+        if not decision.accepted:
+            registry.discard(candidate.version)
+            return None
+        return candidate.version
+    if not decision.accepted:
+        return None
+    from training.train import write_version
+
+    nsmc = decision.check(CheckName.NSMC).figures
+    name = registry.new_version_name(base.config.name)
+    metrics = {
+        "version": name,
+        "config": base.config.name,
+        "test_accuracy": nsmc["accuracy_after"],
+        "test_n": nsmc["n"],
+        "fine_tuned_from": base.version,
+        "holdout": bool(base.metrics.get("holdout", True)),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "retrain": {
+            "mode": recipe.mode,
+            "corrections": len(selection.used),
+            "recipe": asdict(recipe.focus),
+        },
+    }
+    with registry.staging(name) as staging:
+        write_version(staging, _assemble(base, trained, name), trained, metrics)
+        registry.publish(staging)
+    return name
+
+
+# --- models, predictions and data -------------------------------------------------------------
+
+
+def _assemble(base: Servable, trained: list, name: str | None = None) -> Servable:
+    from training.train import assemble_model
+
+    return assemble_model(base.config, trained, name or f"{base.version}+candidate")
+
+
+def _positive(model: Servable, texts: Sequence[str]) -> dict[str, float]:
+    return {trace.text: trace.positive for trace in model.trace_batch(list(texts))} if texts else {}
+
+
+def _labels(model: Servable, texts: Sequence[str]) -> list[int]:
+    from training.evaluate import predict_labels
+
+    return predict_labels(model, list(texts), progress=False)
+
+
+def _cached_labels(model: Servable, data: Corpus) -> list[int]:
+    """The current model's NSMC predictions do not change between runs: kept on disk."""
+    cache = (
+        TrainingPaths.from_env().cache_dir
+        / "gate"
+        / f"{model.version}-{data.sha256[:16]}-{len(data)}.npy"
+    )
+    if cache.is_file():
+        return np.load(cache).tolist()
+    labels = _labels(model, data.texts)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(partial, np.asarray(labels, dtype=np.int8))
+    os.replace(partial, cache)
+    return labels
+
+
+def _replay(train: Corpus, recipe: RetrainRecipe) -> Labelled:
+    rows = np.random.default_rng(recipe.seed).permutation(len(train))[: recipe.focus.replay_rows]
+    return Labelled([train.texts[i] for i in rows], [train.labels[i] for i in rows])
+
+
+def _learning_rate(base: Servable, recipe: RetrainRecipe) -> float:
+    """From the named recipe, so fine-tuning a fine-tuned model never compounds."""
+    recipe_config: AnyConfig = CONFIGS.get(base.config.name, base.config)
+    return recipe_config.learning_rate * recipe.focus.learning_rate_share
+
+
+def _member_events(emit: Emit, job: str):
+    def on_member(member: int, members: int, name: str, logs: dict[str, float]) -> None:
+        emit(ProgressEvent(EventKind.MEMBER, Stage.TRAINING, job=job, member=member,
+                           members=members, member_name=name, loss=logs.get("loss")))  # fmt: skip
+
+    return on_member
+
+
+def _report(
+    selection: Selection, before: dict[str, float], after: dict[str, float] | None
+) -> CorrectionsReport:
+    def accuracy(positive: dict[str, float] | None) -> float | None:
+        if positive is None or not selection.used:
+            return None
+        right = sum((positive[e.text] >= 0.5) == e.label for e in selection.used)
+        return right / len(selection.used)
+
+    return CorrectionsReport(
+        rows=selection.rows_in,
+        used_ids=tuple(selection.used_ids),
+        used_by_route=selection.route_counts(),
+        waiting_by_reason=selection.waiting_counts(),
+        accuracy_before=accuracy(before),
+        accuracy_after=accuracy(after),
+    )
+
+
+def _since(started: float) -> float:
+    return round(time.time() - started, 1)
 
 
 # --- command line -----------------------------------------------------------------------
 
-
 # Errors with a message fit for the admin; anything else also gets its traceback on stderr.
 _EXPECTED = (OSError, ValueError, KeyError, DataError, RegistryError, ModelLoadError)
-
-
-def _failure(message: str, kind: str) -> dict[str, Any]:
-    return {"status": "failed", "accepted": False, "error": message, "error_kind": kind}
 
 
 def _describe(error: BaseException) -> tuple[str, str, int]:
@@ -219,13 +346,6 @@ def _describe(error: BaseException) -> tuple[str, str, int]:
         where = f" while writing {error.filename}" if error.filename else ""
         return f"disk full{where}: free some space and retry", "disk_full", EXIT_DISK_FULL
     return f"{type(error).__name__}: {error}", "error", EXIT_ERROR
-
-
-def _write_result(path: Path, result: dict[str, Any]) -> None:
-    """Atomically, so the parent never reads half a result."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _exit_when_parent_dies() -> None:
@@ -242,80 +362,56 @@ def _exit_when_parent_dies() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _options(args: argparse.Namespace) -> RetrainOptions:
-    return RetrainOptions(
-        mode=args.mode,
-        epochs=args.epochs,
-        limit=args.limit,
-        test_limit=args.test_limit,
-        max_per_user=args.max_per_user,
-        heldout_fraction=args.heldout_fraction,
-        thresholds=GateThresholds(args.max_accuracy_drop, args.min_fixed_share),
-        seed=args.seed,
-        learning_rate=args.learning_rate,
-    )
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {value}")
-    return value
-
-
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    defaults = RetrainOptions()
     parser = argparse.ArgumentParser(prog="python -m training.retrain", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--corrections", type=Path, required=True, help="JSON list of rows")
     parser.add_argument("--out-result", type=Path, required=True)
-    parser.add_argument("--mode", choices=("finetune", "full"), default=defaults.mode)
-    parser.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
-    parser.add_argument("--limit", type=_positive_int, default=defaults.limit)
-    parser.add_argument("--test-limit", type=_positive_int, default=defaults.test_limit)
-    parser.add_argument("--max-per-user", type=_positive_int, default=defaults.max_per_user)
-    parser.add_argument("--heldout-fraction", type=float, default=defaults.heldout_fraction)
-    parser.add_argument(
-        "--max-accuracy-drop", type=float, default=defaults.thresholds.max_accuracy_drop
-    )
-    parser.add_argument(
-        "--min-fixed-share", type=float, default=defaults.thresholds.min_fixed_share
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--recipe", type=Path, default=None, help="RetrainRecipe as JSON")
+    parser.add_argument("--mode", choices=("finetune", "full"), default=None)
     parser.add_argument(
         "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
     )
     return parser.parse_args(argv)
 
 
+def _recipe(args: argparse.Namespace) -> RetrainRecipe:
+    recipe = RetrainRecipe.read(args.recipe) if args.recipe else RetrainRecipe()
+    return replace(recipe, mode=args.mode) if args.mode else recipe
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = _parse(argv)
     stream = out or sys.stdout
 
-    def emit(event: dict[str, Any]) -> None:
-        stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+    def emit(event: ProgressEvent) -> None:
+        stream.write(event.to_json() + "\n")
         stream.flush()
 
     if args.watch_stdin:
         _exit_when_parent_dies()
+    try:
+        recipe = _recipe(args)
+    except (OSError, ValueError, RecipeError) as error:
+        print(f"error: bad recipe: {error}", file=sys.stderr)
+        return EXIT_USAGE
     code = EXIT_OK
     try:
-        options = _options(args)
-        result = retrain(options, Registry(args.registry), read_rows(args.corrections), emit)
+        result = retrain(recipe, Registry(args.registry), read_rows(args.corrections), emit)
     except Exception as error:  # the job's top level: every failure becomes a result
         if not isinstance(error, _EXPECTED):
             traceback.print_exc()
         message, kind, code = _describe(error)
-        result = _failure(message, kind)
+        result = RetrainResult(RetrainStatus.FAILED, recipe.mode, error=message, error_kind=kind)
     try:
-        _write_result(args.out_result, result)
+        result.write(args.out_result)
     except OSError as error:  # the disk may be full: the event below still gets through
         print(f"error: cannot write {args.out_result}: {error}", file=sys.stderr)
         code = code or _describe(error)[2]
-    summary = {k: result.get(k) for k in ("status", "candidate_version", "error", "error_kind")}
-    emit({"event": "done" if code == EXIT_OK else "error", **summary})
+    kind = EventKind.DONE if code == EXIT_OK else EventKind.ERROR
+    emit(ProgressEvent(kind, status=result.status.value,
+                       candidate_version=result.candidate_version, error=result.error))  # fmt: skip
     return code
 
 

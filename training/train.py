@@ -102,7 +102,7 @@ def run_training(
         for index, (config, base) in enumerate(zip(members_of(recipe), bases, strict=True)):
             report = _member_progress(on_epoch, index, len(bases))
             trained.append(_train_member(request, config, base, name, report))
-        served = _assemble(recipe, trained, name)
+        served = assemble_model(recipe, trained, name)
         evaluation = evaluate(served, request.test.texts, request.test.labels, request.progress)
         metrics = {
             "version": name,
@@ -125,7 +125,7 @@ def run_training(
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             **request.note,
         }
-        _write(staging, served, trained, metrics)
+        write_version(staging, served, trained, metrics)
         path = registry.publish(staging)
     return TrainingResult(name, path, metrics)
 
@@ -182,7 +182,7 @@ def _fit_ngram(
     return model, history
 
 
-def _assemble(recipe: AnyConfig, trained: list[tuple[Member, dict]], name: str) -> Servable:
+def assemble_model(recipe: AnyConfig, trained: list[tuple[Member, dict]], name: str) -> Servable:
     members = [member for member, _ in trained]
     if not isinstance(recipe, EnsembleConfig):
         return members[0]
@@ -204,7 +204,7 @@ def _validation_accuracy(
     return evaluate(served, texts, labels, progress=False).accuracy
 
 
-def _write(staging: Path, served: Servable, trained: list, metrics: dict[str, Any]) -> None:
+def write_version(staging: Path, served: Servable, trained: list, metrics: dict[str, Any]) -> None:
     if not isinstance(served, Ensemble):
         write_model_dir(staging, served.config, served.vocabulary, served.weights, metrics)
         return
