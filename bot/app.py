@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 from apscheduler.triggers.cron import CronTrigger
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -28,6 +27,7 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.delivery import PatientRateLimiter
 from bot.handlers import Handlers
 from bot.ratelimit import RateLimiter
 from bot.retraining import ChildProcess, Retrainer
@@ -38,6 +38,8 @@ from training.demo_runner import DemoRunner
 from training.registry import Registry
 
 log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_S = 6 * 3600  # how often the retention job looks for expired rows
 
 COMMANDS = [
     BotCommand("help", "도움말 / help"),
@@ -100,7 +102,7 @@ def build_application(runtime: Runtime) -> Application:
         .token(settings.token)
         .base_url(settings.base_url)
         .base_file_url(settings.base_file_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_per_second))
+        .rate_limiter(PatientRateLimiter(overall_max_rate=settings.outgoing_per_second))
         # PTB's default of 256 connections costs CPU: httpcore checks every pooled
         # connection on each request. A few keep-alive connections carry hundreds a second.
         .connection_pool_size(settings.http_connections)
@@ -120,6 +122,9 @@ def build_application(runtime: Runtime) -> Application:
             job_kwargs={"trigger": CronTrigger.from_crontab(settings.retrain_cron, timezone=UTC)},
             name="retrain",
         )
+    application.job_queue.run_repeating(
+        handlers.prune, interval=PRUNE_INTERVAL_S, first=60, name="retention"
+    )
     if settings.retrain_interval_minutes:
         application.job_queue.run_repeating(
             handlers.interval_retrain, interval=settings.retrain_interval_minutes * 60,
@@ -132,7 +137,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
     private = filters.ChatType.PRIVATE
     groups = filters.ChatType.GROUPS
     new_message = filters.UpdateType.MESSAGE
-    application.add_handler(MessageHandler(private & new_message, handlers.rate_limit), group=-1)
+    application.add_handler(MessageHandler(new_message, handlers.rate_limit), group=-1)
     commands = {
         ("start", "help"): handlers.help,
         "trace": handlers.trace_command,

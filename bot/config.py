@@ -22,6 +22,7 @@
 | GATE_NSMC_ROWS / GATE_MAX_NSMC_DROP | 10000 / 0.003 | the gate's NSMC reviews and the largest drop allowed (one-sided 80% paired bound) |
 | GATE_MIN_LEARNED | 0.9 | share of its corrections a candidate must answer as corrected |
 | RETRAIN_TIMEOUT_MINUTES | 360 | a retrain running longer is killed |
+| RETENTION_DAYS | 90 | verdicts (with their texts), group scores, and corrections a model has learned are deleted this many days after (checked every 6 hours) |
 | RATE_LIMIT_PER_MINUTE | 20 | messages a user may have traced per minute |
 | MOOD_WINDOW | 20 | messages in the rolling mood that drives alerts |
 | DEMO_CACHE_DIR | var/demos | cached /rnn /lstm /gru results |
@@ -64,6 +65,7 @@ class Settings:
     retrain_after_corrections: int
     retrain_interval_minutes: float
     retrain_timeout: float
+    retention_days: float
     rate_limit_per_minute: int
     mood_window: int
     demo_cache_dir: Path
@@ -87,21 +89,22 @@ class Settings:
             base_file_url=env.get("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
             webhook_url=env.get("WEBHOOK_URL") or None,
             webhook_listen=env.get("WEBHOOK_LISTEN", "0.0.0.0"),
-            webhook_port=_int(env, "WEBHOOK_PORT", 8443),
+            webhook_port=_int(env, "WEBHOOK_PORT", 8443, minimum=1, maximum=65535),
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             retrain_cron=None if cron.lower() in ("", "off", "none") else cron,
             retrain=_recipe(env),
             retrain_after_corrections=_int(env, "RETRAIN_AFTER_CORRECTIONS", 20, minimum=0),
             retrain_interval_minutes=_float(env, "RETRAIN_INTERVAL_MINUTES", 60.0, minimum=0),
             retrain_timeout=_float(env, "RETRAIN_TIMEOUT_MINUTES", 360.0, minimum=1) * 60,
-            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20),
-            mood_window=_int(env, "MOOD_WINDOW", 20),
+            retention_days=_float(env, "RETENTION_DAYS", 90.0, minimum=1),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20, minimum=1),
+            mood_window=_int(env, "MOOD_WINDOW", 20, minimum=1),
             demo_cache_dir=Path(env.get("DEMO_CACHE_DIR", "var/demos")),
-            poll_timeout=_int(env, "POLL_TIMEOUT", 30),
-            poll_interval=_float(env, "POLL_INTERVAL", 0.01),
-            outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", 30.0),
-            http_connections=_int(env, "HTTP_CONNECTIONS", 16),
-            db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", 5.0),
+            poll_timeout=_int(env, "POLL_TIMEOUT", 30, minimum=0),
+            poll_interval=_float(env, "POLL_INTERVAL", 0.01, minimum=0),
+            outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", 30.0, minimum=0.01),
+            http_connections=_int(env, "HTTP_CONNECTIONS", 16, minimum=1),
+            db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", 5.0, minimum=0),
         )
 
     def is_admin(self, user_id: int | None) -> bool:
@@ -149,9 +152,27 @@ def _recipe(env: dict[str, str]) -> RetrainRecipe:
     try:
         return build()
     except RecipeError as error:
-        raise ConfigError(
-            f"retraining settings: {error} (see the RETRAIN_* and GATE_* variables)"
-        ) from error
+        field = str(error).split()[0]
+        variable = RECIPE_VARIABLES.get(field, "a RETRAIN_* or GATE_* variable")
+        raise ConfigError(f"{variable}: {error}") from error
+
+
+# Which variable sets which recipe field, so a refused value is reported by its name.
+RECIPE_VARIABLES = {
+    "mode": "RETRAIN_MODE",
+    "agreement": "RETRAIN_AGREEMENT",
+    "confident": "RETRAIN_CONFIDENT",
+    "confident_agreement": "RETRAIN_CONFIDENT_AGREEMENT",
+    "min_users": "RETRAIN_MIN_USERS",
+    "max_user_share": "RETRAIN_MAX_USER_SHARE",
+    "max_per_user": "RETRAIN_MAX_PER_USER",
+    "steps": "RETRAIN_STEPS",
+    "replay_rows": "RETRAIN_REPLAY_ROWS",
+    "nsmc_rows": "GATE_NSMC_ROWS",
+    "max_nsmc_drop": "GATE_MAX_NSMC_DROP",
+    "min_learned": "GATE_MIN_LEARNED",
+    "limit": "RETRAIN_LIMIT",
+}
 
 
 def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -161,13 +182,21 @@ def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ..
     return value
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int | None = None) -> int:
+def _int(
+    env: dict[str, str],
+    name: str,
+    default: int,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
     try:
         value = int(env.get(name, default))
     except ValueError as error:
         raise ConfigError(f"{name} must be a whole number, not {env[name]!r}") from error
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
 
 

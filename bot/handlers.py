@@ -30,6 +30,7 @@ from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
 from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
 from bot.service import Reply, SentimentService, UsageError, parse_demo_args, parse_label
+from bot.serving import ServingBusy
 from bot.storage import StorageError
 from training.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
 from training.protocol import ProgressEvent
@@ -40,6 +41,8 @@ CALLBACK_PREFIX = "v"
 RIGHT, WRONG = "ok", "no"
 REVIEW_PREFIX = "rv"
 APPROVE, REJECT = "a", "r"
+FORGET_PREFIX = "fg"
+YES, NO = "y", "n"
 MAX_REVIEW_ITEMS = 5
 
 
@@ -79,6 +82,23 @@ def parse_review_callback(data: str | None) -> tuple[int, bool] | None:
     if not parts[1].isdigit() or len(parts[1]) > 19:
         return None
     return int(parts[1]), parts[2] == APPROVE
+
+
+def forget_buttons(user_id: int, lang: Lang) -> InlineKeyboardMarkup:
+    data = f"{FORGET_PREFIX}:{user_id}"
+    yes = InlineKeyboardButton(say("forget_yes", lang), callback_data=f"{data}:{YES}")
+    no = InlineKeyboardButton(say("forget_no", lang), callback_data=f"{data}:{NO}")
+    return InlineKeyboardMarkup([[yes, no]])
+
+
+def parse_forget_callback(data: str | None) -> tuple[int, bool] | None:
+    """(user id, confirmed?) from a /forget button; None for anything else."""
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != FORGET_PREFIX or parts[2] not in (YES, NO):
+        return None
+    if not parts[1].isdigit() or len(parts[1]) > 19:
+        return None
+    return int(parts[1]), parts[2] == YES
 
 
 def verdict_id_of(message: Message | None) -> int | None:
@@ -130,18 +150,18 @@ class Handlers:
         self.limiter = limiter
         self.retrainer = retrainer
         self.demos = demos
-        self._warned: dict[int, float] = {}
 
     # --- gatekeeping (handler group -1) ----------------------------------------------
 
     async def rate_limit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Drop a private user's message beyond the per-minute limit; say so once a minute."""
+        """Drop a user's message beyond the per-minute limit, in private chats and groups
+        alike (a group message beyond it is not scored); in private chats say so, once a
+        minute. A group is not told: the warning would be noise for everyone else."""
         user = update.effective_user
         if user is None or self.limiter.allow(user.id):
             return
-        now = time.monotonic()
-        if now - self._warned.get(user.id, -60.0) >= 60.0 and update.effective_message:
-            self._warned[user.id] = now
+        private = update.effective_chat is not None and update.effective_chat.type == "private"
+        if private and update.effective_message and self.limiter.should_warn(user.id):
             await update.effective_message.reply_text(say("rate_limited", lang_of(update)))
         raise ApplicationHandlerStop
 
@@ -184,6 +204,10 @@ class Handlers:
         review = parse_review_callback(data)
         if review is not None:
             await self._review_button(update, *review)
+            return
+        forget = parse_forget_callback(data)
+        if forget is not None:
+            await self._forget_button(update, *forget)
             return
         parsed = parse_callback(data)
         if parsed is None or query.message is None:
@@ -245,7 +269,7 @@ class Handlers:
         if await self.service.storage.count_pending(since=await self._last_run_start()) < threshold:
             return
         try:
-            outcome = await self.retrainer.run(trigger)
+            outcome = await self.retrainer.run(trigger, mode="finetune")
         except RetrainAlreadyRunning:
             return
         log.info("retrain (%s): %s", trigger, outcome.message)
@@ -285,8 +309,22 @@ class Handlers:
         self._after_correction(context)
 
     async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        answer = await self.service.forget(update.effective_user.id, lang_of(update))
-        await update.effective_message.reply_text(answer)
+        """Deleting cannot be undone, so it asks first, with a button only the asker can use."""
+        lang = lang_of(update)
+        user_id = update.effective_user.id
+        await update.effective_message.reply_text(
+            say("forget_confirm", lang), reply_markup=forget_buttons(user_id, lang)
+        )
+
+    async def _forget_button(self, update: Update, user_id: int, confirmed: bool) -> None:
+        query = update.callback_query
+        lang = lang_of(update)
+        if query.from_user.id != user_id:
+            await query.answer(say("not_your_button", lang), show_alert=True)
+            return
+        answer = await self.service.forget(user_id, lang) if confirmed else say("forget_kept", lang)
+        await query.answer(answer[:200])
+        await _quietly(query.edit_message_text(replies.fit(answer)))
 
     # --- groups -----------------------------------------------------------------------
 
@@ -382,8 +420,11 @@ class Handlers:
         async def on_progress(event: ProgressEvent) -> None:
             await progress.show(replies.retrain_progress_text(event, lang))
 
+        mode = "full" if [arg.lower() for arg in context.args or []] == ["full"] else "finetune"
         try:
-            outcome = await self.retrainer.run(f"admin {update.effective_user.id}", on_progress)
+            outcome = await self.retrainer.run(
+                f"admin {update.effective_user.id}", on_progress, mode=mode
+            )
         except RetrainAlreadyRunning:
             await progress.show(say("retrain_busy", lang), final=True)
             return
@@ -398,6 +439,11 @@ class Handlers:
             return
         log.info("scheduled retrain: %s", outcome.message)
         await self._tell_admins(context.bot, outcome)
+
+    async def prune(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The retention job: what is older than RETENTION_DAYS goes."""
+        removed = await self.service.prune_old_data()
+        log.info("retention: removed %s", removed)
 
     async def interval_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The hourly job: a focused retrain if any correction arrived since the last run."""
@@ -461,6 +507,9 @@ class Handlers:
         elif isinstance(error, StorageError):
             log.warning("storage error: %s", error)
             text = say("storage_error", lang, error=str(error))
+        elif isinstance(error, ServingBusy):
+            log.warning("serving queue full: %s", error)
+            text = say("busy", lang)
         else:
             log.error(
                 "unhandled error in update %s", getattr(update, "update_id", "?"), exc_info=error

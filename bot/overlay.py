@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from training.corrections import Review, normalise
+from training.corrections import CorrectionLike, Review, normalise
 from training.recipe import TrustRules
 
 
@@ -164,16 +164,9 @@ def contested(
     return found[:limit]
 
 
-class CorrectionFacts(Protocol):
-    """What `contested` reads of a stored correction (bot.storage.Correction fits)."""
+class CorrectionFacts(CorrectionLike, Protocol):
+    """What `contested` reads of a stored correction (bot.storage.Correction fits): a
+    correction and what the model said when it was made."""
 
     @property
-    def id(self) -> int: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def corrected_label(self) -> int: ...
-    @property
     def predicted_probability(self) -> float: ...
-    @property
-    def created_at(self) -> float: ...

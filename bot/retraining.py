@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from bot.storage import Correction, RunStatus, Storage, normalise_text
 from training.corrections import CorrectionRow, select_for_training, write_rows
 from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
-from training.recipe import RetrainRecipe
+from training.recipe import Mode, RetrainRecipe
 from training.registry import Registry
 from training.retrain import EXIT_DISK_FULL
 
@@ -142,19 +142,24 @@ class Retrainer:
         return process.pid if process is not None and process.returncode is None else None
 
     async def run(
-        self, trigger: str, on_progress: ProgressCallback | None = None
+        self,
+        trigger: str,
+        on_progress: ProgressCallback | None = None,
+        mode: Mode | None = None,
     ) -> RetrainOutcome:
         """Retrain from the pending corrections; raises RetrainAlreadyRunning if busy.
 
-        The check and the claim happen with no await in between, so two callers on the
-        same event loop cannot both get through.
+        `mode` overrides the recipe's (the frequent runs are always focused fine-tunes;
+        the recipe's mode is the nightly one). The check and the claim happen with no
+        await in between, so two callers on the same event loop cannot both get through.
         """
         if self._active is not None:
             raise RetrainAlreadyRunning(self._active.trigger, self._active.started_at)
         self._active = _Active(trigger, time.time())
         self._cancel_requested = False
         try:
-            job = _Run(self, trigger, on_progress)
+            recipe = replace(self.recipe, mode=mode) if mode else self.recipe
+            job = _Run(self, trigger, on_progress, recipe)
             return await job.execute()
         finally:
             self._active = None
@@ -188,11 +193,15 @@ class _Run:
     """One retrain, from reading the pending corrections to storing the outcome."""
 
     def __init__(
-        self, owner: Retrainer, trigger: str, on_progress: ProgressCallback | None
+        self,
+        owner: Retrainer,
+        trigger: str,
+        on_progress: ProgressCallback | None,
+        recipe: RetrainRecipe,
     ) -> None:
         self.owner = owner
         self.storage, self.registry = owner.storage, owner.registry
-        self.recipe, self.child, self.on_accept = owner.recipe, owner.child, owner.on_accept
+        self.recipe, self.child, self.on_accept = recipe, owner.child, owner.on_accept
         self.trigger = trigger
         self.on_progress = on_progress
         self.started = time.monotonic()

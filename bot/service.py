@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
 from bot.serving import ModelService
-from bot.storage import Storage
+from bot.storage import Removed, Storage
 from nlp.inference import normalize_text
 from nlp.trace import Trace
 from training.registry import Registry, RegistryError
@@ -166,6 +166,15 @@ class SentimentService:
         self.overlay.forget_user(user_id)
         return say("forgotten", lang, corrections=removed.corrections,
                    verdicts=removed.verdicts, scores=removed.scores)  # fmt: skip
+
+    # --- retention -------------------------------------------------------------------
+
+    async def prune_old_data(self) -> Removed:
+        """Delete what is older than RETENTION_DAYS (see Storage.prune for what goes)."""
+        removed = await self.storage.prune(self.clock() - self.settings.retention_days * 86_400)
+        if removed.corrections:
+            await self.load_overlay()  # the overlay must not outlive its corrections
+        return removed
 
     # --- bot admins: contested corrections -------------------------------------------------
 

@@ -21,6 +21,13 @@ from nlp.trace import Trace
 
 WARM_UP_TEXTS = ["정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ"]
 MAX_BATCH = 64
+MAX_QUEUE = 1_000  # about 3 s of work at full speed: beyond it, answering "busy" is kinder
+
+
+class ServingBusy(RuntimeError):
+    """The trace queue is full: the caller should say "busy, try again" rather than wait."""
+
+
 LATENCY_WINDOW = 1000
 
 
@@ -35,11 +42,15 @@ class ServingStats:
 
 
 class ModelService:
-    def __init__(self, model: Servable, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, model: Servable, max_batch: int = MAX_BATCH, max_queue: int = MAX_QUEUE
+    ) -> None:
         self._model = model
         self._max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Trace], float]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Trace], float]] = asyncio.Queue(
+            maxsize=max_queue
+        )
         self._worker: asyncio.Task[None] | None = None
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._served = 0
@@ -70,7 +81,10 @@ class ModelService:
         if self._worker is None:
             await self.start()
         future: asyncio.Future[Trace] = asyncio.get_running_loop().create_future()
-        await self._queue.put((text, future, time.perf_counter()))
+        try:
+            self._queue.put_nowait((text, future, time.perf_counter()))
+        except asyncio.QueueFull as error:
+            raise ServingBusy(f"{self._queue.qsize()} messages are waiting") from error
         return await future
 
     async def swap(self, load: Callable[[], Servable]) -> Servable:

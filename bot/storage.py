@@ -195,6 +195,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 6: when a correction was learned, so it can be kept for the retention period after.
+    ("ALTER TABLE corrections ADD COLUMN consumed_at REAL",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -609,9 +611,9 @@ class Storage:
             return 0
         async with self._write() as db:
             cursor = await db.executemany(
-                "UPDATE corrections SET consumed_by_version = ? "
+                "UPDATE corrections SET consumed_by_version = ?, consumed_at = ? "
                 "WHERE id = ? AND consumed_by_version IS NULL",
-                params,
+                [(version, self._clock(), row_id) for _, row_id in params],
             )
             changed = cursor.rowcount
             await cursor.close()
@@ -863,18 +865,21 @@ class Storage:
         return Removed(corrections=counts[0], verdicts=counts[1], scores=counts[2])
 
     async def prune(self, before: float) -> Removed:
-        """Drop verdicts and scores older than ``before`` so kept text does not pile up.
-
-        Corrections are kept: they are the training data people chose to give.
-        """
+        """Drop what is older than ``before``: verdicts (with their texts), group scores,
+        and corrections a model learned before then. A correction no model has used yet
+        is kept, however old: it is training data someone chose to give."""
+        statements = (
+            "DELETE FROM corrections WHERE consumed_at IS NOT NULL AND consumed_at < ?",
+            "DELETE FROM verdicts WHERE created_at < ?",
+            "DELETE FROM mood_scores WHERE at < ?",
+        )
+        counts = []
         async with self._write() as db:
-            cursor = await db.execute("DELETE FROM verdicts WHERE created_at < ?", (before,))
-            verdicts = cursor.rowcount
-            await cursor.close()
-            cursor = await db.execute("DELETE FROM mood_scores WHERE at < ?", (before,))
-            scores = cursor.rowcount
-            await cursor.close()
-        return Removed(verdicts=verdicts, scores=scores)
+            for statement in statements:
+                cursor = await db.execute(statement, (before,))
+                counts.append(cursor.rowcount)
+                await cursor.close()
+        return Removed(corrections=counts[0], verdicts=counts[1], scores=counts[2])
 
     # retraining bookkeeping
 

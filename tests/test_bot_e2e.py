@@ -8,6 +8,8 @@ import dataclasses
 import shutil
 import socket
 import sqlite3
+import sys
+import time
 
 import aiohttp
 import pytest
@@ -231,6 +233,80 @@ async def test_a_verdict_can_be_corrected_only_by_the_person_it_answered(tg, bot
         assert db.execute("SELECT user_id FROM corrections").fetchall() == [(owner.id,)]
 
 
+async def test_admin_review_settles_contested_corrections_for_everyone(tg, bot):
+    text = "이 책 인생책 등극"
+    first, second, third = (tg.create_user(name) for name in ("가온", "나린", "다솜"))
+    chat = tg.private_chat(first)
+    tg.send_text(chat, first, text)
+    verdict = await tg.wait_for_bot_message(chat)
+    model_says_positive = verdict["text"].startswith("😊")
+    await tg.wait_for_callback_answer(tg.press_button(chat, first, verdict, buttons(verdict)[1]))
+    other = tg.private_chat(second)  # the second user insists on the model's verdict
+    own = tg.send_text(other, second, text)
+    await tg.wait_for_bot_message(other)
+    tg.reply_to(other, second, "/correct " + ("긍정" if model_says_positive else "부정"), own)
+    assert "저장했어요" in (await tg.wait_for_bot_message(other))["text"]
+
+    tg.send_text(tg.private_chat(third), third, "/review")
+    assert "관리자만" in (await tg.wait_for_bot_message(tg.private_chat(third)))["text"]
+    admin = tg.create_user("관리자", user_id=ADMIN_ID)
+    admin_chat = tg.private_chat(admin)
+    tg.send_text(admin_chat, admin, "/review")
+    items = [await tg.wait_for_bot_message(admin_chat) for _ in range(2)]
+    wanted = "부정" if model_says_positive else "긍정"  # the first user's label
+    item = next(m for m in items if f"→ {wanted}" in m["text"])
+    assert "찬성 1명 · 반대 1명" in item["text"]
+    approve = buttons(item)[0]
+    answer = await tg.wait_for_callback_answer(tg.press_button(admin_chat, admin, item, approve))
+    assert "승인했어요" in answer["text"]
+    edited = await tg.wait_for_edit(item, lambda m: "승인했어요" in (m.get("text") or ""))
+    assert not buttons(edited)
+
+    tg.send_text(tg.private_chat(third), third, text)
+    shown = await tg.wait_for_bot_message(tg.private_chat(third))
+    assert shown["text"].startswith("😞" if model_says_positive else "😊")
+    assert "관리자가 확인한 수정" in shown["text"]
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+async def test_a_verdict_survives_server_errors_and_is_sent_once(tg, bot, failures):
+    user = tg.create_user("Robin", language_code="en")
+    chat = tg.private_chat(user)
+    for _ in range(failures):
+        tg.inject_error("sendMessage", 500, "Internal Server Error")
+    tg.send_text(chat, user, "정말 재밌어요")
+    verdict = await tg.wait_for_bot_message(chat, timeout=20)
+    assert "Word by word" in verdict["text"] and buttons(verdict)
+    sends = [params for method, params in tg.calls if method == "sendMessage"]
+    assert len(sends) == failures + 1  # the failed tries, then the verdict
+    assert len(tg.bot_messages(chat)) == 1  # no apology, no duplicate
+
+
+async def test_a_429_is_waited_out_and_the_verdict_still_arrives(tg, bot):
+    user = tg.create_user("Kim", language_code="en")
+    chat = tg.private_chat(user)
+    tg.inject_error("sendMessage", 429, "Too Many Requests: retry after 2", retry_after=2)
+    started = time.monotonic()
+    tg.send_text(chat, user, "배우 연기가 좋았다")
+    verdict = await tg.wait_for_bot_message(chat, timeout=20)
+    assert time.monotonic() - started >= 2.0
+    assert "Word by word" in verdict["text"] and len(tg.bot_messages(chat)) == 1
+
+
+async def test_a_failed_callback_answer_is_retried_and_the_correction_kept(tg, bot, settings):
+    user = tg.create_user("Lee", language_code="en")
+    chat = tg.private_chat(user)
+    tg.send_text(chat, user, "정말 최악")
+    verdict = await tg.wait_for_bot_message(chat)
+    tg.inject_error("answerCallbackQuery", 500, "Internal Server Error")
+    answer = await tg.wait_for_callback_answer(
+        tg.press_button(chat, user, verdict, buttons(verdict)[1]), timeout=20
+    )
+    assert "saved" in answer["text"].lower()
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (1,)
+
+
 async def test_admin_and_non_admin_commands(tg, bot):
     admin = tg.create_user("관리자", user_id=ADMIN_ID)
     visitor = tg.create_user("Guest", language_code="en")
@@ -346,10 +422,36 @@ async def test_a_crash_in_one_update_does_not_stop_the_bot(tg, bot, monkeypatch)
     user = tg.create_user("하준")
     chat = tg.private_chat(user)
     tg.send_text(chat, user, "/forget")
-    assert "문제가 생겼어요" in (await tg.wait_for_bot_message(chat))["text"]
+    question = await tg.wait_for_bot_message(chat)
+    assert "지울까요" in question["text"]
+    crashed = tg.press_button(chat, user, question, buttons(question)[0])
+    assert "문제가 생겼어요" in (await tg.wait_for_callback_answer(crashed))["text"]
     monkeypatch.setattr(SentimentService, "forget", original)
+    tg.send_text(chat, user, "정말 재밌어요")  # the bot still serves
+    assert "단어별 흐름" in (await tg.wait_for_bot_message(chat))["text"]
+
+
+async def test_forget_asks_first_and_only_the_asker_can_confirm(tg, bot, settings):
+    user, other = tg.create_user("하린"), tg.create_user("Jo", language_code="en")
+    chat = tg.private_chat(user)
+    tg.send_text(chat, user, "정말 최악")
+    verdict = await tg.wait_for_bot_message(chat)
+    await tg.wait_for_callback_answer(tg.press_button(chat, user, verdict, buttons(verdict)[1]))
     tg.send_text(chat, user, "/forget")
-    assert "지웠어요" in (await tg.wait_for_bot_message(chat))["text"]
+    question = await tg.wait_for_bot_message(chat)
+    yes, no = buttons(question)
+    kept = await tg.wait_for_callback_answer(tg.press_button(chat, user, question, no))
+    assert "지우지 않았어요" in kept["text"]
+    forged = tg.send_callback_query(chat, other, question, yes)  # someone else's press
+    assert "someone else" in (await tg.wait_for_callback_answer(forged))["text"]
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (1,)
+    tg.send_text(chat, user, "/forget")
+    question = await tg.wait_for_bot_message(chat)
+    done = await tg.wait_for_callback_answer(tg.press_button(chat, user, question, yes))
+    assert "지웠어요: 고친 내용 1개" in done["text"]
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (0,)
 
 
 async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_registry):
@@ -426,3 +528,39 @@ async def test_demos_queue_report_and_cache(tg, bot):
     tg.send_text(chat_b, second, "/lstm 9999")
     usage = await tg.wait_for_bot_message(chat_b, lambda m: "사용법" in (m.get("text") or ""))
     assert "1~500" in usage["text"]
+
+
+async def test_enough_new_corrections_start_a_retrain_and_admins_hear_of_it(
+    tg, settings, tmp_path, monkeypatch
+):
+    """RETRAIN_AFTER_CORRECTIONS: the second correction starts a run by itself (a stand-in
+    child that accepts, so this takes seconds); the admin gets the report."""
+    from tests.test_retraining import FAKE_CHILD
+    from training.recipe import RetrainRecipe, TrustRules
+
+    script = tmp_path / "fake-python"
+    script.write_text(FAKE_CHILD.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.setenv("FAKE_RETRAIN", "accept")
+    recipe = RetrainRecipe(trust=TrustRules(min_users=2, max_user_share=0.5))
+    settings = dataclasses.replace(
+        settings, retrain=recipe, retrain_after_corrections=2, python=str(script)
+    )
+    running = RunningBot(settings)
+    await running.start(tg)
+    try:
+        admin = tg.create_user("관리자", user_id=ADMIN_ID)
+        for name, text in (("우진", "이 떡볶이 존맛이다 진짜"), ("서아", "알바비 올랐어 개꿀")):
+            user = tg.create_user(name)
+            chat = tg.private_chat(user)
+            tg.send_text(chat, user, text)
+            verdict = await tg.wait_for_bot_message(chat)
+            await tg.wait_for_callback_answer(
+                tg.press_button(chat, user, verdict, buttons(verdict)[1])
+            )
+        report = await tg.wait_for_bot_message(tg.private_chat(admin), timeout=60)
+        assert report["text"].startswith("✅") and "fake-candidate" in report["text"]
+        current = (settings.paths.registry_dir / "CURRENT").read_text().strip()
+        assert current == "fake-candidate"
+    finally:
+        await running.close()

@@ -222,3 +222,17 @@ async def test_an_admin_settles_a_contested_correction_from_the_review_queue(ser
     await service.decide_review(other.correction_id, approve=True, admin_id=99, lang="en")
     _, row = await _verdict(service, text, user=8, message_id=4)
     assert row.label_shown == 1 - wrong
+
+
+async def test_retention_prunes_old_rows_and_the_overlay_follows(service):
+    text = "감기 다 나았다 살 것 같네"
+    reply, verdict = await _verdict(service, text, user=5)
+    await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko")
+    pending = await service.storage.pending_corrections()
+    await service.storage.mark_consumed([row.id for row in pending], "v2")
+    assert (await service.prune_old_data()).corrections == 0  # learned just now: kept
+    days = service.settings.retention_days
+    service.clock = lambda: time.time() + (days + 1) * 86_400
+    removed = await service.prune_old_data()
+    assert (removed.corrections, removed.verdicts) == (1, 1)
+    assert service.overlay.lookup(text, 5, verdict.probability) is None

@@ -86,3 +86,21 @@ async def test_a_restart_serves_the_current_version(trained_registry, tmp_path):
         assert (await runtime.models.trace("좋다")).model_version == second
     async with open_runtime(settings) as runtime:  # the "restart"
         assert runtime.models.model.version == second
+
+
+async def test_a_full_queue_answers_busy_instead_of_growing(trained_model):
+    from bot.serving import ServingBusy
+
+    service = ModelService(trained_model, max_queue=3)
+    await service.start()
+    try:
+        # Nothing is served between these calls (no await yields to the worker), so the
+        # fourth finds the queue full.
+        pending = [asyncio.ensure_future(service.trace(text)) for text in TEXTS]
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        busy = [r for r in results if isinstance(r, ServingBusy)]
+        assert len(busy) == 1 and len(results) - len(busy) == 3
+        assert all(r.model_version for r in results if not isinstance(r, BaseException))
+        assert (await service.trace("다시 보내면 괜찮아요")).words  # and it recovers
+    finally:
+        await service.stop()

@@ -446,6 +446,19 @@ async def test_prune_drops_old_verdicts_and_scores(storage: Storage, clock: Fake
     assert await storage.count_pending() == 1
 
 
+async def test_a_learned_correction_is_kept_for_the_retention_period_after_use(
+    storage: Storage, clock: FakeClock
+) -> None:
+    first = await storage.add_correction(**correction())
+    await storage.add_correction(**correction(text="또 다른 문장"))
+    clock.now += 100
+    assert await storage.mark_consumed([first.id], "m2") == 1
+    clock.now += 100
+    assert await storage.prune(clock.now - 150) == Removed()  # learned 100 s ago: kept
+    assert await storage.prune(clock.now - 50) == Removed(corrections=1)
+    assert [c.text for c in await storage.all_corrections()] == ["또 다른 문장"]  # never used
+
+
 # --- training runs --------------------------------------------------------------------
 
 

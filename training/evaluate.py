@@ -55,13 +55,7 @@ def score(labels: Sequence[int], predictions: Sequence[int]) -> Evaluation:
 
 
 def predict_labels(model: Servable, texts: Sequence[str], progress: bool = True) -> list[int]:
-    labels: list[int] = []
-    with tqdm(total=len(texts), unit="review", desc="evaluate", disable=not progress) as bar:
-        for start in range(0, len(texts), CHUNK):
-            chunk = texts[start : start + CHUNK]
-            labels.extend(trace.label for trace in model.trace_batch(chunk))
-            bar.update(len(chunk))
-    return labels
+    return [int(p >= 0.5) for p in predict_positive(model, texts, progress)]  # as Trace.label
 
 
 def predict_positive(model: Servable, texts: Sequence[str], progress: bool = True) -> list[float]:

@@ -1,0 +1,45 @@
+"""Settings are read and checked once, at start-up; a bad value names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, Settings
+from training.recipe import RetrainRecipe
+
+
+def test_defaults_embed_the_retrain_recipe():
+    settings = Settings.from_env({})
+    assert settings.retrain == RetrainRecipe()
+    assert settings.retrain_after_corrections == 20 and settings.retention_days == 90
+
+
+def test_recipe_variables_reach_the_recipe():
+    settings = Settings.from_env(
+        {"RETRAIN_AGREEMENT": "3", "RETRAIN_CONFIDENT_AGREEMENT": "4", "RETRAIN_STEPS": "50",
+         "GATE_NSMC_ROWS": "2000", "RETRAIN_MODE": "full", "RETRAIN_LIMIT": "1000"}
+    )  # fmt: skip
+    recipe = settings.retrain
+    assert (recipe.trust.agreement, recipe.trust.confident_agreement) == (3, 4)
+    assert (recipe.focus.steps, recipe.gate.nsmc_rows, recipe.mode, recipe.limit) == (
+        50, 2000, "full", 1000
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RETRAIN_MAX_USER_SHARE", "1.5", "RETRAIN_MAX_USER_SHARE: max_user_share must be in"),
+        ("RETRAIN_AGREEMENT", "5", "RETRAIN_CONFIDENT_AGREEMENT"),
+        ("GATE_NSMC_ROWS", "0", "GATE_NSMC_ROWS: nsmc_rows must be at least 1"),
+        ("RETRAIN_MODE", "sometimes", "RETRAIN_MODE must be one of finetune, full"),
+        ("RETRAIN_STEPS", "many", "RETRAIN_STEPS must be a whole number"),
+        ("RETENTION_DAYS", "0", "RETENTION_DAYS must be at least 1"),
+        ("WEBHOOK_PORT", "70000", "WEBHOOK_PORT must be at most 65535"),
+        ("RATE_LIMIT_PER_MINUTE", "0", "RATE_LIMIT_PER_MINUTE must be at least 1"),
+        ("ADMIN_IDS", "alice", "ADMIN_IDS must be comma-separated user ids"),
+    ],
+)
+def test_a_bad_value_is_refused_at_start_with_its_name(variable, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({variable: value})
