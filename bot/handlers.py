@@ -46,59 +46,54 @@ YES, NO = "y", "n"
 MAX_REVIEW_ITEMS = 5
 
 
-def verdict_buttons(verdict_id: int) -> InlineKeyboardMarkup:
-    data = f"{CALLBACK_PREFIX}:{verdict_id}"
-    right = InlineKeyboardButton(replies.BUTTON_RIGHT, callback_data=f"{data}:{RIGHT}")
-    wrong = InlineKeyboardButton(replies.BUTTON_WRONG, callback_data=f"{data}:{WRONG}")
-    return InlineKeyboardMarkup([[right, wrong]])
+def _buttons(prefix: str, subject: int, *choices: tuple[str, str]) -> InlineKeyboardMarkup:
+    """One row of buttons whose data reads "<prefix>:<subject id>:<choice>"."""
+    row = [InlineKeyboardButton(text, callback_data=f"{prefix}:{subject}:{choice}")
+           for text, choice in choices]  # fmt: skip
+    return InlineKeyboardMarkup([row])
 
 
-def parse_callback(data: str | None) -> tuple[int, str] | None:
-    """(verdict id, choice) from our own callback data; None for anything forged or stale."""
+def _parse(data: str | None, prefix: str, choices: tuple[str, ...]) -> tuple[int, str] | None:
+    """(subject id, choice) from our own callback data; None for anything forged or stale."""
     parts = (data or "").split(":")
-    if len(parts) != 3 or parts[0] != CALLBACK_PREFIX or parts[2] not in (RIGHT, WRONG):
+    if len(parts) != 3 or parts[0] != prefix or parts[2] not in choices:
         return None
     if not parts[1].isdigit() or len(parts[1]) > 19:
         return None
     return int(parts[1]), parts[2]
 
 
+def verdict_buttons(verdict_id: int) -> InlineKeyboardMarkup:
+    return _buttons(
+        CALLBACK_PREFIX, verdict_id, (replies.BUTTON_RIGHT, RIGHT), (replies.BUTTON_WRONG, WRONG)
+    )
+
+
+def parse_callback(data: str | None) -> tuple[int, str] | None:
+    """(verdict id, choice) of a verdict's button."""
+    return _parse(data, CALLBACK_PREFIX, (RIGHT, WRONG))
+
+
 def review_buttons(correction_id: int, lang: Lang) -> InlineKeyboardMarkup:
-    data = f"{REVIEW_PREFIX}:{correction_id}"
-    approve = InlineKeyboardButton(
-        say("review_button_approve", lang), callback_data=f"{data}:{APPROVE}"
-    )
-    reject = InlineKeyboardButton(
-        say("review_button_reject", lang), callback_data=f"{data}:{REJECT}"
-    )
-    return InlineKeyboardMarkup([[approve, reject]])
+    approve, reject = say("review_button_approve", lang), say("review_button_reject", lang)
+    return _buttons(REVIEW_PREFIX, correction_id, (approve, APPROVE), (reject, REJECT))
 
 
 def parse_review_callback(data: str | None) -> tuple[int, bool] | None:
-    """(correction id, approve?) from a /review button; None for anything else."""
-    parts = (data or "").split(":")
-    if len(parts) != 3 or parts[0] != REVIEW_PREFIX or parts[2] not in (APPROVE, REJECT):
-        return None
-    if not parts[1].isdigit() or len(parts[1]) > 19:
-        return None
-    return int(parts[1]), parts[2] == APPROVE
+    """(correction id, approve?) from a /review button."""
+    parsed = _parse(data, REVIEW_PREFIX, (APPROVE, REJECT))
+    return (parsed[0], parsed[1] == APPROVE) if parsed else None
 
 
 def forget_buttons(user_id: int, lang: Lang) -> InlineKeyboardMarkup:
-    data = f"{FORGET_PREFIX}:{user_id}"
-    yes = InlineKeyboardButton(say("forget_yes", lang), callback_data=f"{data}:{YES}")
-    no = InlineKeyboardButton(say("forget_no", lang), callback_data=f"{data}:{NO}")
-    return InlineKeyboardMarkup([[yes, no]])
+    yes, no = say("forget_yes", lang), say("forget_no", lang)
+    return _buttons(FORGET_PREFIX, user_id, (yes, YES), (no, NO))
 
 
 def parse_forget_callback(data: str | None) -> tuple[int, bool] | None:
-    """(user id, confirmed?) from a /forget button; None for anything else."""
-    parts = (data or "").split(":")
-    if len(parts) != 3 or parts[0] != FORGET_PREFIX or parts[2] not in (YES, NO):
-        return None
-    if not parts[1].isdigit() or len(parts[1]) > 19:
-        return None
-    return int(parts[1]), parts[2] == YES
+    """(user id, confirmed?) from a /forget button."""
+    parsed = _parse(data, FORGET_PREFIX, (YES, NO))
+    return (parsed[0], parsed[1] == YES) if parsed else None
 
 
 def verdict_id_of(message: Message | None) -> int | None:
