@@ -25,10 +25,12 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.delivery import PatientRateLimiter
 from bot.handlers import Handlers
+from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.ratelimit import RateLimiter
 from bot.retraining import ChildProcess, Retrainer
 from bot.service import SentimentService
@@ -97,15 +99,25 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 def build_application(runtime: Runtime) -> Application:
     settings = runtime.settings
-    application = (
-        Application.builder()
-        .token(settings.token)
-        .base_url(settings.base_url)
-        .base_file_url(settings.base_file_url)
-        .rate_limiter(PatientRateLimiter(overall_max_rate=settings.outgoing_per_second))
+    # Polling confirms updates with the next getUpdates; a webhook with its 200.
+    inbox = InboxQueue(deferred=not settings.webhook_url)
+    inbox.storage = runtime.storage
+    bot = InboxBot(
+        settings.token,
+        base_url=settings.base_url,
+        base_file_url=settings.base_file_url,
         # PTB's default of 256 connections costs CPU: httpcore checks every pooled
         # connection on each request. A few keep-alive connections carry hundreds a second.
-        .connection_pool_size(settings.http_connections)
+        request=HTTPXRequest(connection_pool_size=settings.http_connections),
+        get_updates_request=HTTPXRequest(),
+        rate_limiter=PatientRateLimiter(overall_max_rate=settings.outgoing_per_second),
+        inbox=inbox,
+    )
+    application = (
+        Application.builder()
+        .application_class(InboxApplication)
+        .bot(bot)
+        .update_queue(inbox)
         .concurrent_updates(256)  # lets messages that arrive together share one trace batch
         .build()
     )
@@ -178,6 +190,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
         async with application:
             await application.bot.set_my_commands(COMMANDS)
             await application.start()
+            await application.update_queue.replay_unhandled(application.bot)
             if settings.webhook_url:
                 await application.updater.start_webhook(
                     listen=settings.webhook_listen,

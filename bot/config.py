@@ -23,7 +23,7 @@
 | GATE_MIN_LEARNED | 0.9 | share of its corrections a candidate must answer as corrected |
 | RETRAIN_TIMEOUT_MINUTES | 360 | a retrain running longer is killed |
 | RETENTION_DAYS | 90 | verdicts (with their texts), group scores, and corrections a model has learned are deleted this many days after (checked every 6 hours) |
-| RATE_LIMIT_PER_MINUTE | 20 | messages a user may have traced per minute |
+| RATE_LIMIT_PER_MINUTE | 20 | messages a user may send per minute, in private chats and groups (0: no limit) |
 | MOOD_WINDOW | 20 | messages in the rolling mood that drives alerts |
 | DEMO_CACHE_DIR | var/demos | cached /rnn /lstm /gru results |
 | POLL_TIMEOUT | 30 | long-polling timeout in seconds |
@@ -97,7 +97,7 @@ class Settings:
             retrain_interval_minutes=_float(env, "RETRAIN_INTERVAL_MINUTES", 60.0, minimum=0),
             retrain_timeout=_float(env, "RETRAIN_TIMEOUT_MINUTES", 360.0, minimum=1) * 60,
             retention_days=_float(env, "RETENTION_DAYS", 90.0, minimum=1),
-            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20, minimum=1),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20, minimum=0),
             mood_window=_int(env, "MOOD_WINDOW", 20, minimum=1),
             demo_cache_dir=Path(env.get("DEMO_CACHE_DIR", "var/demos")),
             poll_timeout=_int(env, "POLL_TIMEOUT", 30, minimum=0),

@@ -329,7 +329,7 @@ class Handlers:
             return
         alert = await self.service.observe_group_message(
             message.text, chat_id=message.chat_id, user_id=update.effective_user.id,
-            at=message.date.timestamp(), lang="ko",
+            at=message.date.timestamp(), lang="ko", message_id=message.message_id,
         )  # fmt: skip
         if alert:
             await message.chat.send_message(alert)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")  # syllables and jamo
 MAX_MOOD_HOURS = 720
+INBOX_KEEP_S = 2 * 86_400  # Telegram redelivers an update for at most a day
 POSITIVE_WORDS = {"긍정", "positive", "pos", "1", "좋음", "👍"}
 NEGATIVE_WORDS = {"부정", "negative", "neg", "0", "나쁨", "👎"}
 
@@ -171,7 +172,9 @@ class SentimentService:
 
     async def prune_old_data(self) -> Removed:
         """Delete what is older than RETENTION_DAYS (see Storage.prune for what goes)."""
-        removed = await self.storage.prune(self.clock() - self.settings.retention_days * 86_400)
+        now = self.clock()
+        removed = await self.storage.prune(now - self.settings.retention_days * 86_400)
+        await self.storage.prune_inbox(now - INBOX_KEEP_S)
         if removed.corrections:
             await self.load_overlay()  # the overlay must not outlive its corrections
         return removed
@@ -200,16 +203,21 @@ class SentimentService:
     # --- group chats: mood ------------------------------------------------------------
 
     async def observe_group_message(
-        self, text: str, *, chat_id: int, user_id: int, at: float, lang: Lang = "ko"
-    ) -> str | None:
-        """Score one group message; returns an alert to post, at most once per dip."""
+        self, text: str, *, chat_id: int, user_id: int, at: float, lang: Lang = "ko",
+        message_id: int | None = None,
+    ) -> str | None:  # fmt: skip
+        """Score one group message; returns an alert to post, at most once per dip.
+
+        A message scored before (a replayed or redelivered update) is not counted again."""
         trace = await self._read(text)
         if trace.is_empty:
             return None
         # The text is kept only if the chat opted in; storage enforces that rule.
-        await self.storage.add_score(
-            chat_id, user_id, trace.positive, trace.model_version, at, text
+        added = await self.storage.add_score(
+            chat_id, user_id, trace.positive, trace.model_version, at, text, message_id
         )
+        if not added:
+            return None
         settings = await self.storage.chat_settings(chat_id)
         if settings.alert_threshold is None:
             return None

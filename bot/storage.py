@@ -197,6 +197,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 6: when a correction was learned, so it can be kept for the retention period after.
     ("ALTER TABLE corrections ADD COLUMN consumed_at REAL",),
+    # 7: updates received but not yet handled (bot.inbox), and group scores keyed by their
+    # message, so an update handled twice (a replay, a second delivery) counts once.
+    (
+        """
+        CREATE TABLE inbox (
+            update_id INTEGER PRIMARY KEY,
+            payload TEXT,
+            received_at REAL NOT NULL,
+            done_at REAL
+        )
+        """,
+        "CREATE INDEX inbox_pending ON inbox (update_id) WHERE done_at IS NULL",
+        "ALTER TABLE mood_scores ADD COLUMN message_id INTEGER",
+        "CREATE UNIQUE INDEX mood_scores_message ON mood_scores (chat_id, message_id) "
+        "WHERE message_id IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -408,6 +424,8 @@ class Storage:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._verdicts = GroupCommit(self._insert_verdicts)
+        self._received = GroupCommit(self._insert_received)
+        self._handled = GroupCommit(self._mark_handled)
 
     # lifecycle
 
@@ -436,7 +454,8 @@ class Storage:
         return storage
 
     async def close(self) -> None:
-        await self._verdicts.drain()
+        for pending in (self._verdicts, self._received, self._handled):
+            await pending.drain()
         await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -746,23 +765,28 @@ class Storage:
         model_version: str,
         at: float,
         text: str | None = None,
-    ) -> None:
-        """Record one message's P(positive).
+        message_id: int | None = None,
+    ) -> bool:
+        """Record one message's P(positive); False if that message was scored already.
 
         ``text`` is dropped unless the chat opted in, checked here in the same
         transaction, so a caller's mistake cannot store text a chat did not allow.
         """
         _check_probability("score", score)
         async with self._write() as db:
-            await db.execute(
+            cursor = await db.execute(
                 """
-                INSERT INTO mood_scores (chat_id, user_id, score, model_version, at, text)
+                INSERT OR IGNORE INTO mood_scores
+                    (chat_id, user_id, score, model_version, at, text, message_id)
                 VALUES (?, ?, ?, ?, ?, CASE WHEN EXISTS (
                     SELECT 1 FROM chat_settings WHERE chat_id = ? AND store_text = 1)
-                    THEN ? ELSE NULL END)
+                    THEN ? ELSE NULL END, ?)
                 """,
-                (chat_id, user_id, score, model_version, at, chat_id, text),
+                (chat_id, user_id, score, model_version, at, chat_id, text, message_id),
             )
+            added = cursor.rowcount == 1
+            await cursor.close()
+            return added
 
     async def scores(self, chat_id: int, since: float) -> list[ScoreRow]:
         """Scores at or after ``since`` (epoch seconds), oldest first."""
@@ -847,6 +871,56 @@ class Storage:
                 (int(active), chat_id, int(not active)),
             )
             return cursor.rowcount == 1
+
+    # the inbox: updates survive a crash between receiving and handling them
+
+    async def receive(self, update_id: int, payload: str) -> bool:
+        """Keep an update before it is confirmed to Telegram; False if it was seen before
+        (a second delivery), in which case it must not be handled again."""
+        return await self._received.submit((update_id, payload))
+
+    async def handled(self, update_id: int) -> None:
+        """The update was handled: drop its payload (it may hold a message's text)."""
+        await self._handled.submit(update_id)
+
+    async def unhandled(self) -> list[tuple[int, str]]:
+        """Updates received but never handled (the bot died meanwhile), oldest first."""
+        rows = await self._fetch(
+            "SELECT update_id, payload FROM inbox WHERE done_at IS NULL ORDER BY update_id"
+        )
+        return [(int(update_id), payload) for update_id, payload in rows]
+
+    async def prune_inbox(self, before: float) -> int:
+        """Handled updates are kept (without payload) only to spot a second delivery,
+        which Telegram makes within a day."""
+        async with self._write() as db:
+            cursor = await db.execute(
+                "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (before,)
+            )
+            removed = cursor.rowcount
+            await cursor.close()
+        return removed
+
+    async def _insert_received(self, rows: list[tuple[int, str]]) -> list[bool]:
+        fresh = []
+        async with self._write() as db:
+            for update_id, payload in rows:
+                cursor = await db.execute(
+                    "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) "
+                    "VALUES (?, ?, ?)",
+                    (update_id, payload, self._clock()),
+                )
+                fresh.append(cursor.rowcount == 1)
+                await cursor.close()
+        return fresh
+
+    async def _mark_handled(self, update_ids: list[int]) -> list[None]:
+        async with self._write() as db:
+            await db.executemany(
+                "UPDATE inbox SET done_at = ?, payload = NULL WHERE update_id = ?",
+                [(self._clock(), update_id) for update_id in update_ids],
+            )
+        return [None] * len(update_ids)
 
     # privacy
 

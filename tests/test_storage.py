@@ -187,9 +187,17 @@ async def test_concurrent_coroutines_do_not_share_a_transaction(storage: Storage
         *(storage.add_correction(**correction(user_id=u)) for u in range(20)),
         *(storage.add_score(1, u, 0.5, "m1", float(u), None) for u in range(20)),
     )
-    assert all(r is None or r.created for r in results)
+    assert all(r is True or r.created for r in results)  # scores say True when added
     assert await storage.count_pending() == 20
     assert len(await storage.scores(1, 0)) == 20
+
+
+async def test_a_group_message_is_scored_once_however_often_it_is_handled(storage: Storage):
+    assert await storage.add_score(1, 7, 0.4, "m1", 1.0, None, message_id=11)
+    assert not await storage.add_score(1, 7, 0.4, "m1", 1.0, None, message_id=11)
+    assert await storage.add_score(2, 7, 0.4, "m1", 1.0, None, message_id=11)  # other chat
+    assert await storage.add_score(1, 7, 0.4, "m1", 1.0, None)  # no id: always counted
+    assert len(await storage.scores(1, 0)) == 2
 
 
 # --- corrections ----------------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""At-least-once handling: an update is on disk before Telegram is told it arrived.
+
+Telegram forgets an update once it is confirmed: in polling mode by the next getUpdates
+(python-telegram-bot sends it right after queueing the batch), in webhook mode by the
+HTTP 200 (sent right after queueing). A bot killed between that moment and its reply
+lost the message for good. Both paths put every update into `Application.update_queue`
+and wait for the put, so the queue is where the update is written down:
+
+* `InboxQueue.put` stores the update in the `inbox` table first; a second delivery of an
+  update already there (Telegram retrying a webhook, another poll after a crash) is
+  dropped, so it is not handled twice;
+* `InboxApplication.process_update` marks it handled once every handler has run (a handler
+  that failed counts as handled: the error handler answered it, and a replay would fail
+  again);
+* at start-up, `replay_unhandled` queues whatever was received but never handled.
+
+What this cannot promise: a reply sent in the last milliseconds before a kill, whose update
+was not yet marked handled, is sent again on replay. Group scores are keyed by message,
+so a replay never counts a message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from telegram import Bot, Update
+from telegram.ext import Application, ExtBot
+
+from bot.storage import Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+
+class InboxQueue(asyncio.Queue):
+    """The application's update queue, writing each update down before accepting it.
+
+    In webhook mode `put` returns once the update is on disk (the 200 follows it). The
+    poller puts a batch one update at a time, so waiting for each write would serialise
+    the disk: there (`deferred`) `put` returns at once and `InboxBot.get_updates`, the
+    call that confirms the batch, first waits for every write (`settled`)."""
+
+    def __init__(self, *, deferred: bool = False) -> None:
+        super().__init__()
+        self.storage: Storage | None = None  # set once the database is open
+        self.deferred = deferred
+        self._writing: set[asyncio.Task[None]] = set()
+
+    async def put(self, item: object) -> None:
+        if not isinstance(item, Update) or self.storage is None:
+            await super().put(item)
+            return
+        writing = asyncio.ensure_future(self._write_then_put(item))
+        self._writing.add(writing)
+        writing.add_done_callback(self._writing.discard)
+        if not self.deferred:
+            await writing
+
+    async def settled(self) -> None:
+        """Every update put so far is on disk (or known to be a second delivery)."""
+        if self._writing:
+            await asyncio.gather(*list(self._writing), return_exceptions=True)
+
+    async def _write_then_put(self, update: Update) -> None:
+        assert self.storage is not None
+        payload = json.dumps(update.to_dict(), ensure_ascii=False)
+        try:
+            fresh = await self.storage.receive(update.update_id, payload)
+        except StorageError as error:
+            # A locked database must not stop the bot: the update is handled anyway
+            # (the user hears "cannot save now"), only without the crash guarantee.
+            log.warning("update %s not written to the inbox: %s", update.update_id, error)
+            fresh = True
+        if not fresh:
+            log.info("update %s was delivered again; not handled twice", update.update_id)
+            return
+        await super().put(update)
+
+    async def replay_unhandled(self, bot: Bot) -> int:
+        """Queue the updates a previous run received but did not finish."""
+        assert self.storage is not None
+        pending = await self.storage.unhandled()
+        for _, payload in pending:
+            if payload is not None:
+                await super().put(Update.de_json(json.loads(payload), bot))
+        if pending:
+            log.warning("replaying %d update(s) received before a restart", len(pending))
+        return len(pending)
+
+
+class InboxBot(ExtBot):
+    """Confirms a batch of updates to Telegram (the next getUpdates) only once the inbox
+    holds all of it."""
+
+    __slots__ = ("_inbox",)
+
+    def __init__(self, *args: Any, inbox: InboxQueue, **kwargs: Any) -> None:
+        self._inbox = inbox  # before Bot.__init__ freezes the object
+        super().__init__(*args, **kwargs)
+
+    async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        await self._inbox.settled()
+        return await super().get_updates(*args, **kwargs)
+
+
+class InboxApplication(Application):
+    """An Application that marks each update handled in the inbox when it is done."""
+
+    async def process_update(self, update: object) -> None:
+        await super().process_update(update)
+        queue = self.update_queue
+        if isinstance(update, Update) and isinstance(queue, InboxQueue) and queue.storage:
+            try:
+                await queue.storage.handled(update.update_id)
+            except StorageError as error:  # replayed after a restart: at least once
+                log.warning("update %s not marked handled: %s", update.update_id, error)

@@ -1,0 +1,156 @@
+"""`kill -9` with messages in flight: after a restart every message is answered, and every
+group message is scored exactly once. The bot runs as its own process (`python -m bot`),
+as in production, against the fake Bot API in this one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fake_telegram import running_fake_telegram
+
+REPO = Path(__file__).resolve().parents[1]
+USERS = 50
+PER_USER = 3
+MAX_TWICE = 3  # of 150; measured 0 in 7 of 8 runs and 1 once (see bot/inbox.py)
+
+
+@pytest.fixture
+async def tg():
+    async with running_fake_telegram() as server:
+        yield server
+        server.assert_no_errors()
+
+
+def _start_bot(tg, tmp_path: Path, registry: Path, webhook_port: int | None) -> subprocess.Popen:
+    webhook = {
+        "WEBHOOK_URL": "https://bot.example.test/hook",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(webhook_port),
+    } if webhook_port else {}  # fmt: skip
+    env = {
+        **webhook,
+        **os.environ,
+        "TELEGRAM_TOKEN": tg.token,
+        "TELEGRAM_BASE_URL": tg.base_url,
+        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        "MODEL_REGISTRY": str(registry),
+        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
+        "RETRAIN_CRON": "off",
+        "RETRAIN_INTERVAL_MINUTES": "0",
+        "POLL_TIMEOUT": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    log = (tmp_path / "bot.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot"], env=env, cwd=tmp_path, stdout=log, stderr=log
+    )
+
+
+async def _until(condition, timeout: float, what: str) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+    assert condition(), what
+
+
+def _verdicts(tg, chat) -> list[dict]:
+    return [m for m in tg.bot_messages(chat) if "단어별 흐름" in (m.get("text") or "")]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _listening(tg, webhook_port: int | None) -> bool:
+    method = "setWebhook" if webhook_port else "getUpdates"
+    return any(call[0] == method for call in tg.calls)
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_kill_9_with_messages_in_flight_loses_none_and_counts_groups_once(
+    tg, trained_registry, tmp_path, mode
+):
+    registry = Path(shutil.copytree(trained_registry.root, tmp_path / "models"))
+    port = _free_port() if mode == "webhook" else None
+    if port:
+        tg.forward_webhook(f"http://127.0.0.1:{port}/hook")
+    users = [tg.create_user(f"사용자{i}") for i in range(USERS)]
+    chats = [tg.private_chat(user) for user in users]
+    group = tg.group_chat("모임", users[:10], admins=users[:1], bot_is_admin=True)
+    bot = _start_bot(tg, tmp_path, registry, port)
+    try:
+        await _until(lambda: _listening(tg, port), 90, "bot listens")
+        for round_ in range(PER_USER):
+            for user, chat in zip(users, chats, strict=True):
+                tg.send_text(chat, user, f"오늘 영화 정말 재밌었다 {round_}")
+        for index, user in enumerate(users[:10]):
+            tg.send_text(group, user, f"다들 고생했어 최고야 {index}")
+        total = USERS * PER_USER
+        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= 40, 60, "40 replies")
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(timeout=30)
+        answered_before = sum(len(_verdicts(tg, c)) for c in chats)
+        assert answered_before < total, "the kill came too late to test anything"
+
+        bot = _start_bot(tg, tmp_path, registry, port)
+        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total, 120,
+                     "every message answered after the restart")  # fmt: skip
+        await asyncio.sleep(1.0)  # would a duplicate still arrive? (a bound, not a sync)
+        per_chat = [len(_verdicts(tg, chat)) for chat in chats]
+        assert all(count >= PER_USER for count in per_chat)  # 150 of 150 answered
+        # A reply sent in the last milliseconds before the kill, whose update was not yet
+        # marked handled, goes out again on replay (see bot/inbox.py): rare, bounded.
+        twice = sum(per_chat) - total
+        print(f"answered twice after kill -9 ({mode}): {twice}")
+        assert twice <= MAX_TWICE
+        with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+            scored = db.execute("SELECT COUNT(*), COUNT(DISTINCT message_id) FROM mood_scores")
+            assert scored.fetchone() == (10, 10)
+            assert db.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone() == (0,)
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        try:
+            bot.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+
+
+async def test_an_update_delivered_twice_is_queued_once_and_replayed_until_handled(tmp_path):
+    """Telegram redelivers a webhook update whose 200 it did not see; a restart replays
+    what was received and never handled."""
+    from telegram import Bot, Update
+
+    from bot.inbox import InboxQueue
+    from bot.storage import Storage
+
+    payload = {"update_id": 7, "message": {"message_id": 1, "date": 0, "text": "안녕",
+               "chat": {"id": 5, "type": "private"}}}  # fmt: skip
+    bot = Bot("1:x")
+    async with await Storage.open(tmp_path / "bot.db") as storage:
+        queue = InboxQueue()
+        queue.storage = storage
+        for _ in range(2):
+            await queue.put(Update.de_json(payload, bot))
+        assert queue.qsize() == 1
+        assert [update_id for update_id, _ in await storage.unhandled()] == [7]
+        restarted = InboxQueue()
+        restarted.storage = storage
+        assert await restarted.replay_unhandled(bot) == 1
+        assert (await restarted.get()).message.text == "안녕"
+        await storage.handled(7)
+        assert await storage.unhandled() == []
+        await queue.put(Update.de_json(payload, bot))  # a late redelivery
+        assert queue.qsize() == 1
