@@ -25,6 +25,9 @@ ROUND_TRIPS = 200
 LOAD_RATE = int(os.environ.get("BENCH_LOAD_RATE", "200"))  # messages per second
 LOAD_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 LOAD_USERS = 400
+# Distinct users who each send one message, to see whether memory follows users ever seen.
+MANY_USERS = int(os.environ.get("BENCH_MANY_USERS", "100000"))
+MANY_RATE = 250  # messages per second, under the bot's saturation
 REVIEWS = (
     "배우 연기가 정말 좋았어요",
     "돈이 아까운 최악의 영화",
@@ -127,6 +130,23 @@ async def _load(tg) -> tuple[int, int, float]:
     return answered, errors, answered / (clock.last_reply_at - started)
 
 
+async def _many_users(tg, process) -> tuple[float, float, int]:
+    """RSS before and after MANY_USERS distinct users each send one message; the
+    messages answered. Per-user state (rate limiter, warnings) must not keep them all."""
+    clock = ReplyClock(tg)
+    before = psutil.Process(process.pid).memory_info().rss / 1e6
+    started = time.perf_counter()
+    for index in range(MANY_USERS):
+        user = tg.create_user(f"m{index}")
+        clock.send(tg, tg.private_chat(user), user, REVIEWS[index % len(REVIEWS)])
+        if index % 50 == 49:  # pace in small bursts: one sleep per message costs too much
+            await asyncio.sleep(max(0.0, started + (index + 1) / MANY_RATE - time.perf_counter()))
+    await clock.drain(timeout=30)
+    tg.world.message_listeners.clear()
+    after = psutil.Process(process.pid).memory_info().rss / 1e6
+    return before, after, len(clock.latencies)
+
+
 async def _run(registry_root: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         async with running_fake_telegram() as tg:
@@ -135,6 +155,7 @@ async def _run(registry_root: Path) -> dict[str, float]:
                 p50, p99 = percentiles_ms(await _round_trips(tg))
                 answered, errors, rate = await _load(tg)
                 rss = psutil.Process(process.pid).memory_info().rss / 1e6
+                many_before, many_after, many_answered = await _many_users(tg, process)
             finally:
                 # Wait without blocking this loop: the fake server must keep answering
                 # the bot's last long poll while it shuts down.
@@ -147,6 +168,10 @@ async def _run(registry_root: Path) -> dict[str, float]:
         "load_answered": answered,
         "load_errors": errors,
         "bot_rss_mb": rss,
+        "many_users": MANY_USERS,
+        "many_users_answered": many_answered,
+        "many_users_rss_before_mb": many_before,
+        "many_users_rss_after_mb": many_after,
     }
 
 
@@ -157,5 +182,10 @@ def run(registry_root: Path) -> dict[str, float]:
         f"p99 {figures['roundtrip_p99_ms']:.1f} ms; {LOAD_RATE} msg/s offered for "
         f"{LOAD_SECONDS:.0f} s: {figures['load_msgs_per_s']:.0f} msg/s answered, "
         f"{figures['load_errors']} errors; bot process {figures['bot_rss_mb']:.0f} MB"
+    )
+    print(
+        f"{MANY_USERS:,} distinct users, one message each: {figures['many_users_answered']:,} "
+        f"answered; bot memory {figures['many_users_rss_before_mb']:.0f} MB before, "
+        f"{figures['many_users_rss_after_mb']:.0f} MB after"
     )
     return figures
