@@ -64,6 +64,11 @@ async def _until(condition, timeout: float, what: str) -> None:
     assert condition(), what
 
 
+def _unhandled(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        return db.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[0]
+
+
 def _verdicts(tg, chat) -> list[dict]:
     return [m for m in tg.bot_messages(chat) if "단어별 흐름" in (m.get("text") or "")]
 
@@ -108,7 +113,8 @@ async def test_kill_9_with_messages_in_flight_loses_none_and_counts_groups_once(
         bot = _start_bot(tg, tmp_path, registry, port)
         await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total, 120,
                      "every message answered after the restart")  # fmt: skip
-        await asyncio.sleep(1.0)  # would a duplicate still arrive? (a bound, not a sync)
+        # Every update marked handled: each reply that will go out has gone out.
+        await _until(lambda: _unhandled(tmp_path) == 0, 30, "the replay finished")
         per_chat = [len(_verdicts(tg, chat)) for chat in chats]
         assert all(count >= PER_USER for count in per_chat)  # 150 of 150 answered
         # A reply sent in the last milliseconds before the kill, whose update was not yet
