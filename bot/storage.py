@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 import aiosqlite
 
@@ -213,6 +213,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE UNIQUE INDEX mood_scores_message ON mood_scores (chat_id, message_id) "
         "WHERE message_id IS NOT NULL",
     ),
+    # 8: a group's own language and time zone (NULL: the bot's defaults).
+    (
+        "ALTER TABLE chat_settings ADD COLUMN language TEXT",
+        "ALTER TABLE chat_settings ADD COLUMN timezone TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -283,6 +288,8 @@ class ChatSettings:
     store_text: bool = False
     alert_threshold: float | None = None
     alert_active: bool = False
+    language: str | None = None  # None: the bot's default (Korean)
+    timezone: str | None = None  # an IANA name; None: the TIMEZONE setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -813,14 +820,32 @@ class Storage:
 
     async def chat_settings(self, chat_id: int) -> ChatSettings:
         rows = await self._fetch(
-            "SELECT chat_id, store_text, alert_threshold, alert_active "
+            "SELECT chat_id, store_text, alert_threshold, alert_active, language, timezone "
             "FROM chat_settings WHERE chat_id = ?",
             (chat_id,),
         )
         if not rows:
             return ChatSettings(chat_id=chat_id)
-        chat, store_text, threshold, active = rows[0]
-        return ChatSettings(chat, bool(store_text), threshold, bool(active))
+        chat, store_text, threshold, active, language, timezone = rows[0]
+        return ChatSettings(chat, bool(store_text), threshold, bool(active), language, timezone)
+
+    async def set_chat_language(self, chat_id: int, language: str | None) -> None:
+        """A group's language for everything the bot posts there (None: the default)."""
+        await self._set_chat_value("language", chat_id, language)
+
+    async def set_chat_timezone(self, chat_id: int, timezone: str | None) -> None:
+        """A group's time zone for /mood and its chart (None: the TIMEZONE setting)."""
+        await self._set_chat_value("timezone", chat_id, timezone)
+
+    async def _set_chat_value(
+        self, column: Literal["language", "timezone"], chat_id: int, value: str | None
+    ) -> None:
+        async with self._write() as db:
+            await db.execute(
+                f"INSERT INTO chat_settings (chat_id, {column}) VALUES (?, ?) "
+                f"ON CONFLICT (chat_id) DO UPDATE SET {column} = excluded.{column}",
+                (chat_id, value),
+            )
 
     async def set_store_text(self, chat_id: int, store_text: bool) -> int:
         """Opt a chat in or out of keeping message text; returns texts erased.

@@ -505,3 +505,14 @@ async def test_runs_left_running_by_a_dead_bot_are_failed_at_start_up(storage: S
     (run,) = await storage.runs()
     assert run.id == stale and run.status is RunStatus.FAILED and "stopped" in run.message
     assert await storage.fail_stale_runs() == 0
+
+
+async def test_a_groups_language_and_time_zone_are_kept(storage: Storage) -> None:
+    await storage.set_alert_threshold(4, 0.3)
+    await storage.set_chat_language(4, "en")
+    await storage.set_chat_timezone(4, "Europe/Berlin")
+    kept = await storage.chat_settings(4)
+    assert (kept.language, kept.timezone, kept.alert_threshold) == ("en", "Europe/Berlin", 0.3)
+    await storage.set_chat_language(4, None)
+    assert (await storage.chat_settings(4)).language is None
+    assert (await storage.chat_settings(5)).timezone is None
