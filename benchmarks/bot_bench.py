@@ -130,21 +130,26 @@ async def _load(tg) -> tuple[int, int, float]:
     return answered, errors, answered / (clock.last_reply_at - started)
 
 
-async def _many_users(tg, process) -> tuple[float, float, int]:
-    """RSS before and after MANY_USERS distinct users each send one message; the
-    messages answered. Per-user state (rate limiter, warnings) must not keep them all."""
+async def _many_users(tg, process) -> tuple[float, float, float, int]:
+    """RSS before, half-way and after MANY_USERS distinct users each send one message; the
+    messages answered. Per-user state (rate limiter, warnings) must not keep them all, so
+    the second half of the users must not grow memory the way the first half may (the
+    allocator's and SQLite's caches fill once, to the load's steady state)."""
     clock = ReplyClock(tg)
-    before = psutil.Process(process.pid).memory_info().rss / 1e6
+    process = psutil.Process(process.pid)
+    before = half = process.memory_info().rss / 1e6
     started = time.perf_counter()
     for index in range(MANY_USERS):
         user = tg.create_user(f"m{index}")
         clock.send(tg, tg.private_chat(user), user, REVIEWS[index % len(REVIEWS)])
         if index % 50 == 49:  # pace in small bursts: one sleep per message costs too much
             await asyncio.sleep(max(0.0, started + (index + 1) / MANY_RATE - time.perf_counter()))
-    await clock.drain(timeout=30)
+        if index == MANY_USERS // 2:
+            half = process.memory_info().rss / 1e6
+    await clock.drain(timeout=120)
     tg.world.message_listeners.clear()
-    after = psutil.Process(process.pid).memory_info().rss / 1e6
-    return before, after, len(clock.latencies)
+    after = process.memory_info().rss / 1e6
+    return before, half, after, len(clock.latencies)
 
 
 async def _run(registry_root: Path) -> dict[str, float]:
@@ -155,7 +160,9 @@ async def _run(registry_root: Path) -> dict[str, float]:
                 p50, p99 = percentiles_ms(await _round_trips(tg))
                 answered, errors, rate = await _load(tg)
                 rss = psutil.Process(process.pid).memory_info().rss / 1e6
-                many_before, many_after, many_answered = await _many_users(tg, process)
+                many_before, many_half, many_after, many_answered = await _many_users(
+                    tg, process
+                )
             finally:
                 # Wait without blocking this loop: the fake server must keep answering
                 # the bot's last long poll while it shuts down.
@@ -171,6 +178,7 @@ async def _run(registry_root: Path) -> dict[str, float]:
         "many_users": MANY_USERS,
         "many_users_answered": many_answered,
         "many_users_rss_before_mb": many_before,
+        "many_users_rss_half_mb": many_half,
         "many_users_rss_after_mb": many_after,
     }
 
@@ -186,6 +194,7 @@ def run(registry_root: Path) -> dict[str, float]:
     print(
         f"{MANY_USERS:,} distinct users, one message each: {figures['many_users_answered']:,} "
         f"answered; bot memory {figures['many_users_rss_before_mb']:.0f} MB before, "
+        f"{figures['many_users_rss_half_mb']:.0f} MB half-way, "
         f"{figures['many_users_rss_after_mb']:.0f} MB after"
     )
     return figures

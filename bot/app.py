@@ -13,11 +13,10 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -31,6 +30,7 @@ from bot.config import Settings
 from bot.delivery import PatientRateLimiter
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
+from bot.menus import publish_menus
 from bot.ratelimit import RateLimiter
 from bot.retraining import ChildProcess, Retrainer
 from bot.service import SentimentService
@@ -42,18 +42,6 @@ from training.registry import Registry
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 6 * 3600  # how often the retention job looks for expired rows
-
-COMMANDS = [
-    BotCommand("help", "도움말 / help"),
-    BotCommand("trace", "단어별 흐름 그래프 / trace chart"),
-    BotCommand("correct", "판정 고치기 (답장으로) / correct a verdict (as a reply)"),
-    BotCommand("mood", "그룹 분위기 / group mood"),
-    BotCommand("mood_alert", "분위기 알림 기준 / mood alert threshold"),
-    BotCommand("forget", "내 데이터 지우기 / delete my data"),
-    BotCommand("rnn", "SimpleRNN 실습 / SimpleRNN demo"),
-    BotCommand("lstm", "LSTM 실습 / LSTM demo"),
-    BotCommand("gru", "GRU 실습 / GRU demo"),
-]
 
 
 @dataclass
@@ -131,7 +119,11 @@ def build_application(runtime: Runtime) -> Application:
     if settings.retrain_cron:
         application.job_queue.run_custom(
             handlers.scheduled_retrain,
-            job_kwargs={"trigger": CronTrigger.from_crontab(settings.retrain_cron, timezone=UTC)},
+            job_kwargs={
+                "trigger": CronTrigger.from_crontab(
+                    settings.retrain_cron, timezone=settings.timezone
+                )
+            },
             name="retrain",
         )
     application.job_queue.run_repeating(
@@ -158,6 +150,8 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "mood": handlers.mood,
         "mood_alert": handlers.mood_alert,
         "store_text": handlers.store_text,
+        "language": handlers.language,
+        "timezone": handlers.timezone,
         "status": handlers.status,
         "corrections": handlers.corrections,
         "models": handlers.models,
@@ -188,7 +182,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
     async with open_runtime(settings) as runtime:
         application = build_application(runtime)
         async with application:
-            await application.bot.set_my_commands(COMMANDS)
+            await publish_menus(application.bot)
             await application.start()
             await application.update_queue.replay_unhandled(application.bot)
             if settings.webhook_url:

@@ -22,9 +22,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.ticker import MaxNLocator
 
+from bot import i18n
 from bot.mood import HourBucket
 from nlp.trace import Trace
+from training.demos import DemoResult
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +57,6 @@ TURN_COLOUR = "#e08a00"
 NEUTRAL_COLOUR = "#555555"
 _BAR_DAYS = 0.8 / 24  # bar width in days, the unit of date axes: 80% of an hour
 _MAX_TICK_CHARS = 10
-
-_LABELS = {
-    "ko": {
-        "probability": "긍정 확률",
-        "positive": "긍정",
-        "negative": "부정",
-        "mood": "평균 긍정도",
-        "messages": "메시지 수",
-        "threshold": "알림 기준",
-        "epoch": "에폭",
-        "baseline": "기준선",
-    },
-    "en": {
-        "probability": "P(positive)",
-        "positive": "positive",
-        "negative": "negative",
-        "mood": "mean positivity",
-        "messages": "messages",
-        "threshold": "alert threshold",
-        "epoch": "epoch",
-        "baseline": "baseline",
-    },
-}
-
 
 # --- fonts ----------------------------------------------------------------------------
 
@@ -179,11 +158,25 @@ def loss_chart(
     return _to_png(loss_figure(histories, baseline, title, lang=lang))
 
 
-def _labels(lang: str) -> dict[str, str]:
-    try:
-        return _LABELS[lang]
-    except KeyError:
-        raise ValueError(f"no chart labels for language {lang!r}") from None
+class _Labels:
+    """Chart words from the message catalogue (`chart.*`): `labels["epoch"]`."""
+
+    def __init__(self, lang: str) -> None:
+        try:
+            self._texts = i18n.catalogue(lang)
+        except KeyError:
+            raise ValueError(f"no chart labels for language {lang!r}") from None
+        self.lang = lang
+
+    def __getitem__(self, key: str) -> str:
+        return self._texts[f"chart.{key}"]
+
+    def format(self, key: str, **values: object) -> str:
+        return i18n.text(f"chart.{key}", self.lang, **values)
+
+
+def _labels(lang: str) -> _Labels:
+    return _Labels(lang)
 
 
 def trace_figure(trace: Trace, *, lang: str = "ko") -> Figure:
@@ -302,7 +295,9 @@ def mood_figure(
         )
     mood_axes.set_ylim(0.0, 1.0)
     mood_axes.set_ylabel(labels["mood"])
-    mood_axes.xaxis.set_major_formatter(DateFormatter("%m-%d %H:%M", tz=starts[0].tzinfo))
+    zone = starts[0].tzinfo
+    mood_axes.xaxis.set_major_formatter(DateFormatter("%m-%d %H:%M", tz=zone))
+    mood_axes.set_xlabel(labels.format("local_time", zone=i18n.zone_label(zone, starts[-1])))
     mood_axes.tick_params(axis="x", labelrotation=30)
     mood_axes.legend(loc="upper left", frameon=False)
     if title:
@@ -356,4 +351,37 @@ def loss_figure(
     axes.legend(frameon=False)
     if title:
         axes.set_title(title)
+    return figure
+
+
+_DEMO_COLOURS = {"SimpleRNN": "tab:red", "LSTM": "tab:blue", "GRU": "tab:green"}
+
+
+def demo_chart(result: DemoResult, *, lang: str = "ko") -> bytes:
+    return _to_png(demo_figure(result, lang=lang))
+
+
+def demo_figure(result: DemoResult, *, lang: str = "ko") -> Figure:
+    """Training and validation MSE per model against predicting the mean, on a log axis
+    (the gated models fall decades below the baseline), epochs in whole numbers."""
+    labels = _labels(lang)
+    figure = _new_figure(width=8.0, height=4.6)
+    axes = figure.add_subplot()
+    for name, model in result.models.items():
+        colour = _DEMO_COLOURS.get(name)
+        epochs = range(1, len(model.history["loss"]) + 1)
+        axes.plot(epochs, model.history["loss"], "-", color=colour,
+                  label=labels.format("loss", model=name))  # fmt: skip
+        axes.plot(epochs, model.history["val_loss"], "--", color=colour,
+                  label=labels.format("val_loss", model=name))  # fmt: skip
+    axes.axhline(result.baseline_mse, color=NEUTRAL_COLOUR, linestyle=":",
+                 label=labels["baseline"])  # fmt: skip
+    axes.set_yscale("log")
+    axes.set_xlabel(labels["epoch"])
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel(labels["mse"])
+    title = i18n.text(f"demo.title_{result.demo}", lang)
+    axes.set_title(labels.format("demo_title", title=title, seed=result.seed))
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend(fontsize="small", frameon=False)
     return figure

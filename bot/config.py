@@ -10,7 +10,8 @@
 | TELEGRAM_BASE_FILE_URL | https://api.telegram.org/file/bot | file endpoint |
 | WEBHOOK_URL | (none) | public HTTPS URL; when set the bot uses a webhook instead of polling |
 | WEBHOOK_LISTEN / WEBHOOK_PORT / WEBHOOK_SECRET | 0.0.0.0 / 8443 / (none) | webhook server |
-| RETRAIN_CRON | 0 3 * * * | the nightly retrain (crontab syntax, UTC); "off" disables |
+| TIMEZONE | Asia/Seoul | the bot's time zone (IANA name): RETRAIN_CRON, and /mood in groups without their own /timezone |
+| RETRAIN_CRON | 0 3 * * * | the nightly retrain (crontab syntax, in TIMEZONE); "off" disables |
 | RETRAIN_MODE | finetune | the nightly run: a focused finetune, or full (from scratch, ~15 min) |
 | RETRAIN_AFTER_CORRECTIONS | 20 | a focused retrain starts once this many corrections wait (0: never) |
 | RETRAIN_INTERVAL_MINUTES | 60 | and at this interval if any correction waits (0: never) |
@@ -39,6 +40,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from training.config import TrainingPaths
 from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
@@ -60,6 +62,7 @@ class Settings:
     webhook_listen: str
     webhook_port: int
     webhook_secret: str | None
+    timezone: ZoneInfo
     retrain_cron: str | None
     retrain: RetrainRecipe  # the scheduled and /retrain runs (mode: the nightly one)
     retrain_after_corrections: int
@@ -91,6 +94,7 @@ class Settings:
             webhook_listen=env.get("WEBHOOK_LISTEN", "0.0.0.0"),
             webhook_port=_int(env, "WEBHOOK_PORT", 8443, minimum=1, maximum=65535),
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
+            timezone=_zone(env, "TIMEZONE", "Asia/Seoul"),
             retrain_cron=None if cron.lower() in ("", "off", "none") else cron,
             retrain=_recipe(env),
             retrain_after_corrections=_int(env, "RETRAIN_AFTER_CORRECTIONS", 20, minimum=0),
@@ -173,6 +177,21 @@ RECIPE_VARIABLES = {
     "min_learned": "GATE_MIN_LEARNED",
     "limit": "RETRAIN_LIMIT",
 }
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The IANA time zone `name` (e.g. Asia/Seoul), or None if there is no such zone."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _zone(env: dict[str, str], name: str, default: str) -> ZoneInfo:
+    zone = zone_named(env.get(name, default) or default)
+    if zone is None:
+        raise ConfigError(f"{name} must be an IANA time zone such as Asia/Seoul, not {env[name]!r}")
+    return zone
 
 
 def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -64,7 +64,9 @@ class Console:
         service = self.service
         args = rest.split()
         if command in ("/help", "/start"):
-            self.out(help_text("ko"))
+            settings = service.settings
+            self.out(help_text("ko", agreement=settings.retrain.trust.agreement,
+                               retention_days=round(settings.retention_days)))  # fmt: skip
         elif command == "/trace":
             await self._analyse(rest, chart=True)
         elif command in ("/wrong", "/correct"):

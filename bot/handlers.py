@@ -9,9 +9,9 @@ groups (a sticker in a group is not addressed to the bot).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from pathlib import Path
 
 from telegram import (
     CallbackQuery,
@@ -25,7 +25,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import replies
+from bot import charts, replies
 from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
 from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
@@ -63,10 +63,9 @@ def _parse(data: str | None, prefix: str, choices: tuple[str, ...]) -> tuple[int
     return int(parts[1]), parts[2]
 
 
-def verdict_buttons(verdict_id: int) -> InlineKeyboardMarkup:
-    return _buttons(
-        CALLBACK_PREFIX, verdict_id, (replies.BUTTON_RIGHT, RIGHT), (replies.BUTTON_WRONG, WRONG)
-    )
+def verdict_buttons(verdict_id: int, lang: Lang) -> InlineKeyboardMarkup:
+    right, wrong = say("button.right", lang), say("button.wrong", lang)
+    return _buttons(CALLBACK_PREFIX, verdict_id, (right, RIGHT), (wrong, WRONG))
 
 
 def parse_callback(data: str | None) -> tuple[int, str] | None:
@@ -75,7 +74,7 @@ def parse_callback(data: str | None) -> tuple[int, str] | None:
 
 
 def review_buttons(correction_id: int, lang: Lang) -> InlineKeyboardMarkup:
-    approve, reject = say("review_button_approve", lang), say("review_button_reject", lang)
+    approve, reject = say("button.approve", lang), say("button.reject", lang)
     return _buttons(REVIEW_PREFIX, correction_id, (approve, APPROVE), (reject, REJECT))
 
 
@@ -86,7 +85,7 @@ def parse_review_callback(data: str | None) -> tuple[int, bool] | None:
 
 
 def forget_buttons(user_id: int, lang: Lang) -> InlineKeyboardMarkup:
-    yes, no = say("forget_yes", lang), say("forget_no", lang)
+    yes, no = say("button.forget_yes", lang), say("button.forget_no", lang)
     return _buttons(FORGET_PREFIX, user_id, (yes, YES), (no, NO))
 
 
@@ -110,8 +109,14 @@ def verdict_id_of(message: Message | None) -> int | None:
 
 
 def lang_of(update: Update) -> Lang:
+    """The language of the person behind an update, from their Telegram settings."""
     user = update.effective_user
     return replies.language_of(user.language_code if user else None)
+
+
+def in_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
 class ProgressMessage:
@@ -145,6 +150,19 @@ class Handlers:
         self.limiter = limiter
         self.retrainer = retrainer
         self.demos = demos
+        self._admin_langs: dict[int, Lang] = {}  # for reports nobody asked for (the nightly run)
+
+    async def _lang(self, update: Update) -> Lang:
+        """What to answer in: a group's own language in groups, the person's elsewhere."""
+        user = update.effective_user
+        if user is not None and self.service.settings.is_admin(user.id):
+            self._admin_langs[user.id] = lang_of(update)
+        if not in_group(update):
+            return lang_of(update)
+        try:
+            return await self.service.chat_language(update.effective_chat.id)
+        except StorageError:  # the answer may be about the database failing
+            return replies.i18n.DEFAULT_LANGUAGE
 
     # --- gatekeeping (handler group -1) ----------------------------------------------
 
@@ -157,13 +175,19 @@ class Handlers:
             return
         private = update.effective_chat is not None and update.effective_chat.type == "private"
         if private and update.effective_message and self.limiter.should_warn(user.id):
-            await update.effective_message.reply_text(say("rate_limited", lang_of(update)))
+            await update.effective_message.reply_text(
+                say("error.rate_limited", await self._lang(update))
+            )
         raise ApplicationHandlerStop
 
     # --- everyone ---------------------------------------------------------------------
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(replies.help_text(lang_of(update)))
+        settings = self.service.settings
+        await update.effective_message.reply_text(
+            replies.help_text(await self._lang(update), agreement=settings.retrain.trust.agreement,
+                              retention_days=round(settings.retention_days))
+        )  # fmt: skip
 
     async def private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._analyse(update, update.effective_message.text, chart=False)
@@ -171,30 +195,33 @@ class Handlers:
     async def trace_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = " ".join(context.args or [])
         if not text.strip():
-            raise UsageError(say("trace_usage", lang_of(update)))
+            raise UsageError(say("trace.usage", await self._lang(update)))
         await self._analyse(update, text, chart=True)
 
     async def _analyse(self, update: Update, text: str, chart: bool) -> None:
         message = update.effective_message
+        lang = await self._lang(update)
         reply = await self.service.analyse(
             text,
             user_id=update.effective_user.id,
             chat_id=message.chat_id,
             message_id=message.message_id,
-            lang=lang_of(update),
+            lang=lang,
             chart=chart,
         )
-        await send_reply(message, reply)
+        await send_reply(message, reply, lang)
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(say("unknown_command", lang_of(update)))
+        await update.effective_message.reply_text(
+            say("error.unknown_command", await self._lang(update))
+        )
 
     async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(say("text_only", lang_of(update)))
+        await update.effective_message.reply_text(say("error.text_only", await self._lang(update)))
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        lang = lang_of(update)
+        lang = await self._lang(update)
         data = query.data if isinstance(query.data, str) else None
         review = parse_review_callback(data)
         if review is not None:
@@ -206,26 +233,26 @@ class Handlers:
             return
         parsed = parse_callback(data)
         if parsed is None or query.message is None:
-            await query.answer(say("stale_button", lang), show_alert=True)
+            await query.answer(say("correction.stale", lang), show_alert=True)
             return
         verdict_id, choice = parsed
         if choice == RIGHT:
-            await query.answer(say("confirmed", lang))
+            await query.answer(say("correction.confirmed", lang))
             await _drop_buttons(query)
             return
         answer = await self.service.correct_verdict(
             verdict_id, user_id=query.from_user.id, chat_id=query.message.chat.id,
             label=None, lang=lang,
         )  # fmt: skip
-        await query.answer(answer[:200], show_alert=True)
+        await query.answer(answer[:200])  # a notice, not a dialog to dismiss
         await _drop_buttons(query)
         self._after_correction(context)
 
     async def _review_button(self, update: Update, correction_id: int, approve: bool) -> None:
         query = update.callback_query
-        lang = lang_of(update)
+        lang = await self._lang(update)
         if not self.service.settings.is_admin(query.from_user.id):
-            await query.answer(say("admins_only", lang), show_alert=True)
+            await query.answer(say("error.admins_only", lang), show_alert=True)
             return
         answer = await self.service.decide_review(
             correction_id, approve=approve, admin_id=query.from_user.id, lang=lang
@@ -238,11 +265,11 @@ class Handlers:
         """/review: contested corrections, each with approve and reject buttons."""
         if not await self._bot_admin(update):
             return
-        lang = lang_of(update)
+        lang = await self._lang(update)
         items = await self.service.review_queue(MAX_REVIEW_ITEMS)
         message = update.effective_message
         if not items:
-            await message.reply_text(say("review_none", lang))
+            await message.reply_text(say("review.none", lang))
             return
         for item in items:
             await message.reply_text(
@@ -278,15 +305,16 @@ class Handlers:
         if outcome.status == OutcomeStatus.NOTHING_TO_DO:
             return
         for admin in self.service.settings.admin_ids:
-            await _quietly(bot.send_message(admin, replies.retrain_outcome_text(outcome)))
+            lang = self._admin_langs.get(admin, replies.i18n.DEFAULT_LANGUAGE)
+            await _quietly(bot.send_message(admin, replies.retrain_outcome_text(outcome, lang)))
 
     async def correct_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        lang = lang_of(update)
+        lang = await self._lang(update)
         label = parse_label(context.args[0]) if len(context.args or []) == 1 else None
         target = message.reply_to_message
         if label is None or target is None:
-            raise UsageError(say("correct_usage", lang))
+            raise UsageError(say("correction.usage", lang))
         verdict_id = verdict_id_of(target)
         if verdict_id is not None:
             answer = await self.service.correct_verdict(
@@ -299,25 +327,25 @@ class Handlers:
                 label=label, lang=lang,
             )  # fmt: skip
         else:
-            raise UsageError(say("correct_usage", lang))
+            raise UsageError(say("correction.usage", lang))
         await message.reply_text(answer)
         self._after_correction(context)
 
     async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Deleting cannot be undone, so it asks first, with a button only the asker can use."""
-        lang = lang_of(update)
+        lang = await self._lang(update)
         user_id = update.effective_user.id
         await update.effective_message.reply_text(
-            say("forget_confirm", lang), reply_markup=forget_buttons(user_id, lang)
+            say("forget.confirm", lang), reply_markup=forget_buttons(user_id, lang)
         )
 
     async def _forget_button(self, update: Update, user_id: int, confirmed: bool) -> None:
         query = update.callback_query
-        lang = lang_of(update)
+        lang = await self._lang(update)
         if query.from_user.id != user_id:
-            await query.answer(say("not_your_button", lang), show_alert=True)
+            await query.answer(say("error.not_your_button", lang), show_alert=True)
             return
-        answer = await self.service.forget(user_id, lang) if confirmed else say("forget_kept", lang)
+        answer = await self.service.forget(user_id, lang) if confirmed else say("forget.kept", lang)
         await query.answer(answer[:200])
         await _quietly(query.edit_message_text(replies.fit(answer)))
 
@@ -329,7 +357,7 @@ class Handlers:
             return
         alert = await self.service.observe_group_message(
             message.text, chat_id=message.chat_id, user_id=update.effective_user.id,
-            at=message.date.timestamp(), lang="ko", message_id=message.message_id,
+            at=message.date.timestamp(), message_id=message.message_id,
         )  # fmt: skip
         if alert:
             await message.chat.send_message(alert)
@@ -338,15 +366,15 @@ class Handlers:
         if not await self._in_group(update):
             return
         reply = await self.service.mood_report(
-            update.effective_chat.id, context.args or [], lang_of(update)
+            update.effective_chat.id, context.args or [], await self._lang(update)
         )
-        await send_reply(update.effective_message, reply)
+        await send_reply(update.effective_message, reply, await self._lang(update))
 
     async def mood_alert(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await self._in_group(update) or not await self._chat_admin(update, context):
             return
         answer = await self.service.set_alert(
-            update.effective_chat.id, context.args or [], lang_of(update)
+            update.effective_chat.id, context.args or [], await self._lang(update)
         )
         await update.effective_message.reply_text(answer)
 
@@ -354,14 +382,32 @@ class Handlers:
         if not await self._in_group(update) or not await self._chat_admin(update, context):
             return
         answer = await self.service.set_store_text(
-            update.effective_chat.id, context.args or [], lang_of(update)
+            update.effective_chat.id, context.args or [], await self._lang(update)
+        )
+        await update.effective_message.reply_text(answer)
+
+    async def language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update) or not await self._chat_admin(update, context):
+            return
+        answer = await self.service.set_language(
+            update.effective_chat.id, context.args or [], await self._lang(update)
+        )
+        await update.effective_message.reply_text(answer)
+
+    async def timezone(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update) or not await self._chat_admin(update, context):
+            return
+        answer = await self.service.set_timezone(
+            update.effective_chat.id, context.args or [], await self._lang(update)
         )
         await update.effective_message.reply_text(answer)
 
     async def _in_group(self, update: Update) -> bool:
-        if update.effective_chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        if in_group(update):
             return True
-        await update.effective_message.reply_text(say("groups_only", lang_of(update)))
+        await update.effective_message.reply_text(
+            say("error.groups_only", await self._lang(update))
+        )
         return False
 
     async def _chat_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -370,7 +416,9 @@ class Handlers:
         )
         if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
             return True
-        await update.effective_message.reply_text(say("chat_admins_only", lang_of(update)))
+        await update.effective_message.reply_text(
+            say("error.chat_admins_only", await self._lang(update))
+        )
         return False
 
     # --- bot admins -------------------------------------------------------------------
@@ -379,37 +427,44 @@ class Handlers:
         user = update.effective_user
         if self.service.settings.is_admin(user.id if user else None):
             return True
-        await update.effective_message.reply_text(say("admins_only", lang_of(update)))
+        await update.effective_message.reply_text(
+            say("error.admins_only", await self._lang(update))
+        )
         return False
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):
-            await update.effective_message.reply_text(await self.service.status())
+            lang = await self._lang(update)
+            await update.effective_message.reply_text(await self.service.status(lang))
 
     async def corrections(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):
+            lang = await self._lang(update)
             await send_reply(
-                update.effective_message, await self.service.corrections_document(lang_of(update))
+                update.effective_message, await self.service.corrections_document(lang), lang
             )
 
     async def models(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):
-            await update.effective_message.reply_text(replies.fit(await self.service.models_text()))
+            lang = await self._lang(update)
+            await update.effective_message.reply_text(
+                replies.fit(await self.service.models_text(lang))
+            )
 
     async def rollback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):
-            answer = await self.service.rollback(context.args or [], lang_of(update))
+            answer = await self.service.rollback(context.args or [], await self._lang(update))
             await update.effective_message.reply_text(answer)
 
     async def retrain(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Retrain now; the admin watches one message being edited as it goes."""
         if not await self._bot_admin(update):
             return
-        lang = lang_of(update)
+        lang = await self._lang(update)
         if self.retrainer.running:
-            await update.effective_message.reply_text(say("retrain_busy", lang))
+            await update.effective_message.reply_text(say("retrain.busy", lang))
             return
-        sent = await update.effective_message.reply_text(say("retrain_started", lang))
+        sent = await update.effective_message.reply_text(say("retrain.started", lang))
         progress = ProgressMessage(sent)
 
         async def on_progress(event: ProgressEvent) -> None:
@@ -421,7 +476,7 @@ class Handlers:
                 f"admin {update.effective_user.id}", on_progress, mode=mode
             )
         except RetrainAlreadyRunning:
-            await progress.show(say("retrain_busy", lang), final=True)
+            await progress.show(say("retrain.busy", lang), final=True)
             return
         await progress.show(replies.retrain_outcome_text(outcome, lang), final=True)
 
@@ -449,41 +504,44 @@ class Handlers:
     async def demo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/rnn, /lstm, /gru: one worker process at a time; others wait and see their place."""
         message = update.effective_message
-        lang = lang_of(update)
+        lang = await self._lang(update)
         name = message.text.split()[0].lstrip("/").split("@")[0].lower()
-        epochs, seed = parse_demo_args(context.args or [], say("demo_usage", lang, demo=name))
+        epochs, seed = parse_demo_args(context.args or [], say("demo.usage", lang, demo=name))
         try:
             cached = self.demos.cached(name, epochs, seed)
         except DemoArgumentError as error:
-            raise UsageError(say("demo_usage", lang, demo=name)) from error
+            raise UsageError(say("demo.usage", lang, demo=name)) from error
         if cached is not None:  # a repeat answers at once, even after a restart
-            await self._send_demo_result(message, cached)
+            await self._send_demo_result(message, cached, lang)
             return
-        progress = ProgressMessage(await message.reply_text(f"🧪 /{name} …"), interval=3.0)
+        starting = say("demo.starting", lang, demo=name)
+        progress = ProgressMessage(await message.reply_text(starting), interval=3.0)
 
         async def on_queued(place: int) -> None:
-            await progress.show(replies.demo_queued_text(name, place), final=True)
+            await progress.show(replies.demo_queued_text(name, place, lang), final=True)
 
         async def on_progress(model: str, epoch: int, total: int) -> None:
-            await progress.show(replies.demo_progress_text(name, model, epoch, total))
+            await progress.show(replies.demo_progress_text(name, model, epoch, total, lang))
 
         try:
             result = await self.demos.run(name, epochs, seed, on_queued, on_progress)
         except DemoWorkerError as error:
             log.error("demo %s failed: %s", name, error)
-            await progress.show(say("demo_failed", lang, error=str(error)[:300]), final=True)
+            await progress.show(say("demo.failed", lang, error=str(error)[:300]), final=True)
             return
-        await progress.show(replies.demo_summary(result), final=True)
-        await self._send_demo_chart(message, result)
+        await progress.show(replies.demo_summary(result, lang), final=True)
+        await self._send_demo_chart(message, result, lang)
 
-    async def _send_demo_result(self, message: Message, result: DemoResult) -> None:
-        await message.reply_text(replies.demo_summary(result))
-        await self._send_demo_chart(message, result)
+    async def _send_demo_result(self, message: Message, result: DemoResult, lang: Lang) -> None:
+        await message.reply_text(replies.demo_summary(result, lang))
+        await self._send_demo_chart(message, result, lang)
 
     @staticmethod
-    async def _send_demo_chart(message: Message, result: DemoResult) -> None:
-        if result.chart and Path(result.chart).is_file():
-            await message.reply_photo(InputFile(Path(result.chart).read_bytes(), "demo.png"))
+    async def _send_demo_chart(message: Message, result: DemoResult, lang: Lang) -> None:
+        """Drawn here, not by the demo's worker: in the asker's language, with the Hangul
+        font the bot has."""
+        png = await asyncio.to_thread(charts.demo_chart, result, lang=lang)
+        await message.reply_photo(InputFile(png, "demo.png"))
 
     # --- ignored on purpose -----------------------------------------------------------
 
@@ -496,28 +554,28 @@ class Handlers:
         """Answer what can be answered; log the rest. The bot keeps serving either way."""
         error = context.error
         message = update.effective_message if isinstance(update, Update) else None
-        lang = lang_of(update) if isinstance(update, Update) else "ko"
+        lang = await self._lang(update) if isinstance(update, Update) else "ko"
         if isinstance(error, UsageError):
             text = str(error)
         elif isinstance(error, StorageError):
             log.warning("storage error: %s", error)
-            text = say("storage_error", lang, error=str(error))
+            text = say("error.storage", lang, error=str(error))
         elif isinstance(error, ServingBusy):
             log.warning("serving queue full: %s", error)
-            text = say("busy", lang)
+            text = say("error.busy", lang)
         else:
             log.error(
                 "unhandled error in update %s", getattr(update, "update_id", "?"), exc_info=error
             )
-            text = say("internal_error", lang)
+            text = say("error.internal", lang)
         if isinstance(update, Update) and update.callback_query is not None:
             await _quietly(update.callback_query.answer(text[:200], show_alert=True))
         elif message is not None:
             await _quietly(message.reply_text(text))
 
 
-async def send_reply(message: Message, reply: Reply) -> None:
-    markup = verdict_buttons(reply.verdict_id) if reply.verdict_id is not None else None
+async def send_reply(message: Message, reply: Reply, lang: Lang) -> None:
+    markup = verdict_buttons(reply.verdict_id, lang) if reply.verdict_id is not None else None
     if reply.photo is not None:
         await message.reply_photo(InputFile(reply.photo, filename="chart.png"))
     if reply.document is not None:

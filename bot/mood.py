@@ -156,36 +156,3 @@ def alert_decision(
     if alert_active and rolling >= threshold + hysteresis:
         return AlertDecision.RECOVER
     return AlertDecision.NONE
-
-
-def format_summary_ko(summary: MoodSummary) -> str:
-    head = f"지난 {summary.hours}시간"
-    if summary.message_count == 0 or summary.mean_positive is None:
-        return f"{head} 동안 받은 메시지가 없어요"
-    parts = [
-        f"{head} 메시지 {summary.message_count}개",
-        f"평균 긍정도 {summary.mean_positive:.2f}",
-        f"부정 비율 {_percent(summary.negative_share)}",
-    ]
-    if summary.most_negative_hour is not None:
-        parts.append(f"가장 부정적인 시간 {summary.most_negative_hour.start.hour}시")
-    return " · ".join(parts)
-
-
-def format_summary_en(summary: MoodSummary) -> str:
-    head = f"Last {summary.hours} hours"
-    if summary.message_count == 0 or summary.mean_positive is None:
-        return f"{head}: no messages"
-    noun = "message" if summary.message_count == 1 else "messages"
-    parts = [
-        f"{head}: {summary.message_count} {noun}",
-        f"mean positivity {summary.mean_positive:.2f}",
-        f"{_percent(summary.negative_share)} negative",
-    ]
-    if summary.most_negative_hour is not None:
-        parts.append(f"most negative hour {summary.most_negative_hour.start:%H}:00")
-    return " · ".join(parts)
-
-
-def _percent(share: float | None) -> str:
-    return f"{round((share or 0.0) * 100)}%"

@@ -12,9 +12,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
-from bot import charts, mood, replies
-from bot.config import Settings
+from bot import charts, i18n, mood, replies
+from bot.config import Settings, zone_named
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
 from bot.serving import ModelService
@@ -37,7 +38,7 @@ class Reply:
     text: str
     photo: bytes | None = None
     document: tuple[str, bytes] | None = None  # (file name, content)
-    verdict_id: int | None = None  # when set, the reply carries the 맞아요/틀렸어요 buttons
+    verdict_id: int | None = None  # when set, the reply carries the right/wrong buttons
 
 
 class UsageError(ValueError):
@@ -119,11 +120,11 @@ class SentimentService:
         Raises UsageError (with the answer to show) for a stale verdict or someone else's."""
         verdict = await self.storage.get_verdict(verdict_id)
         if verdict is None or verdict.text is None:
-            raise UsageError(say("stale_button", lang))
+            raise UsageError(say("correction.stale", lang))
         if verdict.chat_id != chat_id or verdict.user_id != user_id:
             # A correction speaks for its author only; nothing changes for anyone, and the
             # buttons stay for the person they belong to.
-            raise UsageError(say("not_your_verdict", lang))
+            raise UsageError(say("correction.not_yours", lang))
         corrected = (1 - verdict.label_shown) if label is None else label
         return await self._save_correction(
             verdict.text, verdict.predicted_label, verdict.probability, verdict.model_version,
@@ -158,14 +159,14 @@ class SentimentService:
             model_version=model_version,
         )
         self.overlay.add(text, user_id, corrected_label)
-        key = "correction_saved" if result.created else "correction_updated"
-        return say(key, lang, label=replies.label_with_ro(corrected_label, lang),
+        key = "correction.saved" if result.created else "correction.updated"
+        return say(key, lang, label=replies.label_name(corrected_label, lang),
                    agreement=self.settings.retrain.trust.agreement)  # fmt: skip
 
     async def forget(self, user_id: int, lang: Lang) -> str:
         removed = await self.storage.forget_user(user_id)
         self.overlay.forget_user(user_id)
-        return say("forgotten", lang, corrections=removed.corrections,
+        return say("forget.done", lang, corrections=removed.corrections,
                    verdicts=removed.verdicts, scores=removed.scores)  # fmt: skip
 
     # --- retention -------------------------------------------------------------------
@@ -192,23 +193,33 @@ class SentimentService:
         """An admin settles a contested label for everyone, now (overlay) and for training."""
         correction = await self.storage.get_correction(correction_id)
         if correction is None:
-            return say("stale_button", lang)
+            return say("correction.stale", lang)
         decision = "approved" if approve else "rejected"
         label = correction.corrected_label
         await self.storage.review(correction.text, label, decision, admin_id)
         self.overlay.review(correction.text, label, decision)  # type: ignore[arg-type]
-        key = "review_approved" if approve else "review_rejected"
-        return say(key, lang, label=replies.label_with_ro(label, lang))
+        key = "review.approved" if approve else "review.rejected"
+        return say(key, lang, label=replies.label_name(label, lang))
 
     # --- group chats: mood ------------------------------------------------------------
 
+    async def chat_language(self, chat_id: int) -> Lang:
+        """A group's language: its own (/language), else the default (Korean)."""
+        language = (await self.storage.chat_settings(chat_id)).language
+        return language if language in i18n.languages() else i18n.DEFAULT_LANGUAGE
+
+    async def chat_zone(self, chat_id: int) -> ZoneInfo:
+        """A group's time zone: its own (/timezone), else the TIMEZONE setting."""
+        name = (await self.storage.chat_settings(chat_id)).timezone
+        return (zone_named(name) if name else None) or self.settings.timezone
+
     async def observe_group_message(
-        self, text: str, *, chat_id: int, user_id: int, at: float, lang: Lang = "ko",
+        self, text: str, *, chat_id: int, user_id: int, at: float,
         message_id: int | None = None,
     ) -> str | None:  # fmt: skip
-        """Score one group message; returns an alert to post, at most once per dip.
-
-        A message scored before (a replayed or redelivered update) is not counted again."""
+        """Score one group message; returns an alert to post (in the group's language), at
+        most once per dip. A message scored before (a replayed or redelivered update) is
+        not counted again."""
         trace = await self._read(text)
         if trace.is_empty:
             return None
@@ -224,108 +235,136 @@ class SentimentService:
         window = self.settings.mood_window
         rolling = mood.rolling_mood(await self.storage.recent_scores(chat_id, window), window)
         decision = mood.alert_decision(rolling, settings.alert_threshold, settings.alert_active)
-        if decision is mood.AlertDecision.FIRE and await self.storage.set_alert_active(
-            chat_id, True
-        ):
-            return say("alert_fired", lang, window=window, rolling=rolling,
-                       threshold=settings.alert_threshold)  # fmt: skip
-        if decision is mood.AlertDecision.RECOVER and await self.storage.set_alert_active(
-            chat_id, False
-        ):
-            return say("alert_recovered", lang, rolling=rolling)
-        return None
+        if decision is mood.AlertDecision.NONE:
+            return None
+        fire = decision is mood.AlertDecision.FIRE
+        if not await self.storage.set_alert_active(chat_id, fire):
+            return None
+        lang, zone = await self.chat_language(chat_id), await self.chat_zone(chat_id)
+        local = i18n.local_time(at, zone)
+        if fire:
+            return say("mood.alert_fired", lang, window=window, rolling=rolling,
+                       threshold=settings.alert_threshold, time=local)  # fmt: skip
+        return say("mood.alert_recovered", lang, rolling=rolling, time=local)
 
     async def mood_report(self, chat_id: int, args: list[str], lang: Lang) -> Reply:
         hours = _parse_hours(args, lang)
         now = self.clock()
         scores = await self.storage.scores(chat_id, now - hours * 3600)
-        summary = mood.summarize(scores, now, hours)
+        zone = await self.chat_zone(chat_id)
+        summary = mood.summarize(scores, now, hours, tz=zone)
         if not summary.message_count:
-            return Reply(say("mood_empty", lang, hours=hours))
-        text = mood.format_summary_ko(summary) if lang == "ko" else mood.format_summary_en(summary)
+            return Reply(say("mood.empty", lang, hours=hours))
         threshold = (await self.storage.chat_settings(chat_id)).alert_threshold
         photo = await asyncio.to_thread(
             charts.mood_chart, summary.series, threshold=threshold, lang=lang
         )
-        return Reply(text, photo=photo)
+        return Reply(replies.mood_summary_text(summary, lang), photo=photo)
 
     async def set_alert(self, chat_id: int, args: list[str], lang: Lang) -> str:
         if len(args) != 1:
-            raise UsageError(say("alert_usage", lang))
+            raise UsageError(say("mood.alert_usage", lang))
         if args[0].lower() in ("off", "끄기", "none"):
             await self.storage.set_alert_threshold(chat_id, None)
-            return say("alert_off", lang)
+            return say("mood.alert_off", lang)
         threshold = _parse_fraction(args[0])
         if threshold is None:
-            raise UsageError(say("alert_usage", lang))
+            raise UsageError(say("mood.alert_usage", lang))
         await self.storage.set_alert_threshold(chat_id, threshold)
-        return say("alert_set", lang, threshold=threshold)
+        return say("mood.alert_set", lang, threshold=threshold)
 
     async def set_store_text(self, chat_id: int, args: list[str], lang: Lang) -> str:
         choice = args[0].lower() if len(args) == 1 else ""
         if choice not in ("on", "off", "켜기", "끄기"):
-            raise UsageError(say("store_text_usage", lang))
+            raise UsageError(say("group.store_text_usage", lang))
         erased = await self.storage.set_store_text(chat_id, choice in ("on", "켜기"))
         if choice in ("on", "켜기"):
-            return say("store_text_on", lang)
-        return say("store_text_off", lang, count=erased)
+            return say("group.store_text_on", lang)
+        return say("group.store_text_off", lang, count=erased)
+
+    async def set_language(self, chat_id: int, args: list[str], lang: Lang) -> str:
+        """/language ko|en: everything the bot posts in this group, from now on; the
+        answer is already in the new language."""
+        choice = args[0].lower() if len(args) == 1 else ""
+        if choice not in i18n.languages():
+            current = await self.chat_language(chat_id)
+            raise UsageError(say("group.language_usage", lang, current=current))
+        await self.storage.set_chat_language(chat_id, choice)
+        return say("group.language_set", choice)
+
+    async def set_timezone(self, chat_id: int, args: list[str], lang: Lang) -> str:
+        """/timezone Area/City: the hours /mood, its chart and alerts show in this group."""
+        if len(args) != 1:
+            current = (await self.chat_zone(chat_id)).key
+            raise UsageError(say("group.timezone_usage", lang, current=current))
+        zone = zone_named(args[0])
+        if zone is None:
+            raise UsageError(say("group.timezone_unknown", lang, zone=args[0][:64]))
+        await self.storage.set_chat_timezone(chat_id, zone.key)
+        return say("group.timezone_set", lang, zone=zone.key,
+                   time=i18n.local_time(self.clock(), zone))  # fmt: skip
 
     # --- admins -------------------------------------------------------------------------
 
-    async def status(self) -> str:
+    async def status(self, lang: Lang) -> str:
         stats = self.models.stats()
         accuracy = self.models.model.metrics.get("test_accuracy")
-        pending = await self.storage.count_pending()
         runs = await self.storage.runs(limit=1)
-        uptime = _duration(self.clock() - stats.started_at)
+        unknown = i18n.text("status.unknown", lang)
         lines = [
-            f"모델 버전: {stats.version}",
-            f"테스트 정확도: {accuracy:.4f}" if accuracy is not None else "테스트 정확도: -",
-            f"대기 중인 수정: {pending}개",
-            f"가동 시간: {uptime}",
-            f"분석한 메시지: {stats.served}개",
-            f"지연 시간 p50: {stats.p50_ms:.1f} ms" if stats.p50_ms is not None else "지연 시간: -",
-            f"핫 스왑 횟수: {stats.swaps}",
-        ]
+            i18n.text("status.version", lang, version=stats.version),
+            i18n.text("status.accuracy", lang,
+                      accuracy=f"{accuracy:.4f}" if accuracy is not None else unknown),
+            i18n.text("status.pending", lang, count=await self.storage.count_pending()),
+            i18n.text("status.uptime", lang,
+                      uptime=_duration(self.clock() - stats.started_at, lang)),
+            i18n.text("status.served", lang, count=stats.served),
+            i18n.text("status.latency", lang,
+                      latency=f"{stats.p50_ms:.1f} ms" if stats.p50_ms is not None else unknown),
+            i18n.text("status.swaps", lang, count=stats.swaps),
+        ]  # fmt: skip
         if runs:
             last = runs[0]
-            lines.append(f"마지막 재학습: {last.status} ({last.candidate_version or '-'})")
+            status = i18n.text(f"run.{last.status.value}", lang)
+            version = last.candidate_version or unknown
+            lines.append(i18n.text("status.last_run", lang, status=status, version=version))
         return "\n".join(lines)
 
     async def corrections_document(self, lang: Lang) -> Reply:
         if not await self.storage.all_corrections():
-            return Reply(say("no_corrections", lang))
+            return Reply(say("admin.no_corrections", lang))
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
         content = await self.storage.corrections_csv()
         return Reply(f"corrections-{stamp}.csv", document=(f"corrections-{stamp}.csv", content))
 
-    async def models_text(self) -> str:
+    async def models_text(self, lang: Lang) -> str:
         """Checking versions reads and hashes every file, so it runs off the event loop."""
-        return await asyncio.to_thread(self._models_text)
+        return await asyncio.to_thread(self._models_text, lang)
 
-    def _models_text(self) -> str:
+    def _models_text(self, lang: Lang) -> str:
         current = self.registry.current_name()
         lines = []
         for info in self.registry.versions()[-20:]:
             mark = "▶" if info.name == current else "·"
             accuracy = f"{info.accuracy:.4f}" if info.accuracy is not None else "-"
             problem = f" ⚠️ {info.problem}" if info.problem else ""
-            lines.append(f"{mark} {info.name}  acc {accuracy}{problem}")
-        return "\n".join(lines) or "등록된 모델이 없어요."
+            lines.append(i18n.text("admin.model_line", lang, mark=mark, name=info.name,
+                                   accuracy=accuracy, problem=problem))  # fmt: skip
+        return "\n".join(lines) or i18n.text("admin.no_models", lang)
 
     async def rollback(self, args: list[str], lang: Lang) -> str:
         if len(args) > 1:
-            raise UsageError(say("rollback_usage", lang))
+            raise UsageError(say("admin.rollback_usage", lang))
         target = args[0] if args else await asyncio.to_thread(self._previous_version)
         if target is None:
-            return say("no_previous", lang)
+            return say("admin.no_previous", lang)
         try:
             await self.serve_version(target)
         except RegistryError as error:
             # The registry's message names server paths: logged, never shown.
             log.info("rollback to %s refused: %s", target, error)
-            raise UsageError(say("rollback_refused", lang, version=target[:80])) from error
-        return say("rolled_back", lang, version=target)
+            raise UsageError(say("admin.rollback_refused", lang, version=target[:80])) from error
+        return say("admin.rolled_back", lang, version=target)
 
     async def serve_version(self, name: str) -> None:
         """Point the registry at `name` and hot-swap it in; the registry is checked first,
@@ -357,7 +396,7 @@ def _parse_hours(args: list[str], lang: Lang) -> int:
         return 24
     if len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= MAX_MOOD_HOURS:
         return int(args[0])
-    raise UsageError(say("mood_usage", lang))
+    raise UsageError(say("mood.usage", lang))
 
 
 def _parse_fraction(raw: str) -> float | None:
@@ -368,8 +407,10 @@ def _parse_fraction(raw: str) -> float | None:
     return value if 0.0 < value < 1.0 else None
 
 
-def _duration(seconds: float) -> str:
+def _duration(seconds: float, lang: Lang) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
-    return f"{days}일 {hours}시간 {minutes}분" if days else f"{hours}시간 {minutes}분 {seconds}초"
+    if days:
+        return i18n.text("status.days", lang, days=days, hours=hours, minutes=minutes)
+    return i18n.text("status.hours", lang, hours=hours, minutes=minutes, seconds=seconds)

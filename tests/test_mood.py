@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -12,11 +12,10 @@ from bot.mood import (
     AlertDecision,
     MoodSummary,
     alert_decision,
-    format_summary_en,
-    format_summary_ko,
     rolling_mood,
     summarize,
 )
+from bot.replies import mood_summary_text
 from bot.storage import ScoreRow
 
 HOUR = 3600.0
@@ -94,11 +93,12 @@ def test_48_hours_include_day_one(chat: list[ScoreRow]) -> None:
 
 
 def test_local_time_zone_moves_the_hour(chat: list[ScoreRow]) -> None:
-    kst = timezone(timedelta(hours=9))
+    kst = ZoneInfo("Asia/Seoul")
     summary = summarize(chat, NOW, hours=24, tz=kst)
     assert summary.most_negative_hour is not None
     assert summary.most_negative_hour.start.hour == (DIP_HOUR + 9) % 24
-    assert "가장 부정적인 시간 6시" in format_summary_ko(summary)
+    assert "가장 부정적인 시간 06시 (KST)" in mood_summary_text(summary, "ko")
+    assert "most negative hour 06:00 (KST)" in mood_summary_text(summary, "en")
 
 
 def test_a_lonely_negative_message_does_not_name_the_hour() -> None:
@@ -116,8 +116,6 @@ def test_empty_window() -> None:
     assert summary.message_count == 0
     assert summary.mean_positive is None and summary.negative_share is None
     assert summary.most_negative_hour is None
-    assert format_summary_ko(summary) == "지난 24시간 동안 받은 메시지가 없어요"
-    assert format_summary_en(summary) == "Last 24 hours: no messages"
     with pytest.raises(ValueError):
         summarize([], NOW, hours=0)
 
@@ -134,12 +132,13 @@ def test_korean_and_english_text() -> None:
         ).most_negative_hour,
         series=(),
     )
-    assert format_summary_ko(summary) == (
-        "지난 24시간 메시지 132개 · 평균 긍정도 0.61 · 부정 비율 34% · 가장 부정적인 시간 21시"
+    assert mood_summary_text(summary, "ko") == (
+        "지난 24시간 메시지 132개 · 평균 긍정도 0.61 · 부정 비율 34%"
+        " · 가장 부정적인 시간 21시 (UTC)"
     )
-    assert format_summary_en(summary) == (
+    assert mood_summary_text(summary, "en") == (
         "Last 24 hours: 132 messages · mean positivity 0.61 · 34% negative"
-        " · most negative hour 21:00"
+        " · most negative hour 21:00 (UTC)"
     )
 
 

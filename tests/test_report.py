@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 from bot import replies
+from bot.i18n import with_particle
 from bot.overlay import OverlayVerdict, Source
+from bot.replies import say
 from bot.retraining import OutcomeStatus, RetrainOutcome
 from nlp.trace import Trace
 from training.gate import GateDecision, check_canaries, check_generalises, check_learned, check_nsmc
@@ -74,10 +76,10 @@ def test_progress_names_the_job_and_the_member():
                           members=4, member_name="mecab")  # fmt: skip
     assert (
         replies.retrain_progress_text(event, "ko")
-        == "🔁 재학습 · 교차 검증 1/2 · mecab 신경망 2/4 ✓"
+        == "🔁 재학습 · 교차 검증 1/2 · mecab 형태소 신경망 2/4 ✓"
     )
     assert replies.retrain_progress_text(event, "en") == (
-        "🔁 Retraining · cross-validation 1/2 · mecab network 2/4 ✓"
+        "🔁 Retraining · cross-validation 1/2 · mecab morpheme network 2/4 ✓"
     )
     final = ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final")
     assert replies.retrain_progress_text(final, "en") == "🔁 Retraining · final model · training"
@@ -102,9 +104,14 @@ def test_a_corrected_verdict_says_where_it_comes_from():
 
 
 def test_korean_particles_follow_the_word():
-    assert [replies.with_ro(w) for w in ("긍정", "부정", "사과", "서울", "집")] == [
+    assert [with_particle(w, "ro") for w in ("긍정", "부정", "사과", "서울", "집")] == [
         "긍정으로", "부정으로", "사과로", "서울로", "집으로"
     ]  # fmt: skip
+    assert [with_particle(w, "i") for w in ("모델", "사과")] == ["모델이", "사과가"]
+    assert with_particle("Asia/Seoul", "ro") == "Asia/Seoul(으)로"
+    assert say("review.approved", "ko", label="부정").startswith(
+        "승인했어요: 모두에게 부정으로 보이고"
+    )
 
 
 def test_the_result_round_trips_through_its_file(tmp_path):

@@ -139,7 +139,7 @@ async def test_status_and_corrections_document(service):
     document = await service.corrections_document("ko")
     name, content = document.document
     assert name.endswith(".csv") and "최고".encode() in content
-    status = await service.status()
+    status = await service.status("ko")
     assert service.models.model.version in status and "대기 중인 수정: 1개" in status
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,18 @@ class ModelResult:
         return cls(int(data["params"]), list(data["layers"]), dict(history))
 
 
+class Outcome(StrEnum):
+    """What a model's validation MSE says, measured against predicting the mean."""
+
+    LEARNED = "learned"  # below LEARNED_BELOW of the baseline
+    PARTLY = "partly"
+    FAILED = "failed"  # FAILED_ABOVE of the baseline or more: it learned the mean, no more
+
+
+LEARNED_BELOW = 0.25
+FAILED_ABOVE = 0.75
+
+
 @dataclass
 class DemoResult:
     """What a demo run reports; JSON-serialisable so it can be cached and sent across
@@ -166,6 +179,16 @@ class DemoResult:
             target=data.get("target"),
             chart=data.get("chart"),
         )
+
+    def share_of_baseline(self, model: str) -> float:
+        val_loss = self.models[model].val_loss
+        return val_loss / self.baseline_mse if self.baseline_mse else float("inf")
+
+    def outcome(self, model: str) -> Outcome:
+        share = self.share_of_baseline(model)
+        if share < LEARNED_BELOW:
+            return Outcome.LEARNED
+        return Outcome.FAILED if share >= FAILED_ABOVE else Outcome.PARTLY
 
     def table(self) -> str:
         """A plain-text report for a terminal or a chat message (monospace)."""
