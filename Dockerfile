@@ -1,7 +1,8 @@
-# The bot in a container: slim Python 3.11, a non-root user, model registry and database
-# on volumes. Train first (`make train`, or let the first start train one), then:
+# The bot in a container: slim Python 3.11, a non-root user (uid 10001), model registry and
+# database on the /app/var volume; the first start trains a model if there is none.
 #   docker build -t ko-sentiment-bot .
-#   docker run -e TELEGRAM_TOKEN=... -e ADMIN_IDS=... -v $PWD/var:/app/var ko-sentiment-bot
+#   docker run -e TELEGRAM_TOKEN=... -e ADMIN_IDS=... -v ko-sentiment-var:/app/var ko-sentiment-bot
+# A bind mount instead of the named volume must be writable by uid 10001 (README: Deployment).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

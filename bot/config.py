@@ -1,49 +1,66 @@
 """All bot settings in one typed place, read from environment variables with defaults.
 
-| variable | default | meaning |
-|---|---|---|
-| TELEGRAM_TOKEN | (none) | bot token; without it `make run` starts the terminal chat |
-| ADMIN_IDS | (none) | comma-separated Telegram user ids allowed to use admin commands |
-| DATABASE_PATH | var/bot.sqlite3 | the SQLite file |
-| MODEL_REGISTRY | var/models | model versions and the CURRENT pointer |
-| TELEGRAM_BASE_URL | https://api.telegram.org/bot | Bot API endpoint (local server, tests) |
-| TELEGRAM_BASE_FILE_URL | https://api.telegram.org/file/bot | file endpoint |
-| WEBHOOK_URL | (none) | public HTTPS URL; when set the bot uses a webhook instead of polling |
-| WEBHOOK_LISTEN / WEBHOOK_PORT / WEBHOOK_SECRET | 0.0.0.0 / 8443 / (none) | webhook server |
-| TIMEZONE | Asia/Seoul | the bot's time zone (IANA name): RETRAIN_CRON, and /mood in groups without their own /timezone |
-| RETRAIN_CRON | 0 3 * * * | the nightly retrain (crontab syntax, in TIMEZONE); "off" disables |
-| RETRAIN_MODE | finetune | the nightly run: a focused finetune, or full (from scratch, ~15 min) |
-| RETRAIN_AFTER_CORRECTIONS | 20 | a focused retrain starts once this many corrections wait (0: never) |
-| RETRAIN_INTERVAL_MINUTES | 60 | and at this interval if any correction waits (0: never) |
-| RETRAIN_AGREEMENT / RETRAIN_CONFIDENT_AGREEMENT | 2 / 3 | users who must agree before a correction counts for everyone (more against a verdict held with RETRAIN_CONFIDENT = 0.95) |
-| RETRAIN_MIN_USERS / RETRAIN_MAX_USER_SHARE | 5 / 0.1 | unconfirmed corrections count only in a batch of this many users, each user up to this share |
-| RETRAIN_MAX_PER_USER | 50 | a user's newest corrections per run |
-| RETRAIN_STEPS / RETRAIN_REPLAY_ROWS | 120 / 4000 | focused fine-tuning: optimiser steps, NSMC reviews replayed |
-| RETRAIN_LIMIT | all | NSMC training rows a full retrain reads |
-| GATE_NSMC_ROWS / GATE_MAX_NSMC_DROP | 10000 / 0.003 | the gate's NSMC reviews and the largest drop allowed (one-sided 80% paired bound) |
-| GATE_MIN_LEARNED | 0.9 | share of its corrections a candidate must answer as corrected |
-| RETRAIN_TIMEOUT_MINUTES | 360 | a retrain running longer is killed |
-| RETENTION_DAYS | 90 | verdicts (with their texts), group scores, and corrections a model has learned are deleted this many days after (checked every 6 hours) |
-| RATE_LIMIT_PER_MINUTE | 20 | messages a user may send per minute, in private chats and groups (0: no limit) |
-| MOOD_WINDOW | 20 | messages in the rolling mood that drives alerts |
-| DEMO_CACHE_DIR | var/demos | cached /rnn /lstm /gru results |
-| POLL_TIMEOUT | 30 | long-polling timeout in seconds |
-| POLL_INTERVAL | 0.01 | pause between polls, so updates arriving together come in one getUpdates |
-| DB_BUSY_TIMEOUT | 5 | seconds to wait for a locked database before answering "busy" |
-| OUTGOING_PER_SECOND | 30 | outgoing messages per second (Telegram's limit) |
-| HTTP_CONNECTIONS | 16 | pooled connections to the Bot API (more cost CPU on every request) |
+`VARIABLES` lists every variable the settings read, with its default; `Settings.from_env`
+takes its defaults from there, and README.md's configuration table (what each one does) is
+checked against it by tests/test_readme.py.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from training.config import TrainingPaths
+from training import config as training_config
+from training.config import TrainingPaths, Variable, path_setting
 from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
+
+_RECIPE = RetrainRecipe()  # the retrain recipe's defaults live in training.recipe
+
+# Every variable Settings.from_env reads (the bot's, then training's paths), and nothing else.
+VARIABLES: tuple[Variable, ...] = (
+    Variable("TELEGRAM_TOKEN", ""),
+    Variable("ADMIN_IDS", ""),
+    Variable("DATABASE_PATH", "var/bot.sqlite3"),
+    Variable("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"),
+    Variable("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
+    Variable("WEBHOOK_URL", ""),
+    Variable("WEBHOOK_LISTEN", "0.0.0.0"),
+    Variable("WEBHOOK_PORT", "8443"),
+    Variable("WEBHOOK_SECRET", ""),
+    Variable("TIMEZONE", "Asia/Seoul"),
+    Variable("RETRAIN_CRON", "0 3 * * *"),
+    Variable("RETRAIN_MODE", _RECIPE.mode),
+    Variable("RETRAIN_AFTER_CORRECTIONS", "20"),
+    Variable("RETRAIN_INTERVAL_MINUTES", "60"),
+    Variable("RETRAIN_AGREEMENT", str(_RECIPE.trust.agreement)),
+    Variable("RETRAIN_CONFIDENT", str(_RECIPE.trust.confident)),
+    Variable("RETRAIN_CONFIDENT_AGREEMENT", str(_RECIPE.trust.confident_agreement)),
+    Variable("RETRAIN_MIN_USERS", str(_RECIPE.trust.min_users)),
+    Variable("RETRAIN_MAX_USER_SHARE", str(_RECIPE.trust.max_user_share)),
+    Variable("RETRAIN_MAX_PER_USER", str(_RECIPE.trust.max_per_user)),
+    Variable("RETRAIN_STEPS", str(_RECIPE.focus.steps)),
+    Variable("RETRAIN_REPLAY_ROWS", str(_RECIPE.focus.replay_rows)),
+    Variable("RETRAIN_LIMIT", "0"),  # 0: every NSMC training row
+    Variable("GATE_NSMC_ROWS", str(_RECIPE.gate.nsmc_rows)),
+    Variable("GATE_MAX_NSMC_DROP", str(_RECIPE.gate.max_nsmc_drop)),
+    Variable("GATE_MIN_LEARNED", str(_RECIPE.gate.min_learned)),
+    Variable("RETRAIN_TIMEOUT_MINUTES", "360"),
+    Variable("RETENTION_DAYS", "90"),
+    Variable("RATE_LIMIT_PER_MINUTE", "20"),
+    Variable("MOOD_WINDOW", "20"),
+    Variable("DEMO_CACHE_DIR", "var/demos"),
+    Variable("POLL_TIMEOUT", "30"),
+    Variable("POLL_INTERVAL", "0.01"),
+    Variable("OUTGOING_PER_SECOND", "30"),
+    Variable("HTTP_CONNECTIONS", "16"),
+    Variable("DB_BUSY_TIMEOUT", "5"),
+    *training_config.VARIABLES,
+)
+DEFAULTS: dict[str, str] = {variable.name: variable.default for variable in VARIABLES}
 
 
 class ConfigError(ValueError):
@@ -80,35 +97,35 @@ class Settings:
     python: str = sys.executable
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
-        cron = env.get("RETRAIN_CRON", "0 3 * * *").strip()
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        cron = _str(env, "RETRAIN_CRON").strip()
         return cls(
-            token=env.get("TELEGRAM_TOKEN") or None,
-            admin_ids=_ids(env.get("ADMIN_IDS", "")),
-            database_path=Path(env.get("DATABASE_PATH", "var/bot.sqlite3")),
+            token=_str(env, "TELEGRAM_TOKEN") or None,
+            admin_ids=_ids(_str(env, "ADMIN_IDS")),
+            database_path=path_setting(env, "DATABASE_PATH", DEFAULTS),
             paths=TrainingPaths.from_env(env),
-            base_url=env.get("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"),
-            base_file_url=env.get("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
-            webhook_url=env.get("WEBHOOK_URL") or None,
-            webhook_listen=env.get("WEBHOOK_LISTEN", "0.0.0.0"),
-            webhook_port=_int(env, "WEBHOOK_PORT", 8443, minimum=1, maximum=65535),
-            webhook_secret=env.get("WEBHOOK_SECRET") or None,
-            timezone=_zone(env, "TIMEZONE", "Asia/Seoul"),
+            base_url=_str(env, "TELEGRAM_BASE_URL"),
+            base_file_url=_str(env, "TELEGRAM_BASE_FILE_URL"),
+            webhook_url=_str(env, "WEBHOOK_URL") or None,
+            webhook_listen=_str(env, "WEBHOOK_LISTEN"),
+            webhook_port=_int(env, "WEBHOOK_PORT", minimum=1, maximum=65535),
+            webhook_secret=_str(env, "WEBHOOK_SECRET") or None,
+            timezone=_zone(env, "TIMEZONE"),
             retrain_cron=None if cron.lower() in ("", "off", "none") else cron,
             retrain=_recipe(env),
-            retrain_after_corrections=_int(env, "RETRAIN_AFTER_CORRECTIONS", 20, minimum=0),
-            retrain_interval_minutes=_float(env, "RETRAIN_INTERVAL_MINUTES", 60.0, minimum=0),
-            retrain_timeout=_float(env, "RETRAIN_TIMEOUT_MINUTES", 360.0, minimum=1) * 60,
-            retention_days=_float(env, "RETENTION_DAYS", 90.0, minimum=1),
-            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20, minimum=0),
-            mood_window=_int(env, "MOOD_WINDOW", 20, minimum=1),
-            demo_cache_dir=Path(env.get("DEMO_CACHE_DIR", "var/demos")),
-            poll_timeout=_int(env, "POLL_TIMEOUT", 30, minimum=0),
-            poll_interval=_float(env, "POLL_INTERVAL", 0.01, minimum=0),
-            outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", 30.0, minimum=0.01),
-            http_connections=_int(env, "HTTP_CONNECTIONS", 16, minimum=1),
-            db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", 5.0, minimum=0),
+            retrain_after_corrections=_int(env, "RETRAIN_AFTER_CORRECTIONS", minimum=0),
+            retrain_interval_minutes=_float(env, "RETRAIN_INTERVAL_MINUTES", minimum=0),
+            retrain_timeout=_float(env, "RETRAIN_TIMEOUT_MINUTES", minimum=1) * 60,
+            retention_days=_float(env, "RETENTION_DAYS", minimum=1),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", minimum=0),
+            mood_window=_int(env, "MOOD_WINDOW", minimum=1),
+            demo_cache_dir=path_setting(env, "DEMO_CACHE_DIR", DEFAULTS),
+            poll_timeout=_int(env, "POLL_TIMEOUT", minimum=0),
+            poll_interval=_float(env, "POLL_INTERVAL", minimum=0),
+            outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", minimum=0.01),
+            http_connections=_int(env, "HTTP_CONNECTIONS", minimum=1),
+            db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", minimum=0),
         )
 
     def is_admin(self, user_id: int | None) -> bool:
@@ -122,35 +139,32 @@ def _ids(raw: str) -> frozenset[int]:
         raise ConfigError(f"ADMIN_IDS must be comma-separated user ids, not {raw!r}") from error
 
 
-def _recipe(env: dict[str, str]) -> RetrainRecipe:
-    """The retrain recipe's defaults live in training.recipe; a variable overrides one.
-    A value the recipe refuses is reported under the variable's name, at start-up."""
-    defaults = RetrainRecipe()
-    trust, focus, gate = defaults.trust, defaults.focus, defaults.gate
+def _recipe(env: Mapping[str, str]) -> RetrainRecipe:
+    """The retrain recipe's defaults live in training.recipe (and so in VARIABLES); a
+    variable overrides one. A value the recipe refuses is reported under the variable's
+    name, at start-up."""
 
     def build() -> RetrainRecipe:
         return RetrainRecipe(
-            mode=_choice(env, "RETRAIN_MODE", defaults.mode, ("finetune", "full")),  # type: ignore[arg-type]
+            mode=_choice(env, "RETRAIN_MODE", ("finetune", "full")),  # type: ignore[arg-type]
             trust=TrustRules(
-                agreement=_int(env, "RETRAIN_AGREEMENT", trust.agreement),
-                confident=_float(env, "RETRAIN_CONFIDENT", trust.confident),
-                confident_agreement=_int(
-                    env, "RETRAIN_CONFIDENT_AGREEMENT", trust.confident_agreement
-                ),
-                min_users=_int(env, "RETRAIN_MIN_USERS", trust.min_users),
-                max_user_share=_float(env, "RETRAIN_MAX_USER_SHARE", trust.max_user_share),
-                max_per_user=_int(env, "RETRAIN_MAX_PER_USER", trust.max_per_user),
+                agreement=_int(env, "RETRAIN_AGREEMENT"),
+                confident=_float(env, "RETRAIN_CONFIDENT"),
+                confident_agreement=_int(env, "RETRAIN_CONFIDENT_AGREEMENT"),
+                min_users=_int(env, "RETRAIN_MIN_USERS"),
+                max_user_share=_float(env, "RETRAIN_MAX_USER_SHARE"),
+                max_per_user=_int(env, "RETRAIN_MAX_PER_USER"),
             ),
             focus=FocusRules(
-                steps=_int(env, "RETRAIN_STEPS", focus.steps),
-                replay_rows=_int(env, "RETRAIN_REPLAY_ROWS", focus.replay_rows),
+                steps=_int(env, "RETRAIN_STEPS"),
+                replay_rows=_int(env, "RETRAIN_REPLAY_ROWS"),
             ),
             gate=GateRules(
-                nsmc_rows=_int(env, "GATE_NSMC_ROWS", gate.nsmc_rows),
-                max_nsmc_drop=_float(env, "GATE_MAX_NSMC_DROP", gate.max_nsmc_drop),
-                min_learned=_float(env, "GATE_MIN_LEARNED", gate.min_learned),
+                nsmc_rows=_int(env, "GATE_NSMC_ROWS"),
+                max_nsmc_drop=_float(env, "GATE_MAX_NSMC_DROP"),
+                min_learned=_float(env, "GATE_MIN_LEARNED"),
             ),
-            limit=_int(env, "RETRAIN_LIMIT", 0, minimum=0) or None,
+            limit=_int(env, "RETRAIN_LIMIT", minimum=0) or None,
         )
 
     try:
@@ -187,29 +201,34 @@ def zone_named(name: str) -> ZoneInfo | None:
         return None
 
 
-def _zone(env: dict[str, str], name: str, default: str) -> ZoneInfo:
-    zone = zone_named(env.get(name, default) or default)
+def _zone(env: Mapping[str, str], name: str) -> ZoneInfo:
+    zone = zone_named(_str(env, name))
     if zone is None:
         raise ConfigError(f"{name} must be an IANA time zone such as Asia/Seoul, not {env[name]!r}")
     return zone
 
 
-def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = env.get(name, default)
+def _str(env: Mapping[str, str], name: str) -> str:
+    """The variable's value, or its default from VARIABLES (a name not listed there is a
+    KeyError: every variable read must be listed)."""
+    return env.get(name, DEFAULTS[name])
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = _str(env, name)
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
 
 
 def _int(
-    env: dict[str, str],
+    env: Mapping[str, str],
     name: str,
-    default: int,
     minimum: int | None = None,
     maximum: int | None = None,
 ) -> int:
     try:
-        value = int(env.get(name, default))
+        value = int(_str(env, name))
     except ValueError as error:
         raise ConfigError(f"{name} must be a whole number, not {env[name]!r}") from error
     if minimum is not None and value < minimum:
@@ -219,9 +238,9 @@ def _int(
     return value
 
 
-def _float(env: dict[str, str], name: str, default: float, minimum: float | None = None) -> float:
+def _float(env: Mapping[str, str], name: str, minimum: float | None = None) -> float:
     try:
-        value = float(env.get(name, default))
+        value = float(_str(env, name))
     except ValueError as error:
         raise ConfigError(f"{name} must be a number, not {env[name]!r}") from error
     if minimum is not None and value < minimum:

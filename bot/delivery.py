@@ -2,9 +2,9 @@
 
 python-telegram-bot's `AIORateLimiter` keeps to Telegram's rates and, with `max_retries`,
 waits out a 429 for its `retry_after`; it does not retry a 5xx or a dropped connection,
-which then lost the verdict (the user got the apology instead). This limiter adds that:
-a bounded number of retries with exponential backoff, then the error goes to the one
-error handler, which logs it.
+which would lose the verdict (the user would get the apology instead). This limiter adds
+that: a bounded number of retries with exponential backoff, then the error goes to the
+one error handler, which logs it.
 
 Not retried: `TimedOut`, because the request may have reached Telegram and a second
 sendMessage would then deliver the verdict twice; and `getUpdates`, whose poller has a

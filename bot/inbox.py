@@ -3,8 +3,9 @@
 Telegram forgets an update once it is confirmed: in polling mode by the next getUpdates
 (python-telegram-bot sends it right after queueing the batch), in webhook mode by the
 HTTP 200 (sent right after queueing). A bot killed between that moment and its reply
-lost the message for good. Both paths put every update into `Application.update_queue`
-and wait for the put, so the queue is where the update is written down:
+would lose the message for good. Both paths put every update into
+`Application.update_queue` and wait for the put, so the queue is where the update is
+written down:
 
 * `InboxQueue.put` stores the update in the `inbox` table first; a second delivery of an
   update already there (Telegram retrying a webhook, another poll after a crash) is

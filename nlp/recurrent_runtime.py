@@ -3,8 +3,9 @@
 Why ONNX Runtime and not numpy: a step of an LSTM is one small matrix product and a few
 element-wise gates, and numpy pays Python overhead for every one of them. ONNX
 Runtime's fused LSTM/GRU kernels run the whole sequence in C++: the 25-word message
-went from 0.58 / 0.54 / 0.87 ms (Kiwi / mecab / syllable network, numpy) to 0.21 / 0.19
-/ 0.30 ms, and batches of reviews from 6,500 to 12,000-23,000 per second. It releases the
+takes 0.21 / 0.19 / 0.30 ms (Kiwi / mecab / syllable network) against 0.58 / 0.54 /
+0.87 ms stepping in numpy, and batches of reviews 12,000-23,000 per second against
+6,500 (docs/results.md). It releases the
 GIL while it runs, so one member's network overlaps another member's tokeniser, and it
 reads the weights in place from the numpy arrays (`add_initializer`), so the 20 MB
 embeddings are not held twice. TensorFlow is still not imported to serve.

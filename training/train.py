@@ -59,7 +59,7 @@ class TrainingRequest:
     note: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     # False: a final fit on every training row for the configuration's epochs, which were
-    # chosen on the validation split by earlier runs; no validation figures are reported.
+    # chosen on the validation split (holdout runs); no validation figures are reported.
     holdout: bool = True
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
