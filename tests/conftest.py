@@ -7,6 +7,7 @@ enough for CI, real enough that its verdicts mean something.
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in serving; set before numpy loads
 from pathlib import Path
@@ -66,3 +67,34 @@ def trained_registry(tmp_path_factory: pytest.TempPathFactory, _isolated_environ
 @pytest.fixture(scope="session")
 def trained_model(trained_registry):
     return trained_registry.load_current()
+
+
+# --- the running bot over the fake Bot API (tests/e2e.py) ------------------------------
+
+
+@pytest.fixture
+async def tg():
+    from tests.fake_telegram import running_fake_telegram
+
+    async with running_fake_telegram() as server:
+        yield server
+        server.assert_no_errors()
+
+
+@pytest.fixture
+def settings(tg, trained_registry, tmp_path):
+    from tests.e2e import e2e_settings
+
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    return e2e_settings(tg, root, tmp_path)
+
+
+@pytest.fixture
+async def bot(tg, settings):
+    from tests.e2e import RunningBot
+
+    running = RunningBot(settings)
+    await running.start(tg)
+    yield running
+    await running.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
 import socket
 import sqlite3
 import sys
@@ -15,76 +14,7 @@ import aiohttp
 import pytest
 
 from bot.app import run_bot
-from bot.config import Settings
-from tests.fake_telegram import running_fake_telegram
-
-ADMIN_ID = 4242
-NEGATIVE = "최악이다 진짜 별로 짜증나 돈 아까워"
-POSITIVE = "정말 최고의 영화 감동 강추 재밌어요"
-
-
-class RunningBot:
-    """Starts `run_bot` as a task; `restart()` stops it and starts a fresh process-alike."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task | None = None
-
-    async def start(self, tg) -> None:
-        self.stop = asyncio.Event()
-        polls = len([c for c in tg.calls if c[0] == "getUpdates"])
-        self.task = asyncio.create_task(run_bot(self.settings, self.stop))
-        async with asyncio.timeout(60):  # the model loads, then polling starts
-            while len([c for c in tg.calls if c[0] == "getUpdates"]) <= polls:
-                assert not self.task.done(), self.task.exception()
-                await asyncio.sleep(0.05)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.stop.set()
-            await asyncio.wait_for(self.task, 30)
-            self.task = None
-
-
-@pytest.fixture
-async def tg():
-    async with running_fake_telegram() as server:
-        yield server
-        server.assert_no_errors()
-
-
-@pytest.fixture
-def settings(tg, trained_registry, tmp_path) -> Settings:
-    root = tmp_path / "registry"
-    shutil.copytree(trained_registry.root, root)
-    return Settings.from_env({
-        "TELEGRAM_TOKEN": tg.token,
-        "TELEGRAM_BASE_URL": tg.base_url,
-        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
-        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-        "MODEL_REGISTRY": str(root),
-        "ADMIN_IDS": str(ADMIN_ID),
-        "POLL_TIMEOUT": "1",
-        "MOOD_WINDOW": "4",
-        "RATE_LIMIT_PER_MINUTE": "8",
-        "DB_BUSY_TIMEOUT": "0.2",
-        "RETRAIN_CRON": "off",
-        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
-    })  # fmt: skip
-
-
-@pytest.fixture
-async def bot(tg, settings):
-    running = RunningBot(settings)
-    await running.start(tg)
-    yield running
-    await running.close()
-
-
-def buttons(message: dict) -> list[str]:
-    markup = message.get("reply_markup") or {}
-    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+from tests.e2e import ADMIN_ID, NEGATIVE, POSITIVE, RunningBot, buttons
 
 
 async def test_private_trace_with_buttons(tg, bot):

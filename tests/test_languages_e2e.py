@@ -8,14 +8,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tests.test_bot_e2e import (  # noqa: F401  (fixtures)
-    ADMIN_ID,
-    NEGATIVE,
-    bot,
-    buttons,
-    settings,
-    tg,
-)
+from tests.e2e import ADMIN_ID, NEGATIVE, buttons
 
 HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 
