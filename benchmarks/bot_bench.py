@@ -160,9 +160,7 @@ async def _run(registry_root: Path) -> dict[str, float]:
                 p50, p99 = percentiles_ms(await _round_trips(tg))
                 answered, errors, rate = await _load(tg)
                 rss = psutil.Process(process.pid).memory_info().rss / 1e6
-                many_before, many_half, many_after, many_answered = await _many_users(
-                    tg, process
-                )
+                many_before, many_half, many_after, many_answered = await _many_users(tg, process)
             finally:
                 # Wait without blocking this loop: the fake server must keep answering
                 # the bot's last long poll while it shuts down.
