@@ -107,7 +107,17 @@ class InboxBot(ExtBot):
 
 
 class InboxApplication(Application):
-    """An Application that marks each update handled in the inbox when it is done."""
+    """An Application that marks each update handled in the inbox when it is done.
+
+    It also keeps python-telegram-bot from remembering every user and chat it has seen:
+    without a persistence, PTB still adds each update's user and chat ids to the sets of
+    data to save, and only a persistence flush ever empties them (measured: about 70
+    bytes per id, so a bot seen by a million users holds ~140 MB for nothing).
+    """
+
+    def _mark_for_persistence_update(self, *, update: object | None = None, job=None) -> None:
+        if self.persistence is not None:
+            super()._mark_for_persistence_update(update=update, job=job)
 
     async def process_update(self, update: object) -> None:
         await super().process_update(update)
