@@ -13,7 +13,9 @@ written down:
 * `InboxApplication.process_update` marks it handled once every handler has run (a handler
   that failed counts as handled: the error handler answered it, and a replay would fail
   again);
-* at start-up, `replay_unhandled` queues whatever was received but never handled.
+* at start-up, `replay_unhandled` queues whatever was received but never handled;
+* at most `MAX_BACKLOG` updates wait in memory: polling pauses beyond it (and the webhook
+  answers 503), so an overloaded bot leaves the excess with Telegram instead of growing.
 
 What this cannot promise: a reply sent in the last milliseconds before a kill, whose update
 was not yet marked handled, is sent again on replay. Group scores are keyed by message,
@@ -34,6 +36,10 @@ from bot.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
+# Updates waiting in memory at most (about 10 s of work at full speed). Beyond it polling
+# pauses and the webhook answers 503, so Telegram keeps, and later redelivers, the rest.
+MAX_BACKLOG = 2_000
+
 
 class InboxQueue(asyncio.Queue):
     """The application's update queue, writing each update down before accepting it.
@@ -43,11 +49,30 @@ class InboxQueue(asyncio.Queue):
     the disk: there (`deferred`) `put` returns at once and `InboxBot.get_updates`, the
     call that confirms the batch, first waits for every write (`settled`)."""
 
-    def __init__(self, *, deferred: bool = False) -> None:
+    def __init__(self, *, deferred: bool = False, max_backlog: int = MAX_BACKLOG) -> None:
         super().__init__()
         self.storage: Storage | None = None  # set once the database is open
         self.deferred = deferred
+        self.max_backlog = max_backlog
         self._writing: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+
+    @property
+    def has_room(self) -> bool:
+        return self.qsize() < self.max_backlog
+
+    async def get(self) -> Any:
+        item = await super().get()
+        if self.has_room:
+            self._room.set()
+        return item
+
+    async def wait_for_room(self) -> None:
+        """Until fewer than `max_backlog` updates wait: beyond that they are better kept by
+        Telegram (safe there for a day) than in this process's memory."""
+        while not self.has_room:
+            self._room.clear()
+            await self._room.wait()
 
     async def put(self, item: object) -> None:
         if not isinstance(item, Update) or self.storage is None:
@@ -103,6 +128,7 @@ class InboxBot(ExtBot):
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         await self._inbox.settled()
+        await self._inbox.wait_for_room()
         return await super().get_updates(*args, **kwargs)
 
 

@@ -7,7 +7,8 @@ itself:
 
 * `POST <path>`: the secret (when `WEBHOOK_SECRET` is set) is checked, the update is put on
   the queue, which writes it to the inbox first (bot.inbox), and only then is 200 sent, so
-  a crash before that point leaves the update with Telegram, which delivers it again;
+  a crash before that point leaves the update with Telegram, which delivers it again; with
+  a full backlog the answer is 503, and Telegram delivers it again later;
 * `GET /health/live`: 200 while the event loop answers;
 * `GET /health/ready`: 200 while a model is served, the database answers and the server is
   not draining; 503 otherwise, so a proxy sends the next update to another replica.
@@ -26,6 +27,8 @@ import tornado.web
 from telegram import Bot, Update
 from tornado.httpserver import HTTPServer
 
+from bot.inbox import InboxQueue
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -36,7 +39,7 @@ Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else why not
 
 
 class _UpdateHandler(tornado.web.RequestHandler):
-    def initialize(self, bot: Bot, queue: asyncio.Queue, secret: str | None) -> None:
+    def initialize(self, bot: Bot, queue: InboxQueue, secret: str | None) -> None:
         self.bot, self.queue, self.secret = bot, queue, secret
 
     async def post(self) -> None:
@@ -47,6 +50,8 @@ class _UpdateHandler(tornado.web.RequestHandler):
         except (ValueError, TypeError, KeyError) as error:
             log.warning("webhook: an update that cannot be read: %s", error)
             raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST) from error
+        if not self.queue.has_room:  # Telegram keeps it and delivers it again later
+            raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, reason="busy")
         await self.queue.put(update)  # returns once the inbox holds it
         self.set_status(HTTPStatus.OK)
 
@@ -78,7 +83,7 @@ class WebhookServer:
         *,
         path: str,
         bot: Bot,
-        queue: asyncio.Queue,
+        queue: InboxQueue,
         secret: str | None,
         ready: Readiness,
     ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from telegram import Bot
 
 from bot.app import run_bot
+from bot.inbox import InboxQueue
 from bot.webhook import LIVE_PATH, READY_PATH, SECRET_HEADER, WebhookServer
 from tests.e2e import NEGATIVE
 
@@ -38,7 +39,7 @@ async def server():
     async def ready() -> str | None:
         return problem[0]
 
-    queue: asyncio.Queue = asyncio.Queue()
+    queue = InboxQueue(max_backlog=2)
     port = free_port()
     webhook = WebhookServer(path="/hook", bot=Bot("1:x"), queue=queue, secret="s3cret",
                             ready=ready)  # fmt: skip
@@ -60,6 +61,20 @@ async def test_updates_need_the_secret_and_reach_the_queue(server) -> None:
     async with session.post("/hook", json=UPDATE, headers={SECRET_HEADER: "s3cret"}) as response:
         assert response.status == 200
     assert (await queue.get()).message.text == "안녕"
+
+
+async def test_a_full_backlog_is_left_with_telegram(server) -> None:
+    _, session, queue, _ = server
+    statuses = []
+    for _ in range(3):
+        async with session.post("/hook", json=UPDATE, headers={SECRET_HEADER: "s3cret"}) as r:
+            statuses.append(r.status)
+    assert statuses == [200, 200, 503] and queue.qsize() == 2
+    waiting = asyncio.create_task(queue.wait_for_room())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # polling would pause here
+    await queue.get()
+    await asyncio.wait_for(waiting, 1)
 
 
 async def test_liveness_and_readiness_are_separate(server) -> None:
