@@ -6,6 +6,7 @@
 | ADMIN_IDS | (none) | comma-separated Telegram user ids allowed to use admin commands |
 | DATABASE_PATH | var/bot.sqlite3 | the SQLite file |
 | MODEL_REGISTRY | var/models | model versions and the CURRENT pointer |
+| FIRST_MODEL | quick | with no model yet: quick (fit the n-gram model, about 2 minutes, answer with it and train the full model in a background process, swapped in when done; a restart resumes it) or full (train the full model before answering, 12-14 minutes) |
 | TELEGRAM_BASE_URL | https://api.telegram.org/bot | Bot API endpoint (local server, tests) |
 | TELEGRAM_BASE_FILE_URL | https://api.telegram.org/file/bot | file endpoint |
 | WEBHOOK_URL | (none) | public HTTPS URL; when set the bot uses a webhook instead of polling |
@@ -49,6 +50,20 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class FirstModelPlan:
+    """What a start with no model trains (see bot.first_model). Only FIRST_MODEL is a
+    variable; the sizes are fields so tests can train small models the same way."""
+
+    quick: bool = True  # FIRST_MODEL=quick
+    quick_config: str = "ngram"  # the member that fits in about a minute
+    full_config: str = "default"
+    limit: int | None = None  # NSMC training rows (None: all)
+    quick_test_rows: int | None = 10_000  # its figure only has to be honest, not final
+    full_test_rows: int | None = None
+    epochs: int | None = None  # None: each configuration's own
+
+
+@dataclass(frozen=True)
 class Settings:
     token: str | None
     admin_ids: frozenset[int]
@@ -74,6 +89,7 @@ class Settings:
     outgoing_per_second: float
     http_connections: int
     db_busy_timeout: float
+    first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
     @classmethod
@@ -105,6 +121,9 @@ class Settings:
             outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", 30.0, minimum=0.01),
             http_connections=_int(env, "HTTP_CONNECTIONS", 16, minimum=1),
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", 5.0, minimum=0),
+            first_model=FirstModelPlan(
+                quick=_choice(env, "FIRST_MODEL", "quick", ("quick", "full")) == "quick"
+            ),
         )
 
     def is_admin(self, user_id: int | None) -> bool:

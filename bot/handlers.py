@@ -384,7 +384,7 @@ class Handlers:
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):
-            await update.effective_message.reply_text(await self.service.status())
+            await update.effective_message.reply_text(await self.service.status(lang_of(update)))
 
     async def corrections(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._bot_admin(update):

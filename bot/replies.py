@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from bot.first_model import FollowUpState, Phase
 from bot.overlay import ContestedText, OverlayVerdict, Source
+from bot.serving import ServingStats
 from nlp.inference import REASON_EMPTY
 from nlp.trace import Trace
 from training.gate import CheckName, GateCheck
@@ -436,3 +438,74 @@ def demo_summary(result) -> str:
     lines.append(f"에포크 {result.epochs} · 시드 {result.seed} · {result.seconds:.0f}초")
     lines += ["", DEMO_LESSONS[result.demo]]
     return fit("\n".join(lines))
+
+
+def status_text(
+    stats: ServingStats, accuracy: float | None, pending: int, uptime_s: float,
+    last_run: tuple[str, str | None] | None, first_model: FollowUpState | None, lang: Lang,
+    now: float,
+) -> str:  # fmt: skip
+    """The admins' /status: the served version, its figures, and the full model's training
+    while a quick stand-in answers."""
+    lines = [
+        _pick(lang, f"모델 버전: {stats.version}", f"Model version: {stats.version}"),
+        _pick(lang, "테스트 정확도: ", "Test accuracy: ")
+        + (f"{accuracy:.4f}" if accuracy is not None else "-"),
+        _pick(lang, f"대기 중인 수정: {pending}개", f"Pending corrections: {pending}"),
+        _pick(lang, "가동 시간: ", "Uptime: ") + duration(uptime_s, lang),
+        _pick(lang, f"분석한 메시지: {stats.served}개", f"Messages analysed: {stats.served}"),
+        _pick(lang, "지연 시간 p50: ", "Latency p50: ")
+        + (f"{stats.p50_ms:.1f} ms" if stats.p50_ms is not None else "-"),
+        _pick(lang, f"핫 스왑 횟수: {stats.swaps}", f"Hot swaps: {stats.swaps}"),
+    ]
+    if last_run is not None:
+        status, version = last_run
+        lines.append(
+            _pick(lang, "마지막 재학습: ", "Last retrain: ") + f"{status} ({version or '-'})"
+        )
+    if first_model is not None:
+        lines.append(first_model_text(first_model, lang, now))
+    return fit("\n".join(lines))
+
+
+def first_model_text(state: FollowUpState, lang: Lang, now: float) -> str:
+    """Where the full model is: training (how far, for how long), serving, or failed."""
+    elapsed = duration(now - state.started_at, lang)
+    if state.phase is Phase.SERVING:
+        return _pick(
+            lang,
+            f"✅ 빠른 모델 {state.quick_version}을 전체 모델 {state.full_version}로 바꿨어요.",
+            f"✅ The full model {state.full_version} replaced the quick model {state.quick_version}.",
+        )
+    if state.phase is Phase.FAILED:
+        return _pick(
+            lang,
+            f"❌ 전체 모델 학습이 실패해 빠른 모델을 계속 써요 ({state.error}). 다시 시작하면 다시 학습해요.",
+            f"❌ Training the full model failed, so the quick model stays ({state.error}). A restart tries again.",
+        )
+    where = ""
+    if state.last is not None:
+        ko, en = MEMBER_NAMES.get(
+            state.last.member_name or "", (state.last.member_name, state.last.member_name)
+        )
+        where = _pick(
+            lang,
+            f" · {ko} {state.last.member}/{state.last.members} 에포크 {state.last.epoch}/{state.last.epochs} 끝",
+            f" · {en} {state.last.member}/{state.last.members}, epoch {state.last.epoch}/{state.last.epochs} done",
+        )
+    return _pick(
+        lang,
+        f"⏳ 지금은 빠른 모델(n-gram)로 답해요. 전체 모델 학습 중 {bar(state.fraction)} {state.fraction:.0%}{where} · {elapsed} 경과",
+        f"⏳ Answering with the quick (n-gram) model. Training the full model {bar(state.fraction)} {state.fraction:.0%}{where} · {elapsed} so far",
+    )
+
+
+def duration(seconds: float, lang: Lang = "ko") -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return _pick(lang, f"{days}일 {hours}시간 {minutes}분", f"{days} d {hours} h {minutes} min")
+    return _pick(
+        lang, f"{hours}시간 {minutes}분 {seconds}초", f"{hours} h {minutes} min {seconds} s"
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot import charts, mood, replies
 from bot.config import Settings
+from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
 from bot.serving import ModelService
@@ -62,6 +63,7 @@ class SentimentService:
         registry: Registry,
         overlay: CorrectionOverlay | None = None,
         clock: Callable[[], float] = time.time,
+        first_model: FullModelFollowUp | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
@@ -69,6 +71,7 @@ class SentimentService:
         self.registry = registry
         self.overlay = overlay or CorrectionOverlay(settings.retrain.trust)
         self.clock = clock
+        self.first_model = first_model  # the full model training behind a quick one
 
     async def load_overlay(self) -> None:
         """Rebuild the corrections overlay from storage (at start-up)."""
@@ -272,25 +275,19 @@ class SentimentService:
 
     # --- admins -------------------------------------------------------------------------
 
-    async def status(self) -> str:
+    async def status(self, lang: Lang = "ko") -> str:
         stats = self.models.stats()
-        accuracy = self.models.model.metrics.get("test_accuracy")
-        pending = await self.storage.count_pending()
         runs = await self.storage.runs(limit=1)
-        uptime = _duration(self.clock() - stats.started_at)
-        lines = [
-            f"모델 버전: {stats.version}",
-            f"테스트 정확도: {accuracy:.4f}" if accuracy is not None else "테스트 정확도: -",
-            f"대기 중인 수정: {pending}개",
-            f"가동 시간: {uptime}",
-            f"분석한 메시지: {stats.served}개",
-            f"지연 시간 p50: {stats.p50_ms:.1f} ms" if stats.p50_ms is not None else "지연 시간: -",
-            f"핫 스왑 횟수: {stats.swaps}",
-        ]
-        if runs:
-            last = runs[0]
-            lines.append(f"마지막 재학습: {last.status} ({last.candidate_version or '-'})")
-        return "\n".join(lines)
+        return replies.status_text(
+            stats,
+            accuracy=self.models.model.metrics.get("test_accuracy"),
+            pending=await self.storage.count_pending(),
+            uptime_s=self.clock() - stats.started_at,
+            last_run=(str(runs[0].status), runs[0].candidate_version) if runs else None,
+            first_model=self.first_model.state if self.first_model else None,
+            lang=lang,
+            now=self.clock(),
+        )
 
     async def corrections_document(self, lang: Lang) -> Reply:
         if not await self.storage.all_corrections():
@@ -366,10 +363,3 @@ def _parse_fraction(raw: str) -> float | None:
     except ValueError:
         return None
     return value if 0.0 < value < 1.0 else None
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days}일 {hours}시간 {minutes}분" if days else f"{hours}시간 {minutes}분 {seconds}초"
