@@ -6,7 +6,7 @@
 | ADMIN_IDS | (none) | comma-separated Telegram user ids allowed to use admin commands |
 | DATABASE_PATH | var/bot.sqlite3 | the SQLite file |
 | MODEL_REGISTRY | var/models | model versions and the CURRENT pointer |
-| FIRST_MODEL | quick | with no model yet: quick (fit the n-gram model, about 2 minutes, answer with it and train the full model in a background process, swapped in when done; a restart resumes it) or full (train the full model before answering, 12-14 minutes) |
+| FIRST_MODEL | quick | with no model yet: quick (fit the n-gram model, about a minute, answer with it and train the full model in a background process, swapped in when done; a restart resumes it) or full (train the full model before answering, 12-14 minutes) |
 | TELEGRAM_BASE_URL | https://api.telegram.org/bot | Bot API endpoint (local server, tests) |
 | TELEGRAM_BASE_FILE_URL | https://api.telegram.org/file/bot | file endpoint |
 | WEBHOOK_URL | (none) | public HTTPS URL; when set the bot uses a webhook instead of polling |

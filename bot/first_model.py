@@ -3,7 +3,7 @@
 Training the full ensemble takes 12-14 minutes and ~4.9 GB on two cores; nobody should
 wait that long for a first verdict. With FIRST_MODEL=quick (the default):
 
-1. `ensure_model` fits the n-gram member alone (about two minutes, ~1.2 GB) in a child
+1. `ensure_model` fits the n-gram member alone (about a minute, ~1.2 GB) in a child
    process, publishes it with `"role": "quick"` in its metrics.json and makes it current.
 2. `FullModelFollowUp`, started with the runtime whenever the current version is marked
    quick, trains the full model in a background child (`python -m training.train
@@ -71,9 +71,9 @@ def ensure_model(settings: Settings) -> None:
         return
     plan = settings.first_model
     if plan.quick:
-        print("아직 모델이 없어 빠른 모델(n-gram)을 먼저 학습해요. 약 2분 뒤부터 답하고, "
+        print("아직 모델이 없어 빠른 모델(n-gram)을 먼저 학습해요. 1-2분 뒤부터 답하고, "
               "전체 모델은 뒤에서 학습해 바꿔 넣어요.\n(No model yet: fitting a quick one "
-              "first, about 2 minutes; the full model then trains in the background.)")  # fmt: skip
+              "first, 1-2 minutes; the full model then trains in the background.)")  # fmt: skip
     else:
         print("아직 모델이 없어 전체 모델을 먼저 학습해요 (약 12-14분).\n"
               "(No model yet: training the full model first, 12-14 minutes.)")  # fmt: skip
@@ -106,8 +106,16 @@ class FollowUpState:
     error: str | None = None
 
     @property
+    def evaluating(self) -> bool:
+        """Every epoch is done; the ensemble is reading the test set (minutes on 50k)."""
+        return self.phase is Phase.TRAINING and self.epochs_done >= self.epochs_total
+
+    @property
     def fraction(self) -> float:
-        return min(1.0, self.epochs_done / max(1, self.epochs_total))
+        """Epochs done, with the test evaluation counted as one more step."""
+        if self.phase is Phase.SERVING:
+            return 1.0
+        return min(1.0, self.epochs_done / (self.epochs_total + 1))
 
 
 def total_epochs(plan: FirstModelPlan) -> int:
@@ -147,10 +155,6 @@ class FullModelFollowUp:
                                    epochs_total=total_epochs(plan))  # fmt: skip
         self._task = asyncio.create_task(self._follow_up(current), name="full-model")
         return True
-
-    async def wait(self) -> None:
-        if self._task is not None:
-            await asyncio.shield(self._task)
 
     async def stop(self) -> None:
         """Kills the child: training starts over at the next start (see the module doc)."""
@@ -193,9 +197,7 @@ class FullModelFollowUp:
             finally:
                 await _end(process)
         if code != 0 or published is None:
-            raise TrainingFailed(
-                f"the training process ended with code {code}; see {self.log_path}"
-            )
+            raise TrainingFailed(f"the training process ended with code {code}")
         return published
 
     async def _relay(self, process: asyncio.subprocess.Process) -> str | None:
@@ -237,8 +239,8 @@ class FullModelFollowUp:
     def _fail(self, message: str) -> None:
         if self.state is not None:
             self.state = replace(self.state, phase=Phase.FAILED, error=message)
-        log.error("the full model was not trained: %s; the quick model stays, and the next "
-                  "start tries again", message)  # fmt: skip
+        log.error("the full model was not trained: %s (log: %s); the quick model stays, and "
+                  "the next start tries again", message, self.log_path)  # fmt: skip
 
 
 def progress_line(state: FollowUpState) -> str:
@@ -250,6 +252,8 @@ def progress_line(state: FollowUpState) -> str:
         event = state.last
         where = (f" · member {event.member}/{event.members} {event.member_name}, "
                  f"epoch {event.epoch}/{event.epochs}")  # fmt: skip
+    if state.evaluating:
+        where += " · evaluating on the test set"
     minutes = (time.time() - state.started_at) / 60
     return f"full model [{bar}] {state.fraction:4.0%}{where} · {minutes:.0f} min"
 

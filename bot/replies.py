@@ -474,7 +474,7 @@ def first_model_text(state: FollowUpState, lang: Lang, now: float) -> str:
     if state.phase is Phase.SERVING:
         return _pick(
             lang,
-            f"✅ 빠른 모델 {state.quick_version}을 전체 모델 {state.full_version}로 바꿨어요.",
+            f"✅ 전체 모델로 바꿨어요: {state.full_version} (빠른 모델 {state.quick_version} 대신)",
             f"✅ The full model {state.full_version} replaced the quick model {state.quick_version}.",
         )
     if state.phase is Phase.FAILED:
@@ -493,6 +493,8 @@ def first_model_text(state: FollowUpState, lang: Lang, now: float) -> str:
             f" · {ko} {state.last.member}/{state.last.members} 에포크 {state.last.epoch}/{state.last.epochs} 끝",
             f" · {en} {state.last.member}/{state.last.members}, epoch {state.last.epoch}/{state.last.epochs} done",
         )
+    if state.evaluating:
+        where += _pick(lang, " · 테스트 세트로 평가 중", " · evaluating on the test set")
     return _pick(
         lang,
         f"⏳ 지금은 빠른 모델(n-gram)로 답해요. 전체 모델 학습 중 {bar(state.fraction)} {state.fraction:.0%}{where} · {elapsed} 경과",

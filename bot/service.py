@@ -307,7 +307,8 @@ class SentimentService:
             mark = "▶" if info.name == current else "·"
             accuracy = f"{info.accuracy:.4f}" if info.accuracy is not None else "-"
             problem = f" ⚠️ {info.problem}" if info.problem else ""
-            lines.append(f"{mark} {info.name}  acc {accuracy}{problem}")
+            quick = " (quick)" if info.is_quick else ""
+            lines.append(f"{mark} {info.name}  acc {accuracy}{quick}{problem}")
         return "\n".join(lines) or "등록된 모델이 없어요."
 
     async def rollback(self, args: list[str], lang: Lang) -> str:

@@ -21,7 +21,8 @@ import pytest
 
 from bot.app import open_runtime
 from bot.config import FirstModelPlan, Settings
-from bot.first_model import Phase, ensure_model, progress_line, total_epochs
+from bot.first_model import FollowUpState, Phase, ensure_model, progress_line, total_epochs
+from bot.replies import first_model_text
 from training.registry import Registry
 
 SMALL = FirstModelPlan(limit=2_000, quick_test_rows=300, full_config="kiwi",
@@ -73,6 +74,8 @@ async def test_the_quick_model_answers_first_and_the_full_model_replaces_it(inst
         assert (await runtime.storage.get_verdict(reply.verdict_id)).model_version == quick
         assert runtime.retrainer.running  # no retrain competes with it for the cores
         assert "빠른 모델" in await runtime.service.status("ko")
+        assert f"{quick}  acc" in await runtime.service.models_text()
+        assert "(quick)" in await runtime.service.models_text()
         follow_up = runtime.first_model
         await _until(lambda: follow_up.state.phase is not Phase.TRAINING, timeout=180)
         state = follow_up.state
@@ -129,7 +132,8 @@ def test_progress_counts_every_epoch_of_the_default_final_fit():
     plan = FirstModelPlan()
     assert total_epochs(plan) == 3 + 2 + 7 + 1  # Kiwi, mecab, syllable networks; n-grams
     assert total_epochs(replace(plan, epochs=1)) == 4
-    from bot.first_model import FollowUpState
-
-    state = FollowUpState(Phase.TRAINING, "q", time.time(), epochs_done=4, epochs_total=13)
-    assert "31%" in progress_line(state)
+    state = FollowUpState(Phase.TRAINING, "q", time.time(), epochs_done=7, epochs_total=13)
+    assert "50%" in progress_line(state)  # the test evaluation is the 14th step
+    done = replace(state, epochs_done=13)
+    assert done.evaluating and "evaluating" in progress_line(done)
+    assert "평가 중" in first_model_text(done, "ko", time.time())

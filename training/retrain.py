@@ -167,7 +167,7 @@ def _final_candidate(
         extra_labels=list(corrections.labels) * repeat,
         progress=False,
         holdout=False,
-        note={"retrain": {"mode": "full", "corrections": len(corrections)}},
+        note={"retrain": {"mode": "full", "corrections": len(corrections)}, **_kept_role(base)},
     )
     result = run_training(request, registry)
     return registry.load(result.name), None
@@ -251,11 +251,19 @@ def _keep_or_discard(
             "corrections": len(selection.used),
             "recipe": asdict(recipe.focus),
         },
+        **_kept_role(base),
     }
     with registry.staging(name) as staging:
         write_version(staging, _assemble(base, trained, name), trained, metrics)
         registry.publish(staging)
     return name
+
+
+def _kept_role(base: Servable) -> dict[str, str]:
+    """A quick stand-in improved by corrections is still one: the full model must still
+    replace it (bot.first_model reads the role)."""
+    role = base.metrics.get("role")
+    return {"role": role} if role else {}
 
 
 # --- models, predictions and data -------------------------------------------------------------

@@ -53,6 +53,7 @@ from training.tokenized import cached_tokens, tokenize_texts
 VALIDATION_FRACTION = 0.1
 EXIT_PARENT_GONE = 4  # as training.retrain: --watch-stdin saw the parent's end of stdin close
 EpochCallback = Callable[[int, int, dict[str, float]], None]
+Emit = Callable[[ProgressEvent], None]
 
 
 @dataclass
@@ -400,9 +401,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     if emit is not None:
         emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
     return 0
-
-
-Emit = Callable[[ProgressEvent], None]
 
 
 def _event_writer(out: TextIO | None) -> Emit:
