@@ -21,7 +21,14 @@ import pytest
 
 from bot.app import open_runtime
 from bot.config import FirstModelPlan, Settings
-from bot.first_model import FollowUpState, Phase, ensure_model, progress_line, total_epochs
+from bot.first_model import (
+    FollowUpState,
+    Phase,
+    ensure_model,
+    progress_line,
+    total_epochs,
+    training_command,
+)
 from bot.replies import first_model_text
 from training.registry import Registry
 
@@ -137,3 +144,17 @@ def test_progress_counts_every_epoch_of_the_default_final_fit():
     done = replace(state, epochs_done=13)
     assert done.evaluating and "evaluating" in progress_line(done)
     assert "평가 중" in first_model_text(done, "ko", time.time())
+
+
+def test_the_commands_mark_the_quick_model_and_leave_current_to_the_bot(tmp_path):
+    plan = FirstModelPlan()
+    quick = training_command("py", tmp_path, plan, quick=True)
+    assert quick[quick.index("--config") + 1] == "ngram" and "--role" in quick
+    assert quick[quick.index("--test-limit") + 1] == "10000" and "--limit" not in quick
+    behind = training_command("py", tmp_path, plan, quick=False, replaces="q1")
+    assert behind[behind.index("--replaces") + 1] == "q1"
+    assert behind[behind.index("--make-current") + 1] == "no"  # the bot moves CURRENT
+    assert "--events" in behind and "--watch-stdin" in behind and "--role" not in behind
+    first = training_command("py", tmp_path, replace(plan, quick=False), quick=False)
+    assert first[first.index("--config") + 1] == "default"
+    assert first[first.index("--make-current") + 1] == "yes" and "--events" not in first
