@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # fighting over the cores with Kiwi and the event loop.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test train bench bench-loop lint demo
+.PHONY: install run test train bench bench-loop bench-first-run lint demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 
 bench-loop: $(STAMP)
 	$(BIN)/python -m benchmarks.loop_bench
+
+# A fresh install's first minutes: `python -m bot` on an empty registry, time to a verdict.
+bench-first-run: $(STAMP)
+	$(BIN)/python -m benchmarks.first_run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

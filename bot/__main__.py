@@ -1,7 +1,8 @@
 """`python -m bot` (what `make run` calls).
 
 With TELEGRAM_TOKEN set it runs the Telegram bot; without, a chat in the terminal. Either
-way, if no model has been trained yet, it trains one first (with progress bars).
+way, if no model has been trained yet, it first fits a quick one and trains the full model
+behind it (bot.first_model).
 """
 
 from __future__ import annotations
@@ -10,24 +11,15 @@ import os
 
 # Before numpy loads: small matrix products run fastest on one BLAS thread (see Makefile).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Inherited by the training children, which import TensorFlow (see training.quiet).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import asyncio
 import logging
 import sys
 
 from bot.config import ConfigError, Settings
-from training.registry import Registry
-
-
-def ensure_model(settings: Settings) -> None:
-    registry = Registry(settings.paths.registry_dir)
-    if registry.current_name() is not None:
-        return
-    print("아직 학습된 모델이 없어 먼저 학습합니다 (No model yet: training one first).")
-    from training.train import main as train
-
-    if train(["--out", str(registry.root), "--make-current", "yes", "--no-holdout"]) != 0:
-        raise SystemExit("training failed; see the messages above")
+from bot.first_model import ensure_model
 
 
 def main() -> int:

@@ -28,6 +28,7 @@ from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.delivery import PatientRateLimiter
+from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.menus import publish_menus
@@ -56,6 +57,7 @@ class Runtime:
     service: SentimentService
     retrainer: Retrainer
     demos: DemoRunner
+    first_model: FullModelFollowUp
 
     async def readiness_problem(self) -> str | None:
         """Why this process should not get traffic now, or None: it needs its model and
@@ -83,12 +85,16 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
     child = ChildProcess(settings.python, settings.retrain_timeout)
     retrainer = Retrainer(storage, registry, settings.retrain, on_accept=hot_swap, child=child)
-    service = SentimentService(settings, storage, models, registry)
+    log_path = settings.database_path.parent / "full-model-training.log"
+    first_model = FullModelFollowUp(settings, registry, retrainer, hot_swap, log_path)
+    service = SentimentService(settings, storage, models, registry, first_model=first_model)
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
+    first_model.start()  # only when the current version is a quick stand-in
     try:
-        yield Runtime(settings, storage, registry, models, service, retrainer, demos)
+        yield Runtime(settings, storage, registry, models, service, retrainer, demos, first_model)
     finally:
+        await first_model.stop()
         await demos.aclose()
         await retrainer.cancel()
         await models.stop()

@@ -25,6 +25,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TELEGRAM_TOKEN", ""),
     Variable("ADMIN_IDS", ""),
     Variable("DATABASE_PATH", "var/bot.sqlite3"),
+    Variable("FIRST_MODEL", "quick"),
     Variable("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"),
     Variable("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
     Variable("WEBHOOK_URL", ""),
@@ -68,6 +69,20 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class FirstModelPlan:
+    """What a start with no model trains (see bot.first_model). Only FIRST_MODEL is a
+    variable; the sizes are fields so tests can train small models the same way."""
+
+    quick: bool = True  # FIRST_MODEL=quick
+    quick_config: str = "ngram"  # the member that fits in about a minute
+    full_config: str = "default"
+    limit: int | None = None  # NSMC training rows (None: all)
+    quick_test_rows: int | None = 10_000  # its figure only has to be honest, not final
+    full_test_rows: int | None = None
+    epochs: int | None = None  # None: each configuration's own
+
+
+@dataclass(frozen=True)
 class Settings:
     token: str | None
     admin_ids: frozenset[int]
@@ -94,6 +109,7 @@ class Settings:
     outgoing_per_second: float
     http_connections: int
     db_busy_timeout: float
+    first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
     @classmethod
@@ -126,6 +142,9 @@ class Settings:
             outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", minimum=0.01),
             http_connections=_int(env, "HTTP_CONNECTIONS", minimum=1),
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", minimum=0),
+            first_model=FirstModelPlan(
+                quick=_choice(env, "FIRST_MODEL", ("quick", "full")) == "quick"
+            ),
         )
 
     def is_admin(self, user_id: int | None) -> bool:

@@ -127,6 +127,9 @@ async def run_console(settings: Settings, stdin: TextIO = sys.stdin) -> None:
         console = Console(runtime.service, print, settings.database_path.parent)
         print(BANNER)
         print(f"\n모델 {runtime.models.model.version} · 예시: {EXAMPLE}")
+        if runtime.first_model.state is not None:
+            print("(지금은 빠른 모델로 답해요. 전체 모델은 뒤에서 학습 중이고, 끝나면 저절로 "
+                  "바뀌어요. 진행 상황은 로그에 나와요.)")  # fmt: skip
         await console.handle(EXAMPLE)
         interactive = stdin.isatty()
         while True:

@@ -8,8 +8,11 @@ a user typed can break the markup.
 from __future__ import annotations
 
 from bot import i18n
+from bot.first_model import FollowUpState, Phase
 from bot.mood import MoodSummary
 from bot.overlay import ContestedText, OverlayVerdict, Source
+from bot.serving import ServingStats
+from bot.storage import RunStatus
 from nlp.inference import REASON_EMPTY
 from nlp.trace import Trace
 from training.demos import DemoResult, Outcome
@@ -274,3 +277,61 @@ def mood_summary_text(summary: MoodSummary, lang: Lang) -> str:
         text += i18n.text("mood.worst_hour", lang, hour=f"{worst.start:%H}",
                           zone=i18n.zone_label(worst.start.tzinfo, worst.start))  # fmt: skip
     return fit(text)
+
+
+# --- the admins' status -----------------------------------------------------------------
+
+
+def status_text(
+    stats: ServingStats, accuracy: float | None, pending: int, uptime_s: float,
+    last_run: tuple[RunStatus, str | None] | None, first_model: FollowUpState | None,
+    lang: Lang, now: float,
+) -> str:  # fmt: skip
+    """The admins' /status: the served version, its figures, and the full model's training
+    while a quick stand-in answers."""
+    unknown = i18n.text("status.unknown", lang)
+    lines = [
+        i18n.text("status.version", lang, version=stats.version),
+        i18n.text("status.accuracy", lang,
+                  accuracy=f"{accuracy:.4f}" if accuracy is not None else unknown),
+        i18n.text("status.pending", lang, count=pending),
+        i18n.text("status.uptime", lang, uptime=duration(uptime_s, lang)),
+        i18n.text("status.served", lang, count=stats.served),
+        i18n.text("status.latency", lang,
+                  latency=f"{stats.p50_ms:.1f} ms" if stats.p50_ms is not None else unknown),
+        i18n.text("status.swaps", lang, count=stats.swaps),
+    ]  # fmt: skip
+    if last_run is not None:
+        status, version = last_run
+        lines.append(i18n.text("status.last_run", lang, status=i18n.text(f"run.{status}", lang),
+                               version=version or unknown))  # fmt: skip
+    if first_model is not None:
+        lines.append(first_model_text(first_model, lang, now))
+    return fit("\n".join(lines))
+
+
+def first_model_text(state: FollowUpState, lang: Lang, now: float) -> str:
+    """Where the full model is: training (how far, for how long), serving, or failed."""
+    if state.phase is Phase.SERVING:
+        return i18n.text("status.full_serving", lang, full=state.full_version,
+                         quick=state.quick_version)  # fmt: skip
+    if state.phase is Phase.FAILED:
+        return i18n.text("status.full_failed", lang, error=state.error)
+    where = ""
+    if state.last is not None:
+        where = i18n.text("status.full_where", lang, member=_member_name(state.last.member_name, lang),
+                          index=state.last.member, total=state.last.members,
+                          epoch=state.last.epoch, epochs=state.last.epochs)  # fmt: skip
+    if state.evaluating:
+        where += i18n.text("status.full_evaluating", lang)
+    return i18n.text("status.full_training", lang, bar=bar(state.fraction), fraction=state.fraction,
+                     where=where, elapsed=duration(now - state.started_at, lang))  # fmt: skip
+
+
+def duration(seconds: float, lang: Lang) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return i18n.text("status.days", lang, days=days, hours=hours, minutes=minutes)
+    return i18n.text("status.hours", lang, hours=hours, minutes=minutes, seconds=seconds)

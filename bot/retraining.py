@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -165,6 +165,18 @@ class Retrainer:
             self._active = None
             self._process = None
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self, trigger: str) -> AsyncIterator[None]:
+        """Hold the retraining slot for other training (the first full model): meanwhile
+        `run` raises RetrainAlreadyRunning, so the two never share the two cores."""
+        if self._active is not None:
+            raise RetrainAlreadyRunning(self._active.trigger, self._active.started_at)
+        self._active = _Active(trigger, time.time())
+        try:
+            yield
+        finally:
+            self._active = None
+
     @property
     def cancel_requested(self) -> bool:
         return self._cancel_requested
@@ -296,7 +308,7 @@ class _Run:
             stdin=asyncio.subprocess.PIPE,  # held open: the child exits when we are gone
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=_child_environment(),
+            env=child_environment(),
         )
         self.owner._attach(process)
         return process
@@ -456,7 +468,7 @@ class _Run:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _child_environment() -> dict[str, str]:
+def child_environment() -> dict[str, str]:
     """The bot's environment, plus the repository on the path so `-m training.retrain`
     resolves wherever the bot was started from, and a few performance settings."""
     env = dict(os.environ)

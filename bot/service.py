@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot import charts, i18n, mood, replies
 from bot.config import Settings, zone_named
+from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
 from bot.serving import ModelService
@@ -63,6 +64,7 @@ class SentimentService:
         registry: Registry,
         overlay: CorrectionOverlay | None = None,
         clock: Callable[[], float] = time.time,
+        first_model: FullModelFollowUp | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
@@ -70,6 +72,7 @@ class SentimentService:
         self.registry = registry
         self.overlay = overlay or CorrectionOverlay(settings.retrain.trust)
         self.clock = clock
+        self.first_model = first_model  # the full model training behind a quick one
 
     async def load_overlay(self) -> None:
         """Rebuild the corrections overlay from storage (at start-up)."""
@@ -308,27 +311,17 @@ class SentimentService:
 
     async def status(self, lang: Lang) -> str:
         stats = self.models.stats()
-        accuracy = self.models.model.metrics.get("test_accuracy")
         runs = await self.storage.runs(limit=1)
-        unknown = i18n.text("status.unknown", lang)
-        lines = [
-            i18n.text("status.version", lang, version=stats.version),
-            i18n.text("status.accuracy", lang,
-                      accuracy=f"{accuracy:.4f}" if accuracy is not None else unknown),
-            i18n.text("status.pending", lang, count=await self.storage.count_pending()),
-            i18n.text("status.uptime", lang,
-                      uptime=_duration(self.clock() - stats.started_at, lang)),
-            i18n.text("status.served", lang, count=stats.served),
-            i18n.text("status.latency", lang,
-                      latency=f"{stats.p50_ms:.1f} ms" if stats.p50_ms is not None else unknown),
-            i18n.text("status.swaps", lang, count=stats.swaps),
-        ]  # fmt: skip
-        if runs:
-            last = runs[0]
-            status = i18n.text(f"run.{last.status.value}", lang)
-            version = last.candidate_version or unknown
-            lines.append(i18n.text("status.last_run", lang, status=status, version=version))
-        return "\n".join(lines)
+        return replies.status_text(
+            stats,
+            accuracy=self.models.model.metrics.get("test_accuracy"),
+            pending=await self.storage.count_pending(),
+            uptime_s=self.clock() - stats.started_at,
+            last_run=(runs[0].status, runs[0].candidate_version) if runs else None,
+            first_model=self.first_model.state if self.first_model else None,
+            lang=lang,
+            now=self.clock(),
+        )
 
     async def corrections_document(self, lang: Lang) -> Reply:
         if not await self.storage.all_corrections():
@@ -348,8 +341,9 @@ class SentimentService:
             mark = "▶" if info.name == current else "·"
             accuracy = f"{info.accuracy:.4f}" if info.accuracy is not None else "-"
             problem = f" ⚠️ {info.problem}" if info.problem else ""
+            quick = i18n.text("admin.quick_mark", lang) if info.is_quick else ""
             lines.append(i18n.text("admin.model_line", lang, mark=mark, name=info.name,
-                                   accuracy=accuracy, problem=problem))  # fmt: skip
+                                   accuracy=accuracy, problem=quick + problem))  # fmt: skip
         return "\n".join(lines) or i18n.text("admin.no_models", lang)
 
     async def rollback(self, args: list[str], lang: Lang) -> str:
@@ -405,12 +399,3 @@ def _parse_fraction(raw: str) -> float | None:
     except ValueError:
         return None
     return value if 0.0 < value < 1.0 else None
-
-
-def _duration(seconds: float, lang: Lang) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return i18n.text("status.days", lang, days=days, hours=hours, minutes=minutes)
-    return i18n.text("status.hours", lang, hours=hours, minutes=minutes, seconds=seconds)

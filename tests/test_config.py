@@ -26,6 +26,11 @@ def test_recipe_variables_reach_the_recipe():
     )  # fmt: skip
 
 
+def test_a_fresh_install_answers_with_a_quick_model_unless_told_to_wait():
+    assert Settings.from_env({}).first_model.quick
+    assert not Settings.from_env({"FIRST_MODEL": "full"}).first_model.quick
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -38,6 +43,7 @@ def test_recipe_variables_reach_the_recipe():
         ("WEBHOOK_PORT", "70000", "WEBHOOK_PORT must be at most 65535"),
         ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE must be at least 0"),
         ("ADMIN_IDS", "alice", "ADMIN_IDS must be comma-separated user ids"),
+        ("FIRST_MODEL", "fast", "FIRST_MODEL must be one of quick, full"),
     ],
 )
 def test_a_bad_value_is_refused_at_start_with_its_name(variable, value, message):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from training.gate import GateDecision
 
@@ -28,6 +30,7 @@ class Stage(StrEnum):
 class EventKind(StrEnum):
     STAGE = "stage"
     MEMBER = "member"  # one member of one training job finished
+    EPOCH = "epoch"  # an epoch of one member ended (`python -m training.train --events`)
     DONE = "done"
     ERROR = "error"
 
@@ -41,6 +44,8 @@ class ProgressEvent:
     members: int | None = None
     member_name: str | None = None  # "kiwi", "mecab", "syllable", "ngram"
     loss: float | None = None
+    epoch: int | None = None  # 1-based, of `epochs` for this member
+    epochs: int | None = None
     status: str | None = None
     candidate_version: str | None = None
     error: str | None = None
@@ -152,3 +157,26 @@ class RetrainResult:
             return cls.from_json(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+def protocol_stream() -> TextIO:
+    """A private copy of stdout for the JSON lines; fd 1 itself then points at stderr, so
+    stray prints from Python or C libraries cannot corrupt the protocol."""
+    stream = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    return stream
+
+
+def exit_when_parent_dies(code: int) -> None:
+    """The parent holds our stdin open; EOF means it is gone, and nobody would read our
+    result or make it current, so stop rather than publish an orphan version."""
+
+    def watch() -> None:
+        # os.read on the raw descriptor: a daemon thread blocked inside sys.stdin's buffered
+        # reader holds its lock, and Python aborts (SIGABRT) at exit when it finds it held.
+        while os.read(0, 4096):
+            pass
+        os._exit(code)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

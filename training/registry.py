@@ -30,6 +30,9 @@ from nlp.ensemble import Servable, load_model
 from training.config import TrainingPaths
 
 CURRENT_FILE = "CURRENT"
+# metrics.json "role" of a stand-in: a model fitted in a minute to answer while the full
+# one trains (bot.first_model). Written by the training run, so no later reader guesses.
+QUICK_ROLE = "quick"
 
 
 class RegistryError(Exception):
@@ -47,6 +50,16 @@ class VersionInfo:
     def accuracy(self) -> float | None:
         value = self.metrics.get("test_accuracy")
         return float(value) if value is not None else None
+
+    @property
+    def is_quick(self) -> bool:
+        return self.metrics.get("role") == QUICK_ROLE
+
+    @property
+    def replaces(self) -> str | None:
+        """The quick version this one was trained to take over from, if any."""
+        value = self.metrics.get("replaces")
+        return str(value) if value else None
 
 
 class Registry:
@@ -123,6 +136,12 @@ class Registry:
         except ModelLoadError as error:
             return VersionInfo(name, path, {}, str(error))
 
+    def replacement_of(self, quick: str) -> str | None:
+        """The newest servable version trained to replace `quick`: one published just
+        before a crash, which only needs to be made current."""
+        done = [v.name for v in self.versions() if v.problem is None and v.replaces == quick]
+        return done[-1] if done else None
+
     def path_of(self, name: str) -> Path:
         if not name or "/" in name or name.startswith("."):
             raise RegistryError(f"{name!r} is not a version name")
@@ -179,9 +198,10 @@ def _main(argv: list[str] | None = None) -> int:
             current = registry.current_name()
             for info in registry.versions():
                 mark = "*" if info.name == current else " "
-                detail = info.problem or json.dumps(
-                    {k: info.metrics.get(k) for k in ("test_accuracy", "config", "trained_at")}
-                )
+                shown = {k: info.metrics.get(k) for k in ("test_accuracy", "config", "trained_at")}
+                if info.is_quick:
+                    shown["role"] = QUICK_ROLE
+                detail = info.problem or json.dumps(shown)
                 print(f"{mark} {info.name}  {detail}")
         elif args.command == "current":
             print(registry.current_dir())

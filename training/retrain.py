@@ -24,7 +24,6 @@ import argparse
 import errno
 import os
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -58,7 +57,10 @@ from training.protocol import (
     RetrainResult,
     RetrainStatus,
     Stage,
+    exit_when_parent_dies,
+    protocol_stream,
 )
+from training.quiet import quiet_tensorflow
 from training.recipe import RecipeError, RetrainRecipe
 from training.registry import Registry, RegistryError
 
@@ -165,7 +167,7 @@ def _final_candidate(
         extra_labels=list(corrections.labels) * repeat,
         progress=False,
         holdout=False,
-        note={"retrain": {"mode": "full", "corrections": len(corrections)}},
+        note={"retrain": {"mode": "full", "corrections": len(corrections)}, **_kept_role(base)},
     )
     result = run_training(request, registry)
     return registry.load(result.name), None
@@ -249,11 +251,19 @@ def _keep_or_discard(
             "corrections": len(selection.used),
             "recipe": asdict(recipe.focus),
         },
+        **_kept_role(base),
     }
     with registry.staging(name) as staging:
         write_version(staging, _assemble(base, trained, name), trained, metrics)
         registry.publish(staging)
     return name
+
+
+def _kept_role(base: Servable) -> dict[str, str]:
+    """A quick stand-in improved by corrections is still one: the full model must still
+    replace it (bot.first_model reads the role)."""
+    role = base.metrics.get("role")
+    return {"role": role} if role else {}
 
 
 # --- models, predictions and data -------------------------------------------------------------
@@ -348,20 +358,6 @@ def _describe(error: BaseException) -> tuple[str, str, int]:
     return f"{type(error).__name__}: {error}", "error", EXIT_ERROR
 
 
-def _exit_when_parent_dies() -> None:
-    """The parent holds our stdin open; EOF means it is gone, and nobody would read our
-    result or make it current, so stop rather than publish an orphan version."""
-
-    def watch() -> None:
-        # os.read on the raw descriptor: a daemon thread blocked inside sys.stdin's buffered
-        # reader holds its lock, and Python aborts (SIGABRT) at exit when it finds it held.
-        while os.read(0, 4096):
-            pass
-        os._exit(EXIT_PARENT_GONE)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.retrain", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -390,7 +386,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         stream.flush()
 
     if args.watch_stdin:
-        _exit_when_parent_dies()
+        exit_when_parent_dies(EXIT_PARENT_GONE)
     try:
         recipe = _recipe(args)
     except (OSError, ValueError, RecipeError) as error:
@@ -415,15 +411,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     return code
 
 
-def _protocol_stream() -> TextIO:
-    """A private copy of stdout for the JSON lines; fd 1 itself then points at stderr, so
-    stray prints from Python or C libraries cannot corrupt the protocol."""
-    stream = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-    sys.stdout.flush()
-    os.dup2(2, 1)
-    return stream
-
-
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main(out=_protocol_stream()))
+    quiet_tensorflow()
+    sys.exit(main(out=protocol_stream()))

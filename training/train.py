@@ -1,6 +1,7 @@
 """Train a sentiment model on NSMC and publish it as a new version in the registry.
 
     python -m training.train [--config seed|default] [--epochs N] [--limit N] [--out DIR]
+        [--role quick] [--replaces VERSION] [--events]
 
 Epochs are chosen by early stopping on a validation split cut from the training file; the
 test file is only read once, after training, to report the version's accuracy.
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import psutil
@@ -38,11 +39,21 @@ from nlp.vocabulary import Vocabulary
 from training.config import TrainingPaths
 from training.data import Corpus, DataError, load_split
 from training.evaluate import evaluate
-from training.registry import Registry, RegistryError
+from training.protocol import (
+    EventKind,
+    ProgressEvent,
+    Stage,
+    exit_when_parent_dies,
+    protocol_stream,
+)
+from training.quiet import quiet_tensorflow
+from training.registry import QUICK_ROLE, Registry, RegistryError
 from training.tokenized import cached_tokens, tokenize_texts
 
 VALIDATION_FRACTION = 0.1
+EXIT_PARENT_GONE = 4  # as training.retrain: --watch-stdin saw the parent's end of stdin close
 EpochCallback = Callable[[int, int, dict[str, float]], None]
+Emit = Callable[[ProgressEvent], None]
 
 
 @dataclass
@@ -315,6 +326,24 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="auto: when there is no current version or the new one is at least as accurate",
     )
+    parser.add_argument(
+        "--role",
+        choices=(QUICK_ROLE,),
+        default=None,
+        help="quick: mark the version as a stand-in to serve while the full model trains",
+    )
+    parser.add_argument(
+        "--replaces", default=None, metavar="VERSION", help="the quick version this one replaces"
+    )
+    parser.add_argument(
+        "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
+    )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="stdout carries only progress events as JSON lines (training.protocol); "
+        "everything else goes to stderr",
+    )
     args = parser.parse_args(argv)
     for name in ("epochs", "limit", "test_limit"):
         value = getattr(args, name)
@@ -333,25 +362,32 @@ def _should_make_current(registry: Registry, new_accuracy: float, choice: str) -
     return accuracy is None or new_accuracy >= accuracy
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = _parse(argv)
+    quiet_tensorflow()
+    if args.watch_stdin:
+        exit_when_parent_dies(EXIT_PARENT_GONE)
+    emit = _event_writer(out) if args.events else None
     registry = Registry(args.out) if args.out else Registry.from_env()
     try:
         train = load_split("train").head(args.limit)
         test = load_split("test").head(args.test_limit)
     except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return _fail(emit, str(error))
     config = CONFIGS[args.config]
     print(f"training '{config.name}' on {len(train)} reviews; testing on {len(test)}")
+    note = {key: value for key, value in (("role", args.role), ("replaces", args.replaces))
+            if value}  # fmt: skip
     request = TrainingRequest(
-        config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout
-    )
+        config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout,
+        note=note,
+    )  # fmt: skip
+    if emit is not None:
+        emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
     try:
-        result = run_training(request, registry)
+        result = run_training(request, registry, _epoch_events(emit, config))
     except (RegistryError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return _fail(emit, str(error))
     metrics = result.metrics
     if _should_make_current(registry, metrics["test_accuracy"], args.make_current):
         registry.use(result.name)
@@ -362,7 +398,41 @@ def main(argv: list[str] | None = None) -> int:
         f"{metrics['seconds']:.0f} s, peak {metrics['peak_rss_mb']:.0f} MB"
     )
     print(f"model directory: {result.path}")
+    if emit is not None:
+        emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
     return 0
+
+
+def _event_writer(out: TextIO | None) -> Emit:
+    stream = out or protocol_stream()
+
+    def emit(event: ProgressEvent) -> None:
+        stream.write(event.to_json() + "\n")
+        stream.flush()
+
+    return emit
+
+
+def _epoch_events(emit: Emit | None, config: AnyConfig) -> EpochCallback | None:
+    """Each epoch of each member as an EPOCH event, named, for the parent's progress bar."""
+    if emit is None:
+        return None
+    names = [member.name for member in members_of(config)]
+
+    def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        member = int(logs.get("member", 1))
+        emit(ProgressEvent(EventKind.EPOCH, Stage.TRAINING, member=member, members=len(names),
+                           member_name=names[member - 1], loss=logs.get("loss"),
+                           epoch=epoch, epochs=epochs))  # fmt: skip
+
+    return on_epoch
+
+
+def _fail(emit: Emit | None, message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    if emit is not None:
+        emit(ProgressEvent(EventKind.ERROR, status="failed", error=message))
+    return 1
 
 
 if __name__ == "__main__":

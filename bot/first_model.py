@@ -1,0 +1,274 @@
+"""The first model of a fresh install: a quick stand-in at once, the full model behind it.
+
+Training the full ensemble takes 12-14 minutes and ~4.9 GB on two cores; nobody should
+wait that long for a first verdict. With FIRST_MODEL=quick (the default):
+
+1. `ensure_model` fits the n-gram member alone (about a minute, ~1.2 GB) in a child
+   process, publishes it with `"role": "quick"` in its metrics.json and makes it current.
+2. `FullModelFollowUp`, started with the runtime whenever the current version is marked
+   quick, trains the full model in a background child (`python -m training.train
+   --events`, at a lower CPU priority, its stderr in a log file), reports its progress to
+   the log and to `/status`, and once the version is published makes it current and
+   hot-swaps it in.
+3. If that child fails, or the bot stops, CURRENT still names the quick version, so the
+   next start sees the marker and trains the full model again (tokenised corpora are
+   cached, which spares most of the tokenising). A full model published just before a
+   crash names the quick version it `replaces`; it is only made current, not retrained.
+
+Like retraining, the child never moves CURRENT: this module does, from the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+from bot.config import FirstModelPlan, Settings
+from bot.retraining import RetrainAlreadyRunning, Retrainer, child_environment
+from nlp.config import CONFIGS, ModelConfig, members_of
+from training.protocol import EventKind, ProgressEvent
+from training.registry import QUICK_ROLE, Registry
+
+log = logging.getLogger(__name__)
+
+ReadyCallback = Callable[[str], Awaitable[None]]
+BACKGROUND_NICENESS = 10  # replies first: training only gets the CPU the bot leaves
+TRIGGER = "first full model"
+
+
+def training_command(
+    python: str, registry: Path, plan: FirstModelPlan, quick: bool, replaces: str | None = None
+) -> list[str]:
+    """`python -m training.train` for the quick stand-in or the full model of `plan`."""
+    config = plan.quick_config if quick else plan.full_config
+    test_rows = plan.quick_test_rows if quick else plan.full_test_rows
+    command = [python, "-m", "training.train", "--config", config, "--no-holdout",
+               "--out", str(registry.resolve())]  # fmt: skip
+    for flag, value in (("--limit", plan.limit), ("--test-limit", test_rows),
+                        ("--epochs", plan.epochs), ("--replaces", replaces)):  # fmt: skip
+        if value is not None:
+            command += [flag, str(value)]
+    if quick:
+        return [*command, "--role", QUICK_ROLE, "--make-current", "yes"]
+    if replaces is None:  # FIRST_MODEL=full: nothing is served until this one is done
+        return [*command, "--make-current", "yes"]
+    return [*command, "--make-current", "no", "--events", "--watch-stdin"]
+
+
+def ensure_model(settings: Settings) -> None:
+    """Before the bot starts: with no current model, train one in a child process, its
+    progress bars in this terminal. Raises SystemExit if that fails."""
+    registry = Registry(settings.paths.registry_dir)
+    if registry.current_name() is not None:
+        return
+    plan = settings.first_model
+    if plan.quick:
+        print("아직 모델이 없어 빠른 모델(n-gram)을 먼저 학습해요. 1-2분 뒤부터 답하고, "
+              "전체 모델은 뒤에서 학습해 바꿔 넣어요.\n(No model yet: fitting a quick one "
+              "first, 1-2 minutes; the full model then trains in the background.)")  # fmt: skip
+    else:
+        print("아직 모델이 없어 전체 모델을 먼저 학습해요 (약 12-14분).\n"
+              "(No model yet: training the full model first, 12-14 minutes.)")  # fmt: skip
+    command = training_command(settings.python, registry.root, plan, quick=plan.quick)
+    if subprocess.run(command, env=child_environment(), check=False).returncode != 0:
+        raise SystemExit("training failed; see the messages above")
+
+
+class TrainingFailed(RuntimeError):
+    """The background training ended without a version to serve; the message says why."""
+
+
+class Phase(StrEnum):
+    TRAINING = "training"
+    SERVING = "serving"  # the full model replaced the quick one
+    FAILED = "failed"  # the quick model stays; the next start tries again
+
+
+@dataclass(frozen=True)
+class FollowUpState:
+    """What `/status` and the log say about the full model's training."""
+
+    phase: Phase
+    quick_version: str
+    started_at: float
+    epochs_done: int = 0
+    epochs_total: int = 1
+    last: ProgressEvent | None = None  # the latest epoch event
+    full_version: str | None = None
+    error: str | None = None
+
+    @property
+    def evaluating(self) -> bool:
+        """Every epoch is done; the ensemble is reading the test set (minutes on 50k)."""
+        return self.phase is Phase.TRAINING and self.epochs_done >= self.epochs_total
+
+    @property
+    def fraction(self) -> float:
+        """Epochs done, with the test evaluation counted as one more step."""
+        if self.phase is Phase.SERVING:
+            return 1.0
+        return min(1.0, self.epochs_done / (self.epochs_total + 1))
+
+
+def total_epochs(plan: FirstModelPlan) -> int:
+    """Epochs the full training will report: a final fit runs every network for its
+    configured epochs (no early stopping), and the n-gram member counts as one."""
+    members = members_of(CONFIGS[plan.full_config])
+    return sum((plan.epochs or m.max_epochs) if isinstance(m, ModelConfig) else 1
+               for m in members)  # fmt: skip
+
+
+class FullModelFollowUp:
+    """Trains the full model behind a quick one and swaps it in; one per runtime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        retrainer: Retrainer,
+        on_ready: ReadyCallback,
+        log_path: Path,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.retrainer = retrainer
+        self.on_ready = on_ready
+        self.log_path = log_path
+        self.state: FollowUpState | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> bool:
+        """Start in the background if the current version is a quick one; True if so."""
+        current = self.registry.current_name()
+        if current is None or not self.registry.info(current).is_quick:
+            return False
+        plan = self.settings.first_model
+        self.state = FollowUpState(Phase.TRAINING, current, time.time(),
+                                   epochs_total=total_epochs(plan))  # fmt: skip
+        self._task = asyncio.create_task(self._follow_up(current), name="full-model")
+        return True
+
+    async def stop(self) -> None:
+        """Kills the child: training starts over at the next start (see the module doc)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _follow_up(self, quick: str) -> None:
+        try:
+            async with self.retrainer.exclusive(TRIGGER):  # CURRENT moves here, not there
+                version = await asyncio.to_thread(self.registry.replacement_of, quick)
+                if version is None:
+                    version = await self._train(quick)
+                await self._adopt(quick, version)
+        except asyncio.CancelledError:
+            raise
+        except (RetrainAlreadyRunning, TrainingFailed, OSError) as error:
+            self._fail(str(error))
+        except Exception as error:  # a background task: report it, never lose it
+            log.exception("full model follow-up failed")
+            self._fail(f"{type(error).__name__}: {error}")
+
+    async def _train(self, quick: str) -> str:
+        command = training_command(
+            self.settings.python, self.registry.root, self.settings.first_model, quick=False,
+            replaces=quick,
+        )  # fmt: skip
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("training the full model in the background (log: %s)", self.log_path)
+        with self.log_path.open("ab") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=stderr, env=child_environment(),
+            )  # fmt: skip
+            _lower_priority(process.pid)
+            try:
+                published = await self._relay(process)
+                code = await process.wait()
+            finally:
+                await _end(process)
+        if code != 0 or published is None:
+            raise TrainingFailed(f"the training process ended with code {code}")
+        return published
+
+    async def _relay(self, process: asyncio.subprocess.Process) -> str | None:
+        """Follow the events; returns the published version, if the child announced one."""
+        assert process.stdout is not None
+        published = None
+        async for raw in process.stdout:
+            event = ProgressEvent.from_json(raw)
+            if event is None:
+                continue
+            if event.kind is EventKind.EPOCH and self.state is not None:
+                self.state = replace(self.state, epochs_done=self.state.epochs_done + 1,
+                                     last=event)  # fmt: skip
+                log.info("%s", progress_line(self.state))
+            elif event.kind is EventKind.DONE:
+                published = event.candidate_version
+            elif event.kind is EventKind.ERROR:
+                raise TrainingFailed(event.error or "the training process reported an error")
+        return published
+
+    async def _adopt(self, quick: str, version: str) -> None:
+        """CURRENT moves only from the quick version it replaces: an admin who chose
+        another version meanwhile keeps it."""
+        current = self.registry.current_name()
+        if current != quick:
+            raise TrainingFailed(f"{version} is ready, but CURRENT moved to {current}: not swapped")
+        await asyncio.to_thread(self.registry.use, version)
+        try:
+            await self.on_ready(version)
+        except Exception:
+            await asyncio.to_thread(self.registry.use, quick)
+            raise
+        assert self.state is not None
+        self.state = replace(self.state, phase=Phase.SERVING, full_version=version,
+                             epochs_done=self.state.epochs_total)  # fmt: skip
+        minutes = (time.time() - self.state.started_at) / 60
+        log.info("now serving the full model %s (trained in %.0f min)", version, minutes)
+
+    def _fail(self, message: str) -> None:
+        if self.state is not None:
+            self.state = replace(self.state, phase=Phase.FAILED, error=message)
+        log.error("the full model was not trained: %s (log: %s); the quick model stays, and "
+                  "the next start tries again", message, self.log_path)  # fmt: skip
+
+
+def progress_line(state: FollowUpState) -> str:
+    """One log line: a bar over all members' epochs, then where the training is."""
+    cells = round(state.fraction * 20)
+    bar = "█" * cells + "░" * (20 - cells)
+    where = ""
+    if state.last is not None:
+        event = state.last
+        where = (f" · member {event.member}/{event.members} {event.member_name}, "
+                 f"epoch {event.epoch}/{event.epochs}")  # fmt: skip
+    if state.evaluating:
+        where += " · evaluating on the test set"
+    minutes = (time.time() - state.started_at) / 60
+    return f"full model [{bar}] {state.fraction:4.0%}{where} · {minutes:.0f} min"
+
+
+def _lower_priority(pid: int) -> None:
+    """Set from the parent right after the spawn, before the child starts its threads."""
+    with contextlib.suppress(OSError, AttributeError):  # no setpriority on Windows
+        os.setpriority(os.PRIO_PROCESS, pid, BACKGROUND_NICENESS)
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Close the child's stdin (it exits when it sees EOF) and kill it if it still runs."""
+    if process.stdin is not None:
+        process.stdin.close()
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
