@@ -27,6 +27,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot.config import Settings
+from bot.current import CurrentVersion
 from bot.delivery import PatientRateLimiter
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
@@ -58,6 +59,7 @@ class Runtime:
     retrainer: Retrainer
     demos: DemoRunner
     first_model: FullModelFollowUp
+    current: CurrentVersion
 
     async def readiness_problem(self) -> str | None:
         """Why this process should not get traffic now, or None: it needs its model and
@@ -79,21 +81,25 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await storage.fail_stale_runs()
     models = ModelService(model)
     await models.start()
-
-    async def hot_swap(version: str) -> None:
-        await models.swap(lambda: registry.load(version))
-
+    current = CurrentVersion(registry, models, settings.model_poll_seconds)
+    hot_swap = current.swap_to
     child = ChildProcess(settings.python, settings.retrain_timeout)
     retrainer = Retrainer(storage, registry, settings.retrain, on_accept=hot_swap, child=child)
     log_path = settings.database_path.parent / "full-model-training.log"
     first_model = FullModelFollowUp(settings, registry, retrainer, hot_swap, log_path)
-    service = SentimentService(settings, storage, models, registry, first_model=first_model)
+    service = SentimentService(
+        settings, storage, models, registry, first_model=first_model, current=current
+    )
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
     first_model.start()  # only when the current version is a quick stand-in
+    current.start()
     try:
-        yield Runtime(settings, storage, registry, models, service, retrainer, demos, first_model)
+        yield Runtime(
+            settings, storage, registry, models, service, retrainer, demos, first_model, current
+        )
     finally:
+        await current.stop()
         await first_model.stop()
         await demos.aclose()
         await retrainer.cancel()

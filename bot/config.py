@@ -26,6 +26,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ADMIN_IDS", ""),
     Variable("DATABASE_PATH", "var/bot.sqlite3"),
     Variable("FIRST_MODEL", "quick"),
+    Variable("MODEL_POLL_SECONDS", "5"),
     Variable("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"),
     Variable("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
     Variable("WEBHOOK_URL", ""),
@@ -109,6 +110,7 @@ class Settings:
     outgoing_per_second: float
     http_connections: int
     db_busy_timeout: float
+    model_poll_seconds: float
     first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
@@ -142,6 +144,7 @@ class Settings:
             outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", minimum=0.01),
             http_connections=_int(env, "HTTP_CONNECTIONS", minimum=1),
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", minimum=0),
+            model_poll_seconds=_float(env, "MODEL_POLL_SECONDS", minimum=0),
             first_model=FirstModelPlan(
                 quick=_choice(env, "FIRST_MODEL", ("quick", "full")) == "quick"
             ),
