@@ -120,7 +120,7 @@ def build_application(runtime: Runtime) -> Application:
         # connection on each request. A few keep-alive connections carry hundreds a second.
         request=HTTPXRequest(connection_pool_size=settings.http_connections),
         get_updates_request=HTTPXRequest(),
-        rate_limiter=PatientRateLimiter(overall_max_rate=settings.outgoing_per_second),
+        rate_limiter=PatientRateLimiter(overall_max_rate=settings.outgoing_per_second_here),
         inbox=inbox,
     )
     application = (
@@ -133,7 +133,7 @@ def build_application(runtime: Runtime) -> Application:
     )
     handlers = Handlers(
         runtime.service,
-        RateLimiter(settings.rate_limit_per_minute),
+        RateLimiter(settings.rate_limit_per_minute_here),
         runtime.retrainer,
         runtime.demos,
     )

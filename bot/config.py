@@ -27,6 +27,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DATABASE_PATH", "var/bot.sqlite3"),
     Variable("FIRST_MODEL", "quick"),
     Variable("MODEL_POLL_SECONDS", "5"),
+    Variable("REPLICAS", "1"),
     Variable("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"),
     Variable("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
     Variable("WEBHOOK_URL", ""),
@@ -111,6 +112,7 @@ class Settings:
     http_connections: int
     db_busy_timeout: float
     model_poll_seconds: float
+    replicas: int
     first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
@@ -145,6 +147,7 @@ class Settings:
             http_connections=_int(env, "HTTP_CONNECTIONS", minimum=1),
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", minimum=0),
             model_poll_seconds=_float(env, "MODEL_POLL_SECONDS", minimum=0),
+            replicas=_int(env, "REPLICAS", minimum=1, maximum=64),
             first_model=FirstModelPlan(
                 quick=_choice(env, "FIRST_MODEL", ("quick", "full")) == "quick"
             ),
@@ -152,6 +155,20 @@ class Settings:
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admin_ids
+
+    # Limits that hold for the bot as a whole: Telegram counts a token's messages, and a
+    # user's messages are spread evenly over the replicas by the round-robin proxy, so
+    # each of the REPLICAS processes takes its share.
+
+    @property
+    def outgoing_per_second_here(self) -> float:
+        return self.outgoing_per_second / self.replicas
+
+    @property
+    def rate_limit_per_minute_here(self) -> int:
+        if self.rate_limit_per_minute == 0:
+            return 0
+        return max(1, -(-self.rate_limit_per_minute // self.replicas))  # rounded up
 
 
 def _ids(raw: str) -> frozenset[int]:

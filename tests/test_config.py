@@ -49,3 +49,18 @@ def test_a_fresh_install_answers_with_a_quick_model_unless_told_to_wait():
 def test_a_bad_value_is_refused_at_start_with_its_name(variable, value, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({variable: value})
+
+
+def test_replicas_share_the_bots_limits() -> None:
+    one = Settings.from_env({})
+    three = Settings.from_env({"REPLICAS": "3", "RATE_LIMIT_PER_MINUTE": "20"})
+    assert (one.outgoing_per_second_here, one.rate_limit_per_minute_here) == (30.0, 20)
+    assert three.outgoing_per_second_here == 10.0 and three.rate_limit_per_minute_here == 7
+    assert (
+        Settings.from_env(
+            {"REPLICAS": "4", "RATE_LIMIT_PER_MINUTE": "0"}
+        ).rate_limit_per_minute_here
+        == 0
+    )
+    with pytest.raises(ConfigError, match="REPLICAS"):
+        Settings.from_env({"REPLICAS": "0"})
