@@ -26,7 +26,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.config import Settings
+from bot.config import Role, Settings
 from bot.current import CurrentVersion
 from bot.delivery import PatientRateLimiter
 from bot.first_model import FullModelFollowUp
@@ -45,6 +45,7 @@ from training.registry import Registry
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 6 * 3600  # how often the retention job looks for expired rows
+DUE_CHECK_S = 60  # how often a trainer counts the corrections the replicas stored
 
 
 @dataclass
@@ -92,7 +93,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     )
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
-    first_model.start()  # only when the current version is a quick stand-in
+    if settings.role.runs_jobs:  # a replica leaves the full model to the trainer
+        first_model.start()  # only when the current version is a quick stand-in
     current.start()
     try:
         yield Runtime(
@@ -138,6 +140,14 @@ def build_application(runtime: Runtime) -> Application:
         runtime.demos,
     )
     register_handlers(application, handlers)
+    if settings.role.runs_jobs:
+        schedule_jobs(application, handlers, settings)
+    return application
+
+
+def schedule_jobs(application: Application, handlers: Handlers, settings: Settings) -> None:
+    """The retrains and the retention job: in the one process with BOT_ROLE all or
+    trainer (a replica runs none of them)."""
     if settings.retrain_cron:
         application.job_queue.run_custom(
             handlers.scheduled_retrain,
@@ -156,7 +166,11 @@ def build_application(runtime: Runtime) -> Application:
             handlers.interval_retrain, interval=settings.retrain_interval_minutes * 60,
             first=settings.retrain_interval_minutes * 60, name="retrain-interval",
         )  # fmt: skip
-    return application
+    if settings.role is Role.TRAINER:  # corrections arrive at the replicas: look for them
+        application.job_queue.run_repeating(
+            handlers.corrections_retrain, interval=DUE_CHECK_S, first=DUE_CHECK_S,
+            name="retrain-due",
+        )  # fmt: skip
 
 
 def register_handlers(application: Application, handlers: Handlers) -> None:
@@ -206,9 +220,12 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
         async with application:
             await publish_menus(application.bot)
             await application.start()
-            await application.update_queue.replay_unhandled(application.bot)
-            log.info("serving model %s", runtime.models.model.version)
-            if settings.webhook_url:
+            if settings.role.takes_updates:
+                await application.update_queue.replay_unhandled(application.bot)
+            log.info("serving model %s as %s", runtime.models.model.version, settings.role)
+            if not settings.role.takes_updates:
+                await stop.wait()
+            elif settings.webhook_url:
                 await _serve_webhook(application, runtime, stop)
             else:
                 await _poll(application, settings, stop)

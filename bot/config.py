@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +29,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FIRST_MODEL", "quick"),
     Variable("MODEL_POLL_SECONDS", "5"),
     Variable("REPLICAS", "1"),
+    Variable("BOT_ROLE", "all"),
     Variable("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"),
     Variable("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
     Variable("WEBHOOK_URL", ""),
@@ -68,6 +70,22 @@ DEFAULTS: dict[str, str] = {variable.name: variable.default for variable in VARI
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names the variable."""
+
+
+class Role(StrEnum):
+    """What one process of the bot does (BOT_ROLE); one process can do it all."""
+
+    ALL = "all"  # takes updates and runs the retrains and the retention job
+    REPLICA = "replica"  # takes updates; retrains only when an admin asks (/retrain)
+    TRAINER = "trainer"  # takes no updates; runs the scheduled and automatic retrains
+
+    @property
+    def takes_updates(self) -> bool:
+        return self is not Role.TRAINER
+
+    @property
+    def runs_jobs(self) -> bool:
+        return self is not Role.REPLICA
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,7 @@ class Settings:
     db_busy_timeout: float
     model_poll_seconds: float
     replicas: int
+    role: Role
     first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
@@ -148,6 +167,7 @@ class Settings:
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", minimum=0),
             model_poll_seconds=_float(env, "MODEL_POLL_SECONDS", minimum=0),
             replicas=_int(env, "REPLICAS", minimum=1, maximum=64),
+            role=Role(_choice(env, "BOT_ROLE", tuple(Role))),
             first_model=FirstModelPlan(
                 quick=_choice(env, "FIRST_MODEL", ("quick", "full")) == "quick"
             ),

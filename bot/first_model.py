@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from bot.config import FirstModelPlan, Settings
+from bot.config import FirstModelPlan, Role, Settings
 from bot.retraining import RetrainAlreadyRunning, Retrainer, child_environment
 from nlp.config import CONFIGS, ModelConfig, members_of
 from training.protocol import EventKind, ProgressEvent
@@ -69,6 +69,9 @@ def ensure_model(settings: Settings) -> None:
     registry = Registry(settings.paths.registry_dir)
     if registry.current_name() is not None:
         return
+    if settings.role is Role.REPLICA:
+        wait_for_first_model(registry)
+        return
     plan = settings.first_model
     if plan.quick:
         print("아직 모델이 없어 빠른 모델(n-gram)을 먼저 학습해요. 1-2분 뒤부터 답하고, "
@@ -80,6 +83,14 @@ def ensure_model(settings: Settings) -> None:
     command = training_command(settings.python, registry.root, plan, quick=plan.quick)
     if subprocess.run(command, env=child_environment(), check=False).returncode != 0:
         raise SystemExit("training failed; see the messages above")
+
+
+def wait_for_first_model(registry: Registry, poll_seconds: float = 5.0) -> None:
+    """A replica trains nothing: it waits for the trainer's first model on the shared
+    registry (the trainer fits the quick one in about a minute)."""
+    print("No model yet: waiting for the trainer's first model in the shared registry.")
+    while registry.current_name() is None:
+        time.sleep(poll_seconds)
 
 
 class TrainingFailed(RuntimeError):

@@ -278,8 +278,14 @@ class Handlers:
             )
 
     def _after_correction(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Enough new corrections start a focused retrain in the background."""
-        context.application.create_task(self.retrain_if_due(context.bot, "corrections"))
+        """Enough new corrections start a focused retrain in the background (a replica
+        leaves that to the trainer, which counts them every minute)."""
+        if self.service.settings.role.runs_jobs:
+            context.application.create_task(self.retrain_if_due(context.bot, "corrections"))
+
+    async def corrections_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The trainer's minutely job: RETRAIN_AFTER_CORRECTIONS reached on any replica."""
+        await self.retrain_if_due(context.bot, "corrections")
 
     async def retrain_if_due(self, bot, trigger: str, threshold: int | None = None) -> None:
         """Retrain when at least `threshold` corrections arrived since the last run started
