@@ -74,8 +74,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     registry = Registry(settings.paths.registry_dir)
     registry.clean_staging()
     model = await asyncio.to_thread(registry.load_current)
-    settings.database_path.parent.mkdir(parents=True, exist_ok=True)
-    storage = await Storage.open(settings.database_path, busy_timeout=settings.db_busy_timeout)
+    if settings.database_url is None:
+        settings.database_path.parent.mkdir(parents=True, exist_ok=True)
+    storage = await Storage.open(settings.database, busy_timeout=settings.db_busy_timeout)
+    log.info("storage: %s (%s)", settings.database_label, storage.backend)
     await storage.fail_stale_runs()
     models = ModelService(model)
     await models.start()

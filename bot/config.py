@@ -4,7 +4,8 @@
 |---|---|---|
 | TELEGRAM_TOKEN | (none) | bot token; without it `make run` starts the terminal chat |
 | ADMIN_IDS | (none) | comma-separated Telegram user ids allowed to use admin commands |
-| DATABASE_PATH | var/bot.sqlite3 | the SQLite file |
+| DATABASE_URL | (none) | `postgresql://user:password@host:5432/dbname` to keep everything in PostgreSQL; unset: the SQLite file below |
+| DATABASE_PATH | var/bot.sqlite3 | the SQLite file (when DATABASE_URL is not set) |
 | MODEL_REGISTRY | var/models | model versions and the CURRENT pointer |
 | TELEGRAM_BASE_URL | https://api.telegram.org/bot | Bot API endpoint (local server, tests) |
 | TELEGRAM_BASE_FILE_URL | https://api.telegram.org/file/bot | file endpoint |
@@ -40,6 +41,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.storage.location import parse_location
 from training.config import TrainingPaths
 from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
 
@@ -53,6 +55,7 @@ class Settings:
     token: str | None
     admin_ids: frozenset[int]
     database_path: Path
+    database_url: str | None  # a postgresql:// URL; None: the SQLite file at database_path
     paths: TrainingPaths
     base_url: str
     base_file_url: str
@@ -84,6 +87,7 @@ class Settings:
             token=env.get("TELEGRAM_TOKEN") or None,
             admin_ids=_ids(env.get("ADMIN_IDS", "")),
             database_path=Path(env.get("DATABASE_PATH", "var/bot.sqlite3")),
+            database_url=_database_url(env),
             paths=TrainingPaths.from_env(env),
             base_url=env.get("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"),
             base_file_url=env.get("TELEGRAM_BASE_FILE_URL", "https://api.telegram.org/file/bot"),
@@ -107,6 +111,16 @@ class Settings:
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", 5.0, minimum=0),
         )
 
+    @property
+    def database(self) -> str | Path:
+        """What `Storage.open` takes: the PostgreSQL URL if set, else the SQLite file."""
+        return self.database_url or self.database_path
+
+    @property
+    def database_label(self) -> str:
+        """The database for logs and messages, without a password."""
+        return str(parse_location(self.database))
+
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admin_ids
 
@@ -116,6 +130,22 @@ def _ids(raw: str) -> frozenset[int]:
         return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
     except ValueError as error:
         raise ConfigError(f"ADMIN_IDS must be comma-separated user ids, not {raw!r}") from error
+
+
+def _database_url(env: dict[str, str]) -> str | None:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    try:
+        location = parse_location(raw) if "://" in raw else None
+    except ValueError as error:
+        raise ConfigError(f"DATABASE_URL: {error}") from error
+    if location is None or location.backend != "postgresql":
+        raise ConfigError(
+            "DATABASE_URL must be a postgresql://user:password@host:port/dbname URL "
+            "(for SQLite, leave it unset and set DATABASE_PATH)"
+        )
+    return raw
 
 
 def _recipe(env: dict[str, str]) -> RetrainRecipe:

@@ -66,3 +66,34 @@ def trained_registry(tmp_path_factory: pytest.TempPathFactory, _isolated_environ
 @pytest.fixture(scope="session")
 def trained_model(trained_registry):
     return trained_registry.load_current()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session, started on first use (see
+    tests/postgres_server.py). No server is a test failure, not a skip."""
+    from tests.postgres_server import NoPostgres, running_postgres
+
+    manager = running_postgres()
+    try:
+        server = manager.__enter__()
+    except NoPostgres as error:
+        pytest.fail(f"PostgreSQL tests cannot run: {error}", pytrace=False)
+    yield server
+    manager.__exit__(None, None, None)
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database(backend, tmp_path, request) -> str:
+    """Where a test's database lives: a fresh SQLite file, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return str(tmp_path / "bot.sqlite3")
+    return request.getfixturevalue("postgres").new_database()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, Settings
@@ -38,8 +40,22 @@ def test_recipe_variables_reach_the_recipe():
         ("WEBHOOK_PORT", "70000", "WEBHOOK_PORT must be at most 65535"),
         ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE must be at least 0"),
         ("ADMIN_IDS", "alice", "ADMIN_IDS must be comma-separated user ids"),
+        ("DATABASE_URL", "mysql://db/bot", "DATABASE_URL: unsupported database 'mysql'"),
+        ("DATABASE_URL", "postgresql://db", "DATABASE_URL: a PostgreSQL URL must name the"),
+        ("DATABASE_URL", "postgresql+psycopg://db/bot", "DATABASE_URL: .* through asyncpg"),
+        ("DATABASE_URL", "var/bot.sqlite3", "DATABASE_URL must be a postgresql://"),
+        ("DATABASE_URL", "sqlite:///var/bot.sqlite3", "DATABASE_URL must be a postgresql://"),
     ],
 )
 def test_a_bad_value_is_refused_at_start_with_its_name(variable, value, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({variable: value})
+
+
+def test_the_database_is_the_sqlite_file_unless_database_url_is_set():
+    assert Settings.from_env({"DATABASE_PATH": "/data/bot.db"}).database == Path("/data/bot.db")
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql://bot:s3cret@db.internal:5432/sentiment"}
+    )
+    assert settings.database == "postgresql://bot:s3cret@db.internal:5432/sentiment"
+    assert "s3cret" not in settings.database_label and "db.internal" in settings.database_label
