@@ -32,7 +32,8 @@ from bot.delivery import PatientRateLimiter
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.ratelimit import RateLimiter
-from bot.retraining import ChildProcess, Retrainer
+from bot.replicas import ModelFollower
+from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
 from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.storage import Storage
@@ -67,6 +68,7 @@ class Runtime:
     service: SentimentService
     retrainer: Retrainer
     demos: DemoRunner
+    follower: ModelFollower
 
 
 @contextlib.asynccontextmanager
@@ -78,20 +80,26 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         settings.database_path.parent.mkdir(parents=True, exist_ok=True)
     storage = await Storage.open(settings.database, busy_timeout=settings.db_busy_timeout)
     log.info("storage: %s (%s)", settings.database_label, storage.backend)
-    await storage.fail_stale_runs()
+    async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
+        if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
+            await storage.fail_stale_runs()
     models = ModelService(model)
     await models.start()
+    follower = ModelFollower(storage, models, registry)
+    await follower.start()
 
     async def hot_swap(version: str) -> None:
         await models.swap(lambda: registry.load(version))
+        await follower.publish(version)
 
     child = ChildProcess(settings.python, settings.retrain_timeout)
     retrainer = Retrainer(storage, registry, settings.retrain, on_accept=hot_swap, child=child)
     service = SentimentService(settings, storage, models, registry)
+    service.on_serve = follower.publish
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
     try:
-        yield Runtime(settings, storage, registry, models, service, retrainer, demos)
+        yield Runtime(settings, storage, registry, models, service, retrainer, demos, follower)
     finally:
         await demos.aclose()
         await retrainer.cancel()
@@ -139,6 +147,15 @@ def build_application(runtime: Runtime) -> Application:
     application.job_queue.run_repeating(
         handlers.prune, interval=PRUNE_INTERVAL_S, first=60, name="retention"
     )
+    if settings.model_poll_seconds:
+
+        async def follow_model(context) -> None:
+            await runtime.follower.check()
+
+        application.job_queue.run_repeating(
+            follow_model, interval=settings.model_poll_seconds,
+            first=settings.model_poll_seconds, name="follow-model",
+        )  # fmt: skip
     if settings.retrain_interval_minutes:
         application.job_queue.run_repeating(
             handlers.interval_retrain, interval=settings.retrain_interval_minutes * 60,

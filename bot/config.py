@@ -30,6 +30,7 @@
 | POLL_TIMEOUT | 30 | long-polling timeout in seconds |
 | POLL_INTERVAL | 0.01 | pause between polls, so updates arriving together come in one getUpdates |
 | DB_BUSY_TIMEOUT | 5 | seconds to wait for a locked database before answering "busy" |
+| MODEL_POLL_SECONDS | 30 | how often the bot checks the database for a model version another process (a replica) made current (0: never) |
 | OUTGOING_PER_SECOND | 30 | outgoing messages per second (Telegram's limit) |
 | HTTP_CONNECTIONS | 16 | pooled connections to the Bot API (more cost CPU on every request) |
 """
@@ -77,6 +78,7 @@ class Settings:
     outgoing_per_second: float
     http_connections: int
     db_busy_timeout: float
+    model_poll_seconds: float
     python: str = sys.executable
 
     @classmethod
@@ -109,6 +111,7 @@ class Settings:
             outgoing_per_second=_float(env, "OUTGOING_PER_SECOND", 30.0, minimum=0.01),
             http_connections=_int(env, "HTTP_CONNECTIONS", 16, minimum=1),
             db_busy_timeout=_float(env, "DB_BUSY_TIMEOUT", 5.0, minimum=0),
+            model_poll_seconds=_float(env, "MODEL_POLL_SECONDS", 30.0, minimum=0),
         )
 
     @property

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot import charts, mood, replies
@@ -69,6 +69,8 @@ class SentimentService:
         self.registry = registry
         self.overlay = overlay or CorrectionOverlay(settings.retrain.trust)
         self.clock = clock
+        # Told of every version this service makes current (bot.replicas publishes it).
+        self.on_serve: Callable[[str], Awaitable[None]] | None = None
 
     async def load_overlay(self) -> None:
         """Rebuild the corrections overlay from storage (at start-up)."""
@@ -335,6 +337,8 @@ class SentimentService:
             raise RegistryError(f"refusing version {name}: {info.problem}")
         await self.models.swap(lambda: self.registry.load(name))
         self.registry.use(name)
+        if self.on_serve is not None:
+            await self.on_serve(name)
 
     def _previous_version(self) -> str | None:
         current = self.registry.current_name()

@@ -192,7 +192,9 @@ async def test_a_file_from_before_alembic_is_upgraded_in_place(db_path: Path, ve
         assert await schema_differences(upgraded) == []
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (f"{SCHEMA_VERSION:04d}",)
+        ]
     raw.close()
 
 
@@ -290,11 +292,10 @@ async def test_read_only_open_refuses_a_database_that_needs_upgrading(
         await Storage.open(database, read_only=True)
 
 
-async def test_read_only_open_accepts_a_current_file_from_before_alembic(db_path: Path) -> None:
-    write_legacy_file(db_path, SCHEMA_VERSION)
-    async with await Storage.open(db_path, read_only=True) as reader:
-        assert await reader.schema_version() == SCHEMA_VERSION
-        assert await reader.count_pending() == 1
+async def test_read_only_open_refuses_a_file_from_before_alembic(db_path: Path) -> None:
+    write_legacy_file(db_path, len(LEGACY_MIGRATIONS))
+    with pytest.raises(DatabaseReadOnly, match="needs upgrading"):
+        await Storage.open(db_path, read_only=True)
 
 
 async def test_acknowledged_writes_survive_a_killed_process(database: str) -> None:
@@ -661,3 +662,87 @@ async def test_a_groups_language_and_time_zone_are_kept(storage: Storage) -> Non
     await storage.set_chat_language(4, None)
     assert (await storage.chat_settings(4)).language is None
     assert (await storage.chat_settings(5)).timezone is None
+
+
+# --- processes sharing one database (replicas) -----------------------------------------
+
+
+async def test_an_update_is_received_once_across_processes(database: str) -> None:
+    """Two bot processes on one database, both given the same updates: each update is
+    fresh for exactly one of them."""
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        outcomes = await asyncio.gather(
+            *(store.receive(update, "{}") for update in range(60) for store in (first, second))
+        )
+    for update_id in range(60):
+        assert outcomes[2 * update_id] != outcomes[2 * update_id + 1], update_id
+
+
+async def test_one_alert_across_processes(database: str) -> None:
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        await first.set_alert_threshold(1, 0.4)
+        flips = await asyncio.gather(
+            *(store.set_alert_active(1, True) for _ in range(10) for store in (first, second))
+        )
+    assert flips.count(True) == 1
+
+
+async def test_the_served_model_version_is_shared(database: str, clock: FakeClock) -> None:
+    async with await Storage.open(database, clock=clock) as first:
+        assert await first.served_version() is None
+        await first.set_served_version("v1")
+        async with await Storage.open(database) as second:
+            assert await second.served_version() == "v1"
+            await second.set_served_version("v2")
+        assert await first.served_version() == "v2"
+
+
+async def test_an_exclusive_lock_is_held_by_one_process_at_a_time(postgres) -> None:
+    database = postgres.new_database()
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        async with first.exclusive("retrain") as held:
+            assert held
+            async with second.exclusive("retrain") as also:
+                assert not also
+            async with second.exclusive("other work") as unrelated:
+                assert unrelated
+            assert await second.count_pending() == 0  # the lock blocks nothing else
+        async with second.exclusive("retrain") as now:
+            assert now
+
+
+async def test_an_exclusive_lock_dies_with_its_process(postgres) -> None:
+    database = postgres.new_database()
+    async with await Storage.open(database):
+        pass
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal
+        from bot.storage import Storage
+
+        async def main():
+            storage = await Storage.open({database!r})
+            async with storage.exclusive("retrain") as held:
+                print(held, flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -9 and done.stdout.strip() == "True", done.stderr
+    async with await Storage.open(database) as survivor:
+        for _ in range(50):  # the server notices the dead connection within moments
+            async with survivor.exclusive("retrain") as held:
+                if held:
+                    break
+            await asyncio.sleep(0.1)
+        assert held
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_on_sqlite_the_exclusive_lock_is_always_granted(storage: Storage) -> None:
+    async with storage.exclusive("retrain") as first, storage.exclusive("retrain") as second:
+        assert first and second

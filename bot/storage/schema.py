@@ -1,7 +1,7 @@
 """The tables as they are at the latest revision, for both SQLite and PostgreSQL.
 
 The history that leads here is in ``migrations/versions`` (one Alembic revision per
-schema version, ``0001`` … ``0008``); this file is what queries are written against.
+schema version, ``0001`` … ``0009``); this file is what queries are written against.
 A change is a new revision *and* an edit here; ``tests/test_storage.py`` checks that
 the two agree on both backends.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 8  # the head revision, "0008"
+SCHEMA_VERSION = 9  # the head revision, "0009"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -160,4 +160,14 @@ inbox = sa.Table(
         sqlite_where=sa.text("done_at IS NULL"),
         postgresql_where=sa.text("done_at IS NULL"),
     ),
+)
+
+served_model = sa.Table(  # 9: one row, the version every process should serve
+    "served_model",
+    metadata,
+    sa.Column(
+        "id", sa.Integer(), sa.CheckConstraint("id = 1"), primary_key=True, autoincrement=False
+    ),
+    sa.Column("version", TEXT, nullable=False),
+    sa.Column("changed_at", FLOAT, nullable=False),
 )

@@ -18,12 +18,15 @@ from bot.storage.group_commit import GroupCommit
 from bot.storage.groups import GroupStore
 from bot.storage.inbox import InboxStore
 from bot.storage.location import Location
+from bot.storage.replicas import ReplicaStore
 from bot.storage.retention import RetentionStore
 from bot.storage.runs import RunStore
 from bot.storage.verdicts import VerdictStore
 
 
-class Storage(CorrectionStore, VerdictStore, GroupStore, InboxStore, RetentionStore, RunStore):
+class Storage(
+    CorrectionStore, VerdictStore, GroupStore, InboxStore, RetentionStore, RunStore, ReplicaStore
+):
     """Everything the bot remembers, in SQLite (a file) or PostgreSQL (``DATABASE_URL``).
 
     Every write is committed before the method returns: with ``synchronous=FULL`` in WAL
