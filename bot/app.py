@@ -43,6 +43,7 @@ from training.registry import Registry
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 6 * 3600  # how often the retention job looks for expired rows
+ORPHAN_REPLAY_S = 30  # PostgreSQL: how often to look for updates a dead replica left
 
 COMMANDS = [
     BotCommand("help", "도움말 / help"),
@@ -147,6 +148,17 @@ def build_application(runtime: Runtime) -> Application:
     application.job_queue.run_repeating(
         handlers.prune, interval=PRUNE_INTERVAL_S, first=60, name="retention"
     )
+    if runtime.storage.backend == "postgresql":
+        # Replicas: updates received by a process that died since are replayed by the
+        # others (at start-up only, a process would find just its own predecessor's).
+
+        async def replay_orphans(context) -> None:
+            await inbox.replay_unhandled(context.bot)
+
+        application.job_queue.run_repeating(
+            replay_orphans, interval=ORPHAN_REPLAY_S, first=ORPHAN_REPLAY_S,
+            name="replay-orphans",
+        )  # fmt: skip
     if settings.model_poll_seconds:
 
         async def follow_model(context) -> None:

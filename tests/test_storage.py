@@ -746,3 +746,50 @@ async def test_an_exclusive_lock_dies_with_its_process(postgres) -> None:
 async def test_on_sqlite_the_exclusive_lock_is_always_granted(storage: Storage) -> None:
     async with storage.exclusive("retrain") as first, storage.exclusive("retrain") as second:
         assert first and second
+
+
+async def test_only_the_updates_of_a_process_that_is_gone_are_replayed(database: str) -> None:
+    first = await Storage.open(database)
+    try:
+        for update_id in (1, 2, 3):
+            assert await first.receive(update_id, f'{{"update_id": {update_id}}}')
+        await first.handled(2)
+        async with await Storage.open(database) as second:
+            assert await first.unhandled() == []  # its own, in hand
+            if second.backend == "postgresql":
+                assert await second.unhandled() == []  # the first is alive: not ours
+    finally:
+        await first.close()
+    async with await Storage.open(database) as second, await Storage.open(database) as third:
+        replayed = await second.unhandled()
+        assert [update_id for update_id, _ in replayed] == [1, 3]
+        assert await second.unhandled() == []  # now in hand
+        if second.backend == "postgresql":  # SQLite has one process: another id is a past one
+            assert await third.unhandled() == []  # claimed once
+
+
+async def test_a_killed_processs_updates_are_replayed_by_another(database: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal
+        from bot.storage import Storage
+
+        async def main():
+            storage = await Storage.open({database!r})
+            print(await storage.receive(5, "{{}}"), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        asyncio.run(main())
+        """
+    )
+    async with await Storage.open(database) as survivor:
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == -9 and done.stdout.strip() == "True", done.stderr
+        for _ in range(50):  # PostgreSQL notices the dead session within moments
+            replayed = await survivor.unhandled()
+            if replayed:
+                break
+            await asyncio.sleep(0.1)
+        assert replayed == [(5, "{}")]

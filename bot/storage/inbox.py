@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import sqlalchemy as sa
 
 from bot.storage.base import StoreBase
@@ -10,6 +12,8 @@ from bot.storage.schema import inbox
 
 
 class InboxStore(StoreBase):
+    process_id: str
+    _is_alive: Callable[[str], Awaitable[bool]]
     _received: GroupCommit[tuple[int, str], bool]
     _handled: GroupCommit[int, None]
 
@@ -29,13 +33,38 @@ class InboxStore(StoreBase):
         await self._handled.submit(update_id)
 
     async def unhandled(self) -> list[tuple[int, str]]:
-        """Updates received but never handled (the bot died meanwhile), oldest first."""
-        rows = await self._db.fetch(
-            sa.select(inbox.c.update_id, inbox.c.payload)
-            .where(inbox.c.done_at.is_(None))
-            .order_by(inbox.c.update_id)
+        """Updates received but never handled by a process that has gone (the bot died
+        meanwhile), oldest first; they are now this process's to handle.
+
+        Updates another *live* process received are its own business: on PostgreSQL each
+        process holds an advisory lock while it has the database open, and the server
+        drops it when the process dies. Claiming is one UPDATE per dead owner, so two
+        processes starting together cannot both replay the same update.
+        """
+        owners = await self._db.fetch(
+            sa.select(inbox.c.owner)
+            .distinct()
+            .where(
+                inbox.c.done_at.is_(None),
+                sa.or_(inbox.c.owner.is_(None), inbox.c.owner != self.process_id),
+            )
         )
-        return [(int(update_id), payload) for update_id, payload in rows]
+        claimed: list[tuple[int, str]] = []
+        for (owner,) in owners:
+            if owner is not None and await self._is_alive(owner):
+                continue
+            async with self._db.write() as db:
+                result = await db.execute(
+                    sa.update(inbox)
+                    .where(
+                        inbox.c.done_at.is_(None),
+                        inbox.c.owner.is_(None) if owner is None else inbox.c.owner == owner,
+                    )
+                    .values(owner=self.process_id)
+                    .returning(inbox.c.update_id, inbox.c.payload)
+                )
+                claimed.extend((int(update_id), payload) for update_id, payload in result.all())
+        return sorted(claimed)
 
     async def prune_inbox(self, before: float) -> int:
         """Handled updates are kept (without payload) only to spot a second delivery,
@@ -52,7 +81,12 @@ class InboxStore(StoreBase):
             for update_id, payload in rows:
                 result = await db.execute(
                     self._db.insert(inbox)
-                    .values(update_id=update_id, payload=payload, received_at=self._clock())
+                    .values(
+                        update_id=update_id,
+                        payload=payload,
+                        received_at=self._clock(),
+                        owner=self.process_id,
+                    )
                     .on_conflict_do_nothing(index_elements=[inbox.c.update_id])
                 )
                 fresh.append(result.rowcount == 1)

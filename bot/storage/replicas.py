@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.base import StoreBase
 from bot.storage.errors import translated
@@ -30,6 +31,46 @@ def lock_key(name: str) -> int:
 
 
 class ReplicaStore(StoreBase):
+    process_id: str
+    # PostgreSQL: a session that holds the lock "alive:<process_id>" while this is open.
+    _liveness: AsyncConnection | None = None
+
+    async def _hold_liveness(self) -> None:
+        if self._db.backend != "postgresql" or self._db.read_only:
+            return
+        with translated():
+            self._liveness = await self._db.engine.connect()
+            await self._liveness.execute(
+                sa.text("SELECT pg_advisory_lock(:key)"),
+                {"key": lock_key(f"alive:{self.process_id}")},
+            )
+            await self._liveness.commit()
+
+    async def _release_liveness(self) -> None:
+        if self._liveness is not None:
+            with contextlib.suppress(Exception):
+                await self._liveness.invalidate()  # the session ends: the lock goes with it
+            await self._liveness.close()
+            self._liveness = None
+
+    async def _is_alive(self, process_id: str) -> bool:
+        """Whether the process that wrote ``process_id`` still has this database open.
+        SQLite has one process: any other id is a previous run of it."""
+        if self._liveness is None:
+            return False
+        key = lock_key(f"alive:{process_id}")
+        with translated():
+            result = await self._liveness.execute(
+                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+            )
+            free = bool(result.scalar_one())
+            if free:
+                await self._liveness.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key}
+                )
+            await self._liveness.commit()
+        return not free
+
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
         """True inside the block if this process holds the lock ``name`` across every

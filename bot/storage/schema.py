@@ -1,7 +1,7 @@
 """The tables as they are at the latest revision, for both SQLite and PostgreSQL.
 
 The history that leads here is in ``migrations/versions`` (one Alembic revision per
-schema version, ``0001`` … ``0009``); this file is what queries are written against.
+schema version, ``0001`` … ``0010``); this file is what queries are written against.
 A change is a new revision *and* an edit here; ``tests/test_storage.py`` checks that
 the two agree on both backends.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 9  # the head revision, "0009"
+SCHEMA_VERSION = 10  # the head revision, "0010"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -154,6 +154,7 @@ inbox = sa.Table(
     sa.Column("payload", TEXT),
     sa.Column("received_at", FLOAT, nullable=False),
     sa.Column("done_at", FLOAT),
+    sa.Column("owner", TEXT),  # 10: the process that received it (Storage.process_id)
     sa.Index(
         "inbox_pending",
         "update_id",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -39,6 +40,7 @@ class Storage(
     def __init__(self, db: Database, *, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self.process_id = secrets.token_hex(8)  # marks the updates this process received
         self._verdicts = GroupCommit(self._insert_verdicts)
         self._received = GroupCommit(self._insert_received)
         self._handled = GroupCommit(self._mark_handled)
@@ -61,7 +63,13 @@ class Storage(
         """
         with translated():
             db = await Database.open(location, busy_timeout=busy_timeout, read_only=read_only)
-        return cls(db, clock=clock)
+        storage = cls(db, clock=clock)
+        try:
+            await storage._hold_liveness()
+        except BaseException:
+            await db.close()
+            raise
+        return storage
 
     @property
     def backend(self) -> str:
@@ -71,6 +79,7 @@ class Storage(
     async def close(self) -> None:
         for pending in (self._verdicts, self._received, self._handled):
             await pending.drain()
+        await self._release_liveness()
         await self._db.close()
 
     async def __aenter__(self) -> Self:
