@@ -36,6 +36,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Pa
     patch.setenv("SENTIMENT_CACHE_DIR", str(cache))
     patch.setenv("MODEL_REGISTRY", str(tmp_path_factory.mktemp("default-registry")))
     patch.setenv("DATABASE_PATH", str(tmp_path_factory.mktemp("db") / "bot.sqlite3"))
+    patch.delenv("DATABASE_URL", raising=False)  # a developer's PostgreSQL stays untouched
     patch.setenv("DEMO_CACHE_DIR", str(tmp_path_factory.mktemp("demos")))
     patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     yield
