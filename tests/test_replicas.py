@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,6 +26,8 @@ from bot.storage import Storage
 from tests.databases import rows
 from tests.fake_telegram import running_fake_telegram
 from training.registry import Registry, RegistryError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -216,3 +222,23 @@ async def test_two_replicas_answer_each_message_once(database, trained_registry,
                 stop.set()
                 await asyncio.wait_for(asyncio.gather(*tasks), 30)
         tg.assert_no_errors()
+
+
+def test_a_database_that_cannot_be_reached_stops_the_bot_with_a_clear_message(
+    trained_registry, tmp_path
+):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://bot:s3cret@127.0.0.1:{free_port()}/bot",
+        "MODEL_REGISTRY": str(trained_registry.root),
+        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("TELEGRAM_TOKEN", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert "cannot be reached" in last and "127.0.0.1" in last and "s3cret" not in last
