@@ -18,12 +18,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import run_bot
+from bot.app import open_runtime, run_bot
 from bot.config import Settings
 from bot.replicas import ModelFollower
 from bot.retraining import RETRAIN_LOCK, Retrainer, RetrainRunningElsewhere
 from bot.storage import Storage
-from tests.databases import rows
+from tests.databases import database_env, rows
 from tests.fake_telegram import running_fake_telegram
 from training.registry import Registry, RegistryError
 
@@ -242,3 +242,28 @@ def test_a_database_that_cannot_be_reached_stops_the_bot_with_a_clear_message(
     assert done.returncode == 3, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert "cannot be reached" in last and "127.0.0.1" in last and "s3cret" not in last
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_rollback_on_one_replica_is_served_by_the_other(
+    database, trained_registry, tmp_path
+):
+    """Two whole runtimes (database, registry, model service) on one PostgreSQL and one
+    shared registry: /rollback on one, the other's poll swaps the same version in."""
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    current = (root / "CURRENT").read_text().strip()
+    older = "0000-older"  # sorts before the current one: /rollback's default target
+    shutil.copytree(root / "versions" / current, root / "versions" / older)
+    settings = Settings.from_env({
+        **database_env(database),
+        "MODEL_REGISTRY": str(root),
+        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
+    })  # fmt: skip
+    async with open_runtime(settings) as first, open_runtime(settings) as second:
+        assert await second.storage.served_version() == current
+        assert "0000-older" in await first.service.rollback([], "en")
+        assert first.models.model.version == older
+        assert await second.follower.check() == older
+        assert second.models.model.version == older
+        assert await first.follower.check() is None  # its own change
