@@ -20,6 +20,7 @@ import sys
 
 from bot.config import ConfigError, Settings
 from bot.first_model import ensure_model
+from bot.storage import StorageError
 
 
 def main() -> int:
@@ -33,14 +34,18 @@ def main() -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     ensure_model(settings)
-    if settings.token:
-        from bot.app import serve_forever
+    try:
+        if settings.token:
+            from bot.app import serve_forever
 
-        serve_forever(settings)
-    else:
-        from bot.console import run_console
+            serve_forever(settings)
+        else:
+            from bot.console import run_console
 
-        asyncio.run(run_console(settings))
+            asyncio.run(run_console(settings))
+    except StorageError as error:  # the database could not be opened at start-up
+        print(f"database {settings.database_label}: {error}", file=sys.stderr)
+        return 3
     return 0
 
 

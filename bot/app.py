@@ -27,14 +27,14 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot.config import Role, Settings
-from bot.current import CurrentVersion
 from bot.delivery import PatientRateLimiter
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.menus import publish_menus
 from bot.ratelimit import RateLimiter
-from bot.retraining import ChildProcess, Retrainer
+from bot.replicas import ModelFollower
+from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
 from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.storage import Storage, StorageError
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 6 * 3600  # how often the retention job looks for expired rows
 DUE_CHECK_S = 60  # how often a trainer counts the corrections the replicas stored
+ORPHAN_REPLAY_S = 30  # PostgreSQL: how often to look for updates a dead replica left
 
 
 @dataclass
@@ -60,7 +61,7 @@ class Runtime:
     retrainer: Retrainer
     demos: DemoRunner
     first_model: FullModelFollowUp
-    current: CurrentVersion
+    follower: ModelFollower
 
     async def readiness_problem(self) -> str | None:
         """Why this process should not get traffic now, or None: it needs its model and
@@ -77,31 +78,37 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     registry = Registry(settings.paths.registry_dir)
     registry.clean_staging()
     model = await asyncio.to_thread(registry.load_current)
-    settings.database_path.parent.mkdir(parents=True, exist_ok=True)
-    storage = await Storage.open(settings.database_path, busy_timeout=settings.db_busy_timeout)
-    await storage.fail_stale_runs()
+    if settings.database_url is None:
+        settings.database_path.parent.mkdir(parents=True, exist_ok=True)
+    storage = await Storage.open(settings.database, busy_timeout=settings.db_busy_timeout)
+    log.info("storage: %s (%s)", settings.database_label, storage.backend)
+    async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
+        if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
+            await storage.fail_stale_runs()
     models = ModelService(model)
     await models.start()
-    current = CurrentVersion(registry, models, settings.model_poll_seconds)
-    hot_swap = current.swap_to
+    follower = ModelFollower(storage, models, registry)
+    await follower.start()
+
+    async def hot_swap(version: str) -> None:
+        await models.swap(lambda: registry.load(version))
+        await follower.publish(version)
+
     child = ChildProcess(settings.python, settings.retrain_timeout)
     retrainer = Retrainer(storage, registry, settings.retrain, on_accept=hot_swap, child=child)
     log_path = settings.database_path.parent / "full-model-training.log"
     first_model = FullModelFollowUp(settings, registry, retrainer, hot_swap, log_path)
-    service = SentimentService(
-        settings, storage, models, registry, first_model=first_model, current=current
-    )
+    service = SentimentService(settings, storage, models, registry, first_model=first_model)
+    service.on_serve = follower.publish
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
     if settings.role.runs_jobs:  # a replica leaves the full model to the trainer
         first_model.start()  # only when the current version is a quick stand-in
-    current.start()
     try:
         yield Runtime(
-            settings, storage, registry, models, service, retrainer, demos, first_model, current
+            settings, storage, registry, models, service, retrainer, demos, first_model, follower
         )
     finally:
-        await current.stop()
         await first_model.stop()
         await demos.aclose()
         await retrainer.cancel()
@@ -140,9 +147,36 @@ def build_application(runtime: Runtime) -> Application:
         runtime.demos,
     )
     register_handlers(application, handlers)
+    follow_other_processes(application, runtime, inbox)
     if settings.role.runs_jobs:
         schedule_jobs(application, handlers, settings)
     return application
+
+
+def follow_other_processes(application: Application, runtime: Runtime, inbox: InboxQueue) -> None:
+    """What every process does when it may not be alone: serve the model version recorded
+    in the database, and (PostgreSQL, processes that take updates) take over the updates
+    of a process that died."""
+    settings = runtime.settings
+    if runtime.storage.backend == "postgresql" and settings.role.takes_updates:
+        # At start-up only, a process would find just its own predecessor's updates.
+
+        async def replay_orphans(context) -> None:
+            await inbox.replay_unhandled(context.bot)
+
+        application.job_queue.run_repeating(
+            replay_orphans, interval=ORPHAN_REPLAY_S, first=ORPHAN_REPLAY_S,
+            name="replay-orphans",
+        )  # fmt: skip
+    if settings.model_poll_seconds:
+
+        async def follow_model(context) -> None:
+            await runtime.follower.check()
+
+        application.job_queue.run_repeating(
+            follow_model, interval=settings.model_poll_seconds,
+            first=settings.model_poll_seconds, name="follow-model",
+        )  # fmt: skip
 
 
 def schedule_jobs(application: Application, handlers: Handlers, settings: Settings) -> None:

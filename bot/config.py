@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.storage.location import parse_location
 from training import config as training_config
 from training.config import TrainingPaths, Variable, path_setting
 from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
@@ -25,6 +26,7 @@ _RECIPE = RetrainRecipe()  # the retrain recipe's defaults live in training.reci
 VARIABLES: tuple[Variable, ...] = (
     Variable("TELEGRAM_TOKEN", ""),
     Variable("ADMIN_IDS", ""),
+    Variable("DATABASE_URL", ""),
     Variable("DATABASE_PATH", "var/bot.sqlite3"),
     Variable("FIRST_MODEL", "quick"),
     Variable("MODEL_POLL_SECONDS", "5"),
@@ -107,6 +109,7 @@ class Settings:
     token: str | None
     admin_ids: frozenset[int]
     database_path: Path
+    database_url: str | None  # a postgresql:// URL; None: the SQLite file at database_path
     paths: TrainingPaths
     base_url: str
     base_file_url: str
@@ -143,6 +146,7 @@ class Settings:
             token=_str(env, "TELEGRAM_TOKEN") or None,
             admin_ids=_ids(_str(env, "ADMIN_IDS")),
             database_path=path_setting(env, "DATABASE_PATH", DEFAULTS),
+            database_url=_database_url(env),
             paths=TrainingPaths.from_env(env),
             base_url=_str(env, "TELEGRAM_BASE_URL"),
             base_file_url=_str(env, "TELEGRAM_BASE_FILE_URL"),
@@ -173,6 +177,16 @@ class Settings:
             ),
         )
 
+    @property
+    def database(self) -> str | Path:
+        """What `Storage.open` takes: the PostgreSQL URL if set, else the SQLite file."""
+        return self.database_url or self.database_path
+
+    @property
+    def database_label(self) -> str:
+        """The database for logs and messages, without a password."""
+        return str(parse_location(self.database))
+
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admin_ids
 
@@ -196,6 +210,22 @@ def _ids(raw: str) -> frozenset[int]:
         return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
     except ValueError as error:
         raise ConfigError(f"ADMIN_IDS must be comma-separated user ids, not {raw!r}") from error
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = _str(env, "DATABASE_URL").strip()
+    if not raw:
+        return None
+    try:
+        location = parse_location(raw) if "://" in raw else None
+    except ValueError as error:
+        raise ConfigError(f"DATABASE_URL: {error}") from error
+    if location is None or location.backend != "postgresql":
+        raise ConfigError(
+            "DATABASE_URL must be a postgresql://user:password@host:port/dbname URL "
+            "(for SQLite, leave it unset and set DATABASE_PATH)"
+        )
+    return raw
 
 
 def _recipe(env: Mapping[str, str]) -> RetrainRecipe:

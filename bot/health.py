@@ -1,7 +1,8 @@
 """`python -m bot.health`: the container health check.
 
-Healthy means the current model version is intact (manifest and checksums) and the SQLite
-file opens and answers: the two things the bot cannot serve without.
+Healthy means the current model version is intact (manifest and checksums) and the
+database (the SQLite file, or PostgreSQL with DATABASE_URL) opens and answers: the two
+things the bot cannot serve without.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ async def check(settings: Settings) -> str | None:
     except (RegistryError, ModelLoadError) as error:
         return f"model: {error}"
     try:
-        async with await Storage.open(settings.database_path, read_only=True) as storage:
+        async with await Storage.open(settings.database, read_only=True) as storage:
             await storage.schema_version()
     except (StorageError, OSError) as error:
         return f"database: {error}"

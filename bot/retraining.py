@@ -66,6 +66,16 @@ class RetrainAlreadyRunning(RuntimeError):
         self.started_at = started_at
 
 
+class RetrainRunningElsewhere(RetrainAlreadyRunning):
+    """Another bot process on the same database holds the retrain lock."""
+
+    def __init__(self) -> None:
+        super().__init__("another bot process", time.time())
+
+
+RETRAIN_LOCK = "retrain"  # the name of the cross-process lock (Storage.exclusive)
+
+
 @dataclass(frozen=True)
 class ChildProcess:
     """How the retraining process is started; the recipe says what it does."""
@@ -158,9 +168,13 @@ class Retrainer:
         self._active = _Active(trigger, time.time())
         self._cancel_requested = False
         try:
-            recipe = replace(self.recipe, mode=mode) if mode else self.recipe
-            job = _Run(self, trigger, on_progress, recipe)
-            return await job.execute()
+            # Across processes sharing the database (replicas on one PostgreSQL) too.
+            async with self.storage.exclusive(RETRAIN_LOCK) as ours:
+                if not ours:
+                    raise RetrainRunningElsewhere()
+                recipe = replace(self.recipe, mode=mode) if mode else self.recipe
+                job = _Run(self, trigger, on_progress, recipe)
+                return await job.execute()
         finally:
             self._active = None
             self._process = None

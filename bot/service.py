@@ -10,13 +10,12 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot import charts, i18n, mood, replies
 from bot.config import Settings, zone_named
-from bot.current import CurrentVersion
 from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
@@ -66,16 +65,16 @@ class SentimentService:
         overlay: CorrectionOverlay | None = None,
         clock: Callable[[], float] = time.time,
         first_model: FullModelFollowUp | None = None,
-        current: CurrentVersion | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.models = models
         self.registry = registry
-        self.current = current or CurrentVersion(registry, models, poll_seconds=0)
         self.overlay = overlay or CorrectionOverlay(settings.retrain.trust)
         self.clock = clock
         self.first_model = first_model  # the full model training behind a quick one
+        # Told of every version this service makes current (bot.replicas publishes it).
+        self.on_serve: Callable[[str], Awaitable[None]] | None = None
 
     async def load_overlay(self) -> None:
         """Rebuild the corrections overlay from storage (at start-up)."""
@@ -364,8 +363,15 @@ class SentimentService:
         return say("admin.rolled_back", lang, version=target)
 
     async def serve_version(self, name: str) -> None:
-        """Hot-swap `name` in and point CURRENT at it, so every replica follows."""
-        await self.current.serve_and_point(name)
+        """Point the registry at `name` and hot-swap it in; the registry is checked first,
+        so a corrupt version is refused before anything changes."""
+        info = await asyncio.to_thread(self.registry.info, name)
+        if info.problem:
+            raise RegistryError(f"refusing version {name}: {info.problem}")
+        await self.models.swap(lambda: self.registry.load(name))
+        self.registry.use(name)
+        if self.on_serve is not None:
+            await self.on_serve(name)
 
     def _previous_version(self) -> str | None:
         current = self.registry.current_name()

@@ -37,6 +37,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Pa
     patch.setenv("SENTIMENT_CACHE_DIR", str(cache))
     patch.setenv("MODEL_REGISTRY", str(tmp_path_factory.mktemp("default-registry")))
     patch.setenv("DATABASE_PATH", str(tmp_path_factory.mktemp("db") / "bot.sqlite3"))
+    patch.delenv("DATABASE_URL", raising=False)  # a developer's PostgreSQL stays untouched
     patch.setenv("DEMO_CACHE_DIR", str(tmp_path_factory.mktemp("demos")))
     patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     yield
@@ -69,6 +70,37 @@ def trained_model(trained_registry):
     return trained_registry.load_current()
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session, started on first use (see
+    tests/postgres_server.py). No server is a test failure, not a skip."""
+    from tests.postgres_server import NoPostgres, running_postgres
+
+    manager = running_postgres()
+    try:
+        server = manager.__enter__()
+    except NoPostgres as error:
+        pytest.fail(f"PostgreSQL tests cannot run: {error}", pytrace=False)
+    yield server
+    manager.__exit__(None, None, None)
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database(backend, tmp_path, request) -> str:
+    """Where a test's database lives: a fresh SQLite file, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return str(tmp_path / "bot.sqlite3")
+    return request.getfixturevalue("postgres").new_database()
+
+
 # --- the running bot over the fake Bot API (tests/e2e.py) ------------------------------
 
 
@@ -82,12 +114,13 @@ async def tg():
 
 
 @pytest.fixture
-def settings(tg, trained_registry, tmp_path):
+def settings(tg, trained_registry, tmp_path, database):
+    """The bot on each backend: a SQLite file, or a fresh PostgreSQL database."""
     from tests.e2e import e2e_settings
 
     root = tmp_path / "registry"
     shutil.copytree(trained_registry.root, root)
-    return e2e_settings(tg, root, tmp_path)
+    return e2e_settings(tg, root, tmp_path, database)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.app import run_bot
 from bot.config import Settings
+from tests.databases import database_env
 
 ADMIN_ID = 4242
 NEGATIVE = "최악이다 진짜 별로 짜증나 돈 아까워"
@@ -39,12 +40,12 @@ class RunningBot:
             self.task = None
 
 
-def e2e_settings(tg, registry_root: Path, tmp_path: Path) -> Settings:
+def e2e_settings(tg, registry_root: Path, tmp_path: Path, database: str) -> Settings:
     return Settings.from_env({
         "TELEGRAM_TOKEN": tg.token,
         "TELEGRAM_BASE_URL": tg.base_url,
         "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
-        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        **database_env(database),
         "MODEL_REGISTRY": str(registry_root),
         "ADMIN_IDS": str(ADMIN_ID),
         "POLL_TIMEOUT": "1",

@@ -4,6 +4,7 @@ against the official Bot API description (see tests/fake_telegram)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 import sqlite3
@@ -12,9 +13,30 @@ import time
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 
 from bot.app import run_bot
+from bot.config import Settings
+from tests.databases import connection, rows
 from tests.e2e import ADMIN_ID, NEGATIVE, POSITIVE, RunningBot, buttons
+
+
+@contextlib.asynccontextmanager
+async def locked(settings: Settings):
+    """Another process holds the database's write lock (SQLite) or the corrections table's
+    (PostgreSQL) for as long as the block runs."""
+    if settings.database_url is None:
+        blocker = sqlite3.connect(settings.database_path, timeout=0)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            blocker.rollback()
+            blocker.close()
+        return
+    async with connection(settings.database_url) as other, other.begin():
+        await other.execute(sa.text("LOCK TABLE corrections IN EXCLUSIVE MODE"))
+        yield
 
 
 async def test_private_trace_with_buttons(tg, bot):
@@ -98,10 +120,9 @@ async def test_correction_button_survives_a_restart(tg, bot, settings):
     tg.send_text(tg.private_chat(stranger), stranger, "정말 최악")
     theirs = await tg.wait_for_bot_message(tg.private_chat(stranger))
     assert "correction" not in theirs["text"]
-    with sqlite3.connect(settings.database_path) as db:
-        rows = db.execute("SELECT text, corrected_label, user_id FROM corrections").fetchall()
-    assert sorted(r[0] for r in rows) == ["배우가 멋있다", "정말 최악"]
-    assert {r[2] for r in rows} == {user.id}
+    stored = await rows(settings.database, "SELECT text, corrected_label, user_id FROM corrections")
+    assert sorted(r[0] for r in stored) == ["배우가 멋있다", "정말 최악"]
+    assert {r[2] for r in stored} == {user.id}
 
 
 async def test_correct_command_as_a_reply(tg, bot, settings):
@@ -115,8 +136,7 @@ async def test_correct_command_as_a_reply(tg, bot, settings):
     assert "이미" in (await tg.wait_for_bot_message(chat))["text"]  # stored once
     tg.send_text(chat, user, "/correct 아마도")
     assert "사용법" in (await tg.wait_for_bot_message(chat))["text"]
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT corrected_label FROM corrections").fetchall() == [(0,)]
+    assert await rows(settings.database, "SELECT corrected_label FROM corrections") == [(0,)]
 
 
 async def test_group_mood_with_three_users_and_one_alert(tg, bot, settings):
@@ -138,8 +158,9 @@ async def test_group_mood_with_three_users_and_one_alert(tg, bot, settings):
     summary = await tg.wait_for_bot_message(group)
     assert "메시지 12개" in summary["text"]
     assert [m for m in tg.bot_messages(group) if "⚠️" in (m.get("text") or "")] == [alert]
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT COUNT(*), COUNT(text) FROM mood_scores").fetchone() == (12, 0)
+    assert await rows(settings.database, "SELECT COUNT(*), COUNT(text) FROM mood_scores") == [
+        (12, 0)
+    ]
 
 
 async def test_a_verdict_can_be_corrected_only_by_the_person_it_answered(tg, bot, settings):
@@ -153,14 +174,12 @@ async def test_a_verdict_can_be_corrected_only_by_the_person_it_answered(tg, bot
     )
     assert "판정을 받은 사람만" in answer["text"]
     assert buttons(tg.bot_message(group, verdict["message_id"]))  # still there for the owner
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (0,)
+    assert await rows(settings.database, "SELECT COUNT(*) FROM corrections") == [(0,)]
     answer = await tg.wait_for_callback_answer(
         tg.press_button(group, owner, verdict, buttons(verdict)[1])
     )
     assert "저장했어요" in answer["text"]
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT user_id FROM corrections").fetchall() == [(owner.id,)]
+    assert await rows(settings.database, "SELECT user_id FROM corrections") == [(owner.id,)]
 
 
 async def test_admin_review_settles_contested_corrections_for_everyone(tg, bot):
@@ -233,8 +252,7 @@ async def test_a_failed_callback_answer_is_retried_and_the_correction_kept(tg, b
         tg.press_button(chat, user, verdict, buttons(verdict)[1]), timeout=20
     )
     assert "saved" in answer["text"].lower()
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (1,)
+    assert await rows(settings.database, "SELECT COUNT(*) FROM corrections") == [(1,)]
 
 
 async def test_admin_and_non_admin_commands(tg, bot):
@@ -324,20 +342,14 @@ async def test_locked_database_answers_clearly_and_loses_nothing(tg, bot, settin
     chat = tg.private_chat(user)
     tg.send_text(chat, user, "진짜 재미없다")
     verdict = await tg.wait_for_bot_message(chat)
-    blocker = sqlite3.connect(settings.database_path, timeout=0)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
+    async with locked(settings):
         query = tg.press_button(chat, user, verdict, buttons(verdict)[1])
         answer = await tg.wait_for_callback_answer(query)
         assert "저장할 수 없어요" in answer["text"]
-    finally:
-        blocker.rollback()
-        blocker.close()
     # The buttons are still there, so the user can simply press again.
     query = tg.press_button(chat, user, verdict, buttons(verdict)[1])
     assert "저장했어요" in (await tg.wait_for_callback_answer(query))["text"]
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (1,)
+    assert await rows(settings.database, "SELECT COUNT(*) FROM corrections") == [(1,)]
 
 
 async def test_a_crash_in_one_update_does_not_stop_the_bot(tg, bot, monkeypatch):
@@ -374,14 +386,12 @@ async def test_forget_asks_first_and_only_the_asker_can_confirm(tg, bot, setting
     assert "지우지 않았어요" in kept["text"]
     forged = tg.send_callback_query(chat, other, question, yes)  # someone else's press
     assert "someone else" in (await tg.wait_for_callback_answer(forged))["text"]
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (1,)
+    assert await rows(settings.database, "SELECT COUNT(*) FROM corrections") == [(1,)]
     tg.send_text(chat, user, "/forget")
     question = await tg.wait_for_bot_message(chat)
     done = await tg.wait_for_callback_answer(tg.press_button(chat, user, question, yes))
     assert "지웠어요: 고친 내용 1개" in done["text"]
-    with sqlite3.connect(settings.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM corrections").fetchone() == (0,)
+    assert await rows(settings.database, "SELECT COUNT(*) FROM corrections") == [(0,)]
 
 
 async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_registry):
@@ -425,8 +435,9 @@ async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_
         assert new_version in status["text"] and "대기 중인 수정: 0개" in status["text"]
         tg.send_text(chat, admin, "정말 재밌어요")
         await tg.wait_for_bot_message(chat)
-        with sqlite3.connect(settings.database_path) as db:
-            consumed = db.execute("SELECT DISTINCT consumed_by_version FROM corrections").fetchall()
+        consumed = await rows(
+            settings.database, "SELECT DISTINCT consumed_by_version FROM corrections"
+        )
         assert consumed == [(new_version,)]
     finally:
         await running.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, Settings
@@ -44,6 +46,11 @@ def test_a_fresh_install_answers_with_a_quick_model_unless_told_to_wait():
         ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE must be at least 0"),
         ("ADMIN_IDS", "alice", "ADMIN_IDS must be comma-separated user ids"),
         ("FIRST_MODEL", "fast", "FIRST_MODEL must be one of quick, full"),
+        ("DATABASE_URL", "mysql://db/bot", "DATABASE_URL: unsupported database 'mysql'"),
+        ("DATABASE_URL", "postgresql://db", "DATABASE_URL: a PostgreSQL URL must name the"),
+        ("DATABASE_URL", "postgresql+psycopg://db/bot", "DATABASE_URL: .* through asyncpg"),
+        ("DATABASE_URL", "var/bot.sqlite3", "DATABASE_URL must be a postgresql://"),
+        ("DATABASE_URL", "sqlite:///var/bot.sqlite3", "DATABASE_URL must be a postgresql://"),
     ],
 )
 def test_a_bad_value_is_refused_at_start_with_its_name(variable, value, message):
@@ -64,3 +71,12 @@ def test_replicas_share_the_bots_limits() -> None:
     )
     with pytest.raises(ConfigError, match="REPLICAS"):
         Settings.from_env({"REPLICAS": "0"})
+
+
+def test_the_database_is_the_sqlite_file_unless_database_url_is_set():
+    assert Settings.from_env({"DATABASE_PATH": "/data/bot.db"}).database == Path("/data/bot.db")
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql://bot:s3cret@db.internal:5432/sentiment"}
+    )
+    assert settings.database == "postgresql://bot:s3cret@db.internal:5432/sentiment"
+    assert "s3cret" not in settings.database_label and "db.internal" in settings.database_label

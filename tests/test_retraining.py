@@ -72,9 +72,14 @@ def registry(trained_registry, tmp_path) -> Registry:
     return Registry(Path(shutil.copytree(trained_registry.root, tmp_path / "models")))
 
 
+# Tests that train for real read and write storage as the fake-child ones do, which run
+# on both backends; these three (a minute together) run on SQLite only.
+REAL_TRAINING_ON_SQLITE = pytest.mark.parametrize("backend", ["sqlite"])
+
+
 @pytest.fixture
-async def storage(tmp_path):
-    async with await Storage.open(tmp_path / "bot.db") as store:
+async def storage(database):
+    async with await Storage.open(database) as store:
         yield store
 
 
@@ -125,6 +130,7 @@ async def _until(condition: Callable[[], bool], timeout: float) -> None:
 # --- the real child, end to end -------------------------------------------------------------
 
 
+@REAL_TRAINING_ON_SQLITE
 async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(registry, storage):
     base = registry.current_name()
     added = await _add_slang_corrections(storage, base)
@@ -179,6 +185,7 @@ async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(
     assert _staging_leftovers(registry) == []
 
 
+@REAL_TRAINING_ON_SQLITE
 async def test_the_gate_accepts_an_honest_batch_and_rejects_the_same_texts_shuffled(
     registry, storage
 ):
@@ -221,6 +228,7 @@ def test_one_user_poisoning_is_not_learned_at_all(registry):
     assert [info.name for info in registry.versions()] == before
 
 
+@REAL_TRAINING_ON_SQLITE
 async def test_kill_9_mid_training_leaves_registry_and_database_as_they_were(registry, storage):
     added = await _add_slang_corrections(storage, registry.current_name())
     before = _snapshot(registry)

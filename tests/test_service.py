@@ -1,4 +1,5 @@
-"""The bot's behaviour without Telegram: a real model, a real SQLite file."""
+"""The bot's behaviour without Telegram: a real model, a real database (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,22 @@ from bot.config import Settings
 from bot.service import SentimentService, UsageError
 from bot.serving import ModelService
 from bot.storage import Storage
+from tests.databases import database_env
 from training.registry import Registry
 
 PNG = b"\x89PNG"
 
 
 @pytest.fixture
-async def service(trained_registry, tmp_path):
+async def service(trained_registry, tmp_path, database):
     root = tmp_path / "registry"
     shutil.copytree(trained_registry.root, root)
     registry = Registry(root)
     settings = Settings.from_env(
-        {"DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "MODEL_REGISTRY": str(root),
+        {**database_env(database), "MODEL_REGISTRY": str(root),
          "ADMIN_IDS": "99", "MOOD_WINDOW": "5"}
     )  # fmt: skip
-    storage = await Storage.open(settings.database_path)
+    storage = await Storage.open(settings.database)
     models = ModelService(registry.load_current())
     await models.start()
     clock = [1_800_000_000.0]

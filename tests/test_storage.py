@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -11,20 +12,32 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bot.storage import (
-    MIGRATIONS,
     SCHEMA_VERSION,
     ChatSettings,
     DatabaseBusy,
     DatabaseReadOnly,
+    DatabaseUnavailable,
     GroupCommit,
     Removed,
     RunStatus,
     Storage,
     StorageError,
     normalise_text,
+    parse_location,
 )
+from bot.storage.database import MIGRATIONS_DIR
+from bot.storage.schema import metadata
+from tests.legacy_schema import LEGACY_MIGRATIONS, write_legacy_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,13 +57,73 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    """A SQLite file, for what only SQLite has (pragmas, files from before Alembic)."""
     return tmp_path / "bot.sqlite3"
 
 
 @pytest.fixture
-async def storage(db_path: Path, clock: FakeClock) -> AsyncIterator[Storage]:
-    async with await Storage.open(db_path, clock=clock) as opened:
+async def storage(database: str, clock: FakeClock) -> AsyncIterator[Storage]:
+    async with await Storage.open(database, clock=clock) as opened:
         yield opened
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _engine(database: str) -> AsyncEngine:
+    where = parse_location(database)
+    url = where.url or sa.URL.create("sqlite+aiosqlite", database=str(where.path))
+    return create_async_engine(url, poolclass=NullPool)
+
+
+async def execute(database: str, statement: str) -> None:
+    """One statement on a connection of its own, as another process would."""
+    engine = _engine(database)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def migrate_to(database: str, revision: str) -> None:
+    """A database as a bot at ``revision`` left it (built by that revision's migrations)."""
+
+    def upgrade(connection: sa.Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    engine = _engine(database)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade)
+    finally:
+        await engine.dispose()
+
+
+def _rowid(diff: object) -> bool:
+    """Files from before Alembic declare ``id INTEGER PRIMARY KEY`` without NOT NULL, which
+    SQLite reports as nullable; a rowid cannot be NULL, so that is no difference."""
+    if not isinstance(diff, list) or len(diff) != 1:
+        return False
+    kind, _, table, column, *_ = diff[0]
+    return kind == "modify_nullable" and metadata.tables[table].c[column].primary_key
+
+
+async def schema_differences(storage: Storage) -> list[object]:
+    """What Alembic's autogenerate would change to make the database match schema.py."""
+
+    def compare(connection: sa.Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return [diff for diff in compare_metadata(context, metadata) if not _rowid(diff)]
+
+    async with storage._db.engine.connect() as connection:
+        return await connection.run_sync(compare)
 
 
 def correction(**overrides: object) -> dict[str, object]:
@@ -70,37 +143,43 @@ def correction(**overrides: object) -> dict[str, object]:
 # --- opening, schema, pragmas ---------------------------------------------------------
 
 
-async def test_new_file_is_at_latest_schema_with_wal_and_foreign_keys(
-    storage: Storage, db_path: Path
-) -> None:
+async def test_new_database_is_at_latest_schema(storage: Storage) -> None:
     assert await storage.schema_version() == SCHEMA_VERSION
-    with sqlite3.connect(db_path) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    rows = await storage._fetch("PRAGMA foreign_keys")
-    assert rows[0][0] == 1
-    rows = await storage._fetch("PRAGMA busy_timeout")
-    assert rows[0][0] == 5000
+    assert int(ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()) == SCHEMA_VERSION
 
 
-async def test_busy_timeout_is_configurable(db_path: Path) -> None:
-    async with await Storage.open(db_path, busy_timeout=0.25) as opened:
-        rows = await opened._fetch("PRAGMA busy_timeout")
-    assert rows[0][0] == 250
+async def test_new_sqlite_file_has_wal_foreign_keys_and_busy_timeout(db_path: Path) -> None:
+    async with await Storage.open(db_path) as storage:
+        with sqlite3.connect(db_path) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        raw.close()
+        rows = await storage._fetch("PRAGMA foreign_keys")
+        assert rows[0][0] == 1
+        rows = await storage._fetch("PRAGMA busy_timeout")
+        assert rows[0][0] == 5000
+        rows = await storage._fetch("PRAGMA synchronous")
+        assert rows[0][0] == 2  # FULL
 
 
-async def test_v1_file_is_upgraded_and_keeps_its_rows(db_path: Path) -> None:
-    with sqlite3.connect(db_path) as raw:
-        for statement in MIGRATIONS[0]:
-            raw.execute(statement)
-        raw.execute(
-            "INSERT INTO corrections (text, text_key, predicted_label, predicted_probability,"
-            " corrected_label, user_id, chat_id, model_version, created_at)"
-            " VALUES ('별로예요', '별로예요', 1, 0.6, 0, 1, 1, 'm0', 1.0)"
-        )
-        raw.execute("PRAGMA user_version = 1")
-    raw.close()
+async def test_busy_timeout_is_configurable(database: str, backend: str) -> None:
+    async with await Storage.open(database, busy_timeout=0.25) as opened:
+        if backend == "sqlite":
+            rows = await opened._fetch("PRAGMA busy_timeout")
+            assert rows[0][0] == 250
+        else:
+            rows = await opened._fetch("SHOW lock_timeout")
+            assert rows[0][0] == "250ms"
 
+
+async def test_the_schema_is_what_schema_py_says(storage: Storage) -> None:
+    assert await schema_differences(storage) == []
+
+
+@pytest.mark.parametrize("version", range(1, len(LEGACY_MIGRATIONS) + 1))
+async def test_a_file_from_before_alembic_is_upgraded_in_place(db_path: Path, version: int) -> None:
+    """Files written by the bot before Alembic carry only PRAGMA user_version (1 … 8)."""
+    write_legacy_file(db_path, version)
     async with await Storage.open(db_path) as upgraded:
         assert await upgraded.schema_version() == SCHEMA_VERSION
         [old] = await upgraded.pending_corrections()
@@ -109,14 +188,47 @@ async def test_v1_file_is_upgraded_and_keeps_its_rows(db_path: Path) -> None:
         await upgraded.set_store_text(1, True)
         assert (await upgraded.chat_settings(1)).store_text
         assert await upgraded.start_run(base_version="m0") == 1
+        assert await upgraded.receive(1, "{}")
+        assert await schema_differences(upgraded) == []
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (f"{SCHEMA_VERSION:04d}",)
+        ]
+    raw.close()
 
 
-async def test_file_from_a_newer_bot_is_refused(db_path: Path) -> None:
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+async def test_every_older_revision_is_upgraded(database: str, version: int) -> None:
+    await migrate_to(database, f"{version:04d}")
+    await execute(
+        database,
+        "INSERT INTO corrections (text, text_key, predicted_label, predicted_probability,"
+        " corrected_label, user_id, chat_id, model_version, created_at)"
+        " VALUES ('별로예요', '별로예요', 1, 0.6, 0, 1, 1, 'm0', 1.0)",
+    )
+    async with await Storage.open(database) as upgraded:
+        assert await upgraded.schema_version() == SCHEMA_VERSION
+        [old] = await upgraded.pending_corrections()
+        assert (old.id, old.text, old.model_version) == (1, "별로예요", "m0")
+        assert (await upgraded.add_correction(**correction())).id == 2
+        assert await schema_differences(upgraded) == []
+
+
+async def test_a_legacy_file_from_a_newer_bot_is_refused(db_path: Path) -> None:
     with sqlite3.connect(db_path) as raw:
         raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.close()
     with pytest.raises(StorageError, match="newer version"):
         await Storage.open(db_path)
+
+
+async def test_a_database_from_a_newer_bot_is_refused(database: str) -> None:
+    async with await Storage.open(database):
+        pass
+    await execute(database, f"UPDATE alembic_version SET version_num = '{SCHEMA_VERSION + 1:04d}'")
+    with pytest.raises(StorageError, match="newer version"):
+        await Storage.open(database)
 
 
 async def test_a_write_lock_held_too_long_raises_database_busy(db_path: Path) -> None:
@@ -136,30 +248,64 @@ async def test_a_write_lock_held_too_long_raises_database_busy(db_path: Path) ->
         assert (await opened.add_correction(**correction())).created
 
 
+async def test_a_postgres_lock_held_too_long_raises_database_busy(postgres) -> None:
+    import asyncpg
+
+    database = postgres.new_database()
+    async with await Storage.open(database, busy_timeout=0.1) as opened:
+        other = await asyncpg.connect(database)
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("LOCK TABLE corrections IN EXCLUSIVE MODE")  # readers may read
+        try:
+            with pytest.raises(DatabaseBusy, match="busy") as caught:
+                await opened.add_correction(**correction())
+            assert isinstance(caught.value.__cause__, asyncpg.LockNotAvailableError)
+            assert await opened.count_pending() == 0
+        finally:
+            await transaction.rollback()
+            await other.close()
+        assert (await opened.add_correction(**correction())).created
+
+
+async def test_an_unreachable_postgres_is_a_clear_error() -> None:
+    with pytest.raises(DatabaseUnavailable, match="cannot be reached"):
+        await Storage.open(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
+
+
 async def test_read_only_connection_raises_database_read_only(
-    storage: Storage, db_path: Path
+    storage: Storage, database: str
 ) -> None:
     await storage.add_correction(**correction())
-    async with await Storage.open(db_path, read_only=True) as reader:
+    async with await Storage.open(database, read_only=True) as reader:
         assert await reader.count_pending() == 1
         with pytest.raises(DatabaseReadOnly, match="read-only"):
             await reader.add_correction(**correction(user_id=8))
 
 
-async def test_read_only_open_refuses_a_file_that_needs_upgrading(db_path: Path) -> None:
-    sqlite3.connect(db_path).close()
+async def test_read_only_open_refuses_a_database_that_needs_upgrading(
+    database: str, backend: str
+) -> None:
+    if backend == "sqlite":
+        sqlite3.connect(database).close()
     with pytest.raises(DatabaseReadOnly):
+        await Storage.open(database, read_only=True)
+
+
+async def test_read_only_open_refuses_a_file_from_before_alembic(db_path: Path) -> None:
+    write_legacy_file(db_path, len(LEGACY_MIGRATIONS))
+    with pytest.raises(DatabaseReadOnly, match="needs upgrading"):
         await Storage.open(db_path, read_only=True)
 
 
-async def test_acknowledged_writes_survive_a_killed_process(db_path: Path) -> None:
+async def test_acknowledged_writes_survive_a_killed_process(database: str) -> None:
     script = textwrap.dedent(
         f"""
         import asyncio, os, signal
         from bot.storage import Storage
 
         async def main():
-            storage = await Storage.open({str(db_path)!r})
+            storage = await Storage.open({database!r})
             result = await storage.add_correction(
                 text="최악이에요", predicted_label=1, predicted_probability=0.55,
                 corrected_label=0, user_id=3, chat_id=30, model_version="m1")
@@ -176,7 +322,7 @@ async def test_acknowledged_writes_survive_a_killed_process(db_path: Path) -> No
     assert done.returncode == -9, done.stderr
     acknowledged_id = int(done.stdout.strip())
 
-    async with await Storage.open(db_path) as reopened:
+    async with await Storage.open(database) as reopened:
         [row] = await reopened.pending_corrections()
         assert (row.id, row.text, row.corrected_label) == (acknowledged_id, "최악이에요", 0)
         assert (await reopened.chat_settings(30)).store_text
@@ -303,8 +449,8 @@ async def test_verdicts_round_trip_and_fit_callback_data(storage: Storage) -> No
     assert await storage.get_verdict(verdict_id + 1) is None
 
 
-async def test_verdict_survives_reopen(db_path: Path) -> None:
-    async with await Storage.open(db_path) as first:
+async def test_verdict_survives_reopen(database: str) -> None:
+    async with await Storage.open(database) as first:
         verdict_id = await first.remember_verdict(
             chat_id=-100,
             message_id=1,
@@ -314,13 +460,13 @@ async def test_verdict_survives_reopen(db_path: Path) -> None:
             model_version="m1",
             user_id=7,
         )
-    async with await Storage.open(db_path) as second:
+    async with await Storage.open(database) as second:
         verdict = await second.get_verdict(verdict_id)
     assert verdict is not None and verdict.text is None
 
 
-async def test_verdicts_arriving_together_share_a_commit_and_all_persist(db_path: Path) -> None:
-    async with await Storage.open(db_path) as first:
+async def test_verdicts_arriving_together_share_a_commit_and_all_persist(database: str) -> None:
+    async with await Storage.open(database) as first:
         ids = await asyncio.gather(
             *(
                 first.remember_verdict(
@@ -336,7 +482,7 @@ async def test_verdicts_arriving_together_share_a_commit_and_all_persist(db_path
             )
         )
     assert len(set(ids)) == 100
-    async with await Storage.open(db_path) as second:
+    async with await Storage.open(database) as second:
         verdicts = [await second.get_verdict(verdict_id) for verdict_id in ids]
     assert [(v.chat_id, v.text) for v in verdicts if v] == [
         (chat, f"리뷰 {chat}") for chat in range(1, 101)
@@ -516,3 +662,134 @@ async def test_a_groups_language_and_time_zone_are_kept(storage: Storage) -> Non
     await storage.set_chat_language(4, None)
     assert (await storage.chat_settings(4)).language is None
     assert (await storage.chat_settings(5)).timezone is None
+
+
+# --- processes sharing one database (replicas) -----------------------------------------
+
+
+async def test_an_update_is_received_once_across_processes(database: str) -> None:
+    """Two bot processes on one database, both given the same updates: each update is
+    fresh for exactly one of them."""
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        outcomes = await asyncio.gather(
+            *(store.receive(update, "{}") for update in range(60) for store in (first, second))
+        )
+    for update_id in range(60):
+        assert outcomes[2 * update_id] != outcomes[2 * update_id + 1], update_id
+
+
+async def test_one_alert_across_processes(database: str) -> None:
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        await first.set_alert_threshold(1, 0.4)
+        flips = await asyncio.gather(
+            *(store.set_alert_active(1, True) for _ in range(10) for store in (first, second))
+        )
+    assert flips.count(True) == 1
+
+
+async def test_the_served_model_version_is_shared(database: str, clock: FakeClock) -> None:
+    async with await Storage.open(database, clock=clock) as first:
+        assert await first.served_version() is None
+        await first.set_served_version("v1")
+        async with await Storage.open(database) as second:
+            assert await second.served_version() == "v1"
+            await second.set_served_version("v2")
+        assert await first.served_version() == "v2"
+
+
+async def test_an_exclusive_lock_is_held_by_one_process_at_a_time(postgres) -> None:
+    database = postgres.new_database()
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        async with first.exclusive("retrain") as held:
+            assert held
+            async with second.exclusive("retrain") as also:
+                assert not also
+            async with second.exclusive("other work") as unrelated:
+                assert unrelated
+            assert await second.count_pending() == 0  # the lock blocks nothing else
+        async with second.exclusive("retrain") as now:
+            assert now
+
+
+async def test_an_exclusive_lock_dies_with_its_process(postgres) -> None:
+    database = postgres.new_database()
+    async with await Storage.open(database):
+        pass
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal
+        from bot.storage import Storage
+
+        async def main():
+            storage = await Storage.open({database!r})
+            async with storage.exclusive("retrain") as held:
+                print(held, flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -9 and done.stdout.strip() == "True", done.stderr
+    async with await Storage.open(database) as survivor:
+        for _ in range(50):  # the server notices the dead connection within moments
+            async with survivor.exclusive("retrain") as held:
+                if held:
+                    break
+            await asyncio.sleep(0.1)
+        assert held
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_on_sqlite_the_exclusive_lock_is_always_granted(storage: Storage) -> None:
+    async with storage.exclusive("retrain") as first, storage.exclusive("retrain") as second:
+        assert first and second
+
+
+async def test_only_the_updates_of_a_process_that_is_gone_are_replayed(database: str) -> None:
+    first = await Storage.open(database)
+    try:
+        for update_id in (1, 2, 3):
+            assert await first.receive(update_id, f'{{"update_id": {update_id}}}')
+        await first.handled(2)
+        async with await Storage.open(database) as second:
+            assert await first.unhandled() == []  # its own, in hand
+            if second.backend == "postgresql":
+                assert await second.unhandled() == []  # the first is alive: not ours
+    finally:
+        await first.close()
+    async with await Storage.open(database) as second, await Storage.open(database) as third:
+        replayed = await second.unhandled()
+        assert [update_id for update_id, _ in replayed] == [1, 3]
+        assert await second.unhandled() == []  # now in hand
+        if second.backend == "postgresql":  # SQLite has one process: another id is a past one
+            assert await third.unhandled() == []  # claimed once
+
+
+async def test_a_killed_processs_updates_are_replayed_by_another(database: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal
+        from bot.storage import Storage
+
+        async def main():
+            storage = await Storage.open({database!r})
+            print(await storage.receive(5, "{{}}"), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        asyncio.run(main())
+        """
+    )
+    async with await Storage.open(database) as survivor:
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == -9 and done.stdout.strip() == "True", done.stderr
+        for _ in range(50):  # PostgreSQL notices the dead session within moments
+            replayed = await survivor.unhandled()
+            if replayed:
+                break
+            await asyncio.sleep(0.1)
+        assert replayed == [(5, "{}")]

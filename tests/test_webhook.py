@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-import sqlite3
 
 import aiohttp
 import pytest
@@ -15,6 +14,7 @@ from telegram import Bot
 from bot.app import run_bot
 from bot.inbox import InboxQueue
 from bot.webhook import LIVE_PATH, READY_PATH, SECRET_HEADER, WebhookServer
+from tests.databases import rows
 from tests.e2e import NEGATIVE
 
 UPDATE = {
@@ -125,5 +125,4 @@ async def test_a_lost_200_is_redelivered_and_answered_once(tg, settings) -> None
     delivered = [d.update_id for d in tg.webhook.deliveries]
     assert len(delivered) > len(set(delivered))  # Telegram did deliver twice
     assert len(tg.bot_messages(chat)) == 2  # the verdict once, then the help
-    with sqlite3.connect(webhook.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM mood_scores").fetchone() == (1,)
+    assert await rows(webhook.database, "SELECT COUNT(*) FROM mood_scores") == [(1,)]

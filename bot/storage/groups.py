@@ -1,0 +1,179 @@
+"""Group mood: a score per message, and each chat's settings (text, alerts, language)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import sqlalchemy as sa
+
+from bot.storage.base import StoreBase
+from bot.storage.rows import ChatSettings, ScoreRow, check_probability
+from bot.storage.schema import chat_settings, mood_scores
+
+_SCORE_FIELDS = (
+    mood_scores.c.chat_id,
+    mood_scores.c.user_id,
+    mood_scores.c.score,
+    mood_scores.c.model_version,
+    mood_scores.c.at,
+    mood_scores.c.text,
+)
+
+
+class GroupStore(StoreBase):
+    async def add_score(
+        self,
+        chat_id: int,
+        user_id: int,
+        score: float,
+        model_version: str,
+        at: float,
+        text: str | None = None,
+        message_id: int | None = None,
+    ) -> bool:
+        """Record one message's P(positive); False if that message was scored already.
+
+        ``text`` is dropped unless the chat opted in, checked here in the same
+        statement, so a caller's mistake cannot store text a chat did not allow.
+        """
+        check_probability("score", score)
+        opted_in = sa.exists().where(
+            chat_settings.c.chat_id == chat_id, chat_settings.c.store_text == 1
+        )
+        kept_text = sa.case((opted_in, sa.literal(text, sa.Text)), else_=sa.null())
+        statement = (
+            self._db.insert(mood_scores)
+            .values(
+                chat_id=chat_id,
+                user_id=user_id,
+                score=score,
+                model_version=model_version,
+                at=at,
+                text=kept_text,
+                message_id=message_id,
+            )
+            .on_conflict_do_nothing()  # the same (chat, message) again
+        )
+        async with self._db.write() as db:
+            return (await db.execute(statement)).rowcount == 1
+
+    async def scores(self, chat_id: int, since: float) -> list[ScoreRow]:
+        """Scores at or after ``since`` (epoch seconds), oldest first."""
+        rows = await self._db.fetch(
+            sa.select(*_SCORE_FIELDS)
+            .where(mood_scores.c.chat_id == chat_id, mood_scores.c.at >= since)
+            .order_by(mood_scores.c.at, mood_scores.c.id)
+        )
+        return [ScoreRow(*row) for row in rows]
+
+    async def recent_scores(self, chat_id: int, limit: int) -> list[ScoreRow]:
+        """The latest ``limit`` scores, oldest first: what the rolling mood is made of."""
+        latest = (
+            sa.select(*_SCORE_FIELDS, mood_scores.c.id)
+            .where(mood_scores.c.chat_id == chat_id)
+            .order_by(mood_scores.c.at.desc(), mood_scores.c.id.desc())
+            .limit(limit)
+            .subquery("latest")
+        )
+        rows = await self._db.fetch(
+            sa.select(
+                latest.c.chat_id,
+                latest.c.user_id,
+                latest.c.score,
+                latest.c.model_version,
+                latest.c.at,
+                latest.c.text,
+            ).order_by(latest.c.at, latest.c.id)
+        )
+        return [ScoreRow(*row) for row in rows]
+
+    async def chat_settings(self, chat_id: int) -> ChatSettings:
+        rows = await self._db.fetch(
+            sa.select(
+                chat_settings.c.chat_id,
+                chat_settings.c.store_text,
+                chat_settings.c.alert_threshold,
+                chat_settings.c.alert_active,
+                chat_settings.c.language,
+                chat_settings.c.timezone,
+            ).where(chat_settings.c.chat_id == chat_id)
+        )
+        if not rows:
+            return ChatSettings(chat_id=chat_id)
+        chat, store_text, threshold, active, language, timezone = rows[0]
+        return ChatSettings(chat, bool(store_text), threshold, bool(active), language, timezone)
+
+    async def set_chat_language(self, chat_id: int, language: str | None) -> None:
+        """A group's language for everything the bot posts there (None: the default)."""
+        await self._set_chat_value("language", chat_id, language)
+
+    async def set_chat_timezone(self, chat_id: int, timezone: str | None) -> None:
+        """A group's time zone for /mood and its chart (None: the TIMEZONE setting)."""
+        await self._set_chat_value("timezone", chat_id, timezone)
+
+    async def _set_chat_value(
+        self, column: Literal["language", "timezone"], chat_id: int, value: str | None
+    ) -> None:
+        await self._upsert_settings(chat_id, {column: value})
+
+    async def _upsert_settings(self, chat_id: int, values: dict[str, object]) -> None:
+        statement = self._db.insert(chat_settings).values(chat_id=chat_id, **values)
+        async with self._db.write() as db:
+            await db.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[chat_settings.c.chat_id],
+                    set_={name: statement.excluded[name] for name in values},
+                )
+            )
+
+    async def set_store_text(self, chat_id: int, store_text: bool) -> int:
+        """Opt a chat in or out of keeping message text; returns texts erased.
+
+        Opting out erases the texts already kept: leaving them would not honour it.
+        """
+        statement = self._db.insert(chat_settings).values(
+            chat_id=chat_id, store_text=int(store_text)
+        )
+        async with self._db.write() as db:
+            await db.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[chat_settings.c.chat_id],
+                    set_={"store_text": statement.excluded.store_text},
+                )
+            )
+            if store_text:
+                return 0
+            erased = await db.execute(
+                sa.update(mood_scores)
+                .where(mood_scores.c.chat_id == chat_id, mood_scores.c.text.is_not(None))
+                .values(text=None)
+            )
+            return erased.rowcount
+
+    async def set_alert_threshold(self, chat_id: int, threshold: float | None) -> None:
+        """Set or remove (None) the alert threshold; either way a pending alert resets."""
+        if threshold is not None:
+            check_probability("threshold", threshold)
+        await self._upsert_settings(chat_id, {"alert_threshold": threshold, "alert_active": 0})
+
+    async def set_alert_active(self, chat_id: int, active: bool) -> bool:
+        """Compare-and-set: True only for the call that actually changed the flag.
+
+        Messages of one chat are handled concurrently (and, on PostgreSQL, perhaps by
+        several bot processes); only the caller that flips the flag may post the alert, so
+        a dip produces one alert however busy the chat is. The UPDATE's condition is
+        re-checked under the row lock, so two transactions cannot both flip it.
+        """
+        async with self._db.write() as db:
+            await db.execute(
+                self._db.insert(chat_settings).values(chat_id=chat_id).on_conflict_do_nothing()
+            )
+            flipped = await db.execute(
+                sa.update(chat_settings)
+                .where(
+                    chat_settings.c.chat_id == chat_id,
+                    chat_settings.c.alert_active == int(not active),
+                )
+                .values(alert_active=int(active))
+            )
+            return flipped.rowcount == 1

@@ -1,0 +1,102 @@
+"""Updates received but not yet handled, so a crash between the two loses nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+
+from bot.storage.base import StoreBase
+from bot.storage.group_commit import GroupCommit
+from bot.storage.schema import inbox
+
+
+class InboxStore(StoreBase):
+    process_id: str
+    _is_alive: Callable[[str], Awaitable[bool]]
+    _received: GroupCommit[tuple[int, str], bool]
+    _handled: GroupCommit[int, None]
+
+    async def receive(self, update_id: int, payload: str) -> bool:
+        """Keep an update before it is confirmed to Telegram; False if it was seen before
+        (a second delivery), in which case it must not be handled again.
+
+        The insert-if-absent is one statement keyed by ``update_id``, so it is atomic across
+        connections too: of two processes receiving the same update from one PostgreSQL,
+        exactly one gets True (the other's insert waits for the first to commit, then
+        finds the row).
+        """
+        return await self._received.submit((update_id, payload))
+
+    async def handled(self, update_id: int) -> None:
+        """The update was handled: drop its payload (it may hold a message's text)."""
+        await self._handled.submit(update_id)
+
+    async def unhandled(self) -> list[tuple[int, str]]:
+        """Updates received but never handled by a process that has gone (the bot died
+        meanwhile), oldest first; they are now this process's to handle.
+
+        Updates another *live* process received are its own business: on PostgreSQL each
+        process holds an advisory lock while it has the database open, and the server
+        drops it when the process dies. Claiming is one UPDATE per dead owner, so two
+        processes starting together cannot both replay the same update.
+        """
+        owners = await self._db.fetch(
+            sa.select(inbox.c.owner)
+            .distinct()
+            .where(
+                inbox.c.done_at.is_(None),
+                sa.or_(inbox.c.owner.is_(None), inbox.c.owner != self.process_id),
+            )
+        )
+        claimed: list[tuple[int, str]] = []
+        for (owner,) in owners:
+            if owner is not None and await self._is_alive(owner):
+                continue
+            async with self._db.write() as db:
+                result = await db.execute(
+                    sa.update(inbox)
+                    .where(
+                        inbox.c.done_at.is_(None),
+                        inbox.c.owner.is_(None) if owner is None else inbox.c.owner == owner,
+                    )
+                    .values(owner=self.process_id)
+                    .returning(inbox.c.update_id, inbox.c.payload)
+                )
+                claimed.extend((int(update_id), payload) for update_id, payload in result.all())
+        return sorted(claimed)
+
+    async def prune_inbox(self, before: float) -> int:
+        """Handled updates are kept (without payload) only to spot a second delivery,
+        which Telegram makes within a day."""
+        async with self._db.write() as db:
+            result = await db.execute(
+                sa.delete(inbox).where(inbox.c.done_at.is_not(None), inbox.c.done_at < before)
+            )
+            return result.rowcount
+
+    async def _insert_received(self, rows: list[tuple[int, str]]) -> list[bool]:
+        fresh = []
+        async with self._db.write() as db:
+            for update_id, payload in rows:
+                result = await db.execute(
+                    self._db.insert(inbox)
+                    .values(
+                        update_id=update_id,
+                        payload=payload,
+                        received_at=self._clock(),
+                        owner=self.process_id,
+                    )
+                    .on_conflict_do_nothing(index_elements=[inbox.c.update_id])
+                )
+                fresh.append(result.rowcount == 1)
+        return fresh
+
+    async def _mark_handled(self, update_ids: list[int]) -> list[None]:
+        async with self._db.write() as db:
+            await db.execute(
+                sa.update(inbox)
+                .where(inbox.c.update_id.in_(sorted(set(update_ids))))
+                .values(done_at=self._clock(), payload=None)
+            )
+        return [None] * len(update_ids)

@@ -1,0 +1,1 @@
+"""Alembic revisions for both backends; run by ``bot.storage.database`` at open."""

@@ -1,0 +1,96 @@
+"""What each reply judged, so its buttons still work after a restart."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.storage.base import StoreBase
+from bot.storage.errors import StorageError, is_integrity_error
+from bot.storage.group_commit import GroupCommit
+from bot.storage.rows import Verdict, check_label, check_probability
+from bot.storage.schema import verdicts
+
+_VERDICT_ID_BITS = 62  # fits a signed 64-bit INTEGER/BIGINT and 19 digits of callback_data
+_VERDICT_ID_ATTEMPTS = 5
+_COLUMNS = (
+    "chat_id",
+    "message_id",
+    "user_id",
+    "text",
+    "predicted_label",
+    "probability",
+    "model_version",
+    "created_at",
+    "shown_label",
+)
+
+
+class VerdictStore(StoreBase):
+    _verdicts: GroupCommit[tuple[Any, ...], int]
+
+    async def remember_verdict(
+        self,
+        *,
+        chat_id: int,
+        message_id: int,
+        text: str | None,
+        predicted_label: int,
+        probability: float,
+        model_version: str,
+        user_id: int,
+        shown_label: int | None = None,
+    ) -> int:
+        """Keep what a reply judged; returns the id to put in the buttons' callback_data.
+
+        ``message_id`` is the user's message the verdict answers (known before the reply
+        is sent, which is when the buttons need the id). Ids are random, not sequential,
+        so a forged callback cannot walk through other people's verdicts; callers should
+        still check the callback's chat against ``Verdict.chat_id``.
+        """
+        check_label("predicted_label", predicted_label)
+        check_probability("probability", probability)
+        if shown_label is not None:
+            check_label("shown_label", shown_label)
+        row = (chat_id, message_id, user_id, text, predicted_label, probability, model_version)
+        return await self._verdicts.submit((*row, self._clock(), shown_label))
+
+    async def _insert_verdicts(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        """One transaction for a batch of verdicts; a (62-bit, so vanishingly rare) id
+        collision rolls the batch back and retries it with fresh ids."""
+        for _ in range(_VERDICT_ID_ATTEMPTS):
+            ids = [secrets.randbits(_VERDICT_ID_BITS) for _ in rows]
+            try:
+                async with self._db.write() as db:
+                    await db.execute(
+                        sa.insert(verdicts),
+                        [
+                            {"id": verdict_id, **dict(zip(_COLUMNS, row, strict=True))}
+                            for verdict_id, row in zip(ids, rows, strict=True)
+                        ],
+                    )
+            except StorageError as error:
+                if error.__cause__ is not None and is_integrity_error(error.__cause__):
+                    continue
+                raise
+            return ids
+        raise StorageError()
+
+    async def get_verdict(self, verdict_id: int) -> Verdict | None:
+        rows = await self._db.fetch(
+            sa.select(
+                verdicts.c.id,
+                verdicts.c.chat_id,
+                verdicts.c.message_id,
+                verdicts.c.user_id,
+                verdicts.c.text,
+                verdicts.c.predicted_label,
+                verdicts.c.probability,
+                verdicts.c.model_version,
+                verdicts.c.created_at,
+                verdicts.c.shown_label,
+            ).where(verdicts.c.id == verdict_id)
+        )
+        return Verdict(*rows[0]) if rows else None
