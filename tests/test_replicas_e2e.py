@@ -1,0 +1,108 @@
+"""Two bot replicas as real processes (`python -m bot`, BOT_ROLE=replica) on one PostgreSQL
+and one registry, behind a round-robin proxy that the fake Bot API's webhook posts to; one
+replica is killed with `kill -9` in the middle. Every private message is answered, every
+group message scored once, every dip alerted once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.databases import database_env, rows
+from tests.e2e import NEGATIVE
+from tests.round_robin import RoundRobinProxy
+from tests.test_crash_recovery import _free_port, _until, _verdicts
+
+REPO = Path(__file__).resolve().parents[1]
+USERS, PER_USER, GROUPS, PER_GROUP = 40, 3, 4, 8
+MAX_TWICE = 3  # replies whose update the killed replica had not marked (see bot/inbox.py)
+
+
+def _replica(tg, name: str, port: int, registry: Path, database: str, tmp: Path):
+    env = {
+        **os.environ,
+        **database_env(database),
+        "TELEGRAM_TOKEN": tg.token,
+        "TELEGRAM_BASE_URL": tg.base_url,
+        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+        "WEBHOOK_URL": "https://bot.example.test/hook",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+        "BOT_ROLE": "replica",
+        "REPLICAS": "2",
+        "MODEL_REGISTRY": str(registry),
+        "DEMO_CACHE_DIR": str(tmp / f"demos-{name}"),
+        "MOOD_WINDOW": "4",
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "PYTHONPATH": str(REPO),
+    }
+    log = (tmp / f"{name}.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=tmp, stdout=log,
+                            stderr=log)  # fmt: skip
+
+
+async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry, tmp_path,
+                                                             postgres) -> None:  # fmt: skip
+    database = postgres.new_database()
+    registry = Path(shutil.copytree(trained_registry.root, tmp_path / "models"))
+    ports = [_free_port(), _free_port()]
+    proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
+    tg.forward_webhook(f"{await proxy.start()}/hook")
+    replicas = [_replica(tg, f"r{i}", port, registry, database, tmp_path)
+                for i, port in enumerate(ports)]  # fmt: skip
+    try:
+        await _until(lambda: sum(m == "setWebhook" for m, _ in tg.calls) >= 2, 120, "both up")
+        users = [tg.create_user(f"사용자{i}") for i in range(USERS)]
+        chats = [tg.private_chat(user) for user in users]
+        members = [users[g * 5 : g * 5 + 5] for g in range(GROUPS)]
+        groups = [tg.group_chat(f"모임{g}", people, admins=people[:1], bot_is_admin=True)
+                  for g, people in enumerate(members)]  # fmt: skip
+        for g, group in enumerate(groups):
+            tg.send_text(group, users[g * 5], "/mood_alert 0.4")
+        await _until(lambda: all(tg.bot_messages(group) for group in groups), 60, "alerts set")
+        for round_ in range(PER_USER):
+            for user, chat in zip(users, chats, strict=True):
+                tg.send_text(chat, user, f"오늘 영화 정말 재밌었다 {round_}")
+            for g, group in enumerate(groups):
+                for index in range(PER_GROUP // PER_USER + 1):
+                    tg.send_text(group, users[g * 5 + index % 5], f"{NEGATIVE} {round_} {index}")
+        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= 30, 60, "30 replies")
+        replicas[0].send_signal(signal.SIGKILL)
+        replicas[0].wait(timeout=30)
+        total = USERS * PER_USER
+        assert sum(len(_verdicts(tg, c)) for c in chats) < total, "the kill came too late"
+        # The survivor takes the proxy's retries at once and the dead one's accepted
+        # updates at its next look for orphans (every 30 s).
+        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total, 150,
+                     "every private message answered")  # fmt: skip
+        scored = PER_USER * (PER_GROUP // PER_USER + 1) * GROUPS
+        await _until(_scores_reach(database, scored), 60, "every group message scored")
+    finally:
+        for replica in replicas:
+            if replica.poll() is None:
+                replica.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(replica.wait, 30)
+        await proxy.close()
+    per_chat = [len(_verdicts(tg, chat)) for chat in chats]
+    assert all(count >= PER_USER for count in per_chat)
+    assert sum(per_chat) - total <= MAX_TWICE
+    distinct = "SELECT COUNT(*) FROM (SELECT DISTINCT chat_id, message_id FROM mood_scores) AS d"
+    assert await rows(database, distinct) == [(scored,)]
+    assert await rows(database, "SELECT COUNT(*) FROM mood_scores") == [(scored,)]
+    for group in groups:  # one dip each, one alert each, whichever replica saw it
+        alerts = [m for m in tg.bot_messages(group) if "⚠️" in (m.get("text") or "")]
+        assert len(alerts) == 1, group
+    assert proxy.failed_over > 0 and len(proxy.served) == 2
+
+
+def _scores_reach(database: str, count: int):
+    async def check() -> bool:
+        [(scored,)] = await rows(database, "SELECT COUNT(*) FROM mood_scores")
+        return scored >= count
+
+    return check
