@@ -224,6 +224,16 @@ class UpdateQueue:
         elif offset < 0:
             self._pending = self._pending[offset:]
 
+    def confirm_one(self, update_id: int) -> None:
+        """One update delivered (a webhook with several connections confirms each)."""
+        self._pending = [u for u in self._pending if u["update_id"] != update_id]
+
+    def next_after(self, skip: set[int]) -> JsonDict | None:
+        """The oldest update of an allowed type not among ``skip`` (those in flight)."""
+        self._pending = [u for u in self._pending if self._kind(u) in self.allowed]
+        update = next((u for u in self._pending if u["update_id"] not in skip), None)
+        return copy.deepcopy(update) if update is not None else None
+
     def next_available(self) -> JsonDict | None:
         """The oldest update of an allowed type, for webhook delivery (one per request)."""
         found = self._available(1)
