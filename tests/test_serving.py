@@ -104,4 +104,3 @@ async def test_a_full_queue_answers_busy_instead_of_growing(trained_model):
         assert (await service.trace("다시 보내면 괜찮아요")).words  # and it recovers
     finally:
         await service.stop()
-
