@@ -19,7 +19,12 @@ from tests.round_robin import RoundRobinProxy
 from tests.test_crash_recovery import _free_port, _until, _verdicts
 
 REPO = Path(__file__).resolve().parents[1]
-USERS, PER_USER, GROUPS, PER_GROUP = 40, 3, 4, 8
+# Small in `make test`; E2E_REPLICA_SCALE=12.5 gives the 10,000 updates from 500 users in
+# 50 groups that docs/replicas.md reports.
+SCALE = float(os.environ.get("E2E_REPLICA_SCALE", "1"))
+USERS, GROUPS = round(40 * SCALE), round(4 * SCALE)
+PER_USER, PER_GROUP = 3, 8 if SCALE == 1 else 165
+WAIT_S = 150 + 30 * SCALE
 MAX_TWICE = 3  # replies whose update the killed replica had not marked (see bot/inbox.py)
 
 
@@ -71,17 +76,17 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry
             for g, group in enumerate(groups):
                 for index in range(PER_GROUP // PER_USER + 1):
                     tg.send_text(group, users[g * 5 + index % 5], f"{NEGATIVE} {round_} {index}")
-        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= 30, 60, "30 replies")
+        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= 30, WAIT_S, "replies")
         replicas[0].send_signal(signal.SIGKILL)
         replicas[0].wait(timeout=30)
         total = USERS * PER_USER
         assert sum(len(_verdicts(tg, c)) for c in chats) < total, "the kill came too late"
         # The survivor takes the proxy's retries at once and the dead one's accepted
         # updates at its next look for orphans (every 30 s).
-        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total, 150,
+        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total, WAIT_S,
                      "every private message answered")  # fmt: skip
         scored = PER_USER * (PER_GROUP // PER_USER + 1) * GROUPS
-        await _until(_scores_reach(database, scored), 60, "every group message scored")
+        await _until(_scores_reach(database, scored), WAIT_S, "every group message scored")
     finally:
         for replica in replicas:
             if replica.poll() is None:
