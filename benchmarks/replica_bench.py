@@ -23,6 +23,7 @@ import psutil
 
 from benchmarks.bot_bench import REVIEWS, ReplyClock
 from tests.fake_telegram import running_fake_telegram
+from tests.ports import free_port
 from tests.postgres_server import running_postgres
 from tests.round_robin import RoundRobinProxy
 
@@ -31,14 +32,6 @@ RATE = int(os.environ.get("BENCH_REPLICA_RATE", "400"))  # messages offered per 
 SECONDS = float(os.environ.get("BENCH_REPLICA_SECONDS", "20"))
 USERS = 500
 CONNECTIONS = 40  # Telegram's default max_connections for a webhook
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _start_replica(tg, port: int, replicas: int, registry: Path, database: str, tmp: Path):
@@ -76,7 +69,7 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 async def _load(tg, replicas: int, registry: Path, database: str, pg_pid: int) -> dict:
-    ports = [_free_port() for _ in range(replicas)]
+    ports = [free_port() for _ in range(replicas)]
     proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
     tg.webhook.connections = CONNECTIONS
     tg.forward_webhook(f"{await proxy.start()}/hook")

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_port
+
 START_TIMEOUT_S = 60
 
 
@@ -46,12 +48,6 @@ def find_binaries() -> Path:
         "no PostgreSQL binaries found: install the dev dependencies (pgserver ships them), "
         "or set POSTGRES_BIN to a folder holding initdb and postgres"
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _as_unprivileged() -> tuple[int, int] | None:
@@ -170,7 +166,7 @@ class PostgresServer:
 @contextlib.contextmanager
 def running_postgres() -> Iterator[PostgresServer]:
     root = Path(tempfile.mkdtemp(prefix="pg-tests-"))
-    server = PostgresServer(find_binaries(), root, _free_port())
+    server = PostgresServer(find_binaries(), root, free_port())
     try:
         server.start()
         yield server

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 import sqlite3
 import sys
 import time
@@ -19,6 +18,7 @@ from bot.app import run_bot
 from bot.config import Settings
 from tests.databases import connection, rows
 from tests.e2e import ADMIN_ID, NEGATIVE, POSITIVE, RunningBot, buttons
+from tests.ports import free_port
 
 
 @contextlib.asynccontextmanager
@@ -51,12 +51,6 @@ async def test_private_trace_with_buttons(tg, bot):
     assert photo["upload"]["data"].startswith(b"\x89PNG")
     text = await tg.wait_for_bot_message(chat)
     assert "좋았어요" in text["text"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_webhook_mode_serves_updates_and_refuses_a_wrong_secret(tg, settings):

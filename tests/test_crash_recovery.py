@@ -9,7 +9,6 @@ import inspect
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import database_env, rows
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 USERS = 50
@@ -79,12 +79,6 @@ def _verdicts(tg, chat) -> list[dict]:
     return [m for m in tg.bot_messages(chat) if "단어별 흐름" in (m.get("text") or "")]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _listening(tg, webhook_port: int | None) -> bool:
     method = "setWebhook" if webhook_port else "getUpdates"
     return any(call[0] == method for call in tg.calls)
@@ -95,7 +89,7 @@ async def test_kill_9_with_messages_in_flight_loses_none_and_counts_groups_once(
     tg, trained_registry, tmp_path, mode, database
 ):
     registry = Path(shutil.copytree(trained_registry.root, tmp_path / "models"))
-    port = _free_port() if mode == "webhook" else None
+    port = free_port() if mode == "webhook" else None
     if port:
         tg.forward_webhook(f"http://127.0.0.1:{port}/hook")
     users = [tg.create_user(f"사용자{i}") for i in range(USERS)]

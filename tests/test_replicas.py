@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,15 +24,10 @@ from bot.retraining import RETRAIN_LOCK, Retrainer, RetrainRunningElsewhere
 from bot.storage import Storage
 from tests.databases import database_env, rows
 from tests.fake_telegram import running_fake_telegram
+from tests.ports import free_port
 from training.registry import Registry, RegistryError
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from tests.databases import database_env, rows
 from tests.e2e import NEGATIVE
+from tests.ports import free_port
 from tests.round_robin import RoundRobinProxy
-from tests.test_crash_recovery import _free_port, _until, _verdicts
+from tests.test_crash_recovery import _until, _verdicts
 
 REPO = Path(__file__).resolve().parents[1]
 # Small in `make test`; E2E_REPLICA_SCALE=12.5 gives the 10,000 updates from 500 users in
@@ -55,7 +56,7 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry
                                                              postgres) -> None:  # fmt: skip
     database = postgres.new_database()
     registry = Path(shutil.copytree(trained_registry.root, tmp_path / "models"))
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
     tg.forward_webhook(f"{await proxy.start()}/hook")
     replicas = [_replica(tg, f"r{i}", port, registry, database, tmp_path)

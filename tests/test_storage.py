@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from bot.storage import (
 from bot.storage.database import MIGRATIONS_DIR
 from bot.storage.schema import metadata
 from tests.legacy_schema import LEGACY_MIGRATIONS, write_legacy_file
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,12 +65,6 @@ def db_path(tmp_path: Path) -> Path:
 async def storage(database: str, clock: FakeClock) -> AsyncIterator[Storage]:
     async with await Storage.open(database, clock=clock) as opened:
         yield opened
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _engine(database: str) -> AsyncEngine:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 
 import aiohttp
 import pytest
@@ -16,6 +15,7 @@ from bot.inbox import InboxQueue
 from bot.webhook import LIVE_PATH, READY_PATH, SECRET_HEADER, WebhookServer
 from tests.databases import rows
 from tests.e2e import NEGATIVE
+from tests.ports import free_port
 
 UPDATE = {
     "update_id": 7,
@@ -24,12 +24,6 @@ UPDATE = {
         "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "is_bot": False, "first_name": "A"},
     },
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
