@@ -77,7 +77,9 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry
             for g, group in enumerate(groups):
                 for index in range(PER_GROUP // PER_USER + 1):
                     tg.send_text(group, users[g * 5 + index % 5], f"{NEGATIVE} {round_} {index}")
-        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= 30, WAIT_S, "replies")
+        kill_after = max(30, USERS * PER_USER // 4)  # both replicas carry load, then one dies
+        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= kill_after, WAIT_S,
+                     "replies before the kill")  # fmt: skip
         replicas[0].send_signal(signal.SIGKILL)
         replicas[0].wait(timeout=30)
         total = USERS * PER_USER
@@ -95,6 +97,9 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry
                 await asyncio.to_thread(replica.wait, 30)
         await proxy.close()
     per_chat = [len(_verdicts(tg, chat)) for chat in chats]
+    print(f"{len(tg.webhook.deliveries)} deliveries of {total + scored + GROUPS} updates; "
+          f"answered twice {sum(per_chat) - total}; proxy retried {proxy.failed_over}; "
+          f"served by each replica {sorted(proxy.served.values())}")  # fmt: skip
     assert all(count >= PER_USER for count in per_chat)
     assert sum(per_chat) - total <= MAX_TWICE
     distinct = "SELECT COUNT(*) FROM (SELECT DISTINCT chat_id, message_id FROM mood_scores) AS d"
