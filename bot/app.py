@@ -155,8 +155,8 @@ def build_application(runtime: Runtime) -> Application:
 
 def follow_other_processes(application: Application, runtime: Runtime, inbox: InboxQueue) -> None:
     """What every process does when it may not be alone: serve the model version recorded
-    in the database, and (PostgreSQL, processes that take updates) take over the updates
-    of a process that died."""
+    in the database and (PostgreSQL) the corrections others stored, and (PostgreSQL,
+    processes that take updates) take over the updates of a process that died."""
     settings = runtime.settings
     if runtime.storage.backend == "postgresql" and settings.role.takes_updates:
         # At start-up only, a process would find just its own predecessor's updates.
@@ -169,9 +169,12 @@ def follow_other_processes(application: Application, runtime: Runtime, inbox: In
             name="replay-orphans",
         )  # fmt: skip
     if settings.model_poll_seconds:
+        shared = runtime.storage.backend == "postgresql"  # SQLite: one process, nothing to see
 
         async def follow_model(context) -> None:
             await runtime.follower.check()
+            if shared:
+                await runtime.service.refresh_overlay()
 
         application.job_queue.run_repeating(
             follow_model, interval=settings.model_poll_seconds,

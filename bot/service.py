@@ -71,6 +71,7 @@ class SentimentService:
         self.models = models
         self.registry = registry
         self.overlay = overlay or CorrectionOverlay(settings.retrain.trust)
+        self._overlay_fingerprint: tuple[object, ...] | None = None
         self.clock = clock
         self.first_model = first_model  # the full model training behind a quick one
         # Told of every version this service makes current (bot.replicas publishes it).
@@ -79,9 +80,20 @@ class SentimentService:
     async def load_overlay(self) -> None:
         """Rebuild the corrections overlay from storage (at start-up)."""
         rules = self.settings.retrain.trust
+        fingerprint = await self.storage.corrections_fingerprint()
         votes = [Vote(*vote) for vote in await self.storage.votes()]
         reviews = [(r.text_key, r.label, r.decision) for r in await self.storage.reviews()]
         self.overlay = CorrectionOverlay.of(rules, votes, reviews)  # type: ignore[arg-type]
+        self._overlay_fingerprint = fingerprint
+
+    async def refresh_overlay(self) -> bool:
+        """Rebuild the overlay if any process changed the corrections since: with several
+        replicas, a correction made on one must reach the others (its author's next
+        message may land on any of them). True when it was rebuilt."""
+        if await self.storage.corrections_fingerprint() == self._overlay_fingerprint:
+            return False
+        await self.load_overlay()
+        return True
 
     async def _read(self, text: str) -> Trace:
         """The model's trace of a Korean message; any other text gets an empty trace that

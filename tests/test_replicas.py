@@ -261,3 +261,21 @@ async def test_a_rollback_on_one_replica_is_served_by_the_other(
         assert await second.follower.check() == older
         assert second.models.model.version == older
         assert await first.follower.check() is None  # its own change
+
+
+async def test_a_correction_made_on_one_replica_reaches_the_other(
+    database, trained_registry, tmp_path
+):
+    """Its author's next message may land on either replica: both must answer as corrected."""
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    settings = Settings.from_env({"MODEL_REGISTRY": str(root), **database_env(database)})
+    async with open_runtime(settings) as a, open_runtime(settings) as b:
+        text = "이 영화 진짜 대박이다"
+        first = await a.service.analyse(text, user_id=7, chat_id=7, message_id=1, lang="en")
+        await a.service.correct_verdict(first.verdict_id, user_id=7, chat_id=7, label=None,
+                                        lang="en")  # fmt: skip
+        assert await b.service.refresh_overlay() is True  # what b's follow-model job does
+        assert await b.service.refresh_overlay() is False  # nothing new since
+        again = await b.service.analyse(text, user_id=7, chat_id=7, message_id=2, lang="en")
+        assert "your correction" in again.text

@@ -171,6 +171,21 @@ class CorrectionStore(StoreBase):
         rows = await self._db.fetch(sa.select(*_FIELDS).where(corrections.c.id == correction_id))
         return _correction(rows[0]) if rows else None
 
+    async def corrections_fingerprint(self) -> tuple[object, ...]:
+        """Changes whenever a correction or a review is added, changed or deleted (by any
+        process): one cheap query, so replicas can tell when to rebuild their overlay."""
+        [own] = await self._db.fetch(
+            sa.select(
+                sa.func.count(),
+                sa.func.max(corrections.c.created_at),
+                sa.func.sum(corrections.c.corrected_label),
+            )
+        )
+        [reviewed] = await self._db.fetch(
+            sa.select(sa.func.count(), sa.func.max(correction_reviews.c.decided_at))
+        )
+        return (*own, *reviewed)
+
     async def votes(self) -> list[tuple[str, int, int]]:
         """(text key, user id, label) of every correction: what the overlay is built from."""
         rows = await self._db.fetch(
