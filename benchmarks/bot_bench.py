@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.common import percentiles_ms
+from tests.e2e import telegram_env
 from tests.fake_telegram import running_fake_telegram
 
 ROUND_TRIPS = 200
@@ -39,9 +40,7 @@ REVIEWS = (
 async def _start_bot(tg, registry_root: Path, workdir: Path) -> subprocess.Popen:
     env = {
         **os.environ,
-        "TELEGRAM_TOKEN": tg.token,
-        "TELEGRAM_BASE_URL": tg.base_url,
-        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+        **telegram_env(tg),
         "MODEL_REGISTRY": str(registry_root),
         "DATABASE_PATH": str(workdir / "bot.sqlite3"),
         "RATE_LIMIT_PER_MINUTE": "0",  # the load comes from a few hundred simulated users

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.bot_bench import REVIEWS, ReplyClock
+from tests.e2e import telegram_env, webhook_env
 from tests.fake_telegram import running_fake_telegram
 from tests.ports import free_port
 from tests.postgres_server import running_postgres
@@ -37,14 +38,10 @@ CONNECTIONS = 40  # Telegram's default max_connections for a webhook
 def _start_replica(tg, port: int, replicas: int, registry: Path, database: str, tmp: Path):
     env = {
         **os.environ,
-        "TELEGRAM_TOKEN": tg.token,
-        "TELEGRAM_BASE_URL": tg.base_url,
-        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+        **telegram_env(tg),
         "DATABASE_URL": database,
         "MODEL_REGISTRY": str(registry),
-        "WEBHOOK_URL": "https://bot.example.test/hook",
-        "WEBHOOK_LISTEN": "127.0.0.1",
-        "WEBHOOK_PORT": str(port),
+        **webhook_env(port),
         "BOT_ROLE": "replica",
         "REPLICAS": str(replicas),
         "RATE_LIMIT_PER_MINUTE": "0",  # the load comes from a few hundred simulated users

@@ -40,11 +40,27 @@ class RunningBot:
             self.task = None
 
 
-def e2e_settings(tg, registry_root: Path, tmp_path: Path, database: str) -> Settings:
-    return Settings.from_env({
+def telegram_env(tg) -> dict[str, str]:
+    """The settings that point a bot (a task or a process) at the fake Bot API."""
+    return {
         "TELEGRAM_TOKEN": tg.token,
         "TELEGRAM_BASE_URL": tg.base_url,
         "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+    }
+
+
+def webhook_env(port: int) -> dict[str, str]:
+    """Webhook mode on a loopback port, behind the public URL the fake Bot API is given."""
+    return {
+        "WEBHOOK_URL": "https://bot.example.test/hook",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
+
+
+def e2e_settings(tg, registry_root: Path, tmp_path: Path, database: str) -> Settings:
+    return Settings.from_env({
+        **telegram_env(tg),
         **database_env(database),
         "MODEL_REGISTRY": str(registry_root),
         "ADMIN_IDS": str(ADMIN_ID),

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import database_env, rows
+from tests.e2e import telegram_env, webhook_env
 from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,17 +28,11 @@ MAX_TWICE = 3  # of 150; measured 0 in 7 of 8 runs and 1 once (see bot/inbox.py)
 def _start_bot(
     tg, tmp_path: Path, registry: Path, webhook_port: int | None, database: str
 ) -> subprocess.Popen:
-    webhook = {
-        "WEBHOOK_URL": "https://bot.example.test/hook",
-        "WEBHOOK_LISTEN": "127.0.0.1",
-        "WEBHOOK_PORT": str(webhook_port),
-    } if webhook_port else {}  # fmt: skip
+    webhook = webhook_env(webhook_port) if webhook_port else {}
     env = {
         **webhook,
         **os.environ,
-        "TELEGRAM_TOKEN": tg.token,
-        "TELEGRAM_BASE_URL": tg.base_url,
-        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+        **telegram_env(tg),
         **database_env(database),
         "MODEL_REGISTRY": str(registry),
         "DEMO_CACHE_DIR": str(tmp_path / "demos"),

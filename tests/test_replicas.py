@@ -23,6 +23,7 @@ from bot.replicas import ModelFollower
 from bot.retraining import RETRAIN_LOCK, Retrainer, RetrainRunningElsewhere
 from bot.storage import Storage
 from tests.databases import database_env, rows
+from tests.e2e import telegram_env, webhook_env
 from tests.fake_telegram import running_fake_telegram
 from tests.ports import free_port
 from training.registry import Registry, RegistryError
@@ -170,14 +171,10 @@ async def tee(*targets: str):
 
 def replica_settings(tg, database: str, registry, port: int, tmp_path) -> Settings:
     return Settings.from_env({
-        "TELEGRAM_TOKEN": tg.token,
-        "TELEGRAM_BASE_URL": tg.base_url,
-        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+        **telegram_env(tg),
         "DATABASE_URL": database,
         "MODEL_REGISTRY": str(registry),
-        "WEBHOOK_URL": "https://bot.example.test/hook",
-        "WEBHOOK_LISTEN": "127.0.0.1",
-        "WEBHOOK_PORT": str(port),
+        **webhook_env(port),
         "WEBHOOK_SECRET": "replica-secret",
         "RETRAIN_CRON": "off",
         "RETRAIN_INTERVAL_MINUTES": "0",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tests.databases import database_env, rows
-from tests.e2e import NEGATIVE
+from tests.e2e import NEGATIVE, telegram_env, webhook_env
 from tests.ports import free_port
 from tests.round_robin import RoundRobinProxy
 from tests.test_crash_recovery import _until, _verdicts
@@ -33,12 +33,8 @@ def _replica(tg, name: str, port: int, registry: Path, database: str, tmp: Path)
     env = {
         **os.environ,
         **database_env(database),
-        "TELEGRAM_TOKEN": tg.token,
-        "TELEGRAM_BASE_URL": tg.base_url,
-        "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
-        "WEBHOOK_URL": "https://bot.example.test/hook",
-        "WEBHOOK_LISTEN": "127.0.0.1",
-        "WEBHOOK_PORT": str(port),
+        **telegram_env(tg),
+        **webhook_env(port),
         "BOT_ROLE": "replica",
         "REPLICAS": "2",
         "MODEL_REGISTRY": str(registry),
