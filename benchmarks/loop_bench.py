@@ -30,11 +30,11 @@ from pathlib import Path
 from benchmarks.common import rounded
 from bot.overlay import CorrectionOverlay, Vote
 from nlp.ensemble import Servable
-from training.corrections import CorrectionRow, write_rows
 from training.data import Corpus, load_split, read_corpus
 from training.protocol import RetrainResult
 from training.recipe import RetrainRecipe
 from training.registry import Registry
+from training.trust import CorrectionRow, write_rows
 
 CHAT = Path(__file__).with_name("chat")
 CANARY = Path(__file__).resolve().parents[1] / "training" / "canary.tsv"

@@ -18,8 +18,8 @@ import asyncio
 import logging
 import sys
 
-from bot.config import ConfigError, Settings
 from bot.first_model import ensure_model
+from bot.settings import ConfigError, Settings
 from bot.storage import StorageError
 
 

@@ -26,20 +26,20 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.config import Role, Settings
 from bot.delivery import PatientRateLimiter
+from bot.demo_runner import DemoRunner
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.menus import publish_menus
+from bot.model_follower import ModelFollower
 from bot.ratelimit import RateLimiter
-from bot.replicas import ModelFollower
 from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
 from bot.service import SentimentService
 from bot.serving import ModelService
+from bot.settings import Role, Settings
 from bot.storage import Storage, StorageError
 from bot.webhook import WebhookServer
-from training.demo_runner import DemoRunner
 from training.registry import Registry
 
 log = logging.getLogger(__name__)

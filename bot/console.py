@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import open_runtime
-from bot.config import Settings
 from bot.replies import help_text
 from bot.service import Reply, SentimentService, UsageError, parse_label
+from bot.settings import Settings
 from bot.storage import StorageError
 
 USER_ID = 1  # the person at the terminal

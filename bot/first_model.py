@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from bot.config import FirstModelPlan, Role, Settings
 from bot.retraining import RetrainAlreadyRunning, Retrainer, child_environment
-from nlp.config import CONFIGS, ModelConfig, members_of
+from bot.settings import FirstModelPlan, Role, Settings
+from nlp.model_config import CONFIGS, ModelConfig, members_of
 from training.protocol import EventKind, ProgressEvent
 from training.registry import QUICK_ROLE, Registry
 

@@ -26,13 +26,13 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import charts, replies
+from bot.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
 from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
 from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
 from bot.service import Reply, SentimentService, UsageError, parse_demo_args, parse_label
 from bot.serving import ServingBusy
 from bot.storage import StorageError
-from training.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
 from training.protocol import ProgressEvent
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bot.config import Settings
+from bot.settings import Settings
 from bot.storage import Storage, StorageError
 from nlp.artifacts import ModelLoadError, verify_model_dir
 from training.registry import Registry, RegistryError

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from training.corrections import CorrectionLike, Review, normalise
 from training.recipe import TrustRules
+from training.trust import CorrectionLike, Review, normalise
 
 
 class Source(StrEnum):

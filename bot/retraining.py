@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.storage import Correction, RunStatus, Storage, normalise_text
-from training.corrections import CorrectionRow, select_for_training, write_rows
 from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
 from training.recipe import Mode, RetrainRecipe
 from training.registry import Registry
 from training.retrain import EXIT_DISK_FULL
+from training.trust import CorrectionRow, select_for_training, write_rows
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot import charts, i18n, mood, replies
-from bot.config import Settings, zone_named
 from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
 from bot.serving import ModelService
+from bot.settings import Settings, zone_named
 from bot.storage import Removed, Storage
 from nlp.inference import normalize_text
 from nlp.trace import Trace
@@ -74,7 +74,7 @@ class SentimentService:
         self._overlay_fingerprint: tuple[object, ...] | None = None
         self.clock = clock
         self.first_model = first_model  # the full model training behind a quick one
-        # Told of every version this service makes current (bot.replicas publishes it).
+        # Told of every version this service makes current (bot.model_follower publishes it).
         self.on_serve: Callable[[str], Awaitable[None]] | None = None
 
     async def load_overlay(self) -> None:

@@ -1,6 +1,6 @@
 """A model version on disk: what it holds, how it is written, how it is checked.
 
-    config.json       architecture, tokeniser settings and training recipe (nlp.config)
+    config.json       architecture, tokeniser settings and training recipe (nlp.model_config)
     vocabulary.json   tokens, most frequent first
     weights.npz       weights by role (nlp.model.WEIGHT_NAMES; nlp.ngrams for n-grams)
     metrics.json      test accuracy, data hash, timings, history
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.config import MemberConfig, member_config_from_dict
+from nlp.model_config import MemberConfig, member_config_from_dict
 from nlp.vocabulary import Vocabulary
 
 CONFIG_FILE = "config.json"

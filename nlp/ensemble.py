@@ -24,8 +24,8 @@ from nlp.artifacts import (
     read_model_dir,
     verify_model_dir,
 )
-from nlp.config import EnsembleConfig, NgramConfig
 from nlp.inference import SentimentModel
+from nlp.model_config import EnsembleConfig, NgramConfig
 from nlp.ngrams import NgramModel
 from nlp.trace import Trace
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp.config import ModelConfig
+from nlp.model_config import ModelConfig
 from nlp.model_weights import check_weight_shapes
 from nlp.recurrent_runtime import RecurrentRuntime
 from nlp.tokenizers import Token, Tokenizer, make_tokenizer, split_words

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from nlp.config import ModelConfig
+from nlp.model_config import ModelConfig
 
 
 class MaskedMax(layers.Layer):

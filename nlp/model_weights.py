@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlp.config import ModelConfig
+from nlp.model_config import ModelConfig
 
 GATES = {"lstm": 4, "gru": 3}
 

@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nlp.config import NgramConfig
 from nlp.inference import normalize_text, unreadable_reason
+from nlp.model_config import NgramConfig
 from nlp.tokenizers import split_words
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlp.config import ModelConfig
+from nlp.model_config import ModelConfig
 
 _OPSET = 17
 _IR_VERSION = 8  # what onnxruntime reads; the `onnx` package would write a newer one

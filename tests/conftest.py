@@ -47,7 +47,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Pa
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory: pytest.TempPathFactory, _isolated_environment):
     """A registry holding one real model (the Kiwi network, 8k rows, 1 epoch), made current."""
-    from nlp.config import KIWI
+    from nlp.model_config import KIWI
     from training.data import load_split
     from training.registry import Registry
     from training.train import TrainingRequest, run_training

@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 
 from bot.app import run_bot
-from bot.config import Settings
+from bot.settings import Settings
 from tests.databases import database_env
 
 ADMIN_ID = 4242

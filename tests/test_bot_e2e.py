@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.app import run_bot
-from bot.config import Settings
+from bot.settings import Settings
 from tests.databases import connection, rows
 from tests.e2e import ADMIN_ID, NEGATIVE, POSITIVE, RunningBot, buttons
 from tests.ports import free_port

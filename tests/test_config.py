@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.settings import ConfigError, Settings
 from training.recipe import RetrainRecipe
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training import demo_runner as runner_module
-from training.demo_runner import DemoRunner, DemoWorkerError
+from bot import demo_runner as runner_module
+from bot.demo_runner import DemoRunner, DemoWorkerError
 from training.demos import (
     DEFAULT_EPOCHS,
     WINDOW_QUERY,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.config import DEFAULTS
+from bot.settings import DEFAULTS
 from bot.webhook import READY_PATH
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"

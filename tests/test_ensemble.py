@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nlp.artifacts import MANIFEST_FILE, MEMBERS_DIR, WEIGHTS_FILE, ModelLoadError
-from nlp.config import DEFAULT, EnsembleConfig
 from nlp.ensemble import Ensemble, load_model
 from nlp.inference import SentimentModel
+from nlp.model_config import DEFAULT, EnsembleConfig
 from nlp.ngrams import NgramModel
 from training.data import load_split
 from training.registry import Registry

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_runtime
-from bot.config import FirstModelPlan, Settings
 from bot.first_model import (
     FollowUpState,
     Phase,
@@ -30,6 +29,7 @@ from bot.first_model import (
     training_command,
 )
 from bot.replies import first_model_text
+from bot.settings import FirstModelPlan, Settings
 from training.registry import Registry
 
 SMALL = FirstModelPlan(limit=2_000, quick_test_rows=300, full_config="kiwi",

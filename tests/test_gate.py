@@ -108,7 +108,7 @@ def test_the_decision_needs_every_check_and_round_trips():
 @pytest.fixture(scope="module")
 def noise_model(trained_model, tmp_path_factory) -> SentimentModel:
     """The current recipe trained on shuffled labels: a model that learned nothing."""
-    from nlp.config import KIWI
+    from nlp.model_config import KIWI
     from training.registry import Registry
     from training.train import TrainingRequest, run_training
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from nlp.artifacts import WEIGHTS_FILE, ModelLoadError, read_model_dir
-from nlp.config import NGRAM
 from nlp.ensemble import load_member, load_model
 from nlp.inference import REASON_EMPTY
+from nlp.model_config import NGRAM
 from nlp.ngrams import NgramModel, feature_hashes, message_features, word_features, words_of
 from training.data import load_split
 from training.registry import Registry

@@ -11,7 +11,7 @@ import pytest
 from telegram.ext import CommandHandler
 
 from bot.app import register_handlers
-from bot.config import VARIABLES, Settings
+from bot.settings import VARIABLES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
 """Bot processes sharing one database: they serve the model version it records, and only
-one of them retrains at a time (see bot/replicas.py, bot/retraining.py)."""
+one of them retrains at a time (see bot/model_follower.py, bot/retraining.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import pytest
 from aiohttp import web
 
 from bot.app import open_runtime, run_bot
-from bot.config import Settings
-from bot.replicas import ModelFollower
+from bot.model_follower import ModelFollower
 from bot.retraining import RETRAIN_LOCK, Retrainer, RetrainRunningElsewhere
+from bot.settings import Settings
 from bot.storage import Storage
 from tests.databases import database_env, rows
 from tests.e2e import telegram_env, webhook_env
@@ -101,7 +101,7 @@ async def test_a_version_that_cannot_be_loaded_here_is_reported_once(database, c
         follower = ModelFollower(two, models, FakeRegistry("v1"))  # its own registry
         await follower.start()
         await one.set_served_version("v9")
-        with caplog.at_level(logging.WARNING, logger="bot.replicas"):
+        with caplog.at_level(logging.WARNING, logger="bot.model_follower"):
             assert await follower.check() is None
             assert await follower.check() is None
         assert models.model.version == "v1"

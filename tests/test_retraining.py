@@ -32,11 +32,11 @@ from bot.retraining import (
 )
 from bot.storage import RunStatus, Storage
 from training import retrain
-from training.corrections import CorrectionRow, read_rows, write_rows
 from training.data import load_split
 from training.protocol import RetrainStatus
 from training.recipe import FocusRules, GateRules, RetrainRecipe
 from training.registry import Registry
+from training.trust import CorrectionRow, read_rows, write_rows
 
 # Small enough for a loaded 2-core machine, big enough that the gate's figures are real.
 SMALL = RetrainRecipe(

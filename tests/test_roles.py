@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from bot.app import build_application, open_runtime, run_bot
-from bot.config import Role
+from bot.settings import Role
 
 
 async def _job_names(settings) -> set[str]:

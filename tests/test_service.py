@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bot.config import Settings
 from bot.service import SentimentService, UsageError
 from bot.serving import ModelService
+from bot.settings import Settings
 from bot.storage import Storage
 from tests.databases import database_env
 from training.registry import Registry

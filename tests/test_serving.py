@@ -10,8 +10,8 @@ import shutil
 import psutil
 
 from bot.app import open_runtime
-from bot.config import Settings
 from bot.serving import ModelService
+from bot.settings import Settings
 from nlp.ensemble import load_model
 
 TEXTS = ["정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ", "배우 연기가 좋았다"]

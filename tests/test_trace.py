@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlp.config import KIWI, SEED, SYLLABLE
 from nlp.inference import SentimentModel
+from nlp.model_config import KIWI, SEED, SYLLABLE
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 

@@ -62,7 +62,7 @@ def test_evaluate_cli_prints_json_last(trained_registry, nsmc_dir, tmp_path):
 def test_a_final_fit_trains_on_every_row_and_claims_no_validation(tmp_path):
     """`--no-holdout`: the validation rows join the training rows, and no validation
     figure is reported, since it would be measured on reviews the model has seen."""
-    from nlp.config import NGRAM
+    from nlp.model_config import NGRAM
     from training.registry import Registry
     from training.train import TrainingRequest, run_training
 

@@ -9,7 +9,8 @@ import pytest
 
 from bot.overlay import CorrectionOverlay, Source, Vote, contested
 from bot.storage import Correction
-from training.corrections import (
+from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
+from training.trust import (
     CorrectionRow,
     Route,
     WaitReason,
@@ -17,7 +18,6 @@ from training.corrections import (
     normalise,
     select_for_training,
 )
-from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
 
 RULES = TrustRules(agreement=2, confident=0.9, confident_agreement=3, min_users=5,
                    max_user_share=0.1, max_per_user=50)  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from training.config import UPSTREAM_BASE_URL, TrainingPaths
+from training.paths import UPSTREAM_BASE_URL, TrainingPaths
 
 SPLITS = ("train", "test")
 HEADER = "id\tdocument\tlabel"

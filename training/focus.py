@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp.config import NgramConfig
 from nlp.ensemble import Member, Servable, members_of_model
 from nlp.inference import SentimentModel
+from nlp.model_config import NgramConfig
 from nlp.ngrams import NgramModel, feature_hashes, message_features, words_of
 from training.recipe import FocusRules
 

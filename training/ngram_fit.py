@@ -2,7 +2,7 @@
 
 The fit is convex, so there is nothing to early-stop and no learning rate: the only
 choice is the regularisation strength, made once on the validation split (see
-`nlp.config.NGRAM`). Fine-tuning with corrections is a refit on the training data plus
+`nlp.model_config.NGRAM`). Fine-tuning with corrections is a refit on the training data plus
 the corrections, with the corrections' new words and spellings added to the features.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from nlp.config import NgramConfig
+from nlp.model_config import NgramConfig
 from nlp.ngrams import NgramModel, feature_hashes, message_features, words_of
 from nlp.vocabulary import Vocabulary
 

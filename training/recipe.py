@@ -1,6 +1,6 @@
 """How a retrain runs, as one typed value shared by the bot and the retraining process.
 
-The bot builds a `RetrainRecipe` from its settings (bot/config.py), writes it as JSON for
+The bot builds a `RetrainRecipe` from its settings (bot/settings.py), writes it as JSON for
 the child (`python -m training.retrain --recipe FILE`), and the child reads it back: one
 definition of every knob and its default, so the two sides cannot drift apart.
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from nlp.artifacts import METRICS_FILE, ModelLoadError, read_json, verify_model_dir
 from nlp.ensemble import Servable, load_model
-from training.config import TrainingPaths
+from training.paths import TrainingPaths
 
 CURRENT_FILE = "CURRENT"
 # metrics.json "role" of a stand-in: a model fitted in a minute to answer while the full

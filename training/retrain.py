@@ -34,10 +34,8 @@ from typing import TextIO
 import numpy as np
 
 from nlp.artifacts import ModelLoadError
-from nlp.config import CONFIGS, AnyConfig
 from nlp.ensemble import Servable
-from training.config import TrainingPaths
-from training.corrections import CorrectionRow, Selection, normalise, read_rows, select_for_training
+from nlp.model_config import CONFIGS, AnyConfig
 from training.data import Corpus, DataError, load_split, read_corpus
 from training.focus import Focuser, Labelled
 from training.gate import (
@@ -49,6 +47,7 @@ from training.gate import (
     check_learned,
     check_nsmc,
 )
+from training.paths import TrainingPaths
 from training.protocol import (
     CorrectionsReport,
     EventKind,
@@ -63,6 +62,7 @@ from training.protocol import (
 from training.quiet import quiet_tensorflow
 from training.recipe import RecipeError, RetrainRecipe
 from training.registry import Registry, RegistryError
+from training.trust import CorrectionRow, Selection, normalise, read_rows, select_for_training
 
 Emit = Callable[[ProgressEvent], None]
 

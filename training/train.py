@@ -22,7 +22,9 @@ import numpy as np
 import psutil
 
 from nlp.artifacts import MEMBERS_DIR, write_ensemble_dir, write_model_dir
-from nlp.config import (
+from nlp.ensemble import Ensemble, Member, Servable, members_of_model
+from nlp.inference import SentimentModel
+from nlp.model_config import (
     CONFIGS,
     AnyConfig,
     EnsembleConfig,
@@ -31,14 +33,12 @@ from nlp.config import (
     NgramConfig,
     members_of,
 )
-from nlp.ensemble import Ensemble, Member, Servable, members_of_model
-from nlp.inference import SentimentModel
 from nlp.ngrams import NgramModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
-from training.config import TrainingPaths
 from training.data import Corpus, DataError, load_split
 from training.evaluate import evaluate
+from training.paths import TrainingPaths
 from training.protocol import (
     EventKind,
     ProgressEvent,

@@ -12,14 +12,14 @@ from typing import Any, Self
 import sqlalchemy as sa
 
 from bot.storage.base import Clock
-from bot.storage.corrections import CorrectionStore
+from bot.storage.correction_store import CorrectionStore
 from bot.storage.database import DEFAULT_BUSY_TIMEOUT, Database
 from bot.storage.errors import translated
 from bot.storage.group_commit import GroupCommit
 from bot.storage.groups import GroupStore
-from bot.storage.inbox import InboxStore
+from bot.storage.inbox_store import InboxStore
 from bot.storage.location import Location
-from bot.storage.replicas import ReplicaStore
+from bot.storage.replica_store import ReplicaStore
 from bot.storage.retention import RetentionStore
 from bot.storage.runs import RunStore
 from bot.storage.verdicts import VerdictStore

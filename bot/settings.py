@@ -16,8 +16,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.storage.location import parse_location
-from training import config as training_config
-from training.config import TrainingPaths, Variable, path_setting
+from training import paths as training_paths
+from training.paths import TrainingPaths, Variable, path_setting
 from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
 
 _RECIPE = RetrainRecipe()  # the retrain recipe's defaults live in training.recipe
@@ -65,7 +65,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OUTGOING_PER_SECOND", "30"),
     Variable("HTTP_CONNECTIONS", "16"),
     Variable("DB_BUSY_TIMEOUT", "5"),
-    *training_config.VARIABLES,
+    *training_paths.VARIABLES,
 )
 DEFAULTS: dict[str, str] = {variable.name: variable.default for variable in VARIABLES}
 

@@ -1,6 +1,6 @@
 """Where training reads and writes, from environment variables with defaults.
 
-The bot composes these into its own settings (bot/config.py), so both sides of the project
+The bot composes these into its own settings (bot/settings.py), so both sides of the project
 agree on one registry and one data directory. `VARIABLES` is the list of what is read;
 README.md's configuration table is checked against it (tests/test_readme.py).
 """

@@ -1,7 +1,7 @@
 """Run the toy sequence demos for an asyncio program (the bot) without blocking it.
 
 TensorFlow never runs in the caller's process: each demo runs in a fresh worker
-process (``python -m training.demo_runner ...``), so a training run cannot stall the
+process (``python -m bot.demo_runner ...``), so a training run cannot stall the
 event loop, leak TF state into the bot, or take the bot down when it crashes.  Only
 one worker runs at a time because the machine has two cores; other requests wait in a
 FIFO line and are told their place.  Results are cached on disk as JSON + PNG keyed by
@@ -182,7 +182,7 @@ class DemoRunner:
         return [
             sys.executable,
             "-m",
-            "training.demo_runner",
+            "bot.demo_runner",
             demo,
             str(epochs),
             str(seed),
