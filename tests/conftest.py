@@ -1,7 +1,9 @@
-"""Shared fixtures: the real NSMC data (via NSMC_DIR) and one small model trained on it.
+"""Shared fixtures: the real NSMC data and one small model trained on it.
 
-The model is trained once per test session on 8,000 training rows for one epoch: small
-enough for CI, real enough that its verdicts mean something.
+The data is the slice of NSMC in tests/data/nsmc (see its README), so a clone tests itself;
+NSMC_DIR names another copy (the full corpus) for a full-size run. The model is trained once
+per test session on 8,000 training rows for one epoch: small enough for CI, real enough that
+its verdicts mean something.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_NSMC = REPO.parent / "shared" / "data" / "nsmc"
+DEFAULT_NSMC = REPO / "tests" / "data" / "nsmc"  # NSMC_DIR overrides it
 
 
 @pytest.fixture(scope="session")
 def nsmc_dir() -> Path:
     path = Path(os.environ.get("NSMC_DIR", DEFAULT_NSMC))
     assert (path / "ratings_train.txt").is_file(), (
-        f"NSMC data not found in {path}: set NSMC_DIR to a folder holding "
-        "ratings_train.txt and ratings_test.txt (tests never download it)"
+        f"NSMC data not found in {path}: NSMC_DIR must name a folder holding "
+        "ratings_train.txt and ratings_test.txt, or be unset (tests never download it)"
     )
     return path
 

@@ -1,7 +1,7 @@
 """A fake Telegram Bot API server for end-to-end tests of the bot over real HTTP.
 
 The server validates every request against the official Bot API description
-(``../shared/reference/telegram-bot-api.json`` beside the repo, or ``$TELEGRAM_API_SPEC``) and
+(``tests/data/telegram-bot-api.json``, or ``$TELEGRAM_API_SPEC``) and
 Telegram's limits, and records each rejected request in ``server.errors``.
 
 Usage in a test (``asyncio_mode = "auto"``)::

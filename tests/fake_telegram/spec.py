@@ -3,8 +3,8 @@
 Why: the fake server is only useful if it rejects whatever real Telegram would reject (and a bit
 more: unknown parameters and unknown object fields are silently ignored by Telegram but are
 almost always a typo in our bot, so they are errors here). Everything is derived from the
-machine-readable Bot API description in ``shared/reference/telegram-bot-api.json`` so new API
-versions need no code changes.
+machine-readable Bot API description in ``tests/data/telegram-bot-api.json`` (see the README
+there) so new API versions need no code changes.
 
 python-telegram-bot encodes parameters as ``application/x-www-form-urlencoded`` (or
 ``multipart/form-data`` when a file is attached) where strings are sent verbatim and every other
@@ -28,9 +28,7 @@ from typing import Any
 from .errors import ApiError, bad_request
 
 SPEC_ENV_VAR = "TELEGRAM_API_SPEC"
-DEFAULT_SPEC_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram-bot-api.json"
-)
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "telegram-bot-api.json"
 
 _DISCRIMINATOR_FIELDS = ("type", "status", "source")
 _DISCRIMINATOR_RE = re.compile(r"(?:always|must be) [\"“]?([A-Za-z_]+)[\"”]?")
@@ -134,7 +132,7 @@ def _discriminator(fields: Mapping[str, FieldSpec]) -> tuple[str, str] | None:
 
 
 def spec_path() -> Path:
-    """Where the description lives: ``$TELEGRAM_API_SPEC`` or ``../shared`` beside the repo."""
+    """Where the description lives: ``$TELEGRAM_API_SPEC``, else the copy in tests/data."""
     override = os.environ.get(SPEC_ENV_VAR)
     return Path(override) if override else DEFAULT_SPEC_PATH
 
