@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # fighting over the cores with Kiwi and the event loop.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test train bench bench-loop bench-first-run lint demo
+.PHONY: install run test test-fast train bench bench-loop bench-first-run lint typecheck
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m bot
 
+# Everything: the CI gate.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The edit-run loop (under a minute on 2 cores): no trained model, TensorFlow, child
+# process or PostgreSQL.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 train: $(STAMP)
 	$(BIN)/python -m training.train --config default --no-holdout

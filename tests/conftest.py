@@ -20,6 +20,30 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_NSMC = REPO / "tests" / "data" / "nsmc"  # NSMC_DIR overrides it
 
 
+# --- tiers: `make test-fast` runs what needs no trained model, no child process and no
+# PostgreSQL server; `make test` runs everything -------------------------------------------
+
+# Fixtures that train a model or start PostgreSQL (tests/*.py): a test using any is slow.
+MODEL_FIXTURES = frozenset(
+    {"trained_registry", "trained_model", "ngram_registry", "noise_model", "gru_runs", "postgres"}
+)
+FAST_BUDGET_SECONDS = 60  # pyproject.toml's timeout: a hang fails with the test's name
+SLOW_BUDGET_SECONDS = 600  # a session model, a retrain child or a PostgreSQL start included
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow what needs a model, a child process or a PostgreSQL server, and give it a
+    longer budget; tests that start a child process themselves carry the mark explicitly."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and params.params.get("backend") == "postgresql"
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if on_postgres or fixtures & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_BUDGET_SECONDS))
+
+
 @pytest.fixture(scope="session")
 def nsmc_dir() -> Path:
     path = Path(os.environ.get("NSMC_DIR", DEFAULT_NSMC))

@@ -3,6 +3,7 @@ of the test's own, as another process would have."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,3 +39,14 @@ async def rows(database: str | Path, sql: str, **parameters: Any) -> list[tuple[
     async with connection(database) as opened:
         result = await opened.execute(sa.text(sql), parameters)
         return [tuple(row) for row in result.all()]
+
+
+async def handled_updates(database: str | Path, count: int, timeout: float = 30.0) -> None:
+    """Wait until `count` updates are marked handled in the inbox: the bot marks one after
+    its handler returned, so whatever it was going to send for them has been sent."""
+    async with asyncio.timeout(timeout):
+        while True:
+            [(done,)] = await rows(database, "SELECT COUNT(*) FROM inbox WHERE done_at IS NOT NULL")
+            if done >= count:
+                return
+            await asyncio.sleep(0.05)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from bot.app import run_bot
 from bot.settings import Settings
-from tests.databases import connection, rows
+from tests.databases import connection, handled_updates, rows
 from tests.e2e import ADMIN_ID, NEGATIVE, POSITIVE, RunningBot, buttons
 from tests.ports import free_port
 
@@ -319,14 +319,14 @@ async def test_group_arguments_and_non_text(tg, bot):
     assert "없어요" in (await tg.wait_for_bot_message(group))["text"]  # sticker: not scored
 
 
-async def test_rate_limit_per_user(tg, bot):
+async def test_rate_limit_per_user(tg, bot, settings):
     user = tg.create_user("빠른손")
     chat = tg.private_chat(user)
     for index in range(10):
         tg.send_text(chat, user, f"좋아요 {index}")
     notice = await tg.wait_for_bot_message(chat, lambda m: "너무 빨라요" in (m.get("text") or ""))
     assert notice
-    await asyncio.sleep(1.0)
+    await handled_updates(settings.database, 10)  # every reply that was coming has been sent
     verdicts = [m for m in tg.bot_messages(chat) if "단어별 흐름" in (m.get("text") or "")]
     assert len(verdicts) == 8
 

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import matplotlib
+import matplotlib.colors
+import matplotlib.dates
 import matplotlib.image
 import numpy as np
 import pytest
@@ -152,13 +154,38 @@ def test_mood_chart_is_a_png_with_bars_line_and_threshold(
 
 
 def test_mood_chart_shows_gaps_for_silent_hours() -> None:
+    """An hour without messages has no mood: the line stops there instead of running
+    through it (or down to 0), and picks up again at the next hour with messages."""
     start = datetime(2026, 3, 1, tzinfo=UTC)
     quiet = (
         HourBucket(start, 4, 0.6),
         HourBucket(start.replace(hour=1), 0, None),
         HourBucket(start.replace(hour=2), 2, 0.2),
+        HourBucket(start.replace(hour=3), 3, 0.4),
     )
-    assert_png(charts.mood_chart(quiet))
+    figure = charts.mood_figure(quiet)
+    mood_axes, count_axes = figure.axes
+    [line] = [line for line in mood_axes.lines if line.get_color() == charts.LINE_COLOUR]
+    means = np.asarray(line.get_ydata(), dtype=float)
+    assert np.isnan(means[1]) and list(means[[0, 2, 3]]) == [0.6, 0.2, 0.4]
+    assert [bar.get_height() for bar in count_axes.patches] == [4, 0, 2, 3]
+
+    # The PNG as sent (rendered from this figure, so its coordinates hold for the pixels).
+    pixels = (assert_png(charts._to_png(figure))[..., :3] * 255).astype(int)
+    colour = np.array(matplotlib.colors.to_rgb(charts.LINE_COLOUR)) * 255
+    xs = matplotlib.dates.date2num(line.get_xdata())
+
+    def line_drawn_between(first: int, second: int) -> bool:
+        """Whether the line's colour is at the midpoint of the segment between two hours."""
+        x, y = mood_axes.transData.transform(
+            ((xs[first] + xs[second]) / 2, (means[first] + means[second]) / 2)
+        )
+        row, column = pixels.shape[0] - round(y), round(x)
+        around = pixels[row - 2 : row + 3, column - 2 : column + 3].reshape(-1, 3)
+        return bool((np.abs(around - colour).sum(axis=1) < 60).any())
+
+    assert line_drawn_between(2, 3)  # two hours with messages: joined
+    assert not line_drawn_between(0, 2)  # the silent hour between them: a gap
 
 
 def test_mood_chart_without_messages_raises() -> None:

@@ -30,6 +30,7 @@ def _clone(target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_clone_finds_its_test_data_without_anything_beside_it(tmp_path: Path) -> None:
     clone = _clone(tmp_path / "alone" / "repo")
     assert not (clone.parent / "shared").exists()

@@ -19,6 +19,8 @@ from training.train import TrainingRequest, run_training
 
 SENTENCE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 돈이 아까웠다 😀"
 
+pytestmark = pytest.mark.slow  # trains an ensemble
+
 
 @pytest.fixture(scope="module")
 def ensemble_registry(tmp_path_factory) -> Registry:

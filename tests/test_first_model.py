@@ -36,6 +36,8 @@ SMALL = FirstModelPlan(limit=2_000, quick_test_rows=300, full_config="kiwi",
                        full_test_rows=300, epochs=1)  # fmt: skip
 SENTENCE = "배우 연기가 정말 좋았어요"
 
+pytestmark = pytest.mark.slow  # trains models and runs the bot's training children
+
 
 def _settings(folder: Path, plan: FirstModelPlan = SMALL) -> Settings:
     settings = Settings.from_env(

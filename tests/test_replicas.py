@@ -203,15 +203,16 @@ async def test_two_replicas_answer_each_message_once(database, trained_registry,
                     tg.send_text(tg.private_chat(user), user, "오늘 영화 정말 재밌었다")
                 for user in users:
                     await tg.wait_for_bot_message(tg.private_chat(user), timeout=30)
-                await asyncio.sleep(1.0)  # time for a second answer, were one coming
-                assert [len(tg.bot_messages(tg.private_chat(user))) for user in users] == [1] * 12
-                # Both replicas took every update (200); one of them handled it.
-                assert len(answers) >= 12 and all(a == [200, 200] for a in answers), answers
-                [(received,)] = await rows(database, "SELECT COUNT(*) FROM inbox")
-                assert received == 12
             finally:
                 stop.set()
                 await asyncio.wait_for(asyncio.gather(*tasks), 30)
+            # Both replicas have stopped, which waits for the updates they were handling:
+            # a second answer, were one coming, has been sent.
+            assert [len(tg.bot_messages(tg.private_chat(user))) for user in users] == [1] * 12
+            # Both replicas took every update (200); one of them handled it.
+            assert len(answers) >= 12 and all(a == [200, 200] for a in answers), answers
+            [(received,)] = await rows(database, "SELECT COUNT(*) FROM inbox")
+            assert received == 12
         tg.assert_no_errors()
 
 

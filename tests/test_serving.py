@@ -41,7 +41,9 @@ async def test_five_swaps_under_load_lose_nothing(trained_registry):
 
     async def swapper() -> None:
         for version in versions[1:]:
-            await asyncio.sleep(0.05)
+            served = len(answers)
+            while len(answers) < served + 40:  # each swap under load: 40 answers after the last
+                await asyncio.sleep(0.005)
             await service.swap(lambda v=version: load_model(path, version=v))
         swapped.set()
 

@@ -292,6 +292,7 @@ async def test_read_only_open_refuses_a_file_from_before_alembic(db_path: Path) 
         await Storage.open(db_path, read_only=True)
 
 
+@pytest.mark.slow
 async def test_acknowledged_writes_survive_a_killed_process(database: str) -> None:
     script = textwrap.dedent(
         f"""
@@ -483,35 +484,46 @@ async def test_verdicts_arriving_together_share_a_commit_and_all_persist(databas
     ]
 
 
+class HeldCommit:
+    """A commit that waits for the test to let it finish, so rows submitted meanwhile
+    arrive while it runs, by construction rather than by timing."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[object]] = []
+        self.running = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, rows: list) -> list:
+        self.batches.append(rows)
+        self.running.set()
+        await self.release.wait()
+        if "bad" in rows:
+            raise StorageError("disk full")
+        return [row * 10 if isinstance(row, int) else row for row in rows]
+
+    async def submit_while_running(self, writer: GroupCommit, first: object, *rest: object):
+        """Submit `first`, then `rest` while its commit runs; return every outcome."""
+        head = asyncio.create_task(writer.submit(first))
+        await asyncio.wait_for(self.running.wait(), 5)
+        tail = [asyncio.create_task(writer.submit(row)) for row in rest]
+        await asyncio.sleep(0)  # one turn of the loop: each task's submit queues its row
+        self.release.set()
+        return await asyncio.gather(head, *tail, return_exceptions=True)
+
+
 async def test_group_commit_batches_what_arrives_during_a_commit() -> None:
-    batches: list[list[int]] = []
-
-    async def commit(rows: list[int]) -> list[int]:
-        batches.append(rows)
-        await asyncio.sleep(0.01)
-        return [row * 10 for row in rows]
-
+    commit = HeldCommit()
     writer: GroupCommit[int, int] = GroupCommit(commit)
-    first = asyncio.create_task(writer.submit(0))
-    await asyncio.sleep(0.001)  # the first commit is now running
-    results = await asyncio.gather(first, *(writer.submit(row) for row in range(1, 5)))
+    results = await commit.submit_while_running(writer, 0, 1, 2, 3, 4)
     assert results == [0, 10, 20, 30, 40]
-    assert batches == [[0], [1, 2, 3, 4]]
+    assert commit.batches == [[0], [1, 2, 3, 4]]
 
 
 async def test_group_commit_fails_only_its_batch_and_keeps_going() -> None:
-    async def commit(rows: list[str]) -> list[str]:
-        await asyncio.sleep(0.01)
-        if "bad" in rows:
-            raise StorageError("disk full")
-        return rows
-
+    commit = HeldCommit()
     writer: GroupCommit[str, str] = GroupCommit(commit)
-    good = asyncio.create_task(writer.submit("a"))
-    await asyncio.sleep(0.001)
-    outcomes = await asyncio.gather(
-        good, writer.submit("bad"), writer.submit("b"), return_exceptions=True
-    )
+    outcomes = await commit.submit_while_running(writer, "a", "bad", "b")
+    assert commit.batches == [["a"], ["bad", "b"]]
     assert outcomes[0] == "a"
     assert all(isinstance(outcome, StorageError) for outcome in outcomes[1:])
     assert await writer.submit("c") == "c"
@@ -762,6 +774,7 @@ async def test_only_the_updates_of_a_process_that_is_gone_are_replayed(database:
             assert await third.unhandled() == []  # claimed once
 
 
+@pytest.mark.slow
 async def test_a_killed_processs_updates_are_replayed_by_another(database: str) -> None:
     script = textwrap.dedent(
         f"""

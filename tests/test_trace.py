@@ -11,6 +11,8 @@ from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
 SENTENCE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 돈이 아까웠다"
+# Random Keras models: importing TensorFlow alone takes seconds, so not in make test-fast.
+KERAS = pytest.mark.slow
 
 
 def _random_model(config, seed: int = 7) -> SentimentModel:
@@ -34,6 +36,7 @@ def _keras_on_prefixes(keras_model, ids: list[int]) -> np.ndarray:
     return np.asarray(keras_model(prefixes, training=False))[:, 1]
 
 
+@KERAS
 @pytest.mark.parametrize(
     "config",
     [KIWI, SEED, KIWI.with_overrides(name="gru", cell="gru")],
@@ -98,6 +101,7 @@ def _assert_word_prefixes_rerun(model: SentimentModel, text: str) -> Trace:
     return trace
 
 
+@KERAS
 def test_seed_config_word_prefixes_rerun_end_to_end():
     """With the seed tokeniser (context-free words), re-tracing each word prefix of the text
     gives the same numbers as the single pass."""
@@ -105,6 +109,7 @@ def test_seed_config_word_prefixes_rerun_end_to_end():
     _assert_word_prefixes_rerun(model, SENTENCE)
 
 
+@KERAS
 def test_syllable_config_word_prefixes_rerun_end_to_end():
     """The syllable member reads characters, which need no context either: re-tracing each
     word prefix of the text gives the single pass's numbers, emoji included."""

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from nlp.artifacts import MANIFEST_FILE
 from training.data import load_split, parse_lines, read_corpus
 from training.evaluate import evaluate
@@ -59,6 +61,7 @@ def test_evaluate_cli_prints_json_last(trained_registry, nsmc_dir, tmp_path):
     assert set(figures["precision"]) == {"negative", "positive"}
 
 
+@pytest.mark.slow
 def test_a_final_fit_trains_on_every_row_and_claims_no_validation(tmp_path):
     """`--no-holdout`: the validation rows join the training rows, and no validation
     figure is reported, since it would be measured on reviews the model has seen."""
