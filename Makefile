@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed
 # (tests/data/nsmc) unless NSMC_DIR is set in the environment.
 SHARED_NSMC := $(if $(wildcard ../shared/data/nsmc/ratings_train.txt),$(abspath ../shared/data/nsmc),)
 run train bench bench-loop bench-first-run: export NSMC_DIR ?= $(SHARED_NSMC)
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 # The serving runtime multiplies small matrices: one BLAS thread is ~4x faster than two
 # fighting over the cores with Kiwi and the event loop.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: install run test test-fast train bench bench-loop bench-first-run lint typecheck
@@ -51,3 +51,7 @@ bench-first-run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy (pyproject.toml): strict on nlp/ and training/, the default checks on bot/.
+typecheck: $(STAMP)
+	$(BIN)/mypy

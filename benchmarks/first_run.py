@@ -140,9 +140,13 @@ def _follow(process, lines: queue.Queue, deadline: float, log) -> tuple[float, l
 def measure(folder: Path, follow: bool) -> dict[str, float]:
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot"], env=_environment(folder), text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot"],
+        env=_environment(folder),
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     memory = TreeMemory(process.pid)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_lines, args=(process.stdout, lines), daemon=True).start()

@@ -51,8 +51,17 @@ def accuracy(model: Servable, data: Corpus) -> float:
 def run_retrain(registry: Path, rows: list[CorrectionRow], scratch: Path) -> RetrainResult:
     corrections, out = scratch / "corrections.json", scratch / "result.json"
     write_rows(corrections, rows)
-    command = [sys.executable, "-m", "training.retrain", "--registry", str(registry),
-               "--corrections", str(corrections), "--out-result", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "training.retrain",
+        "--registry",
+        str(registry),
+        "--corrections",
+        str(corrections),
+        "--out-result",
+        str(out),
+    ]
     subprocess.run(command, check=False, stdout=subprocess.DEVNULL)
     result = RetrainResult.read(out)
     if result is None:
@@ -70,8 +79,9 @@ class Loop:
         self.corrected = read_corpus(CHAT / "chat_corrected.txt")
         self.unseen = read_corpus(CHAT / "chat_unseen.txt")
         test = load_split("test")
-        self.nsmc = Corpus(test.texts[-NSMC_ROWS:], test.labels[-NSMC_ROWS:], 0, test.source,
-                           test.sha256)  # fmt: skip
+        self.nsmc = Corpus(
+            test.texts[-NSMC_ROWS:], test.labels[-NSMC_ROWS:], 0, test.source, test.sha256
+        )
         self.canary = read_corpus(CANARY)
         self.base_verdicts = [t.label for t in self.base.trace_batch(self.corrected.texts)]
         self.figures: dict[str, float | int] = {}
@@ -114,9 +124,14 @@ class Loop:
             self.figures["retrain_20_nsmc_accuracy"] - self.figures["nsmc_accuracy_before"]
         )
         self.record("retrain_20_nsmc_change_points", 100 * nsmc_change)
-        self.record("retrain_20_chat_unseen_gain_points",
-                    100 * (self.figures["retrain_20_chat_unseen_accuracy"]
-                           - self.figures["chat_unseen_accuracy_before"]))  # fmt: skip
+        self.record(
+            "retrain_20_chat_unseen_gain_points",
+            100
+            * (
+                self.figures["retrain_20_chat_unseen_accuracy"]
+                - self.figures["chat_unseen_accuracy_before"]
+            ),
+        )
         self._discard(result)
 
     def curve(self) -> None:
@@ -142,8 +157,10 @@ class Loop:
         reviews from the end of the NSMC test file with their own labels)."""
         texts = (self.corrected.texts + self.nsmc.texts)[:1_000]
         labels = (self.corrected.labels + self.nsmc.labels)[:1_000]
-        rows = [CorrectionRow(k + 1, t, y, 5_000 + k, float(k))
-                for k, (t, y) in enumerate(zip(texts, labels, strict=True))]  # fmt: skip
+        rows = [
+            CorrectionRow(k + 1, t, y, 5_000 + k, float(k))
+            for k, (t, y) in enumerate(zip(texts, labels, strict=True))
+        ]
         started = time.monotonic()
         result = run_retrain(self.root, rows, self.scratch)
         self.record("retrain_1000_seconds", time.monotonic() - started)
@@ -160,8 +177,10 @@ class Loop:
             for i, t in enumerate(traces)
             if t.confidence >= 0.9 and t.label == self.nsmc.labels[i]
         ][:POISON_ROWS]
-        rows = [CorrectionRow(k + 1, self.nsmc.texts[i], 1 - self.nsmc.labels[i], user, float(k))
-                for k, i in enumerate(clear)]  # fmt: skip
+        rows = [
+            CorrectionRow(k + 1, self.nsmc.texts[i], 1 - self.nsmc.labels[i], user, float(k))
+            for k, i in enumerate(clear)
+        ]
         return rows, [self.nsmc.texts[i] for i in clear] + self.canary.texts
 
     def poisoning_among_honest_users(self) -> None:
@@ -176,8 +195,10 @@ class Loop:
         used = sum(1 for i in result.corrections.used_ids if i <= POISON_ROWS)
         self.record("poison_mixed_accepted", int(result.accepted))
         self.record("poison_mixed_poisoned_rows_used", used)
-        self.record("poison_mixed_other_users_changed_after_retrain",
-                    sum(a != b for a, b in zip(before, after, strict=True)))  # fmt: skip
+        self.record(
+            "poison_mixed_other_users_changed_after_retrain",
+            sum(a != b for a, b in zip(before, after, strict=True)),
+        )
         self._discard(result)
 
     def poisoning(self) -> None:
@@ -191,25 +212,36 @@ class Loop:
             (v.label if (v := overlay.lookup(text, 777, p)) else int(p >= 0.5))
             for text, p in zip(probe, positives, strict=True)
         ]
-        self.record("poison_other_users_changed_before_retrain",
-                    sum(a != b for a, b in zip(before, shown, strict=True)))  # fmt: skip
+        self.record(
+            "poison_other_users_changed_before_retrain",
+            sum(a != b for a, b in zip(before, shown, strict=True)),
+        )
         result = run_retrain(self.root, rows, self.scratch)
         after = [t.label for t in self.candidate(result).trace_batch(probe)]
         self.record("poison_retrain_status", result.status.value)
-        self.record("poison_other_users_changed_after_retrain",
-                    sum(a != b for a, b in zip(before, after, strict=True)))  # fmt: skip
+        self.record(
+            "poison_other_users_changed_after_retrain",
+            sum(a != b for a, b in zip(before, after, strict=True)),
+        )
         self._discard(result)
 
     @staticmethod
     def _print_checks(result: RetrainResult) -> None:
-        print(f"  {result.status.value}; corrections used {result.corrections.used}, "
-              f"waiting {result.corrections.waiting_by_reason}")  # fmt: skip
+        print(
+            f"  {result.status.value}; corrections used {result.corrections.used}, "
+            f"waiting {result.corrections.waiting_by_reason}"
+        )
         for check in result.decision.checks if result.decision else ():
             print(f"  {check.summary}")
 
     def _row(self, row_id: int, index: int, user: int) -> CorrectionRow:
-        return CorrectionRow(row_id + 1, self.corrected.texts[index], self.corrected.labels[index],
-                             user, float(row_id))  # fmt: skip
+        return CorrectionRow(
+            row_id + 1,
+            self.corrected.texts[index],
+            self.corrected.labels[index],
+            user,
+            float(row_id),
+        )
 
     def _discard(self, result: RetrainResult) -> None:
         if result.candidate_version:

@@ -50,8 +50,9 @@ def _start_replica(tg, port: int, replicas: int, registry: Path, database: str, 
         "PYTHONPATH": str(REPO),
     }
     log = (tmp / f"replica-{port}.log").open("w")
-    return subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=tmp,
-                            stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot"], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=log
+    )
 
 
 def _cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -72,8 +73,9 @@ async def _load(tg, replicas: int, registry: Path, database: str, pg_pid: int) -
     tg.forward_webhook(f"{await proxy.start()}/hook")
     with tempfile.TemporaryDirectory() as scratch:
         started_calls = sum(method == "setWebhook" for method, _ in tg.calls)
-        bots = [_start_replica(tg, port, replicas, registry, database, Path(scratch))
-                for port in ports]  # fmt: skip
+        bots = [
+            _start_replica(tg, port, replicas, registry, database, Path(scratch)) for port in ports
+        ]
         try:
             async with asyncio.timeout(180):
                 while sum(m == "setWebhook" for m, _ in tg.calls) < started_calls + replicas:
@@ -88,8 +90,9 @@ async def _load(tg, replicas: int, registry: Path, database: str, pg_pid: int) -
             total = int(RATE * SECONDS)
             began = time.perf_counter()
             for index in range(total):
-                clock.send(tg, chats[index % USERS], users[index % USERS],
-                           REVIEWS[index % len(REVIEWS)])  # fmt: skip
+                clock.send(
+                    tg, chats[index % USERS], users[index % USERS], REVIEWS[index % len(REVIEWS)]
+                )
                 if index % 20 == 19:
                     await asyncio.sleep(max(0.0, began + (index + 1) / RATE - time.perf_counter()))
             await clock.drain(timeout=60)

@@ -151,8 +151,11 @@ def _serving_rss_mb(model_dir: Path) -> float:
     """Resident memory of a process that only loads the model and traces."""
     completed = subprocess.run(
         [sys.executable, "-c", SERVE_ONLY, str(model_dir), MESSAGE_25_WORDS],
-        capture_output=True, text=True, check=True, env={**os.environ},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
+    )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert not result["tensorflow_loaded"], "the serving path must not import TensorFlow"
     return float(result["rss_mb"])

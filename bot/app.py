@@ -21,7 +21,9 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
+    JobQueue,
     MessageHandler,
+    Updater,
     filters,
 )
 from telegram.request import HTTPXRequest
@@ -153,6 +155,27 @@ def build_application(runtime: Runtime) -> Application:
     return application
 
 
+def _jobs(application: Application) -> JobQueue:
+    """The job queue, which the job-queue extra always provides."""
+    if application.job_queue is None:
+        raise RuntimeError("python-telegram-bot was installed without its job-queue extra")
+    return application.job_queue
+
+
+def _updater(application: Application) -> Updater:
+    if application.updater is None:
+        raise RuntimeError("the application was built without an updater")
+    return application.updater
+
+
+def _inbox(application: Application) -> InboxQueue:
+    """The update queue, which build_application makes an InboxQueue."""
+    queue = application.update_queue
+    if not isinstance(queue, InboxQueue):
+        raise TypeError(f"the update queue is a {type(queue).__name__}, not an InboxQueue")
+    return queue
+
+
 def follow_other_processes(application: Application, runtime: Runtime, inbox: InboxQueue) -> None:
     """What every process does when it may not be alone: serve the model version recorded
     in the database and (PostgreSQL) the corrections others stored, and (PostgreSQL,
@@ -164,10 +187,12 @@ def follow_other_processes(application: Application, runtime: Runtime, inbox: In
         async def replay_orphans(context) -> None:
             await inbox.replay_unhandled(context.bot)
 
-        application.job_queue.run_repeating(
-            replay_orphans, interval=ORPHAN_REPLAY_S, first=ORPHAN_REPLAY_S,
+        _jobs(application).run_repeating(
+            replay_orphans,
+            interval=ORPHAN_REPLAY_S,
+            first=ORPHAN_REPLAY_S,
             name="replay-orphans",
-        )  # fmt: skip
+        )
     if settings.model_poll_seconds:
         shared = runtime.storage.backend == "postgresql"  # SQLite: one process, nothing to see
 
@@ -176,17 +201,19 @@ def follow_other_processes(application: Application, runtime: Runtime, inbox: In
             if shared:
                 await runtime.service.refresh_overlay()
 
-        application.job_queue.run_repeating(
-            follow_model, interval=settings.model_poll_seconds,
-            first=settings.model_poll_seconds, name="follow-model",
-        )  # fmt: skip
+        _jobs(application).run_repeating(
+            follow_model,
+            interval=settings.model_poll_seconds,
+            first=settings.model_poll_seconds,
+            name="follow-model",
+        )
 
 
 def schedule_jobs(application: Application, handlers: Handlers, settings: Settings) -> None:
     """The retrains and the retention job: in the one process with BOT_ROLE all or
     trainer (a replica runs none of them)."""
     if settings.retrain_cron:
-        application.job_queue.run_custom(
+        _jobs(application).run_custom(
             handlers.scheduled_retrain,
             job_kwargs={
                 "trigger": CronTrigger.from_crontab(
@@ -195,19 +222,23 @@ def schedule_jobs(application: Application, handlers: Handlers, settings: Settin
             },
             name="retrain",
         )
-    application.job_queue.run_repeating(
+    _jobs(application).run_repeating(
         handlers.prune, interval=PRUNE_INTERVAL_S, first=60, name="retention"
     )
     if settings.retrain_interval_minutes:
-        application.job_queue.run_repeating(
-            handlers.interval_retrain, interval=settings.retrain_interval_minutes * 60,
-            first=settings.retrain_interval_minutes * 60, name="retrain-interval",
-        )  # fmt: skip
+        _jobs(application).run_repeating(
+            handlers.interval_retrain,
+            interval=settings.retrain_interval_minutes * 60,
+            first=settings.retrain_interval_minutes * 60,
+            name="retrain-interval",
+        )
     if settings.role is Role.TRAINER:  # corrections arrive at the replicas: look for them
-        application.job_queue.run_repeating(
-            handlers.corrections_retrain, interval=DUE_CHECK_S, first=DUE_CHECK_S,
+        _jobs(application).run_repeating(
+            handlers.corrections_retrain,
+            interval=DUE_CHECK_S,
+            first=DUE_CHECK_S,
             name="retrain-due",
-        )  # fmt: skip
+        )
 
 
 def register_handlers(application: Application, handlers: Handlers) -> None:
@@ -258,7 +289,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
             await publish_menus(application.bot)
             await application.start()
             if settings.role.takes_updates:
-                await application.update_queue.replay_unhandled(application.bot)
+                await _inbox(application).replay_unhandled(application.bot)
             log.info("serving model %s as %s", runtime.models.model.version, settings.role)
             if not settings.role.takes_updates:
                 await stop.wait()
@@ -270,7 +301,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _poll(application: Application, settings: Settings, stop: asyncio.Event) -> None:
-    await application.updater.start_polling(
+    await _updater(application).start_polling(
         # Without a pause, a busy bot polls once per update and spends as much on
         # getUpdates as on replies; 10 ms batches them (bench: 155 -> 200 msg/s) for at
         # most 10 ms of extra latency.
@@ -280,7 +311,7 @@ async def _poll(application: Application, settings: Settings, stop: asyncio.Even
         drop_pending_updates=False,
     )
     await stop.wait()
-    await application.updater.stop()
+    await _updater(application).stop()
 
 
 async def _serve_webhook(application: Application, runtime: Runtime, stop: asyncio.Event) -> None:
@@ -290,17 +321,18 @@ async def _serve_webhook(application: Application, runtime: Runtime, stop: async
     settings = runtime.settings
     server = WebhookServer(
         # The proxy in front forwards the public URL's path unchanged.
-        path=urlsplit(settings.webhook_url).path,
+        path=urlsplit(settings.webhook_url or "").path,
         bot=application.bot,
-        queue=application.update_queue,
+        queue=_inbox(application),
         secret=settings.webhook_secret,
         ready=runtime.readiness_problem,
     )
     server.listen(settings.webhook_listen, settings.webhook_port)
     await application.bot.set_webhook(
-        settings.webhook_url, secret_token=settings.webhook_secret,
+        settings.webhook_url,
+        secret_token=settings.webhook_secret,
         allowed_updates=Update.ALL_TYPES,
-    )  # fmt: skip
+    )
     await stop.wait()
     await server.close()
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 from matplotlib import font_manager
 from matplotlib.axes import Axes
@@ -265,8 +266,13 @@ def mood_figure(
     count_axes = mood_axes.twinx()
     starts = [bucket.start for bucket in series]
 
+    # Dates are matplotlib units; its type stubs know only numbers, hence the ignores.
     count_axes.bar(
-        starts, [b.count for b in series], width=_BAR_DAYS, align="edge", color=BAR_COLOUR
+        starts,  # type: ignore[arg-type]
+        [b.count for b in series],
+        width=_BAR_DAYS,
+        align="edge",
+        color=BAR_COLOUR,
     )
     count_axes.set_ylabel(labels["messages"])
     # The twin is created later and so drawn on top; put the mood line back in front.
@@ -276,7 +282,7 @@ def mood_figure(
     centres = [start + timedelta(minutes=30) for start in starts]
     means = [math.nan if bucket.mean is None else bucket.mean for bucket in series]
     mood_axes.plot(
-        centres,
+        centres,  # type: ignore[arg-type]
         means,
         color=LINE_COLOUR,
         marker="o",
@@ -347,7 +353,7 @@ def loss_figure(
             label=f"{labels['baseline']} {baseline:.3f}",
         )
     axes.set_xlabel(labels["epoch"])
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    cast(MaxNLocator, axes.xaxis.get_major_locator()).set_params(integer=True)
     axes.legend(frameon=False)
     if title:
         axes.set_title(title)
@@ -370,12 +376,21 @@ def demo_figure(result: DemoResult, *, lang: str = "ko") -> Figure:
     for name, model in result.models.items():
         colour = _DEMO_COLOURS.get(name)
         epochs = range(1, len(model.history["loss"]) + 1)
-        axes.plot(epochs, model.history["loss"], "-", color=colour,
-                  label=labels.format("loss", model=name))  # fmt: skip
-        axes.plot(epochs, model.history["val_loss"], "--", color=colour,
-                  label=labels.format("val_loss", model=name))  # fmt: skip
-    axes.axhline(result.baseline_mse, color=NEUTRAL_COLOUR, linestyle=":",
-                 label=labels["baseline"])  # fmt: skip
+        axes.plot(
+            epochs,
+            model.history["loss"],
+            "-",
+            color=colour,
+            label=labels.format("loss", model=name),
+        )
+        axes.plot(
+            epochs,
+            model.history["val_loss"],
+            "--",
+            color=colour,
+            label=labels.format("val_loss", model=name),
+        )
+    axes.axhline(result.baseline_mse, color=NEUTRAL_COLOUR, linestyle=":", label=labels["baseline"])
     axes.set_yscale("log")
     axes.set_xlabel(labels["epoch"])
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -65,8 +65,13 @@ class Console:
         args = rest.split()
         if command in ("/help", "/start"):
             settings = service.settings
-            self.out(help_text("ko", agreement=settings.retrain.trust.agreement,
-                               retention_days=round(settings.retention_days)))  # fmt: skip
+            self.out(
+                help_text(
+                    "ko",
+                    agreement=settings.retrain.trust.agreement,
+                    retention_days=round(settings.retention_days),
+                )
+            )
         elif command == "/trace":
             await self._analyse(rest, chart=True)
         elif command in ("/wrong", "/correct"):
@@ -90,9 +95,13 @@ class Console:
     async def _analyse(self, text: str, chart: bool) -> None:
         self.message_id += 1
         reply = await self.service.analyse(
-            text, user_id=USER_ID, chat_id=PRIVATE_CHAT, message_id=self.message_id,
-            lang="ko", chart=chart,
-        )  # fmt: skip
+            text,
+            user_id=USER_ID,
+            chat_id=PRIVATE_CHAT,
+            message_id=self.message_id,
+            lang="ko",
+            chart=chart,
+        )
         self.last_verdict = reply.verdict_id or self.last_verdict
         self._show(reply, "trace.png")
 
@@ -128,8 +137,10 @@ async def run_console(settings: Settings, stdin: TextIO = sys.stdin) -> None:
         print(BANNER)
         print(f"\n모델 {runtime.models.model.version} · 예시: {EXAMPLE}")
         if runtime.first_model.state is not None:
-            print("(지금은 빠른 모델로 답해요. 전체 모델은 뒤에서 학습 중이고, 끝나면 저절로 "
-                  "바뀌어요. 진행 상황은 로그에 나와요.)")  # fmt: skip
+            print(
+                "(지금은 빠른 모델로 답해요. 전체 모델은 뒤에서 학습 중이고, 끝나면 저절로 "
+                "바뀌어요. 진행 상황은 로그에 나와요.)"
+            )
         await console.handle(EXAMPLE)
         interactive = stdin.isatty()
         while True:

@@ -50,10 +50,22 @@ def training_command(
     """`python -m training.train` for the quick stand-in or the full model of `plan`."""
     config = plan.quick_config if quick else plan.full_config
     test_rows = plan.quick_test_rows if quick else plan.full_test_rows
-    command = [python, "-m", "training.train", "--config", config, "--no-holdout",
-               "--out", str(registry.resolve())]  # fmt: skip
-    for flag, value in (("--limit", plan.limit), ("--test-limit", test_rows),
-                        ("--epochs", plan.epochs), ("--replaces", replaces)):  # fmt: skip
+    command = [
+        python,
+        "-m",
+        "training.train",
+        "--config",
+        config,
+        "--no-holdout",
+        "--out",
+        str(registry.resolve()),
+    ]
+    for flag, value in (
+        ("--limit", plan.limit),
+        ("--test-limit", test_rows),
+        ("--epochs", plan.epochs),
+        ("--replaces", replaces),
+    ):
         if value is not None:
             command += [flag, str(value)]
     if quick:
@@ -74,12 +86,16 @@ def ensure_model(settings: Settings) -> None:
         return
     plan = settings.first_model
     if plan.quick:
-        print("아직 모델이 없어 빠른 모델(n-gram)을 먼저 학습해요. 1-2분 뒤부터 답하고, "
-              "전체 모델은 뒤에서 학습해 바꿔 넣어요.\n(No model yet: fitting a quick one "
-              "first, 1-2 minutes; the full model then trains in the background.)")  # fmt: skip
+        print(
+            "아직 모델이 없어 빠른 모델(n-gram)을 먼저 학습해요. 1-2분 뒤부터 답하고, "
+            "전체 모델은 뒤에서 학습해 바꿔 넣어요.\n(No model yet: fitting a quick one "
+            "first, 1-2 minutes; the full model then trains in the background.)"
+        )
     else:
-        print("아직 모델이 없어 전체 모델을 먼저 학습해요 (약 12-14분).\n"
-              "(No model yet: training the full model first, 12-14 minutes.)")  # fmt: skip
+        print(
+            "아직 모델이 없어 전체 모델을 먼저 학습해요 (약 12-14분).\n"
+            "(No model yet: training the full model first, 12-14 minutes.)"
+        )
     command = training_command(settings.python, registry.root, plan, quick=plan.quick)
     if subprocess.run(command, env=child_environment(), check=False).returncode != 0:
         raise SystemExit("training failed; see the messages above")
@@ -133,8 +149,7 @@ def total_epochs(plan: FirstModelPlan) -> int:
     """Epochs the full training will report: a final fit runs every network for its
     configured epochs (no early stopping), and the n-gram member counts as one."""
     members = members_of(CONFIGS[plan.full_config])
-    return sum((plan.epochs or m.max_epochs) if isinstance(m, ModelConfig) else 1
-               for m in members)  # fmt: skip
+    return sum((plan.epochs or m.max_epochs) if isinstance(m, ModelConfig) else 1 for m in members)
 
 
 class FullModelFollowUp:
@@ -162,8 +177,9 @@ class FullModelFollowUp:
         if current is None or not self.registry.info(current).is_quick:
             return False
         plan = self.settings.first_model
-        self.state = FollowUpState(Phase.TRAINING, current, time.time(),
-                                   epochs_total=total_epochs(plan))  # fmt: skip
+        self.state = FollowUpState(
+            Phase.TRAINING, current, time.time(), epochs_total=total_epochs(plan)
+        )
         self._task = asyncio.create_task(self._follow_up(current), name="full-model")
         return True
 
@@ -191,16 +207,22 @@ class FullModelFollowUp:
 
     async def _train(self, quick: str) -> str:
         command = training_command(
-            self.settings.python, self.registry.root, self.settings.first_model, quick=False,
+            self.settings.python,
+            self.registry.root,
+            self.settings.first_model,
+            quick=False,
             replaces=quick,
-        )  # fmt: skip
+        )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("training the full model in the background (log: %s)", self.log_path)
         with self.log_path.open("ab") as stderr:
             process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr, env=child_environment(),
-            )  # fmt: skip
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env=child_environment(),
+            )
             _lower_priority(process.pid)
             try:
                 published = await self._relay(process)
@@ -220,8 +242,7 @@ class FullModelFollowUp:
             if event is None:
                 continue
             if event.kind is EventKind.EPOCH and self.state is not None:
-                self.state = replace(self.state, epochs_done=self.state.epochs_done + 1,
-                                     last=event)  # fmt: skip
+                self.state = replace(self.state, epochs_done=self.state.epochs_done + 1, last=event)
                 log.info("%s", progress_line(self.state))
             elif event.kind is EventKind.DONE:
                 published = event.candidate_version
@@ -242,16 +263,24 @@ class FullModelFollowUp:
             await asyncio.to_thread(self.registry.use, quick)
             raise
         assert self.state is not None
-        self.state = replace(self.state, phase=Phase.SERVING, full_version=version,
-                             epochs_done=self.state.epochs_total)  # fmt: skip
+        self.state = replace(
+            self.state,
+            phase=Phase.SERVING,
+            full_version=version,
+            epochs_done=self.state.epochs_total,
+        )
         minutes = (time.time() - self.state.started_at) / 60
         log.info("now serving the full model %s (trained in %.0f min)", version, minutes)
 
     def _fail(self, message: str) -> None:
         if self.state is not None:
             self.state = replace(self.state, phase=Phase.FAILED, error=message)
-        log.error("the full model was not trained: %s (log: %s); the quick model stays, and "
-                  "the next start tries again", message, self.log_path)  # fmt: skip
+        log.error(
+            "the full model was not trained: %s (log: %s); the quick model stays, and "
+            "the next start tries again",
+            message,
+            self.log_path,
+        )
 
 
 def progress_line(state: FollowUpState) -> str:
@@ -261,8 +290,10 @@ def progress_line(state: FollowUpState) -> str:
     where = ""
     if state.last is not None:
         event = state.last
-        where = (f" · member {event.member}/{event.members} {event.member_name}, "
-                 f"epoch {event.epoch}/{event.epochs}")  # fmt: skip
+        where = (
+            f" · member {event.member}/{event.members} {event.member_name}, "
+            f"epoch {event.epoch}/{event.epochs}"
+        )
     if state.evaluating:
         where += " · evaluating on the test set"
     minutes = (time.time() - state.started_at) / 60

@@ -48,8 +48,10 @@ MAX_REVIEW_ITEMS = 5
 
 def _buttons(prefix: str, subject: int, *choices: tuple[str, str]) -> InlineKeyboardMarkup:
     """One row of buttons whose data reads "<prefix>:<subject id>:<choice>"."""
-    row = [InlineKeyboardButton(text, callback_data=f"{prefix}:{subject}:{choice}")
-           for text, choice in choices]  # fmt: skip
+    row = [
+        InlineKeyboardButton(text, callback_data=f"{prefix}:{subject}:{choice}")
+        for text, choice in choices
+    ]
     return InlineKeyboardMarkup([row])
 
 
@@ -185,9 +187,12 @@ class Handlers:
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         settings = self.service.settings
         await update.effective_message.reply_text(
-            replies.help_text(await self._lang(update), agreement=settings.retrain.trust.agreement,
-                              retention_days=round(settings.retention_days))
-        )  # fmt: skip
+            replies.help_text(
+                await self._lang(update),
+                agreement=settings.retrain.trust.agreement,
+                retention_days=round(settings.retention_days),
+            )
+        )
 
     async def private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._analyse(update, update.effective_message.text, chart=False)
@@ -241,9 +246,12 @@ class Handlers:
             await _drop_buttons(query)
             return
         answer = await self.service.correct_verdict(
-            verdict_id, user_id=query.from_user.id, chat_id=query.message.chat.id,
-            label=None, lang=lang,
-        )  # fmt: skip
+            verdict_id,
+            user_id=query.from_user.id,
+            chat_id=query.message.chat.id,
+            label=None,
+            lang=lang,
+        )
         await query.answer(answer[:200])  # a notice, not a dialog to dismiss
         await _drop_buttons(query)
         self._after_correction(context)
@@ -324,14 +332,20 @@ class Handlers:
         verdict_id = verdict_id_of(target)
         if verdict_id is not None:
             answer = await self.service.correct_verdict(
-                verdict_id, user_id=update.effective_user.id, chat_id=message.chat_id,
-                label=label, lang=lang,
-            )  # fmt: skip
+                verdict_id,
+                user_id=update.effective_user.id,
+                chat_id=message.chat_id,
+                label=label,
+                lang=lang,
+            )
         elif target.text and not (target.from_user and target.from_user.is_bot):
             answer = await self.service.correct_text(
-                target.text, user_id=update.effective_user.id, chat_id=message.chat_id,
-                label=label, lang=lang,
-            )  # fmt: skip
+                target.text,
+                user_id=update.effective_user.id,
+                chat_id=message.chat_id,
+                label=label,
+                lang=lang,
+            )
         else:
             raise UsageError(say("correction.usage", lang))
         await message.reply_text(answer)
@@ -362,9 +376,12 @@ class Handlers:
         if update.effective_user is None:  # anonymous admins and linked channels post too
             return
         alert = await self.service.observe_group_message(
-            message.text, chat_id=message.chat_id, user_id=update.effective_user.id,
-            at=message.date.timestamp(), message_id=message.message_id,
-        )  # fmt: skip
+            message.text,
+            chat_id=message.chat_id,
+            user_id=update.effective_user.id,
+            at=message.date.timestamp(),
+            message_id=message.message_id,
+        )
         if alert:
             await message.chat.send_message(alert)
 

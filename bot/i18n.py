@@ -96,7 +96,7 @@ def fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def zone_label(zone: tzinfo, at: datetime | None = None) -> str:
+def zone_label(zone: tzinfo | None, at: datetime | None = None) -> str:
     """ "KST", "CET": the abbreviation people read; the IANA name where a zone has none
     (tzdata writes those as "+04")."""
     abbreviation = (at or datetime.now(zone)).tzname() or ""

@@ -67,8 +67,9 @@ class ModelFollower:
             except (RegistryError, ModelLoadError, OSError) as error:
                 # A replica with its own registry may not have the version (yet): it keeps
                 # serving what it has, and says so once per version.
-                log.warning("another process serves %s, which cannot be loaded here: %s",
-                            recorded, error)  # fmt: skip
+                log.warning(
+                    "another process serves %s, which cannot be loaded here: %s", recorded, error
+                )
                 return None
             log.info("now serving %s, as recorded by another process", recorded)
             return recorded

@@ -76,8 +76,15 @@ def verdict_text(trace: Trace, lang: Lang, corrected: OverlayVerdict | None = No
         ]
     else:
         label = label_name(trace.label, lang)
-        headline = [i18n.text("verdict.headline", lang, emoji=_emoji(trace.label), label=label,
-                              confidence=trace.confidence)]  # fmt: skip
+        headline = [
+            i18n.text(
+                "verdict.headline",
+                lang,
+                emoji=_emoji(trace.label),
+                label=label,
+                confidence=trace.confidence,
+            )
+        ]
     lines = [*headline, "", i18n.text("verdict.trace_title", lang)]
     turns = set(trace.turning_points)
     shown = trace.words[:MAX_TRACE_LINES]
@@ -121,8 +128,15 @@ def help_text(lang: Lang, *, agreement: int, retention_days: int) -> str:
 def review_text(item: ContestedText, lang: Lang) -> str:
     confidence = max(item.model_positive, 1 - item.model_positive)
     model = f"{label_name(int(item.model_positive >= 0.5), lang)} {confidence:.0%}"
-    return say("review.item", lang, text=_short(item.text, 300), label=label_name(item.label, lang),
-               votes_for=item.votes_for, votes_against=item.votes_against, model=model)  # fmt: skip
+    return say(
+        "review.item",
+        lang,
+        text=_short(item.text, 300),
+        label=label_name(item.label, lang),
+        votes_for=item.votes_for,
+        votes_against=item.votes_against,
+        model=model,
+    )
 
 
 # --- retraining -----------------------------------------------------------------------
@@ -147,8 +161,9 @@ def retrain_progress_text(event: ProgressEvent, lang: Lang) -> str:
     job = _job_name(event.job, lang)
     if event.kind is EventKind.MEMBER:
         member = _member_name(event.member_name, lang)
-        done = i18n.text("retrain.member_done", lang, member=member, index=event.member,
-                         total=event.members)  # fmt: skip
+        done = i18n.text(
+            "retrain.member_done", lang, member=member, index=event.member, total=event.members
+        )
         return " · ".join([*parts, *([job] if job else []), done])
     if event.stage is None:
         return parts[0]
@@ -173,8 +188,16 @@ def retrain_outcome_text(outcome, lang: Lang) -> str:
     if result.flips:
         lines += ["", i18n.text("retrain.flips_title", lang)]
         for flip in result.flips[:6]:
-            lines.append(i18n.text("retrain.flip", lang, text=_short(flip.text, 40), before=flip.before,
-                                   after=flip.after, label=label_name(flip.label, lang)))  # fmt: skip
+            lines.append(
+                i18n.text(
+                    "retrain.flip",
+                    lang,
+                    text=_short(flip.text, 40),
+                    before=flip.before,
+                    after=flip.after,
+                    label=label_name(flip.label, lang),
+                )
+            )
     lines.append(i18n.text("retrain.seconds", lang, seconds=outcome.seconds))
     return fit("\n".join(lines))
 
@@ -182,30 +205,54 @@ def retrain_outcome_text(outcome, lang: Lang) -> str:
 def _corrections_lines(result: RetrainResult, lang: Lang) -> list[str]:
     report = result.corrections
     routes = report.used_by_route
-    lines = [i18n.text("retrain.used", lang, used=report.used, agreed=routes.get("agreed", 0),
-                       approved=routes.get("approved", 0), broad=routes.get("broad", 0))]  # fmt: skip
+    lines = [
+        i18n.text(
+            "retrain.used",
+            lang,
+            used=report.used,
+            agreed=routes.get("agreed", 0),
+            approved=routes.get("approved", 0),
+            broad=routes.get("broad", 0),
+        )
+    ]
     texts = i18n.catalogue(lang)
     for reason, count in report.waiting_by_reason.items():
         why = texts.get(f"retrain.wait.{reason}", reason)
         lines.append(i18n.text("retrain.waiting", lang, count=count, reason=why))
     if report.accuracy_before is not None and report.accuracy_after is not None:
-        lines.append(i18n.text("retrain.accuracy", lang, before=report.accuracy_before,
-                               after=report.accuracy_after))  # fmt: skip
+        lines.append(
+            i18n.text(
+                "retrain.accuracy", lang, before=report.accuracy_before, after=report.accuracy_after
+            )
+        )
     return lines
 
 
 def _check_line(check: GateCheck, lang: Lang) -> str:
     f = check.figures
     if check.name is CheckName.NSMC:
-        detail = i18n.text("gate.nsmc", lang, before=f["accuracy_before"], after=f["accuracy_after"],
-                           n=f["n"], bound=f["drop_bound"] * 100, allowed=f["max_drop"] * 100)  # fmt: skip
+        detail = i18n.text(
+            "gate.nsmc",
+            lang,
+            before=f["accuracy_before"],
+            after=f["accuracy_after"],
+            n=f["n"],
+            bound=f["drop_bound"] * 100,
+            allowed=f["max_drop"] * 100,
+        )
     elif check.name is CheckName.CANARIES:
         detail = i18n.text("gate.canaries", lang, n=f["n"], flipped=f["flipped"])
     elif check.name is CheckName.LEARNED:
         detail = i18n.text("gate.learned", lang, n=f["n"], right=f["right"], share=f["min_share"])
     else:
-        detail = i18n.text("gate.generalises", lang, toward=f["toward"], away=f["away"],
-                           p=f["p_value"], max_p=f["max_p_value"])  # fmt: skip
+        detail = i18n.text(
+            "gate.generalises",
+            lang,
+            toward=f["toward"],
+            away=f["away"],
+            p=f["p_value"],
+            max_p=f["max_p_value"],
+        )
     return f"{'✅' if check.passed else '❌'} {detail}"
 
 
@@ -223,18 +270,32 @@ def demo_progress_text(demo: str, model: str, epoch: int, epochs: int, lang: Lan
 def demo_summary(result: DemoResult, lang: Lang) -> str:
     """The figures of a demo, each model's outcome, then a lesson that follows from them:
     a model that stays at the baseline is said to have failed, whatever the theory says."""
-    lines = [i18n.text(f"demo.title_{result.demo}", lang),
-             i18n.text("demo.baseline", lang, mse=result.baseline_mse)]  # fmt: skip
+    lines = [
+        i18n.text(f"demo.title_{result.demo}", lang),
+        i18n.text("demo.baseline", lang, mse=result.baseline_mse),
+    ]
     for name, model in result.models.items():
         outcome = result.outcome(name)
-        lines.append(i18n.text("demo.model", lang, name=name, mse=model.val_loss,
-                               share=result.share_of_baseline(name), params=model.params,
-                               outcome=i18n.text(f"demo.outcome_{outcome.value}", lang)))  # fmt: skip
+        lines.append(
+            i18n.text(
+                "demo.model",
+                lang,
+                name=name,
+                mse=model.val_loss,
+                share=result.share_of_baseline(name),
+                params=model.params,
+                outcome=i18n.text(f"demo.outcome_{outcome.value}", lang),
+            )
+        )
     if result.prediction is not None:
-        lines.append(i18n.text("demo.prediction", lang, prediction=result.prediction,
-                               target=result.target))  # fmt: skip
-    lines.append(i18n.text("demo.footer", lang, epochs=result.epochs, seed=result.seed,
-                           seconds=result.seconds))  # fmt: skip
+        lines.append(
+            i18n.text("demo.prediction", lang, prediction=result.prediction, target=result.target)
+        )
+    lines.append(
+        i18n.text(
+            "demo.footer", lang, epochs=result.epochs, seed=result.seed, seconds=result.seconds
+        )
+    )
     lines += ["", demo_lesson(result, lang)]
     return fit("\n".join(lines))
 
@@ -251,14 +312,32 @@ def demo_lesson(result: DemoResult, lang: Lang) -> str:
         if not failed:
             return i18n.text("demo.lesson_gru", lang)
         if learned:
-            return i18n.text("demo.lesson_gru_split", lang, learned=learned[0], failed=failed[0],
-                             demo=result.demo, more=more)  # fmt: skip
-        return i18n.text("demo.lesson_gated_failed", lang, gated=" / ".join(failed),
-                         epochs=result.epochs, demo=result.demo, more=more)  # fmt: skip
+            return i18n.text(
+                "demo.lesson_gru_split",
+                lang,
+                learned=learned[0],
+                failed=failed[0],
+                demo=result.demo,
+                more=more,
+            )
+        return i18n.text(
+            "demo.lesson_gated_failed",
+            lang,
+            gated=" / ".join(failed),
+            epochs=result.epochs,
+            demo=result.demo,
+            more=more,
+        )
     simple, gated = "SimpleRNN", next(name for name in result.models if name != "SimpleRNN")
     if outcomes[gated] is Outcome.FAILED:
-        return i18n.text("demo.lesson_gated_failed", lang, gated=gated, epochs=result.epochs,
-                         demo=result.demo, more=more)  # fmt: skip
+        return i18n.text(
+            "demo.lesson_gated_failed",
+            lang,
+            gated=gated,
+            epochs=result.epochs,
+            demo=result.demo,
+            more=more,
+        )
     if outcomes[simple] is Outcome.FAILED:
         return i18n.text("demo.lesson_gated_wins", lang, simple=simple, gated=gated)
     return i18n.text("demo.lesson_both_learn", lang, simple=simple, gated=gated)
@@ -269,13 +348,22 @@ def demo_lesson(result: DemoResult, lang: Lang) -> str:
 
 def mood_summary_text(summary: MoodSummary, lang: Lang) -> str:
     """One line of figures; the most negative hour in the group's local time, labelled."""
-    text = i18n.text("mood.summary", lang, hours=summary.hours, count=summary.message_count,
-                     mean=summary.mean_positive or 0.0,
-                     negative=f"{round((summary.negative_share or 0.0) * 100)}%")  # fmt: skip
+    text = i18n.text(
+        "mood.summary",
+        lang,
+        hours=summary.hours,
+        count=summary.message_count,
+        mean=summary.mean_positive or 0.0,
+        negative=f"{round((summary.negative_share or 0.0) * 100)}%",
+    )
     worst = summary.most_negative_hour
     if worst is not None:
-        text += i18n.text("mood.worst_hour", lang, hour=f"{worst.start:%H}",
-                          zone=i18n.zone_label(worst.start.tzinfo, worst.start))  # fmt: skip
+        text += i18n.text(
+            "mood.worst_hour",
+            lang,
+            hour=f"{worst.start:%H}",
+            zone=i18n.zone_label(worst.start.tzinfo, worst.start),
+        )
     return fit(text)
 
 
@@ -283,28 +371,43 @@ def mood_summary_text(summary: MoodSummary, lang: Lang) -> str:
 
 
 def status_text(
-    stats: ServingStats, accuracy: float | None, pending: int, uptime_s: float,
-    last_run: tuple[RunStatus, str | None] | None, first_model: FollowUpState | None,
-    lang: Lang, now: float,
-) -> str:  # fmt: skip
+    stats: ServingStats,
+    accuracy: float | None,
+    pending: int,
+    uptime_s: float,
+    last_run: tuple[RunStatus, str | None] | None,
+    first_model: FollowUpState | None,
+    lang: Lang,
+    now: float,
+) -> str:
     """The admins' /status: the served version, its figures, and the full model's training
     while a quick stand-in answers."""
     unknown = i18n.text("status.unknown", lang)
     lines = [
         i18n.text("status.version", lang, version=stats.version),
-        i18n.text("status.accuracy", lang,
-                  accuracy=f"{accuracy:.4f}" if accuracy is not None else unknown),
+        i18n.text(
+            "status.accuracy", lang, accuracy=f"{accuracy:.4f}" if accuracy is not None else unknown
+        ),
         i18n.text("status.pending", lang, count=pending),
         i18n.text("status.uptime", lang, uptime=duration(uptime_s, lang)),
         i18n.text("status.served", lang, count=stats.served),
-        i18n.text("status.latency", lang,
-                  latency=f"{stats.p50_ms:.1f} ms" if stats.p50_ms is not None else unknown),
+        i18n.text(
+            "status.latency",
+            lang,
+            latency=f"{stats.p50_ms:.1f} ms" if stats.p50_ms is not None else unknown,
+        ),
         i18n.text("status.swaps", lang, count=stats.swaps),
-    ]  # fmt: skip
+    ]
     if last_run is not None:
         status, version = last_run
-        lines.append(i18n.text("status.last_run", lang, status=i18n.text(f"run.{status}", lang),
-                               version=version or unknown))  # fmt: skip
+        lines.append(
+            i18n.text(
+                "status.last_run",
+                lang,
+                status=i18n.text(f"run.{status}", lang),
+                version=version or unknown,
+            )
+        )
     if first_model is not None:
         lines.append(first_model_text(first_model, lang, now))
     return fit("\n".join(lines))
@@ -313,19 +416,32 @@ def status_text(
 def first_model_text(state: FollowUpState, lang: Lang, now: float) -> str:
     """Where the full model is: training (how far, for how long), serving, or failed."""
     if state.phase is Phase.SERVING:
-        return i18n.text("status.full_serving", lang, full=state.full_version,
-                         quick=state.quick_version)  # fmt: skip
+        return i18n.text(
+            "status.full_serving", lang, full=state.full_version, quick=state.quick_version
+        )
     if state.phase is Phase.FAILED:
         return i18n.text("status.full_failed", lang, error=state.error)
     where = ""
     if state.last is not None:
-        where = i18n.text("status.full_where", lang, member=_member_name(state.last.member_name, lang),
-                          index=state.last.member, total=state.last.members,
-                          epoch=state.last.epoch, epochs=state.last.epochs)  # fmt: skip
+        where = i18n.text(
+            "status.full_where",
+            lang,
+            member=_member_name(state.last.member_name, lang),
+            index=state.last.member,
+            total=state.last.members,
+            epoch=state.last.epoch,
+            epochs=state.last.epochs,
+        )
     if state.evaluating:
         where += i18n.text("status.full_evaluating", lang)
-    return i18n.text("status.full_training", lang, bar=bar(state.fraction), fraction=state.fraction,
-                     where=where, elapsed=duration(now - state.started_at, lang))  # fmt: skip
+    return i18n.text(
+        "status.full_training",
+        lang,
+        bar=bar(state.fraction),
+        fraction=state.fraction,
+        where=where,
+        elapsed=duration(now - state.started_at, lang),
+    )
 
 
 def duration(seconds: float, lang: Lang) -> str:

@@ -360,9 +360,11 @@ class _Run:
             return await self._failed(self._failure_message(report, result), report.candidate)
         if result.status is RetrainStatus.NOTHING_TO_LEARN:
             await self.storage.finish_run(
-                self._run_id(), RunStatus.REJECTED, figures=self._figures(result),
+                self._run_id(),
+                RunStatus.REJECTED,
+                figures=self._figures(result),
                 message="nothing to learn",
-            )  # fmt: skip
+            )
             return self._outcome(OutcomeStatus.NOTHING_TO_DO, "nothing to learn", result=result)
         if not result.accepted or result.candidate_version is None:
             return await self._rejected(result)
@@ -388,16 +390,20 @@ class _Run:
         await self.storage.mark_consumed(ids, candidate)
         message = f"now serving {candidate} (learned from {len(ids)} correction(s))"
         await self.storage.finish_run(
-            self._run_id(), RunStatus.ACCEPTED, candidate_version=candidate,
-            figures=self._figures(result), message=message,
-        )  # fmt: skip
+            self._run_id(),
+            RunStatus.ACCEPTED,
+            candidate_version=candidate,
+            figures=self._figures(result),
+            message=message,
+        )
         return self._outcome(
             OutcomeStatus.ACCEPTED, message, candidate=candidate, result=result, used=len(ids)
         )
 
     async def _rejected(self, result: RetrainResult, message: str | None = None) -> RetrainOutcome:
-        failed = [c.summary for c in (result.decision.checks if result.decision else ())
-                  if not c.passed]  # fmt: skip
+        failed = [
+            c.summary for c in (result.decision.checks if result.decision else ()) if not c.passed
+        ]
         message = message or "kept the current model: " + "; ".join(failed)
         await self.storage.finish_run(
             self._run_id(), RunStatus.REJECTED, figures=self._figures(result), message=message

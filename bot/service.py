@@ -83,7 +83,7 @@ class SentimentService:
         fingerprint = await self.storage.corrections_fingerprint()
         votes = [Vote(*vote) for vote in await self.storage.votes()]
         reviews = [(r.text_key, r.label, r.decision) for r in await self.storage.reviews()]
-        self.overlay = CorrectionOverlay.of(rules, votes, reviews)  # type: ignore[arg-type]
+        self.overlay = CorrectionOverlay.of(rules, votes, reviews)
         self._overlay_fingerprint = fingerprint
 
     async def refresh_overlay(self) -> bool:
@@ -108,9 +108,15 @@ class SentimentService:
     # --- private chats: verdicts and corrections ------------------------------------
 
     async def analyse(
-        self, text: str, *, user_id: int, chat_id: int, message_id: int, lang: Lang,
+        self,
+        text: str,
+        *,
+        user_id: int,
+        chat_id: int,
+        message_id: int,
+        lang: Lang,
         chart: bool = False,
-    ) -> Reply:  # fmt: skip
+    ) -> Reply:
         trace = await self._read(text)
         if trace.is_empty:
             return Reply(replies.unreadable_text(trace, lang))
@@ -144,9 +150,15 @@ class SentimentService:
             raise UsageError(say("correction.not_yours", lang))
         corrected = (1 - verdict.label_shown) if label is None else label
         return await self._save_correction(
-            verdict.text, verdict.predicted_label, verdict.probability, verdict.model_version,
-            corrected_label=corrected, user_id=user_id, chat_id=chat_id, lang=lang,
-        )  # fmt: skip
+            verdict.text,
+            verdict.predicted_label,
+            verdict.probability,
+            verdict.model_version,
+            corrected_label=corrected,
+            user_id=user_id,
+            chat_id=chat_id,
+            lang=lang,
+        )
 
     async def correct_text(
         self, text: str, *, user_id: int, chat_id: int, label: int, lang: Lang
@@ -157,14 +169,28 @@ class SentimentService:
         if trace.is_empty:
             return replies.unreadable_text(trace, lang)
         return await self._save_correction(
-            text, trace.label, trace.positive, trace.model_version,
-            corrected_label=label, user_id=user_id, chat_id=chat_id, lang=lang,
-        )  # fmt: skip
+            text,
+            trace.label,
+            trace.positive,
+            trace.model_version,
+            corrected_label=label,
+            user_id=user_id,
+            chat_id=chat_id,
+            lang=lang,
+        )
 
     async def _save_correction(
-        self, text: str, predicted_label: int, probability: float, model_version: str, *,
-        corrected_label: int, user_id: int, chat_id: int, lang: Lang,
-    ) -> str:  # fmt: skip
+        self,
+        text: str,
+        predicted_label: int,
+        probability: float,
+        model_version: str,
+        *,
+        corrected_label: int,
+        user_id: int,
+        chat_id: int,
+        lang: Lang,
+    ) -> str:
         """Store first, then say so: the answer is only given once the row is committed."""
         result = await self.storage.add_correction(
             text=text,
@@ -177,14 +203,23 @@ class SentimentService:
         )
         self.overlay.add(text, user_id, corrected_label)
         key = "correction.saved" if result.created else "correction.updated"
-        return say(key, lang, label=replies.label_name(corrected_label, lang),
-                   agreement=self.settings.retrain.trust.agreement)  # fmt: skip
+        return say(
+            key,
+            lang,
+            label=replies.label_name(corrected_label, lang),
+            agreement=self.settings.retrain.trust.agreement,
+        )
 
     async def forget(self, user_id: int, lang: Lang) -> str:
         removed = await self.storage.forget_user(user_id)
         self.overlay.forget_user(user_id)
-        return say("forget.done", lang, corrections=removed.corrections,
-                   verdicts=removed.verdicts, scores=removed.scores)  # fmt: skip
+        return say(
+            "forget.done",
+            lang,
+            corrections=removed.corrections,
+            verdicts=removed.verdicts,
+            scores=removed.scores,
+        )
 
     # --- retention -------------------------------------------------------------------
 
@@ -231,9 +266,14 @@ class SentimentService:
         return (zone_named(name) if name else None) or self.settings.timezone
 
     async def observe_group_message(
-        self, text: str, *, chat_id: int, user_id: int, at: float,
+        self,
+        text: str,
+        *,
+        chat_id: int,
+        user_id: int,
+        at: float,
         message_id: int | None = None,
-    ) -> str | None:  # fmt: skip
+    ) -> str | None:
         """Score one group message; returns an alert to post (in the group's language), at
         most once per dip. A message scored before (a replayed or redelivered update) is
         not counted again."""
@@ -260,8 +300,14 @@ class SentimentService:
         lang, zone = await self.chat_language(chat_id), await self.chat_zone(chat_id)
         local = i18n.local_time(at, zone)
         if fire:
-            return say("mood.alert_fired", lang, window=window, rolling=rolling,
-                       threshold=settings.alert_threshold, time=local)  # fmt: skip
+            return say(
+                "mood.alert_fired",
+                lang,
+                window=window,
+                rolling=rolling,
+                threshold=settings.alert_threshold,
+                time=local,
+            )
         return say("mood.alert_recovered", lang, rolling=rolling, time=local)
 
     async def mood_report(self, chat_id: int, args: list[str], lang: Lang) -> Reply:
@@ -318,8 +364,9 @@ class SentimentService:
         if zone is None:
             raise UsageError(say("group.timezone_unknown", lang, zone=args[0][:64]))
         await self.storage.set_chat_timezone(chat_id, zone.key)
-        return say("group.timezone_set", lang, zone=zone.key,
-                   time=i18n.local_time(self.clock(), zone))  # fmt: skip
+        return say(
+            "group.timezone_set", lang, zone=zone.key, time=i18n.local_time(self.clock(), zone)
+        )
 
     # --- admins -------------------------------------------------------------------------
 
@@ -356,8 +403,16 @@ class SentimentService:
             accuracy = f"{info.accuracy:.4f}" if info.accuracy is not None else "-"
             problem = f" ⚠️ {info.problem}" if info.problem else ""
             quick = i18n.text("admin.quick_mark", lang) if info.is_quick else ""
-            lines.append(i18n.text("admin.model_line", lang, mark=mark, name=info.name,
-                                   accuracy=accuracy, problem=quick + problem))  # fmt: skip
+            lines.append(
+                i18n.text(
+                    "admin.model_line",
+                    lang,
+                    mark=mark,
+                    name=info.name,
+                    accuracy=accuracy,
+                    problem=quick + problem,
+                )
+            )
         return "\n".join(lines) or i18n.text("admin.no_models", lang)
 
     async def rollback(self, args: list[str], lang: Lang) -> str:

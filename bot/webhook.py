@@ -90,11 +90,14 @@ class WebhookServer:
         self._ready = ready
         self.draining = False
         routes: list[Any] = [
-            (rf"/{path.strip('/')}/?", _UpdateHandler, {"bot": bot, "queue": queue,
-                                                       "secret": secret}),
+            (
+                rf"/{path.strip('/')}/?",
+                _UpdateHandler,
+                {"bot": bot, "queue": queue, "secret": secret},
+            ),
             (LIVE_PATH, _LiveHandler),
             (READY_PATH, _ReadyHandler, {"server": self}),
-        ]  # fmt: skip
+        ]
         self._http = HTTPServer(_Application(routes))
 
     async def readiness_problem(self) -> str | None:

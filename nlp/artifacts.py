@@ -54,7 +54,7 @@ def write_model_dir(
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / CONFIG_FILE, config.to_dict())
     vocabulary.save(directory / VOCABULARY_FILE)
-    np.savez(directory / WEIGHTS_FILE, **weights)
+    np.savez(directory / WEIGHTS_FILE, **weights)  # type: ignore[arg-type]  # numpy's stub
     _write_json(directory / METRICS_FILE, metrics)
     manifest = {name: sha256_of(directory / name) for name in CONTENT_FILES}
     _write_json(directory / MANIFEST_FILE, {"files": manifest})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nlp.artifacts import (
     ENSEMBLE_FILE,
@@ -30,6 +31,7 @@ from nlp.ngrams import NgramModel
 from nlp.trace import Trace
 
 Member = SentimentModel | NgramModel
+Trained = tuple[Member, dict[str, list[float]]]  # a member and its training history
 
 
 class Ensemble:
@@ -38,7 +40,7 @@ class Ensemble:
         config: EnsembleConfig,
         members: Sequence[Member],
         version: str,
-        metrics: dict | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> None:
         if not members:
             raise ValueError("an ensemble needs at least one member")

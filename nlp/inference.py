@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class SentimentModel:
         vocabulary: Vocabulary,
         weights: dict[str, np.ndarray],
         version: str,
-        metrics: dict | None = None,
+        metrics: dict[str, Any] | None = None,
         tokenizer: Tokenizer | None = None,
     ) -> None:
         check_weight_shapes(config, len(vocabulary), weights)

@@ -11,6 +11,7 @@ equals re-running the model on each prefix (`tests/test_trace.py` checks this).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -21,19 +22,19 @@ from keras import layers, ops
 from nlp.model_config import ModelConfig
 
 
-class MaskedMax(layers.Layer):
+class MaskedMax(layers.Layer):  # type: ignore[misc]  # keras ships no types
     """Max over the real (unmasked) time steps; padding never wins the max."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.supports_masking = True
 
-    def call(self, inputs, mask=None):
+    def call(self, inputs: Any, mask: Any = None) -> Any:
         if mask is not None:
             inputs = ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9))
         return ops.max(inputs, axis=1)
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
         return None
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -65,10 +65,12 @@ def word_features(words: Sequence[str], index: int, max_char_ngram: int) -> list
 def feature_hashes(features: Iterable[str]) -> np.ndarray:
     """Stable 64-bit hashes (Python's own `hash` changes with every process)."""
     return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "little")
-         for f in features),
+        (
+            int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "little")
+            for f in features
+        ),
         dtype=np.uint64,
-    )  # fmt: skip
+    )
 
 
 def message_features(words: Sequence[str], max_char_ngram: int) -> set[str]:
@@ -85,7 +87,7 @@ class NgramModel:
         vocabulary: Vocabulary,
         weights: dict[str, np.ndarray],
         version: str,
-        metrics: dict | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> None:
         _check_weights(weights)
         self.config = config

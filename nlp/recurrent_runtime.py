@@ -54,7 +54,7 @@ class RecurrentRuntime:
         """(batch, time) ids -> (batch, time, units) outputs; rows past their length are 0."""
         feeds = {"ids": ids.astype(np.int64, copy=False), "lengths": lengths.astype(np.int32)}
         (outputs,) = self._session.run(None, feeds)
-        return outputs
+        return np.asarray(outputs)
 
 
 def _onnx_weights(config: ModelConfig, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -96,7 +96,7 @@ def _graph(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bytes:
             ["embedded", "W", "R", "B", "lengths"],
             ["by_time"],  # (time, 1 direction, batch, units)
             hidden_size=config.units,
-            **cell_options,
+            **cell_options,  # type: ignore[arg-type]  # onnx's stub types no attribute
         ),
         helper.make_node("Squeeze", ["by_time", "direction_axis"], ["squeezed"]),
         helper.make_node("Transpose", ["squeezed"], ["outputs"], perm=[1, 0, 2]),
@@ -118,4 +118,4 @@ def _graph(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bytes:
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION
     )
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())

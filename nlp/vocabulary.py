@@ -22,7 +22,9 @@ class Vocabulary:
     tokens: tuple[str, ...]
 
     @classmethod
-    def build(cls, token_lists: Iterable[Sequence[str]], max_size: int, min_count: int = 2):
+    def build(
+        cls, token_lists: Iterable[Sequence[str]], max_size: int, min_count: int = 2
+    ) -> Vocabulary:
         counts = Counter(token for tokens in token_lists for token in tokens)
         frequent = [
             token

@@ -59,18 +59,20 @@ def webhook_env(port: int) -> dict[str, str]:
 
 
 def e2e_settings(tg, registry_root: Path, tmp_path: Path, database: str) -> Settings:
-    return Settings.from_env({
-        **telegram_env(tg),
-        **database_env(database),
-        "MODEL_REGISTRY": str(registry_root),
-        "ADMIN_IDS": str(ADMIN_ID),
-        "POLL_TIMEOUT": "1",
-        "MOOD_WINDOW": "4",
-        "RATE_LIMIT_PER_MINUTE": "8",
-        "DB_BUSY_TIMEOUT": "0.2",
-        "RETRAIN_CRON": "off",
-        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
-    })  # fmt: skip
+    return Settings.from_env(
+        {
+            **telegram_env(tg),
+            **database_env(database),
+            "MODEL_REGISTRY": str(registry_root),
+            "ADMIN_IDS": str(ADMIN_ID),
+            "POLL_TIMEOUT": "1",
+            "MOOD_WINDOW": "4",
+            "RATE_LIMIT_PER_MINUTE": "8",
+            "DB_BUSY_TIMEOUT": "0.2",
+            "RETRAIN_CRON": "off",
+            "DEMO_CACHE_DIR": str(tmp_path / "demos"),
+        }
+    )
 
 
 def buttons(message: dict) -> list[str]:

@@ -97,20 +97,53 @@ class PostgresServer:
             os.chown(self.root, *ids)
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
         init = subprocess.run(
-            [str(self.bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
-             "--auth=trust", "--no-sync", "--no-instructions"],
-            capture_output=True, text=True, env=env, cwd=self.root, **self._run_as(),
-        )  # fmt: skip
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--auth=trust",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.root,
+            **self._run_as(),
+        )
         if init.returncode != 0:
             raise NoPostgres(f"initdb failed ({init.returncode}): {init.stderr.strip()}")
         log = open(self.root / "postgres.log", "wb")  # noqa: SIM115 (lives with the server)
         self.process = subprocess.Popen(
-            [str(self.bin_dir / "postgres"), "-D", str(data), "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.root}",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root, **self._run_as(),
-        )  # fmt: skip
+            [
+                str(self.bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.root}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.root,
+            **self._run_as(),
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -139,10 +172,19 @@ class PostgresServer:
         self._count += 1
         name = f"test_{os.getpid()}_{self._count}"
         made = subprocess.run(
-            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", "postgres", name],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                str(self.bin_dir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if made.returncode != 0:
             raise NoPostgres(f"createdb {name} failed: {made.stderr.strip()}")
         return self.database_url(name)

@@ -161,8 +161,9 @@ async def test_a_verdict_can_be_corrected_only_by_the_person_it_answered(tg, bot
     owner, other = tg.create_user("서연"), tg.create_user("지호")
     group = tg.group_chat("독서 모임", [owner, other], admins=[owner], bot_is_admin=True)
     tg.send_text(group, owner, "/trace 이 책 인생책 등극")
-    verdict = next(m for m in [await tg.wait_for_bot_message(group) for _ in range(2)]
-                   if buttons(m))  # fmt: skip
+    verdict = next(
+        m for m in [await tg.wait_for_bot_message(group) for _ in range(2)] if buttons(m)
+    )
     answer = await tg.wait_for_callback_answer(
         tg.press_button(group, other, verdict, buttons(verdict)[1])
     )
@@ -399,9 +400,15 @@ async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_
     recipe = RetrainRecipe(
         trust=TrustRules(min_users=1, max_user_share=1.0),  # one admin teaches four texts
         focus=FocusRules(steps=30, replay_rows=500),
-        gate=GateRules(nsmc_rows=300, max_nsmc_drop=0.99, max_canary_flips=100,
-                       min_learned=0.0, max_p_value=1.0, min_moved_share=0.0),
-    )  # fmt: skip
+        gate=GateRules(
+            nsmc_rows=300,
+            max_nsmc_drop=0.99,
+            max_canary_flips=100,
+            min_learned=0.0,
+            max_p_value=1.0,
+            min_moved_share=0.0,
+        ),
+    )
     settings = dataclasses.replace(settings, retrain=recipe)
     running = RunningBot(settings)
     await running.start(tg)

@@ -18,14 +18,23 @@ def test_defaults_embed_the_retrain_recipe():
 
 def test_recipe_variables_reach_the_recipe():
     settings = Settings.from_env(
-        {"RETRAIN_AGREEMENT": "3", "RETRAIN_CONFIDENT_AGREEMENT": "4", "RETRAIN_STEPS": "50",
-         "GATE_NSMC_ROWS": "2000", "RETRAIN_MODE": "full", "RETRAIN_LIMIT": "1000"}
-    )  # fmt: skip
+        {
+            "RETRAIN_AGREEMENT": "3",
+            "RETRAIN_CONFIDENT_AGREEMENT": "4",
+            "RETRAIN_STEPS": "50",
+            "GATE_NSMC_ROWS": "2000",
+            "RETRAIN_MODE": "full",
+            "RETRAIN_LIMIT": "1000",
+        }
+    )
     recipe = settings.retrain
     assert (recipe.trust.agreement, recipe.trust.confident_agreement) == (3, 4)
     assert (recipe.focus.steps, recipe.gate.nsmc_rows, recipe.mode, recipe.limit) == (
-        50, 2000, "full", 1000
-    )  # fmt: skip
+        50,
+        2000,
+        "full",
+        1000,
+    )
 
 
 def test_a_fresh_install_answers_with_a_quick_model_unless_told_to_wait():

@@ -106,8 +106,11 @@ async def test_kill_9_with_messages_in_flight_loses_none_and_counts_groups_once(
         assert answered_before < total, "the kill came too late to test anything"
 
         bot = _start_bot(tg, tmp_path, registry, port, database)
-        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total, 120,
-                     "every message answered after the restart")  # fmt: skip
+        await _until(
+            lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total,
+            120,
+            "every message answered after the restart",
+        )
         # Every update marked handled: each reply that will go out has gone out.
         await _until(_replayed(database), 30, "the replay finished")
         per_chat = [len(_verdicts(tg, chat)) for chat in chats]
@@ -138,8 +141,15 @@ async def test_an_update_delivered_twice_is_queued_once_and_replayed_until_handl
     from bot.inbox import InboxQueue
     from bot.storage import Storage
 
-    payload = {"update_id": 7, "message": {"message_id": 1, "date": 0, "text": "안녕",
-               "chat": {"id": 5, "type": "private"}}}  # fmt: skip
+    payload = {
+        "update_id": 7,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "text": "안녕",
+            "chat": {"id": 5, "type": "private"},
+        },
+    }
     bot = Bot("1:x")
     async with await Storage.open(database) as storage:
         queue = InboxQueue()
@@ -177,9 +187,13 @@ async def test_the_application_does_not_remember_every_user_it_has_seen(tg) -> N
     application.add_handler(MessageHandler(filters.TEXT, note))
     await application.initialize()
     for user_id in range(1, 501):
-        message = {"message_id": 1, "date": 0, "text": "안녕",
-                   "chat": {"id": user_id, "type": "private"},
-                   "from": {"id": user_id, "is_bot": False, "first_name": "u"}}  # fmt: skip
+        message = {
+            "message_id": 1,
+            "date": 0,
+            "text": "안녕",
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "u"},
+        }
         update = Update.de_json({"update_id": user_id, "message": message}, application.bot)
         await application.process_update(update)
     await application.shutdown()

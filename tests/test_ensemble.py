@@ -26,9 +26,12 @@ pytestmark = pytest.mark.slow  # trains an ensemble
 def ensemble_registry(tmp_path_factory) -> Registry:
     registry = Registry(tmp_path_factory.mktemp("ensemble-registry"))
     request = TrainingRequest(
-        DEFAULT, load_split("train").head(4_000), load_split("test").head(500),
-        epochs=1, progress=False,
-    )  # fmt: skip
+        DEFAULT,
+        load_split("train").head(4_000),
+        load_split("test").head(500),
+        epochs=1,
+        progress=False,
+    )
     result = run_training(request, registry)
     registry.use(result.name)
     return registry
@@ -77,10 +80,16 @@ def test_a_damaged_member_makes_the_whole_version_unservable(ensemble_registry, 
 def test_fine_tuning_an_ensemble_keeps_each_members_vocabulary(ensemble_registry):
     base = ensemble_registry.load_current()
     request = TrainingRequest(
-        base.config, load_split("train").head(2_000), load_split("test").head(200), epochs=1,
-        extra_texts=["이 영화 꿀잼", "꿀잼 인정", "노잼"], extra_labels=[1, 1, 0], base=base,
-        learning_rate=5e-4, progress=False,
-    )  # fmt: skip
+        base.config,
+        load_split("train").head(2_000),
+        load_split("test").head(200),
+        epochs=1,
+        extra_texts=["이 영화 꿀잼", "꿀잼 인정", "노잼"],
+        extra_labels=[1, 1, 0],
+        base=base,
+        learning_rate=5e-4,
+        progress=False,
+    )
     epochs_seen = []
     result = run_training(request, ensemble_registry, lambda e, n, logs: epochs_seen.append(logs))
     tuned = ensemble_registry.load(result.name)

@@ -32,8 +32,9 @@ from bot.replies import first_model_text
 from bot.settings import FirstModelPlan, Settings
 from training.registry import Registry
 
-SMALL = FirstModelPlan(limit=2_000, quick_test_rows=300, full_config="kiwi",
-                       full_test_rows=300, epochs=1)  # fmt: skip
+SMALL = FirstModelPlan(
+    limit=2_000, quick_test_rows=300, full_config="kiwi", full_test_rows=300, epochs=1
+)
 SENTENCE = "배우 연기가 정말 좋았어요"
 
 pytestmark = pytest.mark.slow  # trains models and runs the bot's training children
@@ -41,9 +42,13 @@ pytestmark = pytest.mark.slow  # trains models and runs the bot's training child
 
 def _settings(folder: Path, plan: FirstModelPlan = SMALL) -> Settings:
     settings = Settings.from_env(
-        {"DATABASE_PATH": str(folder / "bot.sqlite3"), "MODEL_REGISTRY": str(folder / "models"),
-         "ADMIN_IDS": "99", "RETRAIN_CRON": "off"}
-    )  # fmt: skip
+        {
+            "DATABASE_PATH": str(folder / "bot.sqlite3"),
+            "MODEL_REGISTRY": str(folder / "models"),
+            "ADMIN_IDS": "99",
+            "RETRAIN_CRON": "off",
+        }
+    )
     return replace(settings, first_model=plan)
 
 
@@ -78,8 +83,9 @@ async def test_the_quick_model_answers_first_and_the_full_model_replaces_it(inst
     assert registry.info(quick).is_quick and registry.info(quick).metrics["config"] == "ngram"
     settings = _settings(install)
     async with open_runtime(settings) as runtime:
-        reply = await runtime.service.analyse(SENTENCE, user_id=5, chat_id=5, message_id=1,
-                                              lang="ko")  # fmt: skip
+        reply = await runtime.service.analyse(
+            SENTENCE, user_id=5, chat_id=5, message_id=1, lang="ko"
+        )
         assert (await runtime.storage.get_verdict(reply.verdict_id)).model_version == quick
         assert runtime.retrainer.running  # no retrain competes with it for the cores
         assert "빠른 모델" in await runtime.service.status("ko")
@@ -124,11 +130,27 @@ async def test_a_full_model_published_before_a_crash_is_served_without_retrainin
     registry = Registry(install / "models")
     quick = registry.current_name()
     subprocess.run(
-        [sys.executable, "-m", "training.train", "--config", "ngram", "--limit", "1000",
-         "--test-limit", "100", "--no-holdout", "--replaces", quick, "--make-current", "no",
-         "--out", str(registry.root)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--config",
+            "ngram",
+            "--limit",
+            "1000",
+            "--test-limit",
+            "100",
+            "--no-holdout",
+            "--replaces",
+            quick,
+            "--make-current",
+            "no",
+            "--out",
+            str(registry.root),
+        ],
+        check=True,
+        capture_output=True,
+    )
     published = registry.replacement_of(quick)
     assert published is not None and registry.current_name() == quick
     async with open_runtime(_settings(install)) as runtime:

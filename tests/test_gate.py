@@ -21,8 +21,9 @@ from training.gate import (
 )
 from training.recipe import GateRules
 
-RULES = GateRules(max_nsmc_drop=0.003, confidence=0.9, min_learned=0.9, max_p_value=0.05,
-                  min_moved_share=0.6)  # fmt: skip
+RULES = GateRules(
+    max_nsmc_drop=0.003, confidence=0.9, min_learned=0.9, max_p_value=0.05, min_moved_share=0.6
+)
 
 
 def _paired(n: int, fixed: int, broken: int) -> tuple[list[int], list[int], list[int]]:

@@ -31,8 +31,11 @@ def test_english_texts_carry_no_hangul() -> None:
 def test_korean_particles_follow_the_last_syllable() -> None:
     assert i18n.text("correction.updated", "ko", label="긍정").endswith("긍정으로 다시 저장했어요.")
     assert [i18n.with_particle(w, "ro") for w in ("부정", "사과", "서울", "집")] == [
-        "부정으로", "사과로", "서울로", "집으로"
-    ]  # fmt: skip
+        "부정으로",
+        "사과로",
+        "서울로",
+        "집으로",
+    ]
     assert [i18n.with_particle(w, "eul") for w in ("판정", "모델")] == ["판정을", "모델을"]
     assert [i18n.with_particle(w, "eun") for w in ("봇", "그룹")] == ["봇은", "그룹은"]
     assert i18n.with_particle("UTC", "i") == "UTC이(가)"  # no syllable to go by: both forms

@@ -97,8 +97,14 @@ def test_bad_text_gives_the_same_reasons_as_the_networks(ngram_model):
     ]
     traces = ngram_model.trace_batch(texts)
     assert [t.reason for t in traces] == [
-        REASON_EMPTY, None, None, None, None, REASON_EMPTY, None,
-    ]  # fmt: skip
+        REASON_EMPTY,
+        None,
+        None,
+        None,
+        None,
+        REASON_EMPTY,
+        None,
+    ]
     assert len(traces[-1].words) == len(texts[-1].split())  # no token limit: it reads all
     assert all(0.0 <= p <= 1.0 for p in traces[-1].probabilities)
 
@@ -132,9 +138,14 @@ def test_wrong_shaped_weights_are_unusable(ngram_registry):
 def test_refit_with_corrections_learns_their_new_words(ngram_registry, ngram_model):
     slang = ["이 영화 개꿀잼띠 인정", "개꿀잼띠 또 보고싶다", "진짜 개꿀잼띠"]
     request = TrainingRequest(
-        NGRAM, load_split("train").head(2_000), load_split("test").head(200),
-        extra_texts=slang, extra_labels=[1, 1, 1], base=ngram_model, progress=False,
-    )  # fmt: skip
+        NGRAM,
+        load_split("train").head(2_000),
+        load_split("test").head(200),
+        extra_texts=slang,
+        extra_labels=[1, 1, 1],
+        base=ngram_model,
+        progress=False,
+    )
     seen = []
     result = run_training(request, ngram_registry, lambda e, n, logs: seen.append(logs))
     refit = ngram_registry.load(result.name)

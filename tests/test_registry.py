@@ -53,13 +53,17 @@ def test_use_switches_current_and_cli_reports_it(registry_copy):
     assert registry_copy.load_current().version == second.name
     completed = subprocess.run(
         [sys.executable, "-m", "training.registry", "--root", str(registry_copy.root), "current"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert completed.stdout.strip() == str(second)
     listing = subprocess.run(
         [sys.executable, "-m", "training.registry", "--root", str(registry_copy.root), "list"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"* {second.name}" in listing and name in listing
 
 

@@ -170,16 +170,18 @@ async def tee(*targets: str):
 
 
 def replica_settings(tg, database: str, registry, port: int, tmp_path) -> Settings:
-    return Settings.from_env({
-        **telegram_env(tg),
-        "DATABASE_URL": database,
-        "MODEL_REGISTRY": str(registry),
-        **webhook_env(port),
-        "WEBHOOK_SECRET": "replica-secret",
-        "RETRAIN_CRON": "off",
-        "RETRAIN_INTERVAL_MINUTES": "0",
-        "DEMO_CACHE_DIR": str(tmp_path / f"demos-{port}"),
-    })  # fmt: skip
+    return Settings.from_env(
+        {
+            **telegram_env(tg),
+            "DATABASE_URL": database,
+            "MODEL_REGISTRY": str(registry),
+            **webhook_env(port),
+            "WEBHOOK_SECRET": "replica-secret",
+            "RETRAIN_CRON": "off",
+            "RETRAIN_INTERVAL_MINUTES": "0",
+            "DEMO_CACHE_DIR": str(tmp_path / f"demos-{port}"),
+        }
+    )
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
@@ -228,9 +230,14 @@ def test_a_database_that_cannot_be_reached_stops_the_bot_with_a_clear_message(
     }
     env.pop("TELEGRAM_TOKEN", None)
     done = subprocess.run(
-        [sys.executable, "-m", "bot"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot"],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 3, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert "cannot be reached" in last and "127.0.0.1" in last and "s3cret" not in last
@@ -247,11 +254,13 @@ async def test_a_rollback_on_one_replica_is_served_by_the_other(
     current = (root / "CURRENT").read_text().strip()
     older = "0000-older"  # sorts before the current one: /rollback's default target
     shutil.copytree(root / "versions" / current, root / "versions" / older)
-    settings = Settings.from_env({
-        **database_env(database),
-        "MODEL_REGISTRY": str(root),
-        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
-    })  # fmt: skip
+    settings = Settings.from_env(
+        {
+            **database_env(database),
+            "MODEL_REGISTRY": str(root),
+            "DEMO_CACHE_DIR": str(tmp_path / "demos"),
+        }
+    )
     async with open_runtime(settings) as first, open_runtime(settings) as second:
         assert await second.storage.served_version() == current
         assert "0000-older" in await first.service.rollback([], "en")
@@ -271,8 +280,9 @@ async def test_a_correction_made_on_one_replica_reaches_the_other(
     async with open_runtime(settings) as a, open_runtime(settings) as b:
         text = "이 영화 진짜 대박이다"
         first = await a.service.analyse(text, user_id=7, chat_id=7, message_id=1, lang="en")
-        await a.service.correct_verdict(first.verdict_id, user_id=7, chat_id=7, label=None,
-                                        lang="en")  # fmt: skip
+        await a.service.correct_verdict(
+            first.verdict_id, user_id=7, chat_id=7, label=None, lang="en"
+        )
         assert await b.service.refresh_overlay() is True  # what b's follow-model job does
         assert await b.service.refresh_overlay() is False  # nothing new since
         again = await b.service.analyse(text, user_id=7, chat_id=7, message_id=2, lang="en")

@@ -44,26 +44,29 @@ def _replica(tg, name: str, port: int, registry: Path, database: str, tmp: Path)
         "PYTHONPATH": str(REPO),
     }
     log = (tmp / f"{name}.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=tmp, stdout=log,
-                            stderr=log)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=tmp, stdout=log, stderr=log)
 
 
-async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry, tmp_path,
-                                                             postgres) -> None:  # fmt: skip
+async def test_two_replicas_behind_a_proxy_survive_a_kill_9(
+    tg, trained_registry, tmp_path, postgres
+) -> None:
     database = postgres.new_database()
     registry = Path(shutil.copytree(trained_registry.root, tmp_path / "models"))
     ports = [free_port(), free_port()]
     proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
     tg.forward_webhook(f"{await proxy.start()}/hook")
-    replicas = [_replica(tg, f"r{i}", port, registry, database, tmp_path)
-                for i, port in enumerate(ports)]  # fmt: skip
+    replicas = [
+        _replica(tg, f"r{i}", port, registry, database, tmp_path) for i, port in enumerate(ports)
+    ]
     try:
         await _until(lambda: sum(m == "setWebhook" for m, _ in tg.calls) >= 2, 120, "both up")
         users = [tg.create_user(f"사용자{i}") for i in range(USERS)]
         chats = [tg.private_chat(user) for user in users]
         members = [users[g * 5 : g * 5 + 5] for g in range(GROUPS)]
-        groups = [tg.group_chat(f"모임{g}", people, admins=people[:1], bot_is_admin=True)
-                  for g, people in enumerate(members)]  # fmt: skip
+        groups = [
+            tg.group_chat(f"모임{g}", people, admins=people[:1], bot_is_admin=True)
+            for g, people in enumerate(members)
+        ]
         for g, group in enumerate(groups):
             tg.send_text(group, users[g * 5], "/mood_alert 0.4")
         await _until(lambda: all(tg.bot_messages(group) for group in groups), 60, "alerts set")
@@ -74,16 +77,22 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry
                 for index in range(PER_GROUP // PER_USER + 1):
                     tg.send_text(group, users[g * 5 + index % 5], f"{NEGATIVE} {round_} {index}")
         kill_after = max(30, USERS * PER_USER // 4)  # both replicas carry load, then one dies
-        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= kill_after, WAIT_S,
-                     "replies before the kill")  # fmt: skip
+        await _until(
+            lambda: sum(len(_verdicts(tg, c)) for c in chats) >= kill_after,
+            WAIT_S,
+            "replies before the kill",
+        )
         replicas[0].send_signal(signal.SIGKILL)
         replicas[0].wait(timeout=30)
         total = USERS * PER_USER
         assert sum(len(_verdicts(tg, c)) for c in chats) < total, "the kill came too late"
         # The survivor takes the proxy's retries at once and the dead one's accepted
         # updates at its next look for orphans (every 30 s).
-        await _until(lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total, WAIT_S,
-                     "every private message answered")  # fmt: skip
+        await _until(
+            lambda: sum(len(_verdicts(tg, c)) for c in chats) >= total,
+            WAIT_S,
+            "every private message answered",
+        )
         scored = PER_USER * (PER_GROUP // PER_USER + 1) * GROUPS
         await _until(_scores_reach(database, scored), WAIT_S, "every group message scored")
     finally:
@@ -93,9 +102,11 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(tg, trained_registry
                 await asyncio.to_thread(replica.wait, 30)
         await proxy.close()
     per_chat = [len(_verdicts(tg, chat)) for chat in chats]
-    print(f"{len(tg.webhook.deliveries)} deliveries of {total + scored + GROUPS} updates; "
-          f"answered twice {sum(per_chat) - total}; proxy retried {proxy.failed_over}; "
-          f"served by each replica {sorted(proxy.served.values())}")  # fmt: skip
+    print(
+        f"{len(tg.webhook.deliveries)} deliveries of {total + scored + GROUPS} updates; "
+        f"answered twice {sum(per_chat) - total}; proxy retried {proxy.failed_over}; "
+        f"served by each replica {sorted(proxy.served.values())}"
+    )
     assert all(count >= PER_USER for count in per_chat)
     assert sum(per_chat) - total <= MAX_TWICE
     distinct = "SELECT COUNT(*) FROM (SELECT DISTINCT chat_id, message_id FROM mood_scores) AS d"

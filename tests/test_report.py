@@ -72,8 +72,9 @@ def test_the_retrain_report_says_what_happened_in_the_admins_language():
 
 
 def test_progress_names_the_job_and_the_member():
-    event = ProgressEvent(EventKind.MEMBER, Stage.TRAINING, job="fold 1/2", member=2,
-                          members=4, member_name="mecab")  # fmt: skip
+    event = ProgressEvent(
+        EventKind.MEMBER, Stage.TRAINING, job="fold 1/2", member=2, members=4, member_name="mecab"
+    )
     assert (
         replies.retrain_progress_text(event, "ko")
         == "🔁 재학습 · 교차 검증 1/2 · mecab 형태소 신경망 2/4 ✓"
@@ -105,8 +106,12 @@ def test_a_corrected_verdict_says_where_it_comes_from():
 
 def test_korean_particles_follow_the_word():
     assert [with_particle(w, "ro") for w in ("긍정", "부정", "사과", "서울", "집")] == [
-        "긍정으로", "부정으로", "사과로", "서울로", "집으로"
-    ]  # fmt: skip
+        "긍정으로",
+        "부정으로",
+        "사과로",
+        "서울로",
+        "집으로",
+    ]
     assert [with_particle(w, "i") for w in ("모델", "사과")] == ["모델이", "사과가"]
     assert with_particle("Asia/Seoul", "ro") == "Asia/Seoul(으)로"
     assert say("review.approved", "ko", label="부정").startswith(

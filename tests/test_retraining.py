@@ -43,8 +43,14 @@ SMALL = RetrainRecipe(
     focus=FocusRules(steps=60, replay_rows=1_000), gate=GateRules(nsmc_rows=1_000)
 )
 # A gate that lets any candidate through: for tests about what the bot does with one.
-OPEN_GATE = GateRules(nsmc_rows=1_000, max_nsmc_drop=0.99, max_canary_flips=1_000,
-                      min_learned=0.0, max_p_value=1.0, min_moved_share=0.0)  # fmt: skip
+OPEN_GATE = GateRules(
+    nsmc_rows=1_000,
+    max_nsmc_drop=0.99,
+    max_canary_flips=1_000,
+    min_learned=0.0,
+    max_p_value=1.0,
+    min_moved_share=0.0,
+)
 
 
 def _row(id: int, text: str, label: int, user: int = 1, at: float | None = None):
@@ -52,8 +58,10 @@ def _row(id: int, text: str, label: int, user: int = 1, at: float | None = None)
 
 
 def test_rows_round_trip_through_the_exchange_file(tmp_path):
-    rows = [_row(1, "재밌어요 =1+1", 1, user=5, at=12.5),
-            CorrectionRow(2, "노잼", 0, 1, 2.0, "approved")]  # fmt: skip
+    rows = [
+        _row(1, "재밌어요 =1+1", 1, user=5, at=12.5),
+        CorrectionRow(2, "노잼", 0, 1, 2.0, "approved"),
+    ]
     path = tmp_path / "rows.json"
     assert write_rows(path, rows) == 2
     assert read_rows(path) == rows
@@ -86,9 +94,22 @@ async def storage(database):
 # Slang the small model reads as negative ("it kills", "it's a cheat" = it is great):
 # users teach it, and the held-out variants show whether it generalised.
 SUBJECTS = (
-    "이 영화", "오늘 본 영화", "배우들 연기", "결말", "영상미", "음악", "스토리", "주인공",
-    "감독 연출", "이번 작품", "액션 장면", "마지막 장면", "OST", "반전", "캐릭터",
-)  # fmt: skip
+    "이 영화",
+    "오늘 본 영화",
+    "배우들 연기",
+    "결말",
+    "영상미",
+    "음악",
+    "스토리",
+    "주인공",
+    "감독 연출",
+    "이번 작품",
+    "액션 장면",
+    "마지막 장면",
+    "OST",
+    "반전",
+    "캐릭터",
+)
 SLANG = ("죽인다", "진짜 죽인다", "사기다")
 
 
@@ -177,8 +198,15 @@ async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(
     )
     assert run.base_version == base and run.figures["corrections"]["used_ids"]
     stages = [e.stage.value for e in events if e.kind.value == "stage"]
-    assert stages == ["reading", "tokenising", "training", "training", "training",
-                      "evaluating", "gating"]  # fmt: skip
+    assert stages == [
+        "reading",
+        "tokenising",
+        "training",
+        "training",
+        "training",
+        "evaluating",
+        "gating",
+    ]
     jobs = [e.job for e in events if e.kind.value == "member"]
     assert jobs == ["fold 1/2", "fold 2/2", "final"]  # one member: the Kiwi network
     assert events[-1].kind.value == "done"
@@ -218,8 +246,10 @@ def test_one_user_poisoning_is_not_learned_at_all(registry):
     """Fifty wrong corrections from one user: nothing passes the trust rules, so no model
     is even trained and every other user's verdicts stay as they were."""
     test = load_split("test").head(50)
-    rows = [_row(i + 1, text, 1 - label, user=666) for i, (text, label)
-            in enumerate(zip(test.texts, test.labels))]  # fmt: skip
+    rows = [
+        _row(i + 1, text, 1 - label, user=666)
+        for i, (text, label) in enumerate(zip(test.texts, test.labels))
+    ]
     before = [info.name for info in registry.versions()]
     result = retrain.retrain(SMALL, registry, rows, lambda event: None)
     assert result.status is RetrainStatus.NOTHING_TO_LEARN
@@ -321,10 +351,18 @@ def test_disk_full_gives_a_clear_result_and_exit_code(registry, tmp_path, monkey
     before = _snapshot(registry)
 
     code = retrain.main(
-        ["--registry", str(registry.root), "--corrections", str(corrections),
-         "--out-result", str(result_path), "--mode", "full"],
+        [
+            "--registry",
+            str(registry.root),
+            "--corrections",
+            str(corrections),
+            "--out-result",
+            str(result_path),
+            "--mode",
+            "full",
+        ],
         out=out,
-    )  # fmt: skip
+    )
 
     assert code == retrain.EXIT_DISK_FULL
     result = json.loads(result_path.read_text(encoding="utf-8"))
@@ -503,8 +541,16 @@ def test_the_child_refuses_a_bad_recipe_with_a_clear_message(registry, tmp_path,
     recipe.write_text(json.dumps({"gate": {"nsmc_rows": 0}}))
     corrections = tmp_path / "rows.json"
     write_rows(corrections, [_row(1, "이 영화 죽인다", 1)])
-    arguments = ["--registry", str(registry.root), "--corrections", str(corrections),
-                 "--out-result", str(tmp_path / "out.json"), "--recipe", str(recipe)]  # fmt: skip
+    arguments = [
+        "--registry",
+        str(registry.root),
+        "--corrections",
+        str(corrections),
+        "--out-result",
+        str(tmp_path / "out.json"),
+        "--recipe",
+        str(recipe),
+    ]
     code = retrain.main(arguments)
     assert code == retrain.EXIT_USAGE
     assert "nsmc_rows must be at least 1" in capsys.readouterr().err
@@ -518,10 +564,22 @@ def test_the_child_stops_when_its_parent_is_gone(registry, tmp_path):
     write_rows(corrections, [_row(1, "이 영화 죽인다", 1)])
     result_path = tmp_path / "result.json"
     child = subprocess.Popen(
-        [sys.executable, "-m", "training.retrain", "--registry", str(registry.root),
-         "--corrections", str(corrections), "--out-result", str(result_path), "--watch-stdin"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "training.retrain",
+            "--registry",
+            str(registry.root),
+            "--corrections",
+            str(corrections),
+            "--out-result",
+            str(result_path),
+            "--watch-stdin",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     child.stdin.close()  # what the kernel does when the parent dies
     assert child.wait(timeout=60) == retrain.EXIT_PARENT_GONE
     assert not result_path.exists()

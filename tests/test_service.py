@@ -24,9 +24,13 @@ async def service(trained_registry, tmp_path, database):
     shutil.copytree(trained_registry.root, root)
     registry = Registry(root)
     settings = Settings.from_env(
-        {**database_env(database), "MODEL_REGISTRY": str(root),
-         "ADMIN_IDS": "99", "MOOD_WINDOW": "5"}
-    )  # fmt: skip
+        {
+            **database_env(database),
+            "MODEL_REGISTRY": str(root),
+            "ADMIN_IDS": "99",
+            "MOOD_WINDOW": "5",
+        }
+    )
     storage = await Storage.open(settings.database)
     models = ModelService(registry.load_current())
     await models.start()
@@ -47,8 +51,9 @@ async def test_analyse_gives_trace_and_remembers_the_verdict(service):
 
 
 async def test_trace_command_sends_a_chart(service):
-    reply = await service.analyse("배우 연기가 최고", user_id=5, chat_id=5, message_id=2,
-                                  lang="ko", chart=True)  # fmt: skip
+    reply = await service.analyse(
+        "배우 연기가 최고", user_id=5, chat_id=5, message_id=2, lang="ko", chart=True
+    )
     assert reply.photo.startswith(PNG)
 
 
@@ -70,10 +75,12 @@ async def test_group_messages_that_are_not_korean_are_not_scored(service):
 async def test_wrong_button_saves_the_flipped_label_once(service):
     reply = await service.analyse("정말 최악", user_id=5, chat_id=5, message_id=4, lang="ko")
     predicted = (await service.storage.get_verdict(reply.verdict_id)).predicted_label
-    first = await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None,
-                                          lang="ko")  # fmt: skip
-    second = await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None,
-                                           lang="ko")  # fmt: skip
+    first = await service.correct_verdict(
+        reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko"
+    )
+    second = await service.correct_verdict(
+        reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko"
+    )
     assert "저장" in first and "이미" in second
     pending = await service.storage.pending_corrections()
     assert len(pending) == 1 and pending[0].corrected_label == 1 - predicted
@@ -94,16 +101,23 @@ async def test_group_mood_alert_fires_once_and_recovers(service):
     await service.set_alert(-100, ["0.4"], "ko")
     alerts = []
     for index in range(12):
-        alerts.append(await service.observe_group_message(
-            "최악이다 진짜 별로 짜증나", chat_id=-100, user_id=index % 3, at=1_799_990_000.0 + index
-        ))  # fmt: skip
+        alerts.append(
+            await service.observe_group_message(
+                "최악이다 진짜 별로 짜증나",
+                chat_id=-100,
+                user_id=index % 3,
+                at=1_799_990_000.0 + index,
+            )
+        )
     fired = [a for a in alerts if a]
     assert len(fired) == 1 and "⚠️" in fired[0]
     recovered = []
     for index in range(12):
-        recovered.append(await service.observe_group_message(
-            "정말 최고의 영화 감동 강추", chat_id=-100, user_id=1, at=1_799_990_100.0 + index
-        ))  # fmt: skip
+        recovered.append(
+            await service.observe_group_message(
+                "정말 최고의 영화 감동 강추", chat_id=-100, user_id=1, at=1_799_990_100.0 + index
+            )
+        )
     assert len([a for a in recovered if a]) == 1
     rows = await service.storage.scores(-100, 0)
     assert len(rows) == 24 and all(row.text is None for row in rows)  # no opt-in: no text

@@ -75,7 +75,12 @@ def test_syllable_tokens_are_the_characters_of_each_word():
     tokenizer = SyllableTokenizer(max_tokens=6)
     tokens = tokenizer.tokenize("꿀잼 ㅋㅋ OK!")
     assert [(t.text, t.word) for t in tokens] == [
-        ("꿀", 0), ("잼", 0), ("ㅋ", 1), ("ㅋ", 1), ("o", 2), ("k", 2),
-    ]  # fmt: skip
+        ("꿀", 0),
+        ("잼", 0),
+        ("ㅋ", 1),
+        ("ㅋ", 1),
+        ("o", 2),
+        ("k", 2),
+    ]
     assert make_tokenizer(tokenizer.settings()).settings() == tokenizer.settings()
     assert tokenizer.tokenize_many(["", "좋다"]) == [[], tokenizer.tokenize("좋다")]

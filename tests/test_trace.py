@@ -136,7 +136,10 @@ def test_serving_process_never_imports_tensorflow(trained_registry):
     )
     completed = subprocess.run(
         [sys.executable, "-c", script, str(trained_registry.root), SENTENCE],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result == {"words": len(SENTENCE.split()), "modules": ["onnxruntime"]}

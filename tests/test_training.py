@@ -51,10 +51,19 @@ def test_evaluate_cli_prints_json_last(trained_registry, nsmc_dir, tmp_path):
     rows = (nsmc_dir / "ratings_test.txt").read_text(encoding="utf-8").split("\n")[:301]
     sample.write_text("\n".join(rows), encoding="utf-8")
     completed = subprocess.run(
-        [sys.executable, "-m", "training.evaluate", "--model", str(trained_registry.current_dir()),
-         "--data", str(sample)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "training.evaluate",
+            "--model",
+            str(trained_registry.current_dir()),
+            "--data",
+            str(sample),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figures = json.loads(completed.stdout.strip().splitlines()[-1])
     assert figures["n"] == 300
     assert 0.5 < figures["accuracy"] <= 1.0
@@ -92,8 +101,16 @@ def test_evaluate_writes_one_prediction_row_per_input(trained_registry, tmp_path
         "id\tdocument\tlabel\n1\t정말 재밌어요\t1\n2\t최악의 영화\t0\n", encoding="utf-8"
     )
     out = tmp_path / "predictions.tsv"
-    code = _main(["--model", str(trained_registry.current_dir()), "--data", str(data),
-                  "--predictions", str(out)])  # fmt: skip
+    code = _main(
+        [
+            "--model",
+            str(trained_registry.current_dir()),
+            "--data",
+            str(data),
+            "--predictions",
+            str(out),
+        ]
+    )
     assert code == 0
     header, *rows = out.read_text(encoding="utf-8").splitlines()
     assert header == "id\tlabel\tpredicted\tpositive\tdocument" and len(rows) == 2

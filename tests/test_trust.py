@@ -19,8 +19,14 @@ from training.trust import (
     select_for_training,
 )
 
-RULES = TrustRules(agreement=2, confident=0.9, confident_agreement=3, min_users=5,
-                   max_user_share=0.1, max_per_user=50)  # fmt: skip
+RULES = TrustRules(
+    agreement=2,
+    confident=0.9,
+    confident_agreement=3,
+    min_users=5,
+    max_user_share=0.1,
+    max_per_user=50,
+)
 
 
 def _row(id: int, text: str, label: int, user: int, review=None) -> CorrectionRow:
@@ -61,9 +67,11 @@ def test_a_prolific_user_among_many_gets_only_a_small_share():
 
 def test_agreement_shares_a_text_and_a_confident_verdict_needs_more_of_it():
     rows = [
-        _row(1, "감기 다 나았다", 1, user=1), _row(2, " 감기  다 나았다", 1, user=2),
-        _row(3, "최악의 영화", 1, user=1), _row(4, "최악의 영화", 1, user=2),
-    ]  # fmt: skip
+        _row(1, "감기 다 나았다", 1, user=1),
+        _row(2, " 감기  다 나았다", 1, user=2),
+        _row(3, "최악의 영화", 1, user=1),
+        _row(4, "최악의 영화", 1, user=2),
+    ]
     positive = {"감기 다 나았다": 0.3, "최악의 영화": 0.02}  # the model is sure it is negative
     selection = select_for_training(rows, positive, RULES)
     assert [(e.text, e.route, e.users) for e in selection.used] == [
@@ -77,8 +85,9 @@ def test_agreement_shares_a_text_and_a_confident_verdict_needs_more_of_it():
 def test_admin_decisions_override_votes():
     rows = [
         _row(1, "최악의 영화", 1, user=1, review="approved"),
-        _row(2, "그냥 그래", 1, user=1, review="rejected"), _row(3, "그냥 그래", 1, user=2),
-    ]  # fmt: skip
+        _row(2, "그냥 그래", 1, user=1, review="rejected"),
+        _row(3, "그냥 그래", 1, user=2),
+    ]
     selection = select_for_training(rows, {"최악의 영화": 0.01}, RULES)
     assert [(e.text, e.route) for e in selection.used] == [("최악의 영화", Route.APPROVED)]
     assert _reasons(selection) == {"그냥 그래": WaitReason.REJECTED.value}
@@ -87,9 +96,11 @@ def test_admin_decisions_override_votes():
 def test_ties_wait_and_texts_are_merged_after_normalisation():
     decomposed = unicodedata.normalize("NFD", "정말 좋아요")
     rows = [
-        _row(1, "정말 좋아요", 1, user=1), _row(2, decomposed, 1, user=2),
-        _row(3, "애매하네", 1, user=1), _row(4, "애매하네", 0, user=2),
-    ]  # fmt: skip
+        _row(1, "정말 좋아요", 1, user=1),
+        _row(2, decomposed, 1, user=2),
+        _row(3, "애매하네", 1, user=1),
+        _row(4, "애매하네", 0, user=2),
+    ]
     selection = select_for_training(rows, {}, RULES)
     assert [(e.text, e.ids) for e in selection.used] == [("정말 좋아요", (1, 2))]
     assert _reasons(selection) == {"애매하네": WaitReason.TIE.value}
@@ -158,9 +169,10 @@ def test_contested_lists_disagreement_and_confident_contradiction_not_settled_on
 
     rows = [
         correction(1, "최악의 영화", 1, 0.02),  # against a confident verdict
-        correction(2, "애매하네", 1, 0.5), correction(3, "애매하네", 0, 0.5),  # disagreement
+        correction(2, "애매하네", 1, 0.5),
+        correction(3, "애매하네", 0, 0.5),  # disagreement
         correction(4, "감기 다 나았다", 1, 0.3),  # plain: agreement will settle it
-    ]  # fmt: skip
+    ]
     items = contested(rows, decided=set(), rules=RULES)
     assert {(item.text, item.label) for item in items} == {
         ("최악의 영화", 1),
@@ -175,9 +187,12 @@ def test_contested_lists_disagreement_and_confident_contradiction_not_settled_on
 
 def test_the_recipe_round_trips_through_json_and_refuses_unknown_or_bad_values(tmp_path):
     recipe = RetrainRecipe(
-        mode="full", trust=TrustRules(agreement=3, confident_agreement=4),
-        focus=FocusRules(steps=50), gate=GateRules(nsmc_rows=1000), limit=500,
-    )  # fmt: skip
+        mode="full",
+        trust=TrustRules(agreement=3, confident_agreement=4),
+        focus=FocusRules(steps=50),
+        gate=GateRules(nsmc_rows=1000),
+        limit=500,
+    )
     path = tmp_path / "recipe.json"
     recipe.write(path)
     assert RetrainRecipe.read(path) == recipe

@@ -20,10 +20,13 @@ from tests.ports import free_port
 UPDATE = {
     "update_id": 7,
     "message": {
-        "message_id": 1, "date": 1_780_000_000, "text": "안녕",
-        "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "is_bot": False, "first_name": "A"},
+        "message_id": 1,
+        "date": 1_780_000_000,
+        "text": "안녕",
+        "chat": {"id": 5, "type": "private"},
+        "from": {"id": 5, "is_bot": False, "first_name": "A"},
     },
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -35,8 +38,7 @@ async def server():
 
     queue = InboxQueue(max_backlog=2)
     port = free_port()
-    webhook = WebhookServer(path="/hook", bot=Bot("1:x"), queue=queue, secret="s3cret",
-                            ready=ready)  # fmt: skip
+    webhook = WebhookServer(path="/hook", bot=Bot("1:x"), queue=queue, secret="s3cret", ready=ready)
     webhook.listen("127.0.0.1", port)
     async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
         yield webhook, session, queue, problem
@@ -89,9 +91,12 @@ async def test_liveness_and_readiness_are_separate(server) -> None:
 async def test_a_lost_200_is_redelivered_and_answered_once(tg, settings) -> None:
     port = free_port()
     webhook = dataclasses.replace(
-        settings, webhook_url="https://bot.example.test/telegram/hook",
-        webhook_listen="127.0.0.1", webhook_port=port, webhook_secret="s3cret",
-    )  # fmt: skip
+        settings,
+        webhook_url="https://bot.example.test/telegram/hook",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+        webhook_secret="s3cret",
+    )
     tg.forward_webhook(f"http://127.0.0.1:{port}/telegram/hook")
     stop = asyncio.Event()
     task = asyncio.create_task(run_bot(webhook, stop))

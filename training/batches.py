@@ -4,6 +4,8 @@ longest review (rounded up to 8) makes an epoch several times faster than paddin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import tensorflow as tf
 
@@ -63,7 +65,7 @@ class BucketedBatches:
         per-batch widths.)
         """
 
-        def generate():
+        def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             if self.shuffle:
                 self.batches = self._plan()
             for index in range(len(self)):

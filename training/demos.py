@@ -328,7 +328,7 @@ def build_model(
 def _progress_callback(name: str, epochs: int, on_epoch: EpochCallback | None) -> Any:
     import keras
 
-    class Progress(keras.callbacks.Callback):
+    class Progress(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no types
         def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
             if on_epoch is not None:
                 on_epoch(name, epoch + 1, epochs, {k: float(v) for k, v in (logs or {}).items()})

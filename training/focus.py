@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from nlp.ensemble import Member, Servable, members_of_model
+from nlp.ensemble import Member, Servable, Trained, members_of_model
 from nlp.inference import SentimentModel
 from nlp.model_config import NgramConfig
 from nlp.ngrams import NgramModel, feature_hashes, message_features, words_of
@@ -67,15 +68,16 @@ class Focuser:
 
     def train(
         self, corrections: Labelled, on_member: MemberCallback | None = None, share: float = 1.0
-    ) -> list[tuple[Member, dict[str, list[float]]]]:
+    ) -> list[Trained]:
         """Every member of the base, updated with `corrections`; (member, history) pairs.
 
         `share` scales the networks' steps: a cross-validation probe trained on half the
         corrections takes half the steps, so each correction is seen as often as in the
         final model, which is what the probe stands in for."""
         members = members_of_model(self.base)
-        trained = []
+        trained: list[Trained] = []
         for index, member in enumerate(members):
+            updated: Member
             if isinstance(member, NgramModel):
                 updated, history = focus_ngram(member, self.replay, corrections, self.rules)
             else:
@@ -135,18 +137,26 @@ class _NetworkTrainer:
         ids = self._encode(tokenize_texts(self.base.tokenizer, corrections.texts, "corrections"))
         steps = max(1, round(self.rules.steps * share))
         batches = _mixed_batches(
-            self.replay_ids, self.replay_labels, ids, np.asarray(corrections.labels),
-            self.rules, steps, self.seed,
-        )  # fmt: skip
+            self.replay_ids,
+            self.replay_labels,
+            ids,
+            np.asarray(corrections.labels),
+            self.rules,
+            steps,
+            self.seed,
+        )
         history = self.model.fit(
             _dataset(batches), steps_per_epoch=len(batches), epochs=1, verbose=0, shuffle=False
         )
         tuned = export_weights(self.model)
         weights = _interpolated(self.base.weights, tuned, self.rules.interpolation)
         member = SentimentModel(
-            self.base.config, self.base.vocabulary, weights, self.base.version,
+            self.base.config,
+            self.base.vocabulary,
+            weights,
+            self.base.version,
             tokenizer=self.base.tokenizer,
-        )  # fmt: skip
+        )
         return member, {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
@@ -193,7 +203,7 @@ def _pad(id_lists: Sequence[Sequence[int]]) -> np.ndarray:
     return matrix
 
 
-def _dataset(batches: list[tuple[np.ndarray, np.ndarray]]):
+def _dataset(batches: list[tuple[np.ndarray, np.ndarray]]) -> Any:
     import tensorflow as tf
 
     signature = (
@@ -242,8 +252,9 @@ def focus_ngram(
         delta = theta - prior
         return float(weight @ loss + 0.5 * delta @ delta), matrix.T @ residual + delta
 
-    solution = minimize(loss_and_gradient, prior, jac=True, method="L-BFGS-B",
-                        options={"maxiter": 500})  # fmt: skip
+    solution = minimize(
+        loss_and_gradient, prior, jac=True, method="L-BFGS-B", options={"maxiter": 500}
+    )
     updated = _merged_weights(base, columns, solution.x)
     model = NgramModel(config, base.vocabulary, updated, base.version)
     return model, {"loss": [float(solution.fun)], "new_features": [float(len(new))]}
@@ -260,10 +271,11 @@ def known_features(base: NgramModel, features: set[str]) -> set[str]:
     return {f for f, hit in zip(distinct, table[slots] == hashes, strict=True) if hit}
 
 
-def _binary_matrix(column_of: dict[str, int], rows: list[set[str]]):
+def _binary_matrix(column_of: dict[str, int], rows: list[set[str]]) -> Any:
     from scipy.sparse import csr_matrix
 
-    indices, pointers = [], [0]
+    indices: list[int] = []
+    pointers = [0]
     for features in rows:
         indices.extend(column_of[f] for f in features if f in column_of)
         pointers.append(len(indices))

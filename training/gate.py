@@ -50,8 +50,12 @@ class GateCheck:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GateCheck:
-        return cls(CheckName(data["name"]), bool(data["passed"]), dict(data["figures"]),
-                   str(data["summary"]))  # fmt: skip
+        return cls(
+            CheckName(data["name"]),
+            bool(data["passed"]),
+            dict(data["figures"]),
+            str(data["summary"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,12 @@ def check_canaries(
         text for text, y, b, a in zip(texts, labels, before, after, strict=True) if b == y != a
     ]
     passed = len(flipped) <= rules.max_canary_flips
-    figures = {"n": len(labels), "right_before": sum(b == y for y, b in zip(labels, before,
-               strict=True)), "flipped": len(flipped), "examples": flipped[:5]}  # fmt: skip
+    figures = {
+        "n": len(labels),
+        "right_before": sum(b == y for y, b in zip(labels, before, strict=True)),
+        "flipped": len(flipped),
+        "examples": flipped[:5],
+    }
     summary = f"canaries: {len(flipped)} of {len(labels)} flipped: {_verdict(passed)}"
     return GateCheck(CheckName.CANARIES, passed, figures, summary)
 
@@ -190,4 +198,4 @@ def sign_test(successes: int, trials: int) -> float:
     if trials <= 0:
         return 1.0
     tail = sum(math.comb(trials, k) for k in range(successes, trials + 1))
-    return tail / 2**trials
+    return float(tail / 2**trials)

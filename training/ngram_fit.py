@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -73,7 +74,7 @@ class FeatureIds:
             rows.append(np.sort(np.asarray(ids, dtype=np.int32)))
         return cls(list(id_of), rows)
 
-    def matrix(self, min_count: int):
+    def matrix(self, min_count: int) -> tuple[np.ndarray, Any]:
         """(sorted hashes of the features kept, the binary CSR matrix over them): a
         feature is kept when at least `min_count` reviews have it, and its column is the
         rank of its hash, the order the runtime looks weights up in."""

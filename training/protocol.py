@@ -51,8 +51,9 @@ class ProgressEvent:
     error: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v is not None},
-                          ensure_ascii=False)  # fmt: skip
+        return json.dumps(
+            {k: v for k, v in asdict(self).items() if v is not None}, ensure_ascii=False
+        )
 
     @classmethod
     def from_json(cls, line: str | bytes) -> ProgressEvent | None:

@@ -34,10 +34,10 @@ from typing import TextIO
 import numpy as np
 
 from nlp.artifacts import ModelLoadError
-from nlp.ensemble import Servable
-from nlp.model_config import CONFIGS, AnyConfig
+from nlp.ensemble import Servable, Trained
+from nlp.model_config import CONFIGS, AnyConfig, NgramConfig
 from training.data import Corpus, DataError, load_split, read_corpus
-from training.focus import Focuser, Labelled
+from training.focus import Focuser, Labelled, MemberCallback
 from training.gate import (
     CheckName,
     GateCheck,
@@ -87,12 +87,18 @@ def retrain(
     selection = select_for_training(rows, before, recipe.trust, recipe.gate.folds)
     report = _report(selection, before, None)
     if not selection.used:
-        return RetrainResult(RetrainStatus.NOTHING_TO_LEARN, recipe.mode, base.version,
-                             corrections=report, seconds=_since(started))  # fmt: skip
+        return RetrainResult(
+            RetrainStatus.NOTHING_TO_LEARN,
+            recipe.mode,
+            base.version,
+            corrections=report,
+            seconds=_since(started),
+        )
     emit(ProgressEvent(EventKind.STAGE, Stage.TOKENISING))
     train = load_split("train")
-    focuser = Focuser(base, _replay(train, recipe), recipe.focus, _learning_rate(base, recipe),
-                      recipe.seed)  # fmt: skip
+    focuser = Focuser(
+        base, _replay(train, recipe), recipe.focus, _learning_rate(base, recipe), recipe.seed
+    )
     corrections = Labelled(selection.texts, selection.labels)
     out_of_fold = _cross_validate(focuser, selection, before, recipe, emit)
     emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
@@ -149,7 +155,7 @@ def _final_candidate(
     corrections: Labelled,
     train: Corpus,
     emit: Emit,
-) -> tuple[Servable, list | None]:
+) -> tuple[Servable, list[Trained] | None]:
     """The model that would be served: focused on every used correction, or (mode full)
     retrained from scratch with them, in which case it is already in the registry."""
     if recipe.mode == "finetune":
@@ -222,7 +228,7 @@ def _keep_or_discard(
     recipe: RetrainRecipe,
     base: Servable,
     candidate: Servable,
-    trained: list | None,
+    trained: list[Trained] | None,
     decision: GateDecision,
     selection: Selection,
 ) -> str | None:
@@ -236,7 +242,8 @@ def _keep_or_discard(
         return None
     from training.train import write_version
 
-    nsmc = decision.check(CheckName.NSMC).figures
+    nsmc_check = decision.check(CheckName.NSMC)
+    nsmc = nsmc_check.figures if nsmc_check is not None else {}
     name = registry.new_version_name(base.config.name)
     metrics = {
         "version": name,
@@ -269,7 +276,7 @@ def _kept_role(base: Servable) -> dict[str, str]:
 # --- models, predictions and data -------------------------------------------------------------
 
 
-def _assemble(base: Servable, trained: list, name: str | None = None) -> Servable:
+def _assemble(base: Servable, trained: list[Trained], name: str | None = None) -> Servable:
     from training.train import assemble_model
 
     return assemble_model(base.config, trained, name or f"{base.version}+candidate")
@@ -293,7 +300,7 @@ def _cached_labels(model: Servable, data: Corpus) -> list[int]:
         / f"{model.version}-{data.sha256[:16]}-{len(data)}.npy"
     )
     if cache.is_file():
-        return np.load(cache).tolist()
+        return [int(label) for label in np.load(cache)]
     labels = _labels(model, data.texts)
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -310,13 +317,24 @@ def _replay(train: Corpus, recipe: RetrainRecipe) -> Labelled:
 def _learning_rate(base: Servable, recipe: RetrainRecipe) -> float:
     """From the named recipe, so fine-tuning a fine-tuned model never compounds."""
     recipe_config: AnyConfig = CONFIGS.get(base.config.name, base.config)
+    if isinstance(recipe_config, NgramConfig):
+        return 0.0  # an n-gram model alone is refitted, not stepped: no learning rate
     return recipe_config.learning_rate * recipe.focus.learning_rate_share
 
 
-def _member_events(emit: Emit, job: str):
+def _member_events(emit: Emit, job: str) -> MemberCallback:
     def on_member(member: int, members: int, name: str, logs: dict[str, float]) -> None:
-        emit(ProgressEvent(EventKind.MEMBER, Stage.TRAINING, job=job, member=member,
-                           members=members, member_name=name, loss=logs.get("loss")))  # fmt: skip
+        emit(
+            ProgressEvent(
+                EventKind.MEMBER,
+                Stage.TRAINING,
+                job=job,
+                member=member,
+                members=members,
+                member_name=name,
+                loss=logs.get("loss"),
+            )
+        )
 
     return on_member
 
@@ -406,8 +424,14 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         print(f"error: cannot write {args.out_result}: {error}", file=sys.stderr)
         code = code or _describe(error)[2]
     kind = EventKind.DONE if code == EXIT_OK else EventKind.ERROR
-    emit(ProgressEvent(kind, status=result.status.value,
-                       candidate_version=result.candidate_version, error=result.error))  # fmt: skip
+    emit(
+        ProgressEvent(
+            kind,
+            status=result.status.value,
+            candidate_version=result.candidate_version,
+            error=result.error,
+        )
+    )
     return code
 
 

@@ -41,7 +41,8 @@ def cached_tokens(
     path = cache_dir / "tokens" / f"{key}.pickle"
     if path.is_file():
         with path.open("rb") as handle:
-            return pickle.load(handle)
+            tokens: list[list[str]] = pickle.load(handle)
+            return tokens
     tokens = tokenize_texts(tokenizer, texts, desc)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")

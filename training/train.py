@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 
 from nlp.artifacts import MEMBERS_DIR, write_ensemble_dir, write_model_dir
-from nlp.ensemble import Ensemble, Member, Servable, members_of_model
+from nlp.ensemble import Ensemble, Member, Servable, Trained, members_of_model
 from nlp.inference import SentimentModel
 from nlp.model_config import (
     CONFIGS,
@@ -193,7 +193,7 @@ def _fit_ngram(
     return model, history
 
 
-def assemble_model(recipe: AnyConfig, trained: list[tuple[Member, dict]], name: str) -> Servable:
+def assemble_model(recipe: AnyConfig, trained: list[Trained], name: str) -> Servable:
     members = [member for member, _ in trained]
     if not isinstance(recipe, EnsembleConfig):
         return members[0]
@@ -202,8 +202,8 @@ def assemble_model(recipe: AnyConfig, trained: list[tuple[Member, dict]], name: 
 
 
 def _validation_accuracy(
-    request: TrainingRequest, served: Servable, trained: list[tuple[Member, dict]]
-) -> float:
+    request: TrainingRequest, served: Servable, trained: list[Trained]
+) -> float | None:
     """A single model's best epoch; an ensemble is scored as served, on the same split."""
     if not request.holdout:
         return None
@@ -215,7 +215,9 @@ def _validation_accuracy(
     return evaluate(served, texts, labels, progress=False).accuracy
 
 
-def write_version(staging: Path, served: Servable, trained: list, metrics: dict[str, Any]) -> None:
+def write_version(
+    staging: Path, served: Servable, trained: list[Trained], metrics: dict[str, Any]
+) -> None:
     if not isinstance(served, Ensemble):
         write_model_dir(staging, served.config, served.vocabulary, served.weights, metrics)
         return
@@ -223,8 +225,11 @@ def write_version(staging: Path, served: Servable, trained: list, metrics: dict[
         member_metrics = {"best_val_accuracy": _best_validation(history), "history": history}
         write_model_dir(
             staging / MEMBERS_DIR / str(index),
-            member.config, member.vocabulary, member.weights, member_metrics,
-        )  # fmt: skip
+            member.config,
+            member.vocabulary,
+            member.weights,
+            member_metrics,
+        )
     write_ensemble_dir(staging, served.config.to_dict(), len(trained), metrics)
 
 
@@ -234,7 +239,7 @@ def _fit(
     tokenizer: Tokenizer,
     base: SentimentModel | None,
     on_epoch: EpochCallback | None,
-):
+) -> tuple[Any, Vocabulary, dict[str, list[float]]]:
     import keras
 
     from nlp.model import build_model, import_weights
@@ -264,17 +269,20 @@ def _fit(
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
     train_batches = BucketedBatches(train_ids, train_labels, config.batch_size, request.seed)
-    callbacks: list = [EpochProgress(epochs, len(train_batches), on_epoch, request.progress)]
-    validation = {}
+    callbacks: list[Any] = [EpochProgress(epochs, len(train_batches), on_epoch, request.progress)]
+    validation: dict[str, Any] = {}
     if request.holdout:
         val_batches = BucketedBatches(val_ids, labels[val_rows], 512, request.seed, shuffle=False)
         validation = {
             "validation_data": val_batches.dataset().repeat(),
             "validation_steps": len(val_batches),
         }
-        callbacks.insert(0, keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=config.patience, restore_best_weights=True
-        ))  # fmt: skip
+        callbacks.insert(
+            0,
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+            ),
+        )
     history = model.fit(
         train_batches.dataset().repeat(),
         steps_per_epoch=len(train_batches),
@@ -291,7 +299,7 @@ def _best_validation(history: dict[str, list[float]]) -> float | None:
     return max(history["val_accuracy"]) if history.get("val_accuracy") else None
 
 
-def _export(model) -> dict[str, np.ndarray]:
+def _export(model: Any) -> dict[str, np.ndarray]:
     from nlp.model import export_weights
 
     return export_weights(model)
@@ -376,12 +384,18 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         return _fail(emit, str(error))
     config = CONFIGS[args.config]
     print(f"training '{config.name}' on {len(train)} reviews; testing on {len(test)}")
-    note = {key: value for key, value in (("role", args.role), ("replaces", args.replaces))
-            if value}  # fmt: skip
+    note = {
+        key: value for key, value in (("role", args.role), ("replaces", args.replaces)) if value
+    }
     request = TrainingRequest(
-        config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout,
+        config,
+        train,
+        test,
+        epochs=args.epochs,
+        seed=args.seed,
+        holdout=not args.no_holdout,
         note=note,
-    )  # fmt: skip
+    )
     if emit is not None:
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
     try:
@@ -421,9 +435,18 @@ def _epoch_events(emit: Emit | None, config: AnyConfig) -> EpochCallback | None:
 
     def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
         member = int(logs.get("member", 1))
-        emit(ProgressEvent(EventKind.EPOCH, Stage.TRAINING, member=member, members=len(names),
-                           member_name=names[member - 1], loss=logs.get("loss"),
-                           epoch=epoch, epochs=epochs))  # fmt: skip
+        emit(
+            ProgressEvent(
+                EventKind.EPOCH,
+                Stage.TRAINING,
+                member=member,
+                members=len(names),
+                member_name=names[member - 1],
+                loss=logs.get("loss"),
+                epoch=epoch,
+                epochs=epochs,
+            )
+        )
 
     return on_epoch
 

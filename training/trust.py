@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from training.recipe import TrustRules
 
@@ -51,6 +51,9 @@ class CorrectionLike(Protocol):
     def user_id(self) -> int: ...
     @property
     def created_at(self) -> float: ...
+
+
+AnyRow = TypeVar("AnyRow", bound=CorrectionLike)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,15 +173,15 @@ def fold_of(normalised_text: str, folds: int) -> int:
 
 
 def cap_per_user(
-    rows: Iterable[CorrectionLike], max_per_user: int | None
-) -> tuple[list[CorrectionLike], list[CorrectionLike]]:
+    rows: Iterable[AnyRow], max_per_user: int | None
+) -> tuple[list[AnyRow], list[AnyRow]]:
     """Each user's newest `max_per_user` rows (ties in time broken by the higher id), and
     the rest."""
-    by_user: dict[int, list[CorrectionLike]] = defaultdict(list)
+    by_user: dict[int, list[AnyRow]] = defaultdict(list)
     for row in rows:
         by_user[row.user_id].append(row)
-    kept: list[CorrectionLike] = []
-    capped: list[CorrectionLike] = []
+    kept: list[AnyRow] = []
+    capped: list[AnyRow] = []
     for user_rows in by_user.values():
         user_rows.sort(key=lambda row: (row.created_at, row.id), reverse=True)
         limit = len(user_rows) if max_per_user is None else max_per_user
@@ -231,8 +234,8 @@ def select_for_training(
     `positive` maps a normalised text to the current model's P(positive) for it; a text
     missing from it is treated as not confidently judged.
     """
-    rows = [row if isinstance(row, CorrectionRow) else CorrectionRow.of(row) for row in rows]
-    kept, capped = cap_per_user(rows, rules.max_per_user)
+    typed = [row if isinstance(row, CorrectionRow) else CorrectionRow.of(row) for row in rows]
+    kept, capped = cap_per_user(typed, rules.max_per_user)
     waiting = [
         Waiting(normalise(r.text), r.corrected_label, (r.id,), WaitReason.CAPPED, 1) for r in capped
     ]
@@ -255,7 +258,7 @@ def select_for_training(
     return Selection(
         used=tuple(sorted(used + more_used, key=lambda e: e.ids)),
         waiting=tuple(waiting + more_waiting),
-        rows_in=len(rows),
+        rows_in=len(typed),
     )
 
 
@@ -264,14 +267,15 @@ def _decide(
 ) -> Example | Waiting | tuple[_Text, int]:
     """A text's fate on its own votes; unconfirmed texts are returned for the share rule."""
     rejected = [label for label in (0, 1) if text.review_of(label) == "rejected"]
-    for label in (0, 1):
-        if text.review_of(label) == "approved":
-            return _example(text, label, Route.APPROVED, folds)
+    for approved in (0, 1):
+        if text.review_of(approved) == "approved":
+            return _example(text, approved, Route.APPROVED, folds)
     live = [row for row in text.rows if row.corrected_label not in rejected]
     if not live:
-        label = rejected[0]
-        return Waiting(text.key, label, text.ids_for(label), WaitReason.REJECTED,
-                       len(text.users_for(label)))  # fmt: skip
+        gone = rejected[0]
+        return Waiting(
+            text.key, gone, text.ids_for(gone), WaitReason.REJECTED, len(text.users_for(gone))
+        )
     label = majority_label([row.corrected_label for row in _one_vote_per_user(live)])
     if label is None:
         ids = tuple(sorted(row.id for row in live))
@@ -322,8 +326,14 @@ def _one_vote_per_user(rows: Sequence[CorrectionRow]) -> list[CorrectionRow]:
 
 
 def _example(text: _Text, label: int, route: Route, folds: int) -> Example:
-    return Example(text.key, label, text.ids_for(label), route, len(text.users_for(label)),
-                   fold_of(text.key, folds))  # fmt: skip
+    return Example(
+        text.key,
+        label,
+        text.ids_for(label),
+        route,
+        len(text.users_for(label)),
+        fold_of(text.key, folds),
+    )
 
 
 def _wait(text: _Text, label: int, reason: WaitReason) -> Waiting:

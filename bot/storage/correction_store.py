@@ -115,13 +115,15 @@ class CorrectionStore(StoreBase):
                 .where(corrections.c.id == existing)
                 .values(
                     consumed_by_version=sa.case(
-                        (corrections.c.corrected_label == corrected_label,
-                         corrections.c.consumed_by_version),
+                        (
+                            corrections.c.corrected_label == corrected_label,
+                            corrections.c.consumed_by_version,
+                        ),
                         else_=None,
                     ),
                     **values,
                 )
-            )  # fmt: skip
+            )
             return CorrectionResult(id=int(existing), created=False)
 
     async def pending_corrections(self) -> list[Correction]:

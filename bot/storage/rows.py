@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from training.trust import Review
+
 
 @dataclass(frozen=True, slots=True)
 class Correction:
@@ -50,7 +52,7 @@ class Verdict:
 class ReviewDecision:
     text_key: str
     label: int
-    decision: str  # "approved" or "rejected"
+    decision: Review
     admin_id: int
     decided_at: float
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 SCHEMA_VERSION = 10  # the head revision, "0010"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-FLOAT = sa.Double().with_variant(sa.REAL(), "sqlite")
+FLOAT: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 TEXT = sa.Text()
 FLAG = sa.Integer()
 

@@ -25,7 +25,7 @@ from bot.storage.runs import RunStore
 from bot.storage.verdicts import VerdictStore
 
 
-class Storage(
+class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_alive
     CorrectionStore, VerdictStore, GroupStore, InboxStore, RetentionStore, RunStore, ReplicaStore
 ):
     """Everything the bot remembers, in SQLite (a file) or PostgreSQL (``DATABASE_URL``).
