@@ -8,7 +8,6 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    TF_CPP_MIN_LOG_LEVEL=2 \
     OPENBLAS_NUM_THREADS=1 \
     DATABASE_PATH=/app/var/bot.sqlite3 \
     MODEL_REGISTRY=/app/var/models \

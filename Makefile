@@ -10,7 +10,6 @@ SHARED_NSMC := $(if $(wildcard ../shared/data/nsmc/ratings_train.txt),$(abspath 
 run train bench bench-loop bench-first-run: export NSMC_DIR ?= $(SHARED_NSMC)
 # The serving runtime multiplies small matrices: one BLAS thread is ~4x faster than two
 # fighting over the cores with Kiwi and the event loop.
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: install run test test-fast train bench bench-loop bench-first-run lint typecheck

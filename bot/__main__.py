@@ -11,8 +11,6 @@ import os
 
 # Before numpy loads: small matrix products run fastest on one BLAS thread (see Makefile).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# Inherited by the training children, which import TensorFlow (see training.quiet).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import asyncio
 import logging

@@ -153,30 +153,29 @@ class DemoRunner:
         digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
         return f"{demo}-e{epochs}-s{seed}-{digest}"
 
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        return self.cache_dir / f"{key}.json", self.cache_dir / f"{key}.png"
+    def _path(self, key: str) -> Path:
+        """The cached result; its chart is drawn when sent (bot.charts.demo_chart)."""
+        return self.cache_dir / f"{key}.json"
 
     def _load(self, key: str) -> DemoResult | None:
-        json_path, png_path = self._paths(key)
-        if not (json_path.is_file() and png_path.is_file()):
+        json_path = self._path(key)
+        if not json_path.is_file():
             return None
         try:
-            result = DemoResult.from_json(json_path.read_text(encoding="utf-8"))
+            return DemoResult.from_json(json_path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # a damaged entry is just a miss; the rerun overwrites it
-        result.chart = str(png_path)
-        return result
 
     def _store(self, key: str, result: DemoResult) -> None:
-        json_path, png_path = self._paths(key)
-        result.chart = str(png_path)
+        json_path = self._path(key)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
         tmp.write_text(result.to_json(), encoding="utf-8")
         tmp.replace(json_path)
 
     # ------------------------------------------------------------------ worker
 
-    def _worker_argv(self, demo: str, epochs: int, seed: int, chart: Path) -> list[str]:
+    def _worker_argv(self, demo: str, epochs: int, seed: int) -> list[str]:
         """The worker command line; a seam for tests that need a crashing worker."""
         settings = json.dumps(asdict(self.settings))
         return [
@@ -186,20 +185,15 @@ class DemoRunner:
             demo,
             str(epochs),
             str(seed),
-            str(chart),
             settings,
         ]
 
     async def _run_worker(
         self, demo: str, epochs: int, seed: int, key: str, on_progress: OnProgress | None
     ) -> DemoResult:
-        _, png_path = self._paths(key)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp_png = png_path.with_name(f".{png_path.name}.{os.getpid()}.tmp")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         process = await asyncio.create_subprocess_exec(
-            *self._worker_argv(demo, epochs, seed, tmp_png),
+            *self._worker_argv(demo, epochs, seed),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -225,10 +219,8 @@ class DemoRunner:
             await drain
             self._process = None
         if code != 0 or result is None:
-            tmp_png.unlink(missing_ok=True)
             tail = "\n".join(stderr_tail) or "(no stderr)"
             raise DemoWorkerError(f"demo worker for {demo} exited with code {code}:\n{tail}")
-        tmp_png.replace(png_path)
         return result
 
 
@@ -272,14 +264,14 @@ def _emit(event: Mapping[str, object]) -> None:
 
 
 def worker_main(argv: Sequence[str]) -> int:
-    """Entry point of the worker process: ``DEMO EPOCHS SEED CHART SETTINGS_JSON``."""
-    demo, epochs, seed, chart, settings_json = argv
+    """Entry point of the worker process: ``DEMO EPOCHS SEED SETTINGS_JSON``."""
+    demo, epochs, seed, settings_json = argv
     settings = DemoSettings(**json.loads(settings_json))
 
     def on_epoch(name: str, epoch: int, total: int, logs: Mapping[str, float]) -> None:
         _emit({"type": "progress", "model": name, "epoch": epoch, "epochs": total})
 
-    result = run_demo(demo, int(epochs), int(seed), on_epoch, settings, Path(chart))
+    result = run_demo(demo, int(epochs), int(seed), on_epoch, settings)
     _emit({"type": "result", "result": result.to_dict()})
     return 0
 

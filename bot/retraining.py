@@ -493,7 +493,6 @@ def child_environment() -> dict[str, str]:
     resolves wherever the bot was started from, and a few performance settings."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The gate's numpy passes are small matrix products, where OpenBLAS threads only spin:
     # one thread traced 1,000 reviews in 1.3 s against 5.3 s with two, on a busy 2-core box.
     # TensorFlow does not use OpenBLAS, so training is unaffected.

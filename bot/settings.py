@@ -9,18 +9,68 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.storage.location import parse_location
 from training import paths as training_paths
 from training.paths import TrainingPaths, Variable, path_setting
-from training.recipe import FocusRules, GateRules, RecipeError, RetrainRecipe, TrustRules
+from training.recipe import RecipeError, RetrainRecipe
 
 _RECIPE = RetrainRecipe()  # the retrain recipe's defaults live in training.recipe
+
+
+@dataclass(frozen=True)
+class RecipeSetting:
+    """A variable that sets one field of the retrain recipe: its name, where its value goes
+    (`part` is trust, focus or gate, or recipe for the recipe's own fields), how it is
+    read, and its default (the recipe's own unless given)."""
+
+    name: str
+    part: str
+    field: str
+    read: Callable[[Mapping[str, str], str], Any]
+    default: str | None = None
+
+    @property
+    def variable(self) -> Variable:
+        if self.default is not None:
+            return Variable(self.name, self.default)
+        holder = _RECIPE if self.part == "recipe" else getattr(_RECIPE, self.part)
+        return Variable(self.name, str(getattr(holder, self.field)))
+
+
+def _mode(env: Mapping[str, str], name: str) -> str:
+    return _choice(env, name, ("finetune", "full"))
+
+
+def _limit(env: Mapping[str, str], name: str) -> int | None:
+    return _int(env, name, minimum=0) or None  # 0: every NSMC training row
+
+
+# The one mapping from variables to the retrain recipe: VARIABLES, the recipe and the name
+# in an error message all come from here.
+RECIPE_SETTINGS: tuple[RecipeSetting, ...] = (
+    RecipeSetting("RETRAIN_MODE", "recipe", "mode", _mode),
+    RecipeSetting("RETRAIN_AGREEMENT", "trust", "agreement", lambda e, n: _int(e, n)),
+    RecipeSetting("RETRAIN_CONFIDENT", "trust", "confident", lambda e, n: _float(e, n)),
+    RecipeSetting(
+        "RETRAIN_CONFIDENT_AGREEMENT", "trust", "confident_agreement", lambda e, n: _int(e, n)
+    ),
+    RecipeSetting("RETRAIN_MIN_USERS", "trust", "min_users", lambda e, n: _int(e, n)),
+    RecipeSetting("RETRAIN_MAX_USER_SHARE", "trust", "max_user_share", lambda e, n: _float(e, n)),
+    RecipeSetting("RETRAIN_MAX_PER_USER", "trust", "max_per_user", lambda e, n: _int(e, n)),
+    RecipeSetting("RETRAIN_STEPS", "focus", "steps", lambda e, n: _int(e, n)),
+    RecipeSetting("RETRAIN_REPLAY_ROWS", "focus", "replay_rows", lambda e, n: _int(e, n)),
+    RecipeSetting("RETRAIN_LIMIT", "recipe", "limit", _limit, default="0"),
+    RecipeSetting("GATE_NSMC_ROWS", "gate", "nsmc_rows", lambda e, n: _int(e, n)),
+    RecipeSetting("GATE_MAX_NSMC_DROP", "gate", "max_nsmc_drop", lambda e, n: _float(e, n)),
+    RecipeSetting("GATE_MIN_LEARNED", "gate", "min_learned", lambda e, n: _float(e, n)),
+)
 
 # Every variable Settings.from_env reads (the bot's, then training's paths), and nothing else.
 VARIABLES: tuple[Variable, ...] = (
@@ -40,21 +90,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("WEBHOOK_SECRET", ""),
     Variable("TIMEZONE", "Asia/Seoul"),
     Variable("RETRAIN_CRON", "0 3 * * *"),
-    Variable("RETRAIN_MODE", _RECIPE.mode),
     Variable("RETRAIN_AFTER_CORRECTIONS", "20"),
     Variable("RETRAIN_INTERVAL_MINUTES", "60"),
-    Variable("RETRAIN_AGREEMENT", str(_RECIPE.trust.agreement)),
-    Variable("RETRAIN_CONFIDENT", str(_RECIPE.trust.confident)),
-    Variable("RETRAIN_CONFIDENT_AGREEMENT", str(_RECIPE.trust.confident_agreement)),
-    Variable("RETRAIN_MIN_USERS", str(_RECIPE.trust.min_users)),
-    Variable("RETRAIN_MAX_USER_SHARE", str(_RECIPE.trust.max_user_share)),
-    Variable("RETRAIN_MAX_PER_USER", str(_RECIPE.trust.max_per_user)),
-    Variable("RETRAIN_STEPS", str(_RECIPE.focus.steps)),
-    Variable("RETRAIN_REPLAY_ROWS", str(_RECIPE.focus.replay_rows)),
-    Variable("RETRAIN_LIMIT", "0"),  # 0: every NSMC training row
-    Variable("GATE_NSMC_ROWS", str(_RECIPE.gate.nsmc_rows)),
-    Variable("GATE_MAX_NSMC_DROP", str(_RECIPE.gate.max_nsmc_drop)),
-    Variable("GATE_MIN_LEARNED", str(_RECIPE.gate.min_learned)),
+    *(setting.variable for setting in RECIPE_SETTINGS),
     Variable("RETRAIN_TIMEOUT_MINUTES", "360"),
     Variable("RETENTION_DAYS", "90"),
     Variable("RATE_LIMIT_PER_MINUTE", "20"),
@@ -229,57 +267,20 @@ def _database_url(env: Mapping[str, str]) -> str | None:
 
 
 def _recipe(env: Mapping[str, str]) -> RetrainRecipe:
-    """The retrain recipe's defaults live in training.recipe (and so in VARIABLES); a
-    variable overrides one. A value the recipe refuses is reported under the variable's
-    name, at start-up."""
-
-    def build() -> RetrainRecipe:
-        return RetrainRecipe(
-            mode=_choice(env, "RETRAIN_MODE", ("finetune", "full")),  # type: ignore[arg-type]
-            trust=TrustRules(
-                agreement=_int(env, "RETRAIN_AGREEMENT"),
-                confident=_float(env, "RETRAIN_CONFIDENT"),
-                confident_agreement=_int(env, "RETRAIN_CONFIDENT_AGREEMENT"),
-                min_users=_int(env, "RETRAIN_MIN_USERS"),
-                max_user_share=_float(env, "RETRAIN_MAX_USER_SHARE"),
-                max_per_user=_int(env, "RETRAIN_MAX_PER_USER"),
-            ),
-            focus=FocusRules(
-                steps=_int(env, "RETRAIN_STEPS"),
-                replay_rows=_int(env, "RETRAIN_REPLAY_ROWS"),
-            ),
-            gate=GateRules(
-                nsmc_rows=_int(env, "GATE_NSMC_ROWS"),
-                max_nsmc_drop=_float(env, "GATE_MAX_NSMC_DROP"),
-                min_learned=_float(env, "GATE_MIN_LEARNED"),
-            ),
-            limit=_int(env, "RETRAIN_LIMIT", minimum=0) or None,
-        )
-
+    """The recipe's defaults (training.recipe) with RECIPE_SETTINGS' variables applied. A
+    value the recipe refuses is reported under the variable's name, at start-up."""
+    fields: dict[str, dict[str, Any]] = {"recipe": {}, "trust": {}, "focus": {}, "gate": {}}
+    for setting in RECIPE_SETTINGS:
+        fields[setting.part][setting.field] = setting.read(env, setting.name)
     try:
-        return build()
+        own = fields.pop("recipe")
+        parts = {part: replace(getattr(_RECIPE, part), **values) for part, values in fields.items()}
+        return replace(_RECIPE, **own, **parts)
     except RecipeError as error:
         field = str(error).split()[0]
-        variable = RECIPE_VARIABLES.get(field, "a RETRAIN_* or GATE_* variable")
+        names = [setting.name for setting in RECIPE_SETTINGS if setting.field == field]
+        variable = names[0] if names else "a RETRAIN_* or GATE_* variable"
         raise ConfigError(f"{variable}: {error}") from error
-
-
-# Which variable sets which recipe field, so a refused value is reported by its name.
-RECIPE_VARIABLES = {
-    "mode": "RETRAIN_MODE",
-    "agreement": "RETRAIN_AGREEMENT",
-    "confident": "RETRAIN_CONFIDENT",
-    "confident_agreement": "RETRAIN_CONFIDENT_AGREEMENT",
-    "min_users": "RETRAIN_MIN_USERS",
-    "max_user_share": "RETRAIN_MAX_USER_SHARE",
-    "max_per_user": "RETRAIN_MAX_PER_USER",
-    "steps": "RETRAIN_STEPS",
-    "replay_rows": "RETRAIN_REPLAY_ROWS",
-    "nsmc_rows": "GATE_NSMC_ROWS",
-    "max_nsmc_drop": "GATE_MAX_NSMC_DROP",
-    "min_learned": "GATE_MIN_LEARNED",
-    "limit": "RETRAIN_LIMIT",
-}
 
 
 def zone_named(name: str) -> ZoneInfo | None:

@@ -10,10 +10,7 @@ equals re-running the model on each prefix (`tests/test_trace.py` checks this).
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np

@@ -57,6 +57,8 @@ def nsmc_dir() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Path):
     """Point every path setting at the test's own folders: nothing touches the user's."""
+    from training.quiet import quiet_tensorflow
+
     cache = tmp_path_factory.mktemp("cache")
     patch = pytest.MonkeyPatch()
     patch.setenv("NSMC_DIR", str(nsmc_dir))
@@ -65,7 +67,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Pa
     patch.setenv("DATABASE_PATH", str(tmp_path_factory.mktemp("db") / "bot.sqlite3"))
     patch.delenv("DATABASE_URL", raising=False)  # a developer's PostgreSQL stays untouched
     patch.setenv("DEMO_CACHE_DIR", str(tmp_path_factory.mktemp("demos")))
-    patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()  # for the tests that train in this process
     yield
     patch.undo()
 

@@ -14,20 +14,19 @@ inside functions: importing this module must stay cheap for the bot's event loop
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from training.quiet import quiet_tensorflow
 
 if TYPE_CHECKING:
     import keras
@@ -138,7 +137,6 @@ class DemoResult:
     settings: dict[str, Any] = field(default_factory=dict)
     prediction: float | None = None
     target: float | None = None
-    chart: str | None = None
 
     def to_dict(self, *, with_history: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -154,7 +152,6 @@ class DemoResult:
             out["prediction"] = self.prediction
             out["target"] = self.target
         out["settings"] = self.settings
-        out["chart"] = self.chart
         return out
 
     def to_json(self, *, with_history: bool = True) -> str:
@@ -177,7 +174,6 @@ class DemoResult:
             settings=dict(data.get("settings", {})),
             prediction=data.get("prediction"),
             target=data.get("target"),
-            chart=data.get("chart"),
         )
 
     def share_of_baseline(self, model: str) -> float:
@@ -271,10 +267,6 @@ def baseline_mse(y_train: np.ndarray, y_val: np.ndarray) -> float:
 # ---------------------------------------------------------------------------- models
 
 
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 @contextmanager
 def deterministic(seed: int) -> Iterator[None]:
     """Seed every RNG and make TF ops deterministic, then restore the previous op mode.
@@ -282,7 +274,7 @@ def deterministic(seed: int) -> Iterator[None]:
     Restoring matters because op determinism is process-wide: left on, it would change
     other code in the same process (e.g. other tests), such as disabling XLA.
     """
-    _quiet_tensorflow()
+    quiet_tensorflow()
     import keras
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
@@ -308,7 +300,7 @@ def build_model(
 ) -> keras.Model:
     """``depth`` stacked recurrent layers of ``kind`` and a linear Dense(1), compiled
     with adam + mse as in the seed."""
-    _quiet_tensorflow()
+    quiet_tensorflow()
     import keras
 
     cell = {
@@ -491,68 +483,11 @@ def run_demo(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     settings: DemoSettings | None = None,
-    chart_path: Path | None = None,
 ) -> DemoResult:
-    """Run a demo by name and, given ``chart_path``, save its loss chart there."""
+    """Run a demo by name. Its chart is drawn by the bot (bot.charts.demo_chart), in the
+    asker's language, from the result's histories."""
     demo, epochs, seed = validate_args(demo, epochs, seed)
-    result = {"rnn": rnn, "lstm": lstm, "gru": gru}[demo](epochs, seed, on_epoch, settings)
-    if chart_path is not None:
-        render_chart(result, chart_path)
-        result.chart = str(chart_path)
-    return result
-
-
-# ---------------------------------------------------------------------------- chart
-
-_COLOURS = {"SimpleRNN": "tab:red", "LSTM": "tab:blue", "GRU": "tab:green"}
-_TITLES = {
-    "rnn": "SimpleRNN on sliding windows (notebook section 2)",
-    "lstm": "Multiplication problem: SimpleRNN vs LSTM",
-    "gru": "Multiplication problem: GRU vs LSTM",
-}
-
-
-def render_chart(result: DemoResult, path: Path | None = None) -> bytes:
-    """Loss and val_loss per model against the predict-the-mean line, as PNG bytes.
-
-    Uses matplotlib's object API with the Agg canvas rather than pyplot, so it keeps no
-    global figure state and needs no display.  The y axis is logarithmic because the
-    interesting part (gated models falling far below the baseline) spans decades.
-    English labels: the machines this runs on have no Korean font.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4.2), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for name, model in result.models.items():
-        colour = _COLOURS.get(name)
-        epochs = range(1, len(model.history["loss"]) + 1)
-        ax.plot(epochs, model.history["loss"], "-", color=colour, label=f"{name} loss")
-        ax.plot(epochs, model.history["val_loss"], "--", color=colour, label=f"{name} val_loss")
-    ax.axhline(result.baseline_mse, color="grey", linestyle=":", label="predict the mean (val)")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (log scale)")
-    ax.set_title(f"{_TITLES[result.demo]}, random seed {result.seed}")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    png = buffer.getvalue()
-    if path is not None:
-        _write_atomic(Path(path), png)
-    return png
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write then rename, so a reader (the cache) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    return {"rnn": rnn, "lstm": lstm, "gru": gru}[demo](epochs, seed, on_epoch, settings)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -572,12 +507,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="default: " + ", ".join(f"{d} {e}" for d, e in DEFAULT_EPOCHS.items()),
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("var/demos"),
-        help="folder for the loss-curve PNG (default: var/demos)",
-    )
     args = parser.parse_args(argv)
     try:
         args.demo, args.epochs, args.seed = validate_args(args.demo, args.epochs, args.seed)
@@ -593,7 +522,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parse_args(argv)
     n_models = 1 if args.demo == "rnn" else 2
-    chart = args.out / f"{args.demo}-e{args.epochs}-s{args.seed}.png"
     with tqdm(total=args.epochs * n_models, unit="epoch", file=sys.stderr) as bar:
 
         def on_epoch(name: str, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
@@ -604,9 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             bar.update(1)
 
-        result = run_demo(args.demo, args.epochs, args.seed, on_epoch, chart_path=chart)
+        result = run_demo(args.demo, args.epochs, args.seed, on_epoch)
     print(result.table())
-    print(f"chart: {result.chart}")
     print(result.to_json(with_history=False), flush=True)
     return 0
 

@@ -162,7 +162,11 @@ class Selection:
 
 
 def normalise(text: str) -> str:
-    """NFC, trimmed, whitespace collapsed: the same key `bot.storage` uses for a text."""
+    """The key that makes "좋아요 " and " 좋아요" one text, here and in `bot.storage`.
+
+    NFC as well as whitespace, because some clients send decomposed Hangul (jamo) that
+    looks identical on screen.
+    """
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 

@@ -35,10 +35,10 @@ from bot.storage.rows import (
     ScoreRow,
     TrainingRun,
     Verdict,
-    normalise_text,
 )
 from bot.storage.schema import SCHEMA_VERSION
 from bot.storage.store import Storage
+from training.trust import normalise as normalise_text  # the text key: one, for both layers
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",

@@ -16,9 +16,9 @@ from bot.storage.rows import (
     ReviewDecision,
     check_label,
     check_probability,
-    normalise_text,
 )
 from bot.storage.schema import correction_reviews, corrections
+from training.trust import normalise as normalise_text
 
 _FIELDS = (
     corrections.c.id,

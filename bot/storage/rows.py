@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -103,15 +102,6 @@ class TrainingRun:
     base_version: str | None
     figures: dict[str, Any] | None
     message: str | None
-
-
-def normalise_text(text: str) -> str:
-    """The key that makes "좋아요 " and " 좋아요" one correction.
-
-    NFC as well as whitespace, because some clients send decomposed Hangul (jamo) that
-    looks identical on screen.
-    """
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def check_label(name: str, value: int) -> None:
