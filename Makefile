@@ -51,6 +51,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy (pyproject.toml): strict on nlp/ and training/, the default checks on bot/.
+# mypy (pyproject.toml): strict on nlp/ and training/; bot/, tests/ and benchmarks/ at the
+# default level.
 typecheck: $(STAMP)
 	$(BIN)/mypy

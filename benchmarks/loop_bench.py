@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import rounded
 from bot.overlay import CorrectionOverlay, Vote
@@ -84,14 +85,14 @@ class Loop:
         )
         self.canary = read_corpus(CANARY)
         self.base_verdicts = [t.label for t in self.base.trace_batch(self.corrected.texts)]
-        self.figures: dict[str, float | int] = {}
+        self.figures: dict[str, Any] = {}  # numbers, and the status of a run
 
     def candidate(self, result: RetrainResult) -> Servable:
         return (
             self.registry.load(result.candidate_version) if result.candidate_version else self.base
         )
 
-    def record(self, name: str, value: float | int) -> None:
+    def record(self, name: str, value: float | int | str) -> None:
         self.figures[name] = value
         print(f"{name}: {value}")
 

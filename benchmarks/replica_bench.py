@@ -123,6 +123,7 @@ async def _run(registry_root: Path) -> dict[str, float]:
         for replicas in (1, 2):
             async with running_fake_telegram() as tg:
                 database = server.new_database()
+                assert server.process is not None
                 figures.update(await _load(tg, replicas, registry, database, server.process.pid))
     return figures
 

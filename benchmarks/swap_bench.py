@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import time
 from pathlib import Path
@@ -48,18 +49,18 @@ async def _run(model_dir: Path) -> dict[str, float]:
         for number in range(1, 6):
             await asyncio.sleep(0.6)
             started = time.perf_counter()
-            await service.swap(lambda n=number: load_model(model_dir, version=f"v{n}"))
+            await service.swap(functools.partial(load_model, model_dir, version=f"v{number}"))
             accept_to_serve.append(time.perf_counter() - started)
 
     await asyncio.gather(_load(service, 5.0, swapping, errors), swapper())
 
     process = psutil.Process()
     for number in range(5):  # allocator pools settle over the first swaps
-        await service.swap(lambda n=number: load_model(model_dir, version=f"u{n}"))
+        await service.swap(functools.partial(load_model, model_dir, version=f"u{number}"))
     gc.collect()
     before = process.memory_info().rss
     for number in range(20):
-        await service.swap(lambda n=number: load_model(model_dir, version=f"w{n}"))
+        await service.swap(functools.partial(load_model, model_dir, version=f"w{number}"))
     gc.collect()
     growth_mb = (process.memory_info().rss - before) / 1e6
     await service.stop()

@@ -11,6 +11,8 @@ import matplotlib.dates
 import matplotlib.image
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
 
 from bot import charts
 from bot.mood import HourBucket, summarize
@@ -46,6 +48,12 @@ def assert_png(data: bytes) -> np.ndarray:
     assert width >= 600 and height >= 400
     assert image.std() > 0.05  # not a blank canvas
     return image
+
+
+def bar_heights(axes: Axes) -> list[float]:
+    bars = [patch for patch in axes.patches if isinstance(patch, Rectangle)]
+    assert len(bars) == len(axes.patches)
+    return [bar.get_height() for bar in bars]
 
 
 def glyph_warnings(render: Callable[[], object]) -> list[str]:
@@ -105,9 +113,9 @@ def test_trace_chart_is_a_png() -> None:
 
 def test_trace_chart_has_a_tick_per_word() -> None:
     [axes] = charts.trace_figure(TRACE).axes
-    assert list(axes.get_xticks()) == list(range(len(WORDS)))
+    assert np.asarray(axes.get_xticks()).tolist() == list(range(len(WORDS)))
     assert [label.get_text() for label in axes.get_xticklabels()] == list(WORDS)
-    assert list(axes.lines[-1].get_ydata()) == list(TRACE.probabilities)
+    assert np.asarray(axes.lines[-1].get_ydata()).tolist() == list(TRACE.probabilities)
 
 
 def test_trace_chart_marks_turning_words() -> None:
@@ -115,6 +123,7 @@ def test_trace_chart_marks_turning_words() -> None:
     labels = axes.get_xticklabels()
     marked = [i for i, label in enumerate(labels) if label.get_color() == charts.TURN_COLOUR]
     assert marked == list(TRACE.turning_points) == [1, 4, 5, 6]
+    assert TRACE.decisive_word is not None
     assert labels[TRACE.decisive_word].get_fontweight() == "bold"
 
 
@@ -148,8 +157,8 @@ def test_mood_chart_is_a_png_with_bars_line_and_threshold(
 ) -> None:
     assert_png(charts.mood_chart(series, threshold=0.35, title="지난 24시간"))
     mood_axes, count_axes = charts.mood_figure(series, threshold=0.35).axes
-    assert [bar.get_height() for bar in count_axes.patches] == [b.count for b in series]
-    levels = [tuple(line.get_ydata()) for line in mood_axes.lines]
+    assert bar_heights(count_axes) == [b.count for b in series]
+    levels = [tuple(np.asarray(line.get_ydata()).tolist()) for line in mood_axes.lines]
     assert (0.35, 0.35) in levels
 
 
@@ -168,7 +177,7 @@ def test_mood_chart_shows_gaps_for_silent_hours() -> None:
     [line] = [line for line in mood_axes.lines if line.get_color() == charts.LINE_COLOUR]
     means = np.asarray(line.get_ydata(), dtype=float)
     assert np.isnan(means[1]) and list(means[[0, 2, 3]]) == [0.6, 0.2, 0.4]
-    assert [bar.get_height() for bar in count_axes.patches] == [4, 0, 2, 3]
+    assert bar_heights(count_axes) == [4, 0, 2, 3]
 
     # The PNG as sent (rendered from this figure, so its coordinates hold for the pixels).
     pixels = (assert_png(charts._to_png(figure))[..., :3] * 255).astype(int)

@@ -182,6 +182,7 @@ async def test_the_application_does_not_remember_every_user_it_has_seen(tg) -> N
     seen: list[int] = []
 
     async def note(update: Update, context) -> None:
+        assert update.effective_user is not None
         seen.append(update.effective_user.id)
 
     application.add_handler(MessageHandler(filters.TEXT, note))

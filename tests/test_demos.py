@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, int]] = []
 
-    def __call__(self, name: str, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+    def __call__(self, name: str, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
         assert set(logs) >= {"loss", "val_loss"}
         self.calls.append((name, epoch, epochs))
 

@@ -36,7 +36,9 @@ def test_compose_has_the_database_the_replicas_the_trainer_and_the_proxy() -> No
 
 def test_nginx_balances_the_webhook_over_every_replica_and_retries_the_next() -> None:
     conf = (DEPLOY / "nginx.conf").read_text()
-    upstream = re.search(r"upstream bots \{(.*?)\}", conf, re.S).group(1)
+    found = re.search(r"upstream bots \{(.*?)\}", conf, re.S)
+    assert found is not None, "nginx.conf has no upstream bots block"
+    upstream = found.group(1)
     assert sorted(re.findall(r"server (bot-\d):8443", upstream)) == ["bot-1", "bot-2"]
     assert "proxy_next_upstream error timeout http_502 http_503" in conf
     path = COMPOSE["x-bot"]["environment"]["WEBHOOK_URL"]

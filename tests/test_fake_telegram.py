@@ -15,7 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -98,7 +105,7 @@ async def test_send_message_with_keyboard_then_edit(bot: Bot, tg: FakeTelegramSe
     assert [v["text"] for v in latest["edit_history"]] == ["분석 결과: 긍정"]
 
     restored = await bot.edit_message_reply_markup(chat.id, sent.message_id, reply_markup=KEYBOARD)
-    assert restored.reply_markup == KEYBOARD
+    assert isinstance(restored, Message) and restored.reply_markup == KEYBOARD
     with pytest.raises(BadRequest, match=r"(?i)not modified"):
         await bot.edit_message_text("수정된 결과", chat.id, sent.message_id, reply_markup=KEYBOARD)
     assert tg.errors[-1].description.startswith("Bad Request: message is not modified")
@@ -199,7 +206,9 @@ async def test_channel_username_multipart_and_chat_housekeeping(
     assert (await tg.wait_for_bot_message(news))["request"]["chat_id"] == "@kr_sentiment"
     tg.channel_post(news, "구독자 글")
     (update,) = await bot.get_updates()
-    assert update.channel_post is not None and update.channel_post.sender_chat.id == news.id
+    channel_post = update.channel_post
+    assert channel_post is not None and channel_post.sender_chat is not None
+    assert channel_post.sender_chat.id == news.id
 
     alice = tg.create_user("지민")
     bob = tg.create_user("Bob", language_code="en")
@@ -423,13 +432,15 @@ def _build_app(tg: FakeTelegramServer) -> Application:
 @asynccontextmanager
 async def polling(tg: FakeTelegramServer) -> AsyncIterator[Application]:
     app = _build_app(tg)
+    updater = app.updater
+    assert updater is not None
     async with app:
         await app.start()
-        await app.updater.start_polling(poll_interval=0, timeout=1)
+        await updater.start_polling(poll_interval=0, timeout=1)
         try:
             yield app
         finally:
-            await app.updater.stop()
+            await updater.stop()
             await app.stop()
 
 

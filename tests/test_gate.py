@@ -8,6 +8,7 @@ import pytest
 
 from nlp.artifacts import read_model_dir
 from nlp.inference import SentimentModel
+from nlp.model_config import ModelConfig
 from training.data import Corpus, load_split
 from training.evaluate import predict_labels
 from training.gate import (
@@ -123,6 +124,7 @@ def noise_model(trained_model, tmp_path_factory) -> SentimentModel:
     registry = Registry(tmp_path_factory.mktemp("noise-models"))
     name = run_training(request, registry).name
     config, vocabulary, weights, _ = read_model_dir(registry.path_of(name))
+    assert isinstance(config, ModelConfig)
     return SentimentModel(config, vocabulary, weights, name, tokenizer=trained_model.tokenizer)
 
 

@@ -114,7 +114,7 @@ class _AnyHandlers:
 
 def test_every_command_is_in_the_commands_table():
     application = _Application()
-    register_handlers(application, _AnyHandlers())  # type: ignore[arg-type]
+    register_handlers(application, _AnyHandlers())
     registered = set().union(
         *(h.commands for h in application.handlers if isinstance(h, CommandHandler))
     )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -60,9 +61,14 @@ class FakeRegistry:
         return FakeModel(name)
 
 
+def _follower(storage: Storage, models: FakeModels, registry: FakeRegistry) -> ModelFollower:
+    """A follower over the fakes, which offer what it uses of ModelService and Registry."""
+    return ModelFollower(storage, cast(Any, models), cast(Any, registry))
+
+
 async def test_the_first_process_records_what_it_serves(database: str) -> None:
     async with await Storage.open(database) as storage:
-        follower = ModelFollower(storage, FakeModels("v1"), FakeRegistry("v1"))
+        follower = _follower(storage, FakeModels("v1"), FakeRegistry("v1"))
         assert await follower.start() is None
         assert await storage.served_version() == "v1"
 
@@ -70,8 +76,8 @@ async def test_the_first_process_records_what_it_serves(database: str) -> None:
 async def test_a_process_follows_a_version_another_made_current(database: str) -> None:
     async with await Storage.open(database) as one, await Storage.open(database) as two:
         first_models, second_models = FakeModels("v1"), FakeModels("v1")
-        first = ModelFollower(one, first_models, FakeRegistry("v1", "v2"))
-        second = ModelFollower(two, second_models, FakeRegistry("v1", "v2"))
+        first = _follower(one, first_models, FakeRegistry("v1", "v2"))
+        second = _follower(two, second_models, FakeRegistry("v1", "v2"))
         await first.start()
         await second.start()
         assert await second.check() is None  # nothing changed
@@ -87,7 +93,7 @@ async def test_a_process_follows_a_version_another_made_current(database: str) -
 async def test_between_its_swap_and_its_publish_a_process_keeps_its_new_model(database):
     async with await Storage.open(database) as storage:
         models = FakeModels("v1")
-        follower = ModelFollower(storage, models, FakeRegistry("v1", "v2"))
+        follower = _follower(storage, models, FakeRegistry("v1", "v2"))
         await follower.start()
         await models.swap(lambda: FakeModel("v2"))
         assert await follower.check() is None  # the record still says v1: no swap back
@@ -96,9 +102,9 @@ async def test_between_its_swap_and_its_publish_a_process_keeps_its_new_model(da
 
 async def test_a_version_that_cannot_be_loaded_here_is_reported_once(database, caplog):
     async with await Storage.open(database) as one, await Storage.open(database) as two:
-        await ModelFollower(one, FakeModels("v1"), FakeRegistry("v1")).start()
+        await _follower(one, FakeModels("v1"), FakeRegistry("v1")).start()
         models = FakeModels("v1")
-        follower = ModelFollower(two, models, FakeRegistry("v1"))  # its own registry
+        follower = _follower(two, models, FakeRegistry("v1"))  # its own registry
         await follower.start()
         await one.set_served_version("v9")
         with caplog.at_level(logging.WARNING, logger="bot.model_follower"):
@@ -112,7 +118,7 @@ async def test_a_process_that_starts_late_catches_up(database: str) -> None:
     async with await Storage.open(database) as storage:
         await storage.set_served_version("v2")
         models = FakeModels("v1")  # its registry's CURRENT is older
-        assert await ModelFollower(storage, models, FakeRegistry("v1", "v2")).start() == "v2"
+        assert await _follower(storage, models, FakeRegistry("v1", "v2")).start() == "v2"
         assert models.model.version == "v2"
 
 

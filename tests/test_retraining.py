@@ -33,7 +33,7 @@ from bot.retraining import (
 from bot.storage import RunStatus, Storage
 from training import retrain
 from training.data import load_split
-from training.protocol import RetrainStatus
+from training.protocol import ProgressEvent, RetrainStatus
 from training.recipe import FocusRules, GateRules, RetrainRecipe
 from training.registry import Registry
 from training.trust import CorrectionRow, read_rows, write_rows
@@ -495,7 +495,7 @@ async def test_a_correction_changed_during_the_run_stays_pending(registry, stora
     await _add_slang_corrections(storage, registry.current_name())
     first = (await storage.pending_corrections())[0]
 
-    async def on_progress(event: dict) -> None:
+    async def on_progress(event: ProgressEvent) -> None:
         if event.stage is not None and event.stage.value == "training":  # a change of mind
             await storage.add_correction(
                 text=first.text,

@@ -15,9 +15,10 @@ from bot.settings import Role
 
 async def _job_names(settings) -> set[str]:
     async with open_runtime(settings) as runtime:
-        application = build_application(runtime)
-        return {job.name for job in application.job_queue.scheduler.get_jobs()} | {
-            job.name for job in application.job_queue.jobs()
+        jobs = build_application(runtime).job_queue
+        assert jobs is not None
+        return {job.name for job in jobs.scheduler.get_jobs()} | {
+            str(job.name) for job in jobs.jobs()
         }
 
 

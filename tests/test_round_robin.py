@@ -19,7 +19,7 @@ async def _backend(name: str, status: int = 200) -> tuple[web.AppRunner, str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 def _closed_port() -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from nlp.inference import SentimentModel
-from nlp.model_config import KIWI, SEED, SYLLABLE
+from nlp.model_config import KIWI, SEED, SYLLABLE, ModelConfig
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
@@ -15,7 +17,7 @@ SENTENCE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 
 KERAS = pytest.mark.slow
 
 
-def _random_model(config, seed: int = 7) -> SentimentModel:
+def _random_model(config: ModelConfig, seed: int = 7) -> tuple[SentimentModel, Any]:
     """A Keras model with random weights, exported to the serving runtime."""
     import keras
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from .formatting import auto_entities
 from .methods import document, inspect_image, photo_size
-from .state import FakeChat, FakeUser, JsonDict, MessageRecord, World, now
+from .state import ChatType, FakeChat, FakeUser, JsonDict, MessageRecord, World, now
 
 ChatRef = FakeChat | int
 MessageRef = JsonDict | int
@@ -93,7 +93,7 @@ class UserSimulation:
         """A group the bot is a member of. ``owner`` defaults to the first member; in privacy
         mode a non-admin bot only sees commands and replies to its own messages."""
         people = list(members)
-        chat_type = "supergroup" if supergroup else "group"
+        chat_type: ChatType = "supergroup" if supergroup else "group"
         chat = FakeChat(
             self.world.new_chat_id(chat_type),
             chat_type,
@@ -257,16 +257,17 @@ class UserSimulation:
         message_id = message if isinstance(message, int) else message["message_id"]
         record = self.world.find_message(target.id, message_id)
         shown = copy.deepcopy(record.message) if record else None
-        query = {
-            "id": self.world.new_callback_id(),
+        query_id = self.world.new_callback_id()
+        query: JsonDict = {
+            "id": query_id,
             "from": user.to_api(),
             "message": shown or {"chat": target.to_api(), "message_id": message_id, "date": 0},
             "chat_instance": target.chat_instance,
             "data": data,
         }
-        self.world.pending_callbacks[query["id"]] = query
+        self.world.pending_callbacks[query_id] = query
         self.world.updates.push("callback_query", copy.deepcopy(query))
-        return query["id"]
+        return query_id
 
     # --- observing the bot -------------------------------------------------------------------
 

@@ -441,11 +441,12 @@ def _status(world: World, chat: FakeChat, user: FakeUser) -> str:
 def _member(world: World, chat: FakeChat, user: FakeUser) -> JsonDict:
     """The ChatMember subtype for the user's status, with the fields PTB requires."""
     status = _status(world, chat, user)
-    extra: JsonDict = {
+    by_status: dict[str, JsonDict] = {
         "creator": {"is_anonymous": False},
         "administrator": _ADMIN_RIGHTS,
         "kicked": {"until_date": 0},
-    }.get(status, {})
+    }
+    extra = by_status.get(status, {})
     return {"status": status, "user": user.to_api(), **extra}
 
 

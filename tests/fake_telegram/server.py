@@ -126,7 +126,7 @@ class FakeTelegramServer(UserSimulation):
         return self.world.bot
 
     @property
-    def bot_kwargs(self) -> dict[str, str]:
+    def bot_kwargs(self) -> dict[str, Any]:
         """``telegram.Bot(**server.bot_kwargs)``."""
         return {"token": self.token, "base_url": self.base_url, "base_file_url": self.base_file_url}
 

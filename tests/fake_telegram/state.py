@@ -330,9 +330,9 @@ class World:
                 if (chat.username or "").lower() == name:
                     return chat
         elif isinstance(ref, int | str) and str(ref).lstrip("-").isdigit():
-            chat = self.chats.get(int(ref))
-            if chat is not None:
-                return chat
+            found = self.chats.get(int(ref))
+            if found is not None:
+                return found
         raise bad_request("chat not found")
 
     def new_message(self, chat: FakeChat, sender: FakeUser | None, content: JsonDict) -> JsonDict:

@@ -105,6 +105,8 @@ class WebhookDelivery:
     async def _post(self, session: ClientSession, update: JsonDict) -> int | None:
         secret = self.world.webhook_secret
         headers = {SECRET_HEADER: secret} if secret else {}
+        if self.forward_to is None:  # forwarding was turned off meanwhile
+            return None
         try:
             async with session.post(self.forward_to, json=update, headers=headers) as response:
                 return response.status
