@@ -154,3 +154,12 @@ def test_refit_with_corrections_learns_their_new_words(ngram_registry, ngram_mod
     )
     assert refit.trace("개꿀잼띠").positive > ngram_model.trace("개꿀잼띠").positive
     assert len(seen) == 1 and 0.5 < seen[0]["val_accuracy"] <= 1.0
+
+
+def test_an_ngram_only_base_is_refitted_without_a_learning_rate(ngram_model):
+    """The quick first model is an n-gram model alone: a retrain of it must not ask its
+    recipe for a network's learning rate (it has none; the fit is convex)."""
+    from training.recipe import RetrainRecipe
+    from training.retrain import _learning_rate
+
+    assert _learning_rate(ngram_model, RetrainRecipe()) == 0.0
