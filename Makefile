@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # data is downloaded once into the cache on first use.
 NSMC_DIR ?= $(if $(wildcard ../shared/data/nsmc/ratings_train.txt),$(abspath ../shared/data/nsmc),)
 export NSMC_DIR
+CHAT_DATA_DIR ?= $(if $(wildcard ../shared/data/chat/kote/val.tsv),$(abspath ../shared/data/chat),)
+export CHAT_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # The serving runtime multiplies small matrices: one BLAS thread is ~4x faster than two
 # fighting over the cores with Kiwi and the event loop.

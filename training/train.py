@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 
 from nlp.artifacts import MEMBERS_DIR, write_ensemble_dir, write_model_dir
-from nlp.ensemble import Ensemble, Member, Servable, members_of_model
+from nlp.ensemble import Ensemble, Member, Servable, load_model, members_of_model
 from nlp.inference import SentimentModel
 from nlp.model_config import (
     CONFIGS,
@@ -36,7 +36,9 @@ from nlp.model_config import (
 from nlp.ngrams import NgramModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
+from training.corpora import DEFAULT_MIX, MIXES, extra_rows, held_out_chat_texts
 from training.data import Corpus, DataError, load_split
+from training.distill import NO_DISTILLATION, PLANS, teacher_labels, unlabelled_texts
 from training.evaluate import evaluate
 from training.paths import TrainingPaths
 from training.protocol import (
@@ -64,7 +66,7 @@ class TrainingRequest:
     epochs: int | None = None  # upper bound; early stopping may stop sooner
     seed: int = 42
     extra_texts: Sequence[str] = ()  # e.g. users' corrections, added to the training part
-    extra_labels: Sequence[int] = ()
+    extra_labels: Sequence[float] = ()  # 0/1, or a teacher's P(positive) (training.distill)
     base: Servable | None = None  # fine-tune from these weights and vocabularies
     learning_rate: float | None = None  # None: the configuration's own
     note: dict[str, Any] = field(default_factory=dict)
@@ -197,7 +199,7 @@ def assemble_model(recipe: AnyConfig, trained: list[tuple[Member, dict]], name: 
     members = [member for member, _ in trained]
     if not isinstance(recipe, EnsembleConfig):
         return members[0]
-    config = EnsembleConfig(recipe.name, tuple(member.config for member in members))
+    config = replace(recipe, members=tuple(member.config for member in members))
     return Ensemble(config, members, name)
 
 
@@ -273,7 +275,8 @@ def _fit(
             "validation_steps": len(val_batches),
         }
         callbacks.insert(0, keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+            monitor="val_accuracy", mode="max", patience=config.patience,
+            restore_best_weights=True,
         ))  # fmt: skip
     history = model.fit(
         train_batches.dataset().repeat(),
@@ -314,6 +317,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-limit", type=int, default=None, help="only the first N test rows")
     parser.add_argument("--out", type=Path, default=None, help="registry directory")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--data",
+        choices=sorted(MIXES),
+        default=None,
+        help="labelled text added to NSMC's training file (training/corpora.py); "
+        f"default: {DEFAULT_MIX.name}, with the sources this machine has",
+    )
+    parser.add_argument(
+        "--distill",
+        choices=sorted(PLANS),
+        default=NO_DISTILLATION.name,
+        help="unlabelled text that --teacher labels for this run (training/distill.py)",
+    )
+    parser.add_argument(
+        "--teacher", type=Path, default=None, help="a model version directory: the teacher"
+    )
     parser.add_argument(
         "--no-holdout",
         action="store_true",
@@ -369,18 +388,49 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         exit_when_parent_dies(EXIT_PARENT_GONE)
     emit = _event_writer(out) if args.events else None
     registry = Registry(args.out) if args.out else Registry.from_env()
+    paths = TrainingPaths.from_env()
+    mix = MIXES[args.data] if args.data else DEFAULT_MIX
     try:
-        train = load_split("train").head(args.limit)
-        test = load_split("test").head(args.test_limit)
+        full_train = load_split("train", paths)
+        train = full_train.head(args.limit)
+        test = load_split("test", paths).head(args.test_limit)
+        full_test = test if args.test_limit is None else load_split("test", paths)
+        held_out = full_test.texts + held_out_chat_texts()
+        extra = extra_rows(mix, paths.nsmc_dir, paths.chat_dir, held_out, args.data is not None)
+        if args.limit is not None:
+            extra = extra.share(len(train) / len(full_train))
     except DataError as error:
         return _fail(emit, str(error))
     config = CONFIGS[args.config]
-    print(f"training '{config.name}' on {len(train)} reviews; testing on {len(test)}")
-    note = {key: value for key, value in (("role", args.role), ("replaces", args.replaces))
-            if value}  # fmt: skip
+    print(
+        f"training '{config.name}' on {len(train)} reviews + {len(extra)} rows of "
+        f"'{mix.name}'; testing on {len(test)}"
+    )
+    note: dict[str, Any] = {"data": {"mix": mix.name, "rows": extra.counts()}}
+    extra_texts: list[str] = list(extra.texts)
+    extra_labels: list[float] = list(extra.labels)
+    if args.distill != NO_DISTILLATION.name:
+        if args.teacher is None:
+            return _fail(emit, "--distill needs --teacher, a model version directory")
+        texts = unlabelled_texts(
+            PLANS[args.distill], paths.nsmc_dir, paths.chat_dir, held_out + extra.texts
+        )
+        if args.limit is not None:
+            texts = texts[:: max(1, round(len(full_train) / len(train)))]
+        soft = teacher_labels(load_model(args.teacher), texts)
+        extra_texts += soft.texts
+        extra_labels += soft.probabilities
+        note["data"]["distilled"] = {
+            "plan": args.distill,
+            "teacher": args.teacher.name,
+            "rows": len(soft.texts),
+            "mean_probability": round(float(np.mean(soft.probabilities or [0.5])), 4),
+        }
+    note.update({key: value for key, value in (("role", args.role), ("replaces", args.replaces))
+                 if value})  # fmt: skip
     request = TrainingRequest(
         config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout,
-        note=note,
+        extra_texts=extra_texts, extra_labels=extra_labels, note=note,
     )  # fmt: skip
     if emit is not None:
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
