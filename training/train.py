@@ -36,9 +36,16 @@ from nlp.model_config import (
 from nlp.ngrams import NgramModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
+from training.checkpoints import MemberCheckpoints, run_key
 from training.corpora import DEFAULT_MIX, MIXES, extra_rows, held_out_chat_texts
 from training.data import Corpus, DataError, load_split
-from training.distill import NO_DISTILLATION, PLANS, teacher_labels, unlabelled_texts
+from training.distill import (
+    NO_DISTILLATION,
+    PLANS,
+    DistillPlan,
+    teacher_labels,
+    unlabelled_texts,
+)
 from training.evaluate import evaluate
 from training.paths import TrainingPaths
 from training.protocol import (
@@ -75,6 +82,18 @@ class TrainingRequest:
     # chosen on the validation split (holdout runs); no validation figures are reported.
     holdout: bool = True
 
+    def key(self, recipe: AnyConfig) -> str:
+        """What decides this run's result (training.checkpoints.run_key)."""
+        parts = {
+            "recipe": recipe.to_dict(),
+            "train": self.train.sha256,
+            "rows": len(self.train),
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "holdout": self.holdout,
+        }
+        return run_key(parts, self.extra_texts, self.extra_labels)
+
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Training and validation rows of `train`; no validation rows without a holdout."""
         train_rows, val_rows = split_validation(len(self.train), self.seed)
@@ -110,11 +129,21 @@ def run_training(
         recipe = recipe.with_overrides(learning_rate=request.learning_rate)
     name = registry.new_version_name(recipe.name)
     bases = members_of_model(request.base) if request.base else [None] * len(members_of(recipe))
+    key = request.key(recipe)
+    checkpoints = MemberCheckpoints(
+        None if request.base else TrainingPaths.from_env().cache_dir / "checkpoints" / key
+    )  # a fine-tune takes seconds: nothing to resume
     with registry.staging(name) as staging:
         trained = []
         for index, (config, base) in enumerate(zip(members_of(recipe), bases, strict=True)):
+            resumed = checkpoints.load(index, name)
+            if resumed is not None:
+                print(f"member {index + 1} ({config.name}): resumed from an interrupted run")
+                trained.append(resumed)
+                continue
             report = _member_progress(on_epoch, index, len(bases))
             trained.append(_train_member(request, config, base, name, report))
+            checkpoints.save(index, *trained[-1])
         served = assemble_model(recipe, trained, name)
         evaluation = evaluate(served, request.test.texts, request.test.labels, request.progress)
         metrics = {
@@ -138,8 +167,10 @@ def run_training(
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             **request.note,
         }
+        metrics["run_key"] = key
         write_version(staging, served, trained, metrics)
         path = registry.publish(staging)
+    checkpoints.clear()
     return TrainingResult(name, path, metrics)
 
 
@@ -331,7 +362,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="unlabelled text that --teacher labels for this run (training/distill.py)",
     )
     parser.add_argument(
-        "--teacher", type=Path, default=None, help="a model version directory: the teacher"
+        "--teacher",
+        type=Path,
+        default=None,
+        help="a model version directory; without it, --distill trains the teacher first",
     )
     parser.add_argument(
         "--no-holdout",
@@ -407,31 +441,26 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         f"'{mix.name}'; testing on {len(test)}"
     )
     note: dict[str, Any] = {"data": {"mix": mix.name, "rows": extra.counts()}}
-    extra_texts: list[str] = list(extra.texts)
-    extra_labels: list[float] = list(extra.labels)
-    if args.distill != NO_DISTILLATION.name:
-        if args.teacher is None:
-            return _fail(emit, "--distill needs --teacher, a model version directory")
-        texts = unlabelled_texts(
-            PLANS[args.distill], paths.nsmc_dir, paths.chat_dir, held_out + extra.texts
-        )
-        if args.limit is not None:
-            texts = texts[:: max(1, round(len(full_train) / len(train)))]
-        soft = teacher_labels(load_model(args.teacher), texts)
-        extra_texts += soft.texts
-        extra_labels += soft.probabilities
-        note["data"]["distilled"] = {
-            "plan": args.distill,
-            "teacher": args.teacher.name,
-            "rows": len(soft.texts),
-            "mean_probability": round(float(np.mean(soft.probabilities or [0.5])), 4),
-        }
     note.update({key: value for key, value in (("role", args.role), ("replaces", args.replaces))
                  if value})  # fmt: skip
     request = TrainingRequest(
         config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout,
-        extra_texts=extra_texts, extra_labels=extra_labels, note=note,
+        extra_texts=list(extra.texts), extra_labels=list(extra.labels), note=note,
     )  # fmt: skip
+    plan = PLANS[args.distill]
+    if plan != NO_DISTILLATION:
+        try:
+            teacher = (
+                load_model(args.teacher)
+                if args.teacher
+                else _teacher(request, registry, _epoch_events(emit, config))
+            )
+        except (RegistryError, OSError) as error:
+            return _fail(emit, str(error))
+        texts = unlabelled_texts(plan, paths.nsmc_dir, paths.chat_dir, held_out + extra.texts)
+        if args.limit is not None:
+            texts = texts[:: max(1, round(len(full_train) / len(train)))]
+        request = distilled(request, plan, teacher, texts)
     if emit is not None:
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
     try:
@@ -451,6 +480,46 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     if emit is not None:
         emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
     return 0
+
+
+def _teacher(
+    request: TrainingRequest, registry: Registry, on_epoch: EpochCallback | None
+) -> Servable:
+    """The ensemble trained on the labelled rows alone, published as a version of its own
+    (it can be served or rolled back to like any other); a teacher that an interrupted run
+    already finished is reused."""
+    key = request.key(request.config)
+    for info in registry.versions():
+        if info.problem is None and info.metrics.get("run_key") == key:
+            print(f"teacher: {info.name}, from an earlier run")
+            return load_model(info.path, info.name)
+    print("teacher: training it on the labelled rows first")
+    teacher_request = replace(request, note={**request.note, "role": "teacher"})
+    result = run_training(teacher_request, registry, on_epoch)
+    return load_model(result.path, result.name)
+
+
+def distilled(
+    request: TrainingRequest, plan: DistillPlan, teacher: Servable, texts: list[str]
+) -> TrainingRequest:
+    """`request` plus `texts` with the teacher's probabilities as their labels."""
+    soft = teacher_labels(teacher, texts, request.progress)
+    note = dict(request.note)
+    note["data"] = {
+        **note.get("data", {}),
+        "distilled": {
+            "plan": plan.name,
+            "teacher": teacher.version,
+            "rows": len(soft.texts),
+            "mean_probability": round(float(np.mean(soft.probabilities or [0.5])), 4),
+        },
+    }
+    return replace(
+        request,
+        extra_texts=[*request.extra_texts, *soft.texts],
+        extra_labels=[*request.extra_labels, *soft.probabilities],
+        note=note,
+    )
 
 
 def _event_writer(out: TextIO | None) -> Emit:
