@@ -133,17 +133,26 @@ def run_training(
     checkpoints = MemberCheckpoints(
         None if request.base else TrainingPaths.from_env().cache_dir / "checkpoints" / key
     )  # a fine-tune takes seconds: nothing to resume
-    with registry.staging(name) as staging:
+    from training.progress import RunProgress  # imports Keras: only a process that trains
+
+    overall = RunProgress(
+        [request.epochs or _planned_epochs(config) for config in members_of(recipe)],
+        f"{request.note.get('role', 'model')} {name}",
+        request.progress,
+    )
+    with registry.staging(name) as staging, overall:
         trained = []
         for index, (config, base) in enumerate(zip(members_of(recipe), bases, strict=True)):
             resumed = checkpoints.load(index, name)
             if resumed is not None:
                 print(f"member {index + 1} ({config.name}): resumed from an interrupted run")
                 trained.append(resumed)
+                overall.member_done(index)
                 continue
-            report = _member_progress(on_epoch, index, len(bases))
+            report = _member_progress(overall.counting(on_epoch), index, len(bases))
             trained.append(_train_member(request, config, base, name, report))
             checkpoints.save(index, *trained[-1])
+            overall.member_done(index)
         served = assemble_model(recipe, trained, name)
         evaluation = evaluate(served, request.test.texts, request.test.labels, request.progress)
         metrics = {
@@ -172,6 +181,10 @@ def run_training(
         path = registry.publish(staging)
     checkpoints.clear()
     return TrainingResult(name, path, metrics)
+
+
+def _planned_epochs(config: MemberConfig) -> int:
+    return config.max_epochs if isinstance(config, ModelConfig) else 1
 
 
 def _member_progress(
