@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # fighting over the cores with Kiwi and the event loop.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test train bench bench-loop bench-first-run lint demo
+.PHONY: install run test train bench bench-loop bench-first-run lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
