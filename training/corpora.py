@@ -32,6 +32,8 @@ from pathlib import Path
 from training.data import DataError
 
 EXTRA_REVIEWS_FILE = "reviews_extra.tsv"
+# Everyday chat messages written and labelled for training (training/chat/README.md).
+WRITTEN_CHAT = Path(__file__).resolve().parent / "chat"
 # Hand-labelled chat sets that models are tuned or judged on (benchmarks/chat/README.md).
 CHAT_SETS = Path(__file__).resolve().parents[1] / "benchmarks" / "chat"
 KOTE_FILES = ("kote/val.tsv", "kote/test.tsv")
@@ -111,12 +113,20 @@ class DataMix:
     positives_per_negative: float = 1.0
     kote: bool = False
     kote_margin: float = 0.75
+    # The project's own hand-written chat messages, each seen this many times per epoch:
+    # a few thousand rows among 180k reviews would otherwise barely move the networks.
+    written_chat_repeat: int = 0
 
 
 NSMC_ONLY = DataMix("nsmc")
 WITH_REVIEWS = DataMix("nsmc+reviews", extra_reviews=True)
 WITH_CHAT = DataMix("nsmc+reviews+kote", extra_reviews=True, kote=True)
-MIXES: dict[str, DataMix] = {mix.name: mix for mix in (NSMC_ONLY, WITH_REVIEWS, WITH_CHAT)}
+WITH_WRITTEN_CHAT = DataMix(
+    "nsmc+reviews+kote+written", extra_reviews=True, kote=True, written_chat_repeat=3
+)
+MIXES: dict[str, DataMix] = {
+    mix.name: mix for mix in (NSMC_ONLY, WITH_REVIEWS, WITH_CHAT, WITH_WRITTEN_CHAT)
+}
 
 
 def held_out_chat_texts(folder: Path = CHAT_SETS) -> list[str]:
@@ -154,7 +164,24 @@ def extra_rows(
     if mix.kote:
         path = _source(chat_dir, KOTE_LABELS_FILE, "CHAT_DATA_DIR", required)
         rows = rows + (read_kote(path.parent.parent, mix) if path else EMPTY)
-    return without_held_out(rows, held_out)
+    rows = without_held_out(rows, held_out)
+    if mix.written_chat_repeat:  # repeated on purpose, after the duplicates are dropped
+        written = without_held_out(read_written_chat(WRITTEN_CHAT), held_out)
+        for _ in range(mix.written_chat_repeat):
+            rows = rows + written
+    return rows
+
+
+def read_written_chat(folder: Path) -> LabelledRows:
+    texts: list[str] = []
+    labels: list[int] = []
+    for path in sorted(folder.glob("*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+            fields = line.split("\t")
+            if len(fields) == 3 and fields[2] in ("0", "1"):
+                texts.append(fields[1])
+                labels.append(int(fields[2]))
+    return LabelledRows(texts, labels, ["written"] * len(texts))
 
 
 def _source(folder: Path | None, name: str, variable: str, required: bool) -> Path | None:
