@@ -16,11 +16,14 @@ from training.corpora import (
     NSMC_ONLY,
     WITH_CHAT,
     WITH_REVIEWS,
+    WITH_WRITTEN_CHAT,
+    WRITTEN_CHAT,
     DataMix,
     extra_rows,
     held_out_chat_texts,
     kote_label,
     read_extra_reviews,
+    read_written_chat,
     text_key,
 )
 from training.data import DataError, load_split
@@ -79,7 +82,19 @@ def test_a_named_mix_without_its_data_is_an_error_the_default_degrades(tmp_path:
         extra_rows(WITH_CHAT, EXTRA, None, [])
     rows = extra_rows(WITH_CHAT, EXTRA, None, [], required=False)
     assert set(rows.counts()) == {"reviews"}
+    assert set(extra_rows(WITH_WRITTEN_CHAT, None, None, [], required=False).counts()) == {
+        "written"
+    }  # the project's own chat messages need nothing beside the repository
     assert len(extra_rows(NSMC_ONLY, None, None, [])) == 0
+
+
+def test_the_written_chat_is_balanced_repeated_and_never_held_out() -> None:
+    written = read_written_chat(WRITTEN_CHAT)
+    assert len(written) >= 2000 and written.labels.count(0) == written.labels.count(1)
+    held_out = load_split("test").texts + held_out_chat_texts()
+    assert {text_key(t) for t in written.texts}.isdisjoint(text_key(t) for t in held_out)
+    rows = extra_rows(WITH_WRITTEN_CHAT, None, None, [], required=False)
+    assert rows.counts()["written"]["1"] == written.labels.count(1) * 3
 
 
 def test_share_keeps_an_even_slice() -> None:

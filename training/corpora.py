@@ -261,4 +261,4 @@ def without_held_out(rows: LabelledRows, held_out: Iterable[str]) -> LabelledRow
 
 # What `make train` adds to NSMC: chosen on the validation split and the chat dev set
 # (docs/results.md, "More data").
-DEFAULT_MIX = WITH_CHAT
+DEFAULT_MIX = WITH_WRITTEN_CHAT

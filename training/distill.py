@@ -42,6 +42,10 @@ class DistillPlan:
 NO_DISTILLATION = DistillPlan("none")
 REVIEWS_AND_CHAT = DistillPlan("reviews+chat", middle_reviews=80_000, chat_utterances=True)
 PLANS: dict[str, DistillPlan] = {plan.name: plan for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT)}
+# What `python -m training.train --config NAME` distils by default: the default ensemble
+# learns from its own teacher (docs/results.md, "More data"); a single network, trained to
+# compare or to serve fast, does not.
+DISTILL_PLANS: dict[str, DistillPlan] = {"default": REVIEWS_AND_CHAT}
 
 
 @dataclass(frozen=True)

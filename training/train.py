@@ -40,6 +40,7 @@ from training.checkpoints import MemberCheckpoints, run_key
 from training.corpora import DEFAULT_MIX, MIXES, extra_rows, held_out_chat_texts
 from training.data import Corpus, DataError, load_split
 from training.distill import (
+    DISTILL_PLANS,
     NO_DISTILLATION,
     PLANS,
     DistillPlan,
@@ -371,8 +372,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--distill",
         choices=sorted(PLANS),
-        default=NO_DISTILLATION.name,
-        help="unlabelled text that --teacher labels for this run (training/distill.py)",
+        default=None,
+        help="unlabelled text a teacher labels for this run (training/distill.py); default: "
+        "the configuration's own plan (DISTILL_PLANS: the default ensemble distils)",
     )
     parser.add_argument(
         "--teacher",
@@ -460,7 +462,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout,
         extra_texts=list(extra.texts), extra_labels=list(extra.labels), note=note,
     )  # fmt: skip
-    plan = PLANS[args.distill]
+    plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
     if plan != NO_DISTILLATION:
         try:
             teacher = (
