@@ -2,7 +2,7 @@
 # database on the /app/var volume; the first start trains a model if there is none.
 #   docker build -t ko-sentiment-bot .
 #   docker run -e TELEGRAM_TOKEN=... -e ADMIN_IDS=... -v ko-sentiment-var:/app/var ko-sentiment-bot
-# A bind mount instead of the named volume must be writable by uid 10001 (README: Deployment).
+# A bind mount instead of the named volume must be writable by uid 10001 (docs/operations.md: Docker).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

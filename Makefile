@@ -3,11 +3,13 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The shared copy of NSMC when it sits beside the checkout (developers); elsewhere the data
-# is downloaded once into the cache on first use. The tests read their own slice
+# The shared data when it sits beside the checkout (developers); elsewhere NSMC is
+# downloaded once into the cache on first use. The tests read their own slice
 # (tests/data/nsmc) unless NSMC_DIR is set in the environment.
 SHARED_NSMC := $(if $(wildcard ../shared/data/nsmc/ratings_train.txt),$(abspath ../shared/data/nsmc),)
+SHARED_CHAT := $(if $(wildcard ../shared/data/chat/kote/val.tsv),$(abspath ../shared/data/chat),)
 run train bench bench-loop bench-first-run: export NSMC_DIR ?= $(SHARED_NSMC)
+run train bench bench-loop bench-first-run: export CHAT_DATA_DIR ?= $(SHARED_CHAT)
 # The serving runtime multiplies small matrices: one BLAS thread is ~4x faster than two
 # fighting over the cores with Kiwi and the event loop.
 export OPENBLAS_NUM_THREADS ?= 1

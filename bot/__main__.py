@@ -16,6 +16,8 @@ import asyncio
 import logging
 import sys
 
+from telegram.error import InvalidToken
+
 from bot.first_model import ensure_model
 from bot.settings import ConfigError, Settings
 from bot.storage import StorageError
@@ -44,6 +46,13 @@ def main() -> int:
     except StorageError as error:  # the database could not be opened at start-up
         print(f"database {settings.database_label}: {error}", file=sys.stderr)
         return 3
+    except InvalidToken:  # its message repeats the token, which must not reach the log
+        print(
+            "configuration error: TELEGRAM_TOKEN was rejected by Telegram; "
+            "copy it again from @BotFather",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

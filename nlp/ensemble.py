@@ -12,6 +12,7 @@ On disk an ensemble is `ensemble.json` + `metrics.json` + `manifest.json` beside
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,28 +69,44 @@ class Ensemble:
 
     def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
         per_member = [member.trace_batch(texts) for member in self.members]
-        return [_average(self.version, traces) for traces in zip(*per_member, strict=True)]
+        weights = self.config.member_weights()
+        return [
+            _average(self.version, traces, weights, self.config.bias)
+            for traces in zip(*per_member, strict=True)
+        ]
 
 
-def _average(version: str, traces: Sequence[Trace]) -> Trace:
-    """Mean of the members' word-by-word values; a member that has read no token of a word
-    yet keeps its previous value (0.5 before its first token)."""
-    readable = [trace for trace in traces if not trace.is_empty]
+def _average(version: str, traces: Sequence[Trace], weights: Sequence[float], bias: float) -> Trace:
+    """Weighted mean of the members' word-by-word values, its logit shifted by `bias`; a
+    member that has read no token of a word yet keeps its previous value (0.5 before its
+    first token)."""
+    readable = [(t, w) for t, w in zip(traces, weights, strict=True) if not t.is_empty]
     if not readable:
         first = traces[0]
         return Trace(first.text, (), (), 0.5, version, first.reason)
-    positions = sorted({p for trace in readable for p in trace.positions})
-    words = {p: w for trace in readable for p, w in zip(trace.positions, trace.words, strict=True)}
-    columns = [_carried(trace, positions) for trace in readable]
+    positions = sorted({p for trace, _ in readable for p in trace.positions})
+    words = {
+        p: w for trace, _ in readable for p, w in zip(trace.positions, trace.words, strict=True)
+    }
+    total = sum(weight for _, weight in readable)
+    columns = [[v * weight for v in _carried(trace, positions)] for trace, weight in readable]
     return Trace(
         text=traces[0].text,
         words=tuple(words[p] for p in positions),
-        probabilities=tuple(sum(vs) / len(vs) for vs in zip(*columns, strict=True)),
-        positive=sum(trace.positive for trace in readable) / len(readable),
+        probabilities=tuple(shifted(sum(vs) / total, bias) for vs in zip(*columns, strict=True)),
+        positive=shifted(sum(t.positive * w for t, w in readable) / total, bias),
         model_version=version,
-        truncated=any(trace.truncated for trace in readable),
+        truncated=any(trace.truncated for trace, _ in readable),
         positions=tuple(positions),
     )
+
+
+def shifted(probability: float, bias: float) -> float:
+    """P(positive) with `bias` added to its logit; the identity for bias 0."""
+    if not bias:
+        return probability
+    clipped = min(max(probability, 1e-7), 1 - 1e-7)
+    return 1.0 / (1.0 + math.exp(-(math.log(clipped / (1 - clipped)) + bias)))
 
 
 def _carried(trace: Trace, positions: list[int]) -> list[float]:

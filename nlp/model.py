@@ -35,6 +35,21 @@ class MaskedMax(layers.Layer):  # type: ignore[misc]  # keras ships no types
         return None
 
 
+def positive_cross_entropy(y_true: Any, y_pred: Any) -> Any:
+    """Cross-entropy against P(positive): 0 or 1 for a labelled review, a teacher's probability
+    for a distilled one (training.distill). For 0/1 labels it equals sparse categorical
+    cross-entropy, so labelled-only training is unchanged."""
+    target = ops.cast(ops.reshape(y_true, (-1,)), y_pred.dtype)
+    clipped = ops.clip(y_pred, 1e-7, 1.0)
+    return -(target * ops.log(clipped[:, 1]) + (1.0 - target) * ops.log(clipped[:, 0]))
+
+
+def accuracy(y_true: Any, y_pred: Any) -> Any:
+    """Agreement on the side of 0.5; named so Keras reports `accuracy` / `val_accuracy`."""
+    target = ops.cast(ops.reshape(y_true, (-1,)), y_pred.dtype) >= 0.5
+    return ops.cast(ops.equal(target, y_pred[:, 1] >= 0.5), "float32")
+
+
 def build_model(config: ModelConfig) -> keras.Model:
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedded = layers.Embedding(
@@ -60,8 +75,8 @@ def build_model(config: ModelConfig) -> keras.Model:
     model = keras.Model(token_ids, probabilities, name=f"sentiment_{config.name}")
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=positive_cross_entropy,
+        metrics=[accuracy],
     )
     return model
 

@@ -138,26 +138,46 @@ def member_config_from_dict(data: dict[str, Any]) -> MemberConfig:
 @dataclass(frozen=True)
 class EnsembleConfig:
     """Networks on different tokenisations and an n-gram model, averaged word by word (see
-    nlp.ensemble for why)."""
+    nlp.ensemble for why).
+
+    `weights` (one per member; equal when empty) and `bias` (added to the logit of the
+    average) are chosen on the NSMC validation split and the chat dev set together, like the
+    epochs: both are monotone per step, so the word trace stays exact."""
 
     name: str
     members: tuple[MemberConfig, ...]
+    weights: tuple[float, ...] = ()
+    bias: float = 0.0
 
     @property
     def learning_rate(self) -> float:
         """The recipe's rate; fine-tuning scales every network's by the same share."""
         return min(m.learning_rate for m in self.members if isinstance(m, ModelConfig))
 
+    def member_weights(self) -> tuple[float, ...]:
+        return self.weights or (1.0,) * len(self.members)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "members": [member.to_dict() for member in self.members]}
+        data: dict[str, Any] = {
+            "name": self.name,
+            "members": [member.to_dict() for member in self.members],
+        }
+        if self.weights or self.bias:  # older readers see the plain average they know
+            data.update(weights=list(self.weights), bias=self.bias)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnsembleConfig:
-        return cls(data["name"], tuple(member_config_from_dict(m) for m in data["members"]))
+        members = tuple(member_config_from_dict(m) for m in data["members"])
+        weights = tuple(float(w) for w in data.get("weights", ()))
+        if weights and len(weights) != len(members):
+            raise ValueError(f"{len(weights)} weights for {len(members)} members")
+        return cls(data["name"], members, weights, float(data.get("bias", 0.0)))
 
     def with_overrides(self, **changes: Any) -> EnsembleConfig:
         """Applied to every member (e.g. a fine-tuning learning rate)."""
-        return EnsembleConfig(self.name, tuple(m.with_overrides(**changes) for m in self.members))
+        members = tuple(m.with_overrides(**changes) for m in self.members)
+        return replace(self, members=members)
 
 
 AnyConfig = ModelConfig | NgramConfig | EnsembleConfig

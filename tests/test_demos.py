@@ -1,7 +1,8 @@
 """The toy sequence demos (/rnn, /lstm, /gru) and their process-isolated runner.
 
 Demos run with few epochs on shrunken data so the whole file stays well under 90 s on
-two cores; the full-size figures are measured by the CLI (see the README section).
+two cores; the full-size figures are measured by the CLI (docs/results.md, the
+recurrent-network demos).
 """
 
 from __future__ import annotations

@@ -103,3 +103,22 @@ def test_fine_tuning_an_ensemble_keeps_each_members_vocabulary(ensemble_registry
     assert isinstance(tuned.members[3], NgramModel)  # refit: see tests/test_ngrams.py
     assert result.metrics["fine_tuned_from"] == base.version
     assert [logs["member"] for logs in epochs_seen] == [1, 2, 3, 4]
+
+
+def test_weights_and_bias_keep_the_trace_exact_and_survive_a_reload(ensemble_registry):
+    """A weighted, shifted average is still one pass: after each word it equals the same
+    ensemble re-run on the prefix, and the recipe's choice is saved with the version."""
+    from dataclasses import replace
+
+    model = ensemble_registry.load_current()
+    config = replace(model.config, weights=(2.0, 1.0, 1.0, 0.5), bias=0.3)
+    weighted = Ensemble(config, model.members, "weighted")
+    trace = weighted.trace(SENTENCE)
+    words = SENTENCE.split()
+    for index, probability in enumerate(trace.probabilities):
+        prefix = " ".join(words[: index + 1])
+        assert probability == pytest.approx(weighted.trace(prefix).positive, abs=1e-5)
+    assert trace.probabilities != model.trace(SENTENCE).probabilities
+    assert EnsembleConfig.from_dict(config.to_dict()) == config
+    assert EnsembleConfig.from_dict(model.config.to_dict()) == model.config  # plain stays plain
+    assert "weights" not in model.config.to_dict()

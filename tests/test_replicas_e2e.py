@@ -21,7 +21,7 @@ from tests.test_crash_recovery import _until, _verdicts
 
 REPO = Path(__file__).resolve().parents[1]
 # Small in `make test`; E2E_REPLICA_SCALE=12.5 gives the 10,000 updates from 500 users in
-# 50 groups that docs/replicas.md reports.
+# 50 groups that docs/results.md reports.
 SCALE = float(os.environ.get("E2E_REPLICA_SCALE", "1"))
 USERS, GROUPS = round(40 * SCALE), round(4 * SCALE)
 PER_USER, PER_GROUP = 3, 8 if SCALE == 1 else 165

@@ -23,7 +23,7 @@ class BucketedBatches:
         shuffle: bool = True,
     ) -> None:
         self.id_lists = id_lists
-        self.labels = np.asarray(labels, dtype=np.int32)
+        self.labels = np.asarray(labels, dtype=np.float32)  # P(positive): soft when distilled
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.lengths = np.array([max(1, len(ids)) for ids in id_lists])
@@ -73,6 +73,6 @@ class BucketedBatches:
 
         signature = (
             tf.TensorSpec(shape=(None, None), dtype=tf.int32),
-            tf.TensorSpec(shape=(None,), dtype=tf.int32),
+            tf.TensorSpec(shape=(None,), dtype=tf.float32),
         )
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     import keras
 
 DEMOS: tuple[str, ...] = ("rnn", "lstm", "gru")
-# Chosen by measurement (see the README section): each demo fits in 90 s on 2 CPU cores.
+# Chosen by measurement (docs/results.md, the recurrent-network demos): each demo fits in
+# 90 s on 2 CPU cores.
 DEFAULT_EPOCHS: Mapping[str, int] = {"rnn": 300, "lstm": 50, "gru": 40}
 MAX_EPOCHS = 500
 MAX_SEED = 2**31 - 1

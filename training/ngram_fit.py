@@ -23,7 +23,7 @@ from nlp.vocabulary import Vocabulary
 def fit_ngram_model(
     config: NgramConfig,
     texts: Sequence[str],
-    labels: Sequence[int],
+    labels: Sequence[float],
     validation: tuple[Sequence[str], Sequence[int]],
     version: str,
     progress: bool = True,
@@ -37,7 +37,7 @@ def fit_ngram_model(
     # L-BFGS: 12 s on NSMC against liblinear's 100 s, and it leaves the intercept
     # unpenalised. The iteration cap is far above the ~150 it needs.
     classifier = LogisticRegression(C=config.regularization, solver="lbfgs", max_iter=5000)
-    classifier.fit(matrix, np.asarray(labels))
+    classifier.fit(*_with_soft_labels(matrix, np.asarray(labels, dtype=np.float64)))
     weights = {
         "feature_hash": hashes,
         "coef": classifier.coef_[0].astype(np.float32),
@@ -51,6 +51,24 @@ def fit_ngram_model(
     predicted = [trace.label for trace in model.trace_batch(val_texts)]
     accuracy = float(np.mean(np.asarray(predicted) == np.asarray(val_labels)))
     return model, {"val_accuracy": [accuracy]}
+
+
+def _with_soft_labels(matrix: Any, labels: np.ndarray) -> tuple[Any, np.ndarray, Any]:
+    """Rows, 0/1 labels and sample weights for LogisticRegression, which takes no soft labels:
+    a distilled row with P(positive) = p becomes a positive row of weight p and a negative
+    row of weight 1 - p, the same log-loss as the soft target."""
+    from scipy.sparse import vstack
+
+    soft = np.flatnonzero((labels > 0) & (labels < 1))
+    hard_labels = np.where((labels > 0) & (labels < 1), 1, labels).astype(np.int64)
+    weights = np.where((labels > 0) & (labels < 1), labels, 1.0)
+    if not len(soft):
+        return matrix, hard_labels, None
+    return (
+        vstack([matrix, matrix[soft]]).tocsr(),
+        np.concatenate([hard_labels, np.zeros(len(soft), dtype=np.int64)]),
+        np.concatenate([weights, 1.0 - labels[soft]]),
+    )
 
 
 @dataclass

@@ -29,6 +29,7 @@ class Variable:
 VARIABLES: tuple[Variable, ...] = (
     Variable("MODEL_REGISTRY", "var/models"),
     Variable("NSMC_DIR", ""),  # none: download from UPSTREAM_BASE_URL into the cache
+    Variable("CHAT_DATA_DIR", ""),  # none: a data mix that needs chat text cannot train
     Variable("SENTIMENT_CACHE_DIR", "$XDG_CACHE_HOME/ko-sentiment"),
     Variable("XDG_CACHE_HOME", "~/.cache"),
 )
@@ -39,16 +40,19 @@ DEFAULTS: dict[str, str] = {variable.name: variable.default for variable in VARI
 class TrainingPaths:
     registry_dir: Path  # model versions and the CURRENT pointer
     nsmc_dir: Path | None  # ratings_train.txt / ratings_test.txt; None: download upstream
+    chat_dir: Path | None  # chat-like text (kote/, chatbot_data/) for training.corpora
     cache_dir: Path  # downloads and tokenised corpora
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingPaths:
         env = os.environ if environ is None else environ
         nsmc = env.get("NSMC_DIR", DEFAULTS["NSMC_DIR"])
+        chat = env.get("CHAT_DATA_DIR", DEFAULTS["CHAT_DATA_DIR"])
         cache_home = str(path_setting(env, "XDG_CACHE_HOME", DEFAULTS))
         return cls(
             registry_dir=path_setting(env, "MODEL_REGISTRY", DEFAULTS),
             nsmc_dir=Path(nsmc) if nsmc else None,
+            chat_dir=Path(chat) if chat else None,
             cache_dir=path_setting(env, "SENTIMENT_CACHE_DIR", DEFAULTS, XDG_CACHE_HOME=cache_home),
         )
 

@@ -6,10 +6,51 @@ The same events drive the tqdm bar and, through `on_epoch`, an edited Telegram m
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import keras
 from tqdm import tqdm
+
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+
+
+class RunProgress:
+    """One bar over every member's epochs, so `make train` says how long the whole run has
+    left, not only the current epoch (tqdm's estimate: the mean epoch time so far times the
+    epochs left). A member that stops early is counted as its planned epochs."""
+
+    def __init__(self, epochs_per_member: list[int], title: str, enabled: bool = True) -> None:
+        self.planned = [sum(epochs_per_member[: i + 1]) for i in range(len(epochs_per_member))]
+        self.bar = tqdm(
+            total=self.planned[-1] if self.planned else 0,
+            desc=title,
+            unit="epoch",
+            position=0,
+            disable=not enabled,
+        )
+
+    def counting(self, on_epoch: EpochCallback | None) -> EpochCallback:
+        def counted(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+            self.bar.update(1)
+            if on_epoch is not None:
+                on_epoch(epoch, epochs, logs)
+
+        return counted
+
+    def member_done(self, index: int) -> None:
+        self.bar.update(self.planned[index] - self.bar.n)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.bar.close()
 
 
 class EpochProgress(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no types

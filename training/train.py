@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 
 from nlp.artifacts import MEMBERS_DIR, write_ensemble_dir, write_model_dir
-from nlp.ensemble import Ensemble, Member, Servable, Trained, members_of_model
+from nlp.ensemble import Ensemble, Member, Servable, Trained, load_model, members_of_model
 from nlp.inference import SentimentModel
 from nlp.model_config import (
     CONFIGS,
@@ -36,7 +36,17 @@ from nlp.model_config import (
 from nlp.ngrams import NgramModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
+from training.checkpoints import MemberCheckpoints, run_key
+from training.corpora import DEFAULT_MIX, MIXES, extra_rows, held_out_chat_texts
 from training.data import Corpus, DataError, load_split
+from training.distill import (
+    DISTILL_PLANS,
+    NO_DISTILLATION,
+    PLANS,
+    DistillPlan,
+    teacher_labels,
+    unlabelled_texts,
+)
 from training.evaluate import evaluate
 from training.paths import TrainingPaths
 from training.protocol import (
@@ -64,7 +74,7 @@ class TrainingRequest:
     epochs: int | None = None  # upper bound; early stopping may stop sooner
     seed: int = 42
     extra_texts: Sequence[str] = ()  # e.g. users' corrections, added to the training part
-    extra_labels: Sequence[int] = ()
+    extra_labels: Sequence[float] = ()  # 0/1, or a teacher's P(positive) (training.distill)
     base: Servable | None = None  # fine-tune from these weights and vocabularies
     learning_rate: float | None = None  # None: the configuration's own
     note: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +82,18 @@ class TrainingRequest:
     # False: a final fit on every training row for the configuration's epochs, which were
     # chosen on the validation split (holdout runs); no validation figures are reported.
     holdout: bool = True
+
+    def key(self, recipe: AnyConfig) -> str:
+        """What decides this run's result (training.checkpoints.run_key)."""
+        parts = {
+            "recipe": recipe.to_dict(),
+            "train": self.train.sha256,
+            "rows": len(self.train),
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "holdout": self.holdout,
+        }
+        return run_key(parts, self.extra_texts, self.extra_labels)
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Training and validation rows of `train`; no validation rows without a holdout."""
@@ -108,11 +130,30 @@ def run_training(
         recipe = recipe.with_overrides(learning_rate=request.learning_rate)
     name = registry.new_version_name(recipe.name)
     bases = members_of_model(request.base) if request.base else [None] * len(members_of(recipe))
-    with registry.staging(name) as staging:
+    key = request.key(recipe)
+    checkpoints = MemberCheckpoints(
+        None if request.base else TrainingPaths.from_env().cache_dir / "checkpoints" / key
+    )  # a fine-tune takes seconds: nothing to resume
+    from training.progress import RunProgress  # imports Keras: only a process that trains
+
+    overall = RunProgress(
+        [request.epochs or _planned_epochs(config) for config in members_of(recipe)],
+        f"{request.note.get('role', 'model')} {name}",
+        request.progress,
+    )
+    with registry.staging(name) as staging, overall:
         trained = []
         for index, (config, base) in enumerate(zip(members_of(recipe), bases, strict=True)):
-            report = _member_progress(on_epoch, index, len(bases))
+            resumed = checkpoints.load(index, name)
+            if resumed is not None:
+                print(f"member {index + 1} ({config.name}): resumed from an interrupted run")
+                trained.append(resumed)
+                overall.member_done(index)
+                continue
+            report = _member_progress(overall.counting(on_epoch), index, len(bases))
             trained.append(_train_member(request, config, base, name, report))
+            checkpoints.save(index, *trained[-1])
+            overall.member_done(index)
         served = assemble_model(recipe, trained, name)
         evaluation = evaluate(served, request.test.texts, request.test.labels, request.progress)
         metrics = {
@@ -136,9 +177,15 @@ def run_training(
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             **request.note,
         }
+        metrics["run_key"] = key
         write_version(staging, served, trained, metrics)
         path = registry.publish(staging)
+    checkpoints.clear()
     return TrainingResult(name, path, metrics)
+
+
+def _planned_epochs(config: MemberConfig) -> int:
+    return config.max_epochs if isinstance(config, ModelConfig) else 1
 
 
 def _member_progress(
@@ -197,7 +244,7 @@ def assemble_model(recipe: AnyConfig, trained: list[Trained], name: str) -> Serv
     members = [member for member, _ in trained]
     if not isinstance(recipe, EnsembleConfig):
         return members[0]
-    config = EnsembleConfig(recipe.name, tuple(member.config for member in members))
+    config = replace(recipe, members=tuple(member.config for member in members))
     return Ensemble(config, members, name)
 
 
@@ -280,7 +327,10 @@ def _fit(
         callbacks.insert(
             0,
             keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+                monitor="val_accuracy",
+                mode="max",
+                patience=config.patience,
+                restore_best_weights=True,
             ),
         )
     history = model.fit(
@@ -322,6 +372,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-limit", type=int, default=None, help="only the first N test rows")
     parser.add_argument("--out", type=Path, default=None, help="registry directory")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--data",
+        choices=sorted(MIXES),
+        default=None,
+        help="labelled text added to NSMC's training file (training/corpora.py); "
+        f"default: {DEFAULT_MIX.name}, with the sources this machine has",
+    )
+    parser.add_argument(
+        "--distill",
+        choices=sorted(PLANS),
+        default=None,
+        help="unlabelled text a teacher labels for this run (training/distill.py); default: "
+        "the configuration's own plan (DISTILL_PLANS: the default ensemble distils)",
+    )
+    parser.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        help="a model version directory; without it, --distill trains the teacher first",
+    )
     parser.add_argument(
         "--no-holdout",
         action="store_true",
@@ -377,25 +447,45 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         exit_when_parent_dies(EXIT_PARENT_GONE)
     emit = _event_writer(out) if args.events else None
     registry = Registry(args.out) if args.out else Registry.from_env()
+    paths = TrainingPaths.from_env()
+    mix = MIXES[args.data] if args.data else DEFAULT_MIX
     try:
-        train = load_split("train").head(args.limit)
-        test = load_split("test").head(args.test_limit)
+        full_train = load_split("train", paths)
+        train = full_train.head(args.limit)
+        test = load_split("test", paths).head(args.test_limit)
+        full_test = test if args.test_limit is None else load_split("test", paths)
+        held_out = full_test.texts + held_out_chat_texts()
+        extra = extra_rows(mix, paths.nsmc_dir, paths.chat_dir, held_out, args.data is not None)
+        if args.limit is not None:
+            extra = extra.share(len(train) / len(full_train))
     except DataError as error:
         return _fail(emit, str(error))
     config = CONFIGS[args.config]
-    print(f"training '{config.name}' on {len(train)} reviews; testing on {len(test)}")
-    note = {
-        key: value for key, value in (("role", args.role), ("replaces", args.replaces)) if value
-    }
-    request = TrainingRequest(
-        config,
-        train,
-        test,
-        epochs=args.epochs,
-        seed=args.seed,
-        holdout=not args.no_holdout,
-        note=note,
+    print(
+        f"training '{config.name}' on {len(train)} reviews + {len(extra)} rows of "
+        f"'{mix.name}'; testing on {len(test)}"
     )
+    note: dict[str, Any] = {"data": {"mix": mix.name, "rows": extra.counts()}}
+    note.update({key: value for key, value in (("role", args.role), ("replaces", args.replaces))
+                 if value})  # fmt: skip
+    request = TrainingRequest(
+        config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout,
+        extra_texts=list(extra.texts), extra_labels=list(extra.labels), note=note,
+    )  # fmt: skip
+    plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
+    if plan != NO_DISTILLATION:
+        try:
+            teacher = (
+                load_model(args.teacher)
+                if args.teacher
+                else _teacher(request, registry, _epoch_events(emit, config))
+            )
+        except (RegistryError, OSError) as error:
+            return _fail(emit, str(error))
+        texts = unlabelled_texts(plan, paths.nsmc_dir, paths.chat_dir, held_out + extra.texts)
+        if args.limit is not None:
+            texts = texts[:: max(1, round(len(full_train) / len(train)))]
+        request = distilled(request, plan, teacher, texts)
     if emit is not None:
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
     try:
@@ -415,6 +505,46 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     if emit is not None:
         emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
     return 0
+
+
+def _teacher(
+    request: TrainingRequest, registry: Registry, on_epoch: EpochCallback | None
+) -> Servable:
+    """The ensemble trained on the labelled rows alone, published as a version of its own
+    (it can be served or rolled back to like any other); a teacher that an interrupted run
+    already finished is reused."""
+    key = request.key(request.config)
+    for info in registry.versions():
+        if info.problem is None and info.metrics.get("run_key") == key:
+            print(f"teacher: {info.name}, from an earlier run")
+            return load_model(info.path, info.name)
+    print("teacher: training it on the labelled rows first")
+    teacher_request = replace(request, note={**request.note, "role": "teacher"})
+    result = run_training(teacher_request, registry, on_epoch)
+    return load_model(result.path, result.name)
+
+
+def distilled(
+    request: TrainingRequest, plan: DistillPlan, teacher: Servable, texts: list[str]
+) -> TrainingRequest:
+    """`request` plus `texts` with the teacher's probabilities as their labels."""
+    soft = teacher_labels(teacher, texts, request.progress)
+    note = dict(request.note)
+    note["data"] = {
+        **note.get("data", {}),
+        "distilled": {
+            "plan": plan.name,
+            "teacher": teacher.version,
+            "rows": len(soft.texts),
+            "mean_probability": round(float(np.mean(soft.probabilities or [0.5])), 4),
+        },
+    }
+    return replace(
+        request,
+        extra_texts=[*request.extra_texts, *soft.texts],
+        extra_labels=[*request.extra_labels, *soft.probabilities],
+        note=note,
+    )
 
 
 def _event_writer(out: TextIO | None) -> Emit:

@@ -1,0 +1,127 @@
+"""The extra training text: labelled by the stated rules, balanced, and never a text that
+a model is judged on (the NSMC test file, the hand-labelled chat sets)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.corpora import (
+    MIXES,
+    NSMC_ONLY,
+    WITH_CHAT,
+    WITH_REVIEWS,
+    WITH_WRITTEN_CHAT,
+    WRITTEN_CHAT,
+    DataMix,
+    extra_rows,
+    held_out_chat_texts,
+    kote_label,
+    read_extra_reviews,
+    read_written_chat,
+    text_key,
+)
+from training.data import DataError, load_split
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRA = REPO / "tests" / "data" / "extra"
+
+
+def test_extra_reviews_follow_nsmc_rules_and_are_balanced() -> None:
+    rows = read_extra_reviews(EXTRA / "reviews_extra.tsv", WITH_REVIEWS)
+    ratings = {}
+    for line in (EXTRA / "reviews_extra.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        _, rating, text = line.split("\t")
+        ratings[text] = int(rating)
+    assert rows.labels.count(0) == rows.labels.count(1) == 150
+    for text, label in zip(rows.texts, rows.labels, strict=True):
+        assert (ratings[text] <= 4) if label == 0 else (ratings[text] >= 9)
+    assert all(ratings[t] < 5 or ratings[t] > 8 for t in rows.texts)  # 5-8 are never used
+
+
+def test_more_positives_per_negative_when_asked() -> None:
+    mix = DataMix("x", extra_reviews=True, positives_per_negative=0.5)
+    rows = read_extra_reviews(EXTRA / "reviews_extra.tsv", mix)
+    assert rows.labels.count(0) == 150 and rows.labels.count(1) == 75
+
+
+def test_kote_emotions_map_to_a_polarity_or_to_nothing() -> None:
+    assert kote_label(["기쁨", "행복", "감동/감탄", "놀람"], 0.75) == 1
+    assert kote_label(["짜증", "화남/분노", "슬픔", "기대감"], 0.75) == 0  # 1 of 4 polar: positive
+    assert kote_label(["기쁨", "짜증"], 0.75) is None  # mixed: left out
+    assert kote_label(["없음", "놀람"], 0.75) is None  # nothing polar
+
+
+def test_no_held_out_text_reaches_the_training_rows(tmp_path: Path) -> None:
+    """Plant an NSMC test review and a chat-set message (respelt) among the extra rows:
+    neither may come out, whatever their ratings say."""
+    test_text = load_split("test").texts[0]
+    chat_text = held_out_chat_texts()[0]
+    planted = tmp_path / "nsmc"
+    planted.mkdir()
+    original = (EXTRA / "reviews_extra.tsv").read_text(encoding="utf-8")
+    (planted / "reviews_extra.tsv").write_text(
+        original + f"99999998\t1\t  {test_text}  \n99999999\t10\t{chat_text.replace(' ', '  ')}\n",
+        encoding="utf-8",
+    )
+    held_out = load_split("test").texts + held_out_chat_texts()
+    rows = extra_rows(WITH_CHAT, planted, EXTRA / "chat", held_out)
+    keys = {text_key(text) for text in rows.texts}
+    assert keys.isdisjoint(text_key(text) for text in held_out)
+    assert len(keys) == len(rows)  # no duplicates either
+    assert rows.counts()["kote"]["0"] > 0 and rows.counts()["kote"]["1"] > 0
+
+
+def test_a_named_mix_without_its_data_is_an_error_the_default_degrades(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="CHAT_DATA_DIR"):
+        extra_rows(WITH_CHAT, EXTRA, None, [])
+    rows = extra_rows(WITH_CHAT, EXTRA, None, [], required=False)
+    assert set(rows.counts()) == {"reviews"}
+    assert set(extra_rows(WITH_WRITTEN_CHAT, None, None, [], required=False).counts()) == {
+        "written"
+    }  # the project's own chat messages need nothing beside the repository
+    assert len(extra_rows(NSMC_ONLY, None, None, [])) == 0
+
+
+def test_the_written_chat_is_balanced_repeated_and_never_held_out() -> None:
+    written = read_written_chat(WRITTEN_CHAT)
+    assert len(written) >= 2000 and written.labels.count(0) == written.labels.count(1)
+    held_out = load_split("test").texts + held_out_chat_texts()
+    assert {text_key(t) for t in written.texts}.isdisjoint(text_key(t) for t in held_out)
+    rows = extra_rows(WITH_WRITTEN_CHAT, None, None, [], required=False)
+    assert rows.counts()["written"]["1"] == written.labels.count(1) * 3
+
+
+def test_share_keeps_an_even_slice() -> None:
+    rows = read_extra_reviews(EXTRA / "reviews_extra.tsv", WITH_REVIEWS)
+    half = rows.share(0.5)
+    assert len(half) == 150 and half.labels.count(0) == 75
+
+
+@pytest.mark.slow
+def test_training_records_the_data_it_saw(tmp_path: Path) -> None:
+    """`python -m training.train --data ...` adds the mix's rows and says so in the version."""
+    env = {
+        **os.environ,
+        "NSMC_DIR": str(Path(load_split("train").source).parent),
+        "CHAT_DATA_DIR": str(EXTRA / "chat"),
+    }
+    nsmc = tmp_path / "nsmc"
+    nsmc.mkdir()
+    for name in ("ratings_train.txt", "ratings_test.txt"):
+        (nsmc / name).symlink_to(Path(env["NSMC_DIR"]) / name)
+    (nsmc / "reviews_extra.tsv").symlink_to(EXTRA / "reviews_extra.tsv")
+    env["NSMC_DIR"] = str(nsmc)
+    out = tmp_path / "registry"
+    command = [sys.executable, "-m", "training.train", "--config", "ngram", "--out", str(out),
+               "--data", WITH_CHAT.name, "--limit", "3000", "--test-limit", "300"]  # fmt: skip
+    subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True, timeout=600)
+    (version,) = list((out / "versions").iterdir())
+    data = json.loads((version / "metrics.json").read_text())["data"]
+    assert data["mix"] == WITH_CHAT.name and set(data["rows"]) == {"reviews", "kote"}
+    assert set(MIXES) >= {NSMC_ONLY.name, WITH_REVIEWS.name, WITH_CHAT.name}

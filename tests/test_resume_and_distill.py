@@ -1,0 +1,89 @@
+"""Training that survives an interruption, and distillation from a teacher it trains first."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from training.data import load_split
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRA = REPO / "tests" / "data" / "extra"
+
+pytestmark = pytest.mark.slow
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    nsmc = tmp_path / "nsmc"
+    nsmc.mkdir()
+    source = Path(load_split("train").source).parent
+    for name in ("ratings_train.txt", "ratings_test.txt"):
+        (nsmc / name).symlink_to(source / name)
+    (nsmc / "reviews_extra.tsv").symlink_to(EXTRA / "reviews_extra.tsv")
+    return {
+        **os.environ,
+        "NSMC_DIR": str(nsmc),
+        "CHAT_DATA_DIR": str(EXTRA / "chat"),
+        "SENTIMENT_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+
+def _train(env: dict[str, str], out: Path, *args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "training.train", "--out", str(out), *args]
+    return subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+
+
+def _versions(out: Path) -> list[dict]:
+    folder = out / "versions"
+    paths = sorted(folder.iterdir()) if folder.is_dir() else []
+    return [json.loads((path / "metrics.json").read_text()) for path in paths]
+
+
+def test_an_interrupted_training_resumes_after_its_finished_members(tmp_path: Path) -> None:
+    env = _environment(tmp_path)
+    out = tmp_path / "registry"
+    args = ("--config", "default", "--limit", "1500", "--test-limit", "200", "--epochs", "1",
+            "--data", "nsmc+reviews", "--distill", "none")  # fmt: skip
+    first = _train(env, out, *args)
+    checkpoints = tmp_path / "cache" / "checkpoints"
+    deadline = time.monotonic() + 600
+    while not list(checkpoints.glob("*/0/done.json")):
+        assert first.poll() is None, "training ended before its first member was saved"
+        assert time.monotonic() < deadline, "no member finished in 10 minutes"
+        time.sleep(0.2)
+    first.kill()
+    first.wait()
+    assert _versions(out) == []  # nothing half-published
+
+    second = _train(env, out, *args)
+    output, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, output
+    assert "member 1 (kiwi): resumed from an interrupted run" in output
+    (version,) = _versions(out)
+    assert len(version["history"]) == 4  # all four members, the first one resumed
+    assert not any(checkpoints.iterdir())  # a published run leaves no checkpoint behind
+
+
+def test_distillation_trains_its_teacher_first_and_reuses_it(tmp_path: Path) -> None:
+    env = _environment(tmp_path)
+    out = tmp_path / "registry"
+    args = ("--config", "ngram", "--limit", "3000", "--test-limit", "300", "--no-holdout",
+            "--data", "nsmc+reviews+kote+written", "--distill", "reviews+chat")  # fmt: skip
+    output, _ = _train(env, out, *args).communicate(timeout=600)
+    teacher, student = _versions(out)
+    assert teacher["role"] == "teacher" and "distilled" not in teacher["data"]
+    distilled = student["data"]["distilled"]
+    assert distilled["teacher"] == teacher["version"] and distilled["rows"] > 0
+    assert 0 < distilled["mean_probability"] < 1
+
+    output, _ = _train(env, out, *args).communicate(timeout=600)
+    assert f"teacher: {teacher['version']}, from an earlier run" in output
+    assert len(_versions(out)) == 3  # the teacher was not trained again

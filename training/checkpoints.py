@@ -1,0 +1,62 @@
+"""Finished members of an interrupted training run, kept so that the next run resumes after
+them instead of starting again: `make train` trains four members for most of an hour, and a
+laptop lid, a reboot or Ctrl-C should cost at most the member that was training.
+
+A run is identified by everything that decides its result (`run_key`): the recipe, the data
+(NSMC's hash and every extra row), the epochs, seed and split. A changed input is a new run,
+so a stale member is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nlp.artifacts import ModelLoadError, write_model_dir
+from nlp.ensemble import Member, load_member
+
+DONE = "done.json"
+
+
+def run_key(
+    parts: dict[str, Any], extra_texts: Sequence[str], extra_labels: Sequence[float]
+) -> str:
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    for text, label in zip(extra_texts, extra_labels, strict=True):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+class MemberCheckpoints:
+    """`root/<index>/`: a complete member directory plus `done.json` (its history), written
+    last, so a member killed while being saved is trained again rather than half-loaded."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def load(self, index: int, version: str) -> tuple[Member, dict[str, list[float]]] | None:
+        if self.root is None or not (self.root / str(index) / DONE).is_file():
+            return None
+        directory = self.root / str(index)
+        try:
+            history = json.loads((directory / DONE).read_text(encoding="utf-8"))
+            return load_member(directory, version), history
+        except (ModelLoadError, ValueError, OSError):
+            shutil.rmtree(directory, ignore_errors=True)
+            return None
+
+    def save(self, index: int, member: Member, history: dict[str, list[float]]) -> None:
+        if self.root is None:
+            return
+        directory = self.root / str(index)
+        shutil.rmtree(directory, ignore_errors=True)
+        write_model_dir(directory, member.config, member.vocabulary, member.weights, {})
+        (directory / DONE).write_text(json.dumps(history), encoding="utf-8")
+
+    def clear(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,117 @@
+"""Knowledge distillation: a teacher's P(positive) over text nobody labelled, as training rows.
+
+Why: the labelled data stops at NSMC's 150k reviews plus the extra rows of
+`training.corpora`, but the same crawl holds ~210k reviews rated 5-8 (left out of NSMC as
+ambiguous) and far more positives than negatives, and Chatbot_data holds ~12k everyday chat
+utterances with no sentiment label at all. A teacher (an ensemble trained on the labelled
+rows) gives each of them a probability; networks trained on those probabilities learn what
+the ensemble knows on text they would otherwise never see, and each member moves towards
+the ensemble's accuracy. The probability, not a 0/1 verdict, is the target: "this review
+is 60% positive" is information a hard label throws away.
+
+Held-out texts (the NSMC test file, the hand-labelled chat sets) are never distilled on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from nlp.ensemble import Servable
+from training.corpora import EXTRA_REVIEWS_FILE, text_key
+
+CHATBOT_FILE = "chatbot_data/ChatbotData.csv"
+TEACHER_BATCH = 512
+
+
+@dataclass(frozen=True)
+class DistillPlan:
+    """Which unlabelled text the teacher labels, and how much of it."""
+
+    name: str
+    middle_reviews: int = 0  # reviews rated 5-8, taken by a fixed hash of their id
+    chat_utterances: bool = False  # the Q column of Chatbot_data
+
+
+NO_DISTILLATION = DistillPlan("none")
+REVIEWS_AND_CHAT = DistillPlan("reviews+chat", middle_reviews=80_000, chat_utterances=True)
+PLANS: dict[str, DistillPlan] = {plan.name: plan for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT)}
+# What `python -m training.train --config NAME` distils by default: the default ensemble
+# learns from its own teacher (docs/results.md, "More data"); a single network, trained to
+# compare or to serve fast, does not.
+DISTILL_PLANS: dict[str, DistillPlan] = {"default": REVIEWS_AND_CHAT}
+
+
+@dataclass(frozen=True)
+class SoftRows:
+    texts: list[str]
+    probabilities: list[float]  # the teacher's P(positive) for each text
+
+
+def unlabelled_texts(
+    plan: DistillPlan,
+    nsmc_dir: Path | None,
+    chat_dir: Path | None,
+    held_out: Iterable[str],
+) -> list[str]:
+    """The plan's texts, minus held-out ones and duplicates; a source the machine does not
+    have is skipped with a warning (the version's metrics record what was used)."""
+    texts: list[str] = []
+    missing = "warning: no {} in {}: not distilled on"
+    if plan.middle_reviews:
+        path = nsmc_dir / EXTRA_REVIEWS_FILE if nsmc_dir else None
+        if path and path.is_file():
+            texts += middle_reviews(path, plan.middle_reviews)
+        else:
+            print(missing.format(EXTRA_REVIEWS_FILE, "NSMC_DIR"), file=sys.stderr)
+    if plan.chat_utterances:
+        path = chat_dir / CHATBOT_FILE if chat_dir else None
+        if path and path.is_file():
+            texts += chat_utterances(path)
+        else:
+            print(missing.format(CHATBOT_FILE, "CHAT_DATA_DIR"), file=sys.stderr)
+    seen = {text_key(text) for text in held_out}
+    kept = []
+    for text in texts:
+        key = text_key(text)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept
+
+
+def middle_reviews(path: Path, count: int) -> list[str]:
+    rows: list[tuple[bytes, str]] = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) == 3 and fields[1].isdigit() and 5 <= int(fields[1]) <= 8:
+                rows.append((hashlib.sha256(fields[0].encode()).digest(), fields[2]))
+    rows.sort()
+    return [text for _, text in rows[:count]]
+
+
+def chat_utterances(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [row["Q"] for row in csv.DictReader(handle) if row.get("Q")]
+
+
+def teacher_labels(teacher: Servable, texts: Sequence[str], progress: bool = True) -> SoftRows:
+    """The teacher's final P(positive) for each text; texts it cannot read are dropped."""
+    kept: list[str] = []
+    probabilities: list[float] = []
+    with tqdm(total=len(texts), unit="text", desc="teacher", disable=not progress) as bar:
+        for start in range(0, len(texts), TEACHER_BATCH):
+            batch = texts[start : start + TEACHER_BATCH]
+            for text, trace in zip(batch, teacher.trace_batch(batch), strict=True):
+                if not trace.is_empty:
+                    kept.append(text)
+                    probabilities.append(round(float(trace.positive), 4))
+            bar.update(len(batch))
+    return SoftRows(kept, probabilities)
