@@ -66,6 +66,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, nsmc_dir: Pa
     patch.setenv("MODEL_REGISTRY", str(tmp_path_factory.mktemp("default-registry")))
     patch.setenv("DATABASE_PATH", str(tmp_path_factory.mktemp("db") / "bot.sqlite3"))
     patch.delenv("DATABASE_URL", raising=False)  # a developer's PostgreSQL stays untouched
+    patch.delenv("CHAT_DATA_DIR", raising=False)  # the tests train on their own slice only
     patch.setenv("DEMO_CACHE_DIR", str(tmp_path_factory.mktemp("demos")))
     quiet_tensorflow()  # for the tests that train in this process
     yield
