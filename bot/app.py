@@ -32,9 +32,9 @@ from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.menus import publish_menus
-from bot.model_follower import ModelFollower
 from bot.ratelimit import RateLimiter
 from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
+from bot.served_version import ServedVersion, choose_at_start
 from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.settings import Role, Settings
@@ -61,7 +61,7 @@ class Runtime:
     retrainer: Retrainer
     demos: DemoRunner
     first_model: FullModelFollowUp
-    follower: ModelFollower
+    served: ServedVersion
 
     async def readiness_problem(self) -> str | None:
         """Why this process should not get traffic now, or None: it needs its model and
@@ -77,36 +77,33 @@ class Runtime:
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     registry = Registry(settings.paths.registry_dir)
     registry.clean_staging()
-    model = await asyncio.to_thread(registry.load_current)
     if settings.database_url is None:
         settings.database_path.parent.mkdir(parents=True, exist_ok=True)
     storage = await Storage.open(settings.database, busy_timeout=settings.db_busy_timeout)
     log.info("storage: %s (%s)", settings.database_label, storage.backend)
-    async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
-        if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
-            await storage.fail_stale_runs()
+    try:
+        async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
+            if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
+                await storage.fail_stale_runs()
+        model, choice = await choose_at_start(storage, registry)
+    except BaseException:
+        await storage.close()
+        raise
     models = ModelService(model)
     await models.start()
-    follower = ModelFollower(storage, models, registry)
-    await follower.start()
-
-    async def hot_swap(version: str) -> None:
-        await models.swap(lambda: registry.load(version))
-        await follower.publish(version)
-
+    served = ServedVersion(storage, models, registry, choice)
     child = ChildProcess(settings.python, settings.retrain_timeout)
-    retrainer = Retrainer(storage, registry, settings.retrain, on_accept=hot_swap, child=child)
+    retrainer = Retrainer(storage, registry, settings.retrain, served=served, child=child)
     log_path = settings.database_path.parent / "full-model-training.log"
-    first_model = FullModelFollowUp(settings, registry, retrainer, hot_swap, log_path)
-    service = SentimentService(settings, storage, models, registry, first_model=first_model)
-    service.on_serve = follower.publish
+    first_model = FullModelFollowUp(settings, registry, retrainer, served, log_path)
+    service = SentimentService(settings, storage, models, registry, served, first_model=first_model)
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
     if settings.role.runs_jobs:  # a replica leaves the full model to the trainer
         first_model.start()  # only when the current version is a quick stand-in
     try:
         yield Runtime(
-            settings, storage, registry, models, service, retrainer, demos, first_model, follower
+            settings, storage, registry, models, service, retrainer, demos, first_model, served
         )
     finally:
         await first_model.stop()
@@ -172,7 +169,7 @@ def follow_other_processes(application: Application, runtime: Runtime, inbox: In
         shared = runtime.storage.backend == "postgresql"  # SQLite: one process, nothing to see
 
         async def follow_model(context) -> None:
-            await runtime.follower.check()
+            await runtime.served.follow()
             if shared:
                 await runtime.service.refresh_overlay()
 

@@ -30,7 +30,8 @@ from bot.retraining import (
     RetrainAlreadyRunning,
     Retrainer,
 )
-from bot.storage import RunStatus, Storage
+from bot.served_version import ChoiceChanged, VersionRefused
+from bot.storage import RunStatus, ServedChoice, Storage
 from training import retrain
 from training.data import load_split
 from training.protocol import RetrainStatus
@@ -127,6 +128,31 @@ async def _until(condition: Callable[[], bool], timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+class RecordingPath:
+    """The bot's serving path (bot.served_version) as a retrain sees it, over the real
+    registry: the choice has a generation, and a change on an older one is refused."""
+
+    def __init__(self, registry: Registry, refuse: str | None = None) -> None:
+        self.registry = registry
+        self.generation = 1
+        self.refuse = refuse
+        self.served: list[tuple[str, int | None]] = []
+
+    @property
+    def current(self) -> ServedChoice:
+        return ServedChoice(str(self.registry.current_name()), self.generation)
+
+    async def serve(self, version: str, *, if_generation: int | None = None) -> ServedChoice:
+        if self.refuse:
+            raise VersionRefused(version, self.refuse)
+        if if_generation is not None and if_generation != self.generation:
+            raise ChoiceChanged(self.current)
+        self.registry.point_at(version)
+        self.generation += 1
+        self.served.append((version, if_generation))
+        return self.current
+
+
 # --- the real child, end to end -------------------------------------------------------------
 
 
@@ -134,12 +160,8 @@ async def _until(condition: Callable[[], bool], timeout: float) -> None:
 async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(registry, storage):
     base = registry.current_name()
     added = await _add_slang_corrections(storage, base)
-    swapped: list[str] = []
+    served = RecordingPath(registry)
     events = []
-
-    async def on_accept(version: str) -> None:
-        assert registry.current_name() == version  # CURRENT moved before the swap
-        swapped.append(version)
 
     async def on_progress(event) -> None:
         events.append(event)
@@ -147,12 +169,12 @@ async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(
     # The gate's judgement has its own tests; here the point is what the bot does with an
     # accepted candidate, so the gate lets it through.
     recipe = RetrainRecipe(focus=SMALL.focus, gate=OPEN_GATE)
-    outcome = await Retrainer(storage, registry, recipe, on_accept).run("admin", on_progress)
+    outcome = await Retrainer(storage, registry, recipe, served).run("admin", on_progress)
 
     assert outcome.status is OutcomeStatus.ACCEPTED, outcome.message
     candidate = outcome.candidate_version
     assert candidate is not None and candidate != base
-    assert registry.current_name() == candidate and swapped == [candidate]
+    assert registry.current_name() == candidate and served.served == [(candidate, 1)]
     assert registry.info(candidate).metrics["fine_tuned_from"] == base
     result = outcome.result
     assert result is not None and result.status is RetrainStatus.ACCEPTED
@@ -415,15 +437,11 @@ async def test_a_rejected_candidate_keeps_the_model_and_the_corrections(
 ):
     added = await _add_slang_corrections(storage, registry.current_name())
     before = _snapshot(registry)
-    swapped: list[str] = []
-
-    async def on_accept(version: str) -> None:
-        swapped.append(version)
-
-    retrainer = Retrainer(storage, registry, SMALL, on_accept, fake_child("reject"))
+    served = RecordingPath(registry)
+    retrainer = Retrainer(storage, registry, SMALL, served, fake_child("reject"))
     outcome = await retrainer.run("admin")
 
-    assert outcome.status is OutcomeStatus.REJECTED and swapped == []
+    assert outcome.status is OutcomeStatus.REJECTED and served.served == []
     assert outcome.message.startswith("kept the current model: generalises:")
     assert outcome.message.endswith(": fail")
     assert outcome.result is not None and not outcome.result.decision.accepted
@@ -434,23 +452,37 @@ async def test_a_rejected_candidate_keeps_the_model_and_the_corrections(
     assert run.figures["decision"]["checks"][1]["passed"] is False
 
 
-async def test_a_failed_hot_swap_moves_current_back(registry, storage, fake_child):
+async def test_a_candidate_that_cannot_be_served_changes_nothing(registry, storage, fake_child):
     added = await _add_slang_corrections(storage, registry.current_name())
     before = _snapshot(registry)
-
-    async def broken_swap(version: str) -> None:
-        assert registry.current_name() == version
-        raise RuntimeError("model failed its warm-up")
-
-    outcome = await Retrainer(storage, registry, SMALL, broken_swap, fake_child("accept")).run(
-        "admin"
-    )
+    served = RecordingPath(registry, refuse="model failed its warm-up")
+    outcome = await Retrainer(storage, registry, SMALL, served, fake_child("accept")).run("admin")
 
     assert outcome.status is OutcomeStatus.FAILED
     assert "warm-up" in outcome.message
-    assert _snapshot(registry) == before  # CURRENT back, the candidate gone
+    assert _snapshot(registry) == before  # CURRENT as it was, the candidate gone
     assert await storage.count_pending() == added
     assert (await storage.runs())[0].status is RunStatus.FAILED
+
+
+async def test_a_rollback_during_the_run_wins_over_its_candidate(registry, storage, fake_child):
+    await _add_slang_corrections(storage, registry.current_name())
+    older = "0000-older"
+    shutil.copytree(registry.path_of(registry.current_name()), registry.path_of(older))
+    served = RecordingPath(registry)
+
+    async def on_progress(event) -> None:
+        if event.stage is not None and event.stage.value == "training":  # an admin's rollback
+            await served.serve(older)
+
+    retrainer = Retrainer(storage, registry, SMALL, served, fake_child("accept"))
+    outcome = await retrainer.run("admin", on_progress)
+
+    assert outcome.status is OutcomeStatus.REJECTED, outcome.message
+    assert "changed during the run" in outcome.message
+    assert served.served == [(older, None)] and registry.current_name() == older
+    assert "fake-candidate" not in _snapshot(registry)[1]
+    assert await storage.count_pending() > 0
 
 
 async def test_a_correction_changed_during_the_run_stays_pending(registry, storage, fake_child):

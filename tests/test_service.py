@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bot.served_version import ServedVersion, choose_at_start
 from bot.service import SentimentService, UsageError
 from bot.serving import ModelService
 from bot.settings import Settings
@@ -28,10 +29,12 @@ async def service(trained_registry, tmp_path, database):
          "ADMIN_IDS": "99", "MOOD_WINDOW": "5"}
     )  # fmt: skip
     storage = await Storage.open(settings.database)
-    models = ModelService(registry.load_current())
+    model, choice = await choose_at_start(storage, registry)
+    models = ModelService(model)
     await models.start()
+    served = ServedVersion(storage, models, registry, choice)
     clock = [1_800_000_000.0]
-    yield SentimentService(settings, storage, models, registry, clock=lambda: clock[0])
+    yield SentimentService(settings, storage, models, registry, served, clock=lambda: clock[0])
     await models.stop()
     await storage.close()
 

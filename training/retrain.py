@@ -1,7 +1,7 @@
 """The retraining job: corrections in, a gated candidate version out. Run as its own process.
 
     python -m training.retrain --registry DIR --corrections FILE.json --out-result FILE.json
-        [--recipe RECIPE.json] [--mode finetune|full] [--watch-stdin]
+        [--recipe RECIPE.json] [--mode finetune|full] [--base VERSION] [--watch-stdin]
 
 `--corrections` holds a JSON list of rows `{id, text, corrected_label, user_id,
 created_at}` (and optionally `review`: "approved" or "rejected", a bot admin's decision);
@@ -77,11 +77,18 @@ MAX_FLIPS = 8
 
 
 def retrain(
-    recipe: RetrainRecipe, registry: Registry, rows: Sequence[CorrectionRow], emit: Emit
+    recipe: RetrainRecipe,
+    registry: Registry,
+    rows: Sequence[CorrectionRow],
+    emit: Emit,
+    base_version: str | None = None,
 ) -> RetrainResult:
-    """Select, train, gate; an accepted candidate is published (not made current)."""
+    """Select, train, gate; an accepted candidate is published (not made current).
+
+    `base_version` is the model to improve (the bot passes the one it serves); CURRENT
+    by default."""
     started = time.time()
-    base = registry.load_current()
+    base = registry.load(base_version) if base_version else registry.load_current()
     emit(ProgressEvent(EventKind.STAGE, Stage.READING))
     before = _positive(base, sorted({normalise(row.text) for row in rows} - {""}))
     selection = select_for_training(rows, before, recipe.trust, recipe.gate.folds)
@@ -366,6 +373,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-result", type=Path, required=True)
     parser.add_argument("--recipe", type=Path, default=None, help="RetrainRecipe as JSON")
     parser.add_argument("--mode", choices=("finetune", "full"), default=None)
+    parser.add_argument("--base", default=None, help="the version to improve (default CURRENT)")
     parser.add_argument(
         "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
     )
@@ -394,7 +402,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     code = EXIT_OK
     try:
-        result = retrain(recipe, Registry(args.registry), read_rows(args.corrections), emit)
+        rows = read_rows(args.corrections)
+        result = retrain(recipe, Registry(args.registry), rows, emit, args.base)
     except Exception as error:  # the job's top level: every failure becomes a result
         if not isinstance(error, _EXPECTED):
             traceback.print_exc()
