@@ -31,6 +31,7 @@ from bot.demo_runner import DemoRunner
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
+from bot.long_jobs import LongJobs
 from bot.menus import publish_menus
 from bot.ratelimit import RateLimiter
 from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
@@ -62,6 +63,7 @@ class Runtime:
     demos: DemoRunner
     first_model: FullModelFollowUp
     served: ServedVersion
+    jobs: LongJobs  # retrains and demos, outside the update handlers
 
     async def readiness_problem(self) -> str | None:
         """Why this process should not get traffic now, or None: it needs its model and
@@ -99,13 +101,16 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     service = SentimentService(settings, storage, models, registry, served, first_model=first_model)
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
+    jobs = LongJobs()
     if settings.role.runs_jobs:  # a replica leaves the full model to the trainer
         first_model.start()  # only when the current version is a quick stand-in
     try:
         yield Runtime(
-            settings, storage, registry, models, service, retrainer, demos, first_model, served
-        )
+            settings, storage, registry, models, service, retrainer, demos, first_model, served,
+            jobs,
+        )  # fmt: skip
     finally:
+        await jobs.stop()
         await first_model.stop()
         await demos.aclose()
         await retrainer.cancel()
@@ -142,6 +147,7 @@ def build_application(runtime: Runtime) -> Application:
         RateLimiter(settings.rate_limit_per_minute_here),
         runtime.retrainer,
         runtime.demos,
+        runtime.jobs,
     )
     register_handlers(application, handlers)
     follow_other_processes(application, runtime, inbox)
@@ -257,13 +263,23 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
             if settings.role.takes_updates:
                 await application.update_queue.replay_unhandled(application.bot)
             log.info("serving model %s as %s", runtime.models.model.version, settings.role)
+            # Long jobs stop as soon as the signal comes, while updates stop arriving, and
+            # before PTB's stop, which would wait for them; their askers are told.
+            jobs_stopped = asyncio.create_task(_stop_jobs_on(stop, runtime.jobs))
             if not settings.role.takes_updates:
                 await stop.wait()
             elif settings.webhook_url:
                 await _serve_webhook(application, runtime, stop)
             else:
                 await _poll(application, settings, stop)
+            await jobs_stopped
             await application.stop()
+
+
+async def _stop_jobs_on(stop: asyncio.Event, jobs: LongJobs) -> None:
+    await stop.wait()
+    log.info("stopping")
+    await jobs.stop()
 
 
 async def _poll(application: Application, settings: Settings, stop: asyncio.Event) -> None:
