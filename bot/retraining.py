@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from bot.served_version import ChoiceChanged
 from bot.storage import Correction, RunStatus, ServedChoice, Storage, normalise_text
+from training.gate import Evidence, evidence_of
 from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
 from training.recipe import Mode, RetrainRecipe
 from training.registry import Registry
@@ -64,7 +65,7 @@ class OutcomeStatus(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    NOTHING_TO_DO = "nothing_to_do"  # no usable pending corrections: no run was started
+    NOTHING_TO_DO = "nothing_to_do"  # too few usable corrections for the gate: not started
 
 
 class RetrainAlreadyRunning(RuntimeError):
@@ -94,6 +95,58 @@ class ChildProcess:
     timeout: float | None = 6 * 3600.0  # seconds before the child is killed
 
 
+SAME_FOLD = "same_fold"  # qualifies, but the gate cannot judge it yet (training.gate.Evidence)
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """What a retrain would learn now, and whether it may start: only when the texts that
+    qualify could pass the gate's generalisation check (training.gate.evidence_of)."""
+
+    pending: int  # pending correction rows
+    qualifying: int  # texts the trust rules would let teach the shared model
+    evidence: Evidence
+    waiting: dict[str, int]  # texts that wait, by reason (training.trust.WaitReason, SAME_FOLD)
+
+    @property
+    def can_start(self) -> bool:
+        return self.qualifying > 0 and self.evidence.enough
+
+    def summary(self) -> str:
+        """One line for the log and the run's message."""
+        waiting = ", ".join(f"{n} {why}" for why, n in self.waiting.items())
+        return (
+            f"nothing to learn: {self.pending} pending correction(s), {self.evidence.movable} "
+            f"text(s) the gate can judge, {self.evidence.needed} needed"
+            + (f"; waiting ({waiting})" if waiting else "")
+        )
+
+
+async def plan_retrain(storage: Storage, recipe: RetrainRecipe) -> RetrainPlan:
+    """The plan for the corrections pending now (for /status, and before every run)."""
+    return plan_of(await exported_rows(storage), recipe)
+
+
+def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan:
+    # Without the model's confidence every text counts as unconfident, which only lets
+    # more through: if even this cannot pass, the child could not either.
+    planned = select_for_training(rows, {}, recipe.trust, recipe.gate.folds)
+    evidence = evidence_of([example.fold for example in planned.used], recipe.gate)
+    waiting = planned.waiting_counts()
+    if len(planned.used) > evidence.movable:
+        waiting[SAME_FOLD] = len(planned.used) - evidence.movable
+    return RetrainPlan(len(rows), len(planned.used), evidence, waiting)
+
+
+async def exported_rows(storage: Storage) -> list[CorrectionRow]:
+    """Pending corrections with the admins' decisions on them, as the child reads them."""
+    reviews = {(r.text_key, r.label): r.decision for r in await storage.reviews()}
+    return [
+        CorrectionRow.of(row, reviews.get((normalise_text(row.text), row.corrected_label)))
+        for row in await storage.pending_corrections()
+    ]
+
+
 @dataclass(frozen=True)
 class RetrainOutcome:
     status: OutcomeStatus
@@ -105,6 +158,7 @@ class RetrainOutcome:
     result: RetrainResult | None = None  # the child's report, when it made one
     corrections_used: int = 0
     seconds: float = 0.0
+    plan: RetrainPlan | None = None  # why nothing started (NOTHING_TO_DO before a run)
 
     @property
     def accepted(self) -> bool:
@@ -250,17 +304,10 @@ class _Run:
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
         await asyncio.to_thread(self.registry.clean_staging)
-        rows = await self._exported_rows()
-        # Without the model's confidence every text counts as unconfident, which only lets
-        # more through: if even this selects nothing, the child would select nothing.
-        planned = select_for_training(rows, {}, self.recipe.trust, self.recipe.gate.folds)
-        if not planned.used:
-            waiting = ", ".join(f"{n} {why}" for why, n in planned.waiting_counts().items())
-            return self._outcome(
-                OutcomeStatus.NOTHING_TO_DO,
-                f"nothing to learn: {len(rows)} pending correction(s)"
-                + (f", waiting ({waiting})" if waiting else ""),
-            )
+        rows = await exported_rows(self.storage)
+        plan = plan_of(rows, self.recipe)
+        if not plan.can_start:  # certain to be rejected: not worth minutes of CPU
+            return self._outcome(OutcomeStatus.NOTHING_TO_DO, plan.summary(), plan=plan)
         if self.served is not None:
             choice = self.served.current  # what answers now
             self.base, self.base_generation = choice.version, choice.generation
@@ -272,14 +319,6 @@ class _Run:
         except BaseException as error:
             await self._fail_quietly(f"the retrain stopped: {type(error).__name__}: {error}")
             raise
-
-    async def _exported_rows(self) -> list[CorrectionRow]:
-        """Pending corrections with the admins' decisions on them, as the child reads them."""
-        reviews = {(r.text_key, r.label): r.decision for r in await self.storage.reviews()}
-        return [
-            CorrectionRow.of(row, reviews.get((normalise_text(row.text), row.corrected_label)))
-            for row in await self.storage.pending_corrections()
-        ]
 
     async def _train_and_apply(self, rows: Sequence[CorrectionRow]) -> RetrainOutcome:
         if self.base is None:
@@ -490,6 +529,7 @@ class _Run:
         candidate: str | None = None,
         result: RetrainResult | None = None,
         used: int = 0,
+        plan: RetrainPlan | None = None,
     ) -> RetrainOutcome:
         return RetrainOutcome(
             status=status,
@@ -501,6 +541,7 @@ class _Run:
             result=result,
             corrections_used=used,
             seconds=round(time.monotonic() - self.started, 1),
+            plan=plan,
         )
 
 

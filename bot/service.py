@@ -18,6 +18,7 @@ from bot import charts, i18n, mood, replies
 from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
+from bot.retraining import plan_retrain
 from bot.served_version import ServedVersion, VersionRefused
 from bot.serving import ModelService
 from bot.settings import Settings, zone_named
@@ -336,6 +337,7 @@ class SentimentService:
             first_model=self.first_model.state if self.first_model else None,
             lang=lang,
             now=self.clock(),
+            plan=await plan_retrain(self.storage, self.settings.retrain),
         )
 
     async def corrections_document(self, lang: Lang) -> Reply:

@@ -24,11 +24,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bot.replies import retrain_outcome_text
 from bot.retraining import (
     ChildProcess,
     OutcomeStatus,
     RetrainAlreadyRunning,
     Retrainer,
+    plan_retrain,
 )
 from bot.served_version import ChoiceChanged, VersionRefused
 from bot.storage import RunStatus, ServedChoice, Storage
@@ -37,7 +39,7 @@ from training.data import load_split
 from training.protocol import RetrainStatus
 from training.recipe import FocusRules, GateRules, RetrainRecipe
 from training.registry import Registry
-from training.trust import CorrectionRow, read_rows, write_rows
+from training.trust import CorrectionRow, fold_of, normalise, read_rows, write_rows
 
 # Small enough for a loaded 2-core machine, big enough that the gate's figures are real.
 SMALL = RetrainRecipe(
@@ -390,6 +392,8 @@ registry = Path(value("--registry"))
 RetrainRecipe.read(Path(value("--recipe")))  # the recipe arrives and parses
 rows = json.loads(Path(value("--corrections")).read_text(encoding="utf-8"))
 mode = os.environ["FAKE_RETRAIN"]
+if os.environ.get("FAKE_RETRAIN_STARTED"):
+    Path(os.environ["FAKE_RETRAIN_STARTED"]).write_text("started")
 emit = lambda event: print(event.to_json(), flush=True)
 emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
 if mode == "disk-full":
@@ -528,6 +532,46 @@ async def test_without_corrections_no_run_is_started(registry, storage, fake_chi
     assert outcome.status is OutcomeStatus.NOTHING_TO_DO and outcome.run_id is None
     assert "0 pending" in outcome.message
     assert await storage.runs() == []
+
+
+async def _add_agreed(storage: Storage, texts: list[str], version: str) -> None:
+    """Each text corrected alike by two users: agreed, so it qualifies on its own."""
+    for index, text in enumerate(texts):
+        for user in (1, 2):
+            await storage.add_correction(
+                text=text, predicted_label=0, predicted_probability=0.3, corrected_label=1,
+                user_id=1000 + 10 * index + user, chat_id=1, model_version=version,
+            )  # fmt: skip
+
+
+async def test_a_retrain_that_could_not_pass_the_gate_is_not_started(
+    registry, storage, fake_child, tmp_path, monkeypatch
+):
+    """Four agreed texts: even if all four moved the right way, the sign test gives
+    p = 0.0625 > 0.05, so no child is started; a fifth text (in the other fold) starts one."""
+    started = tmp_path / "started"
+    monkeypatch.setenv("FAKE_RETRAIN_STARTED", str(started))
+    texts = SLANG_TEXTS[:4]
+    await _add_agreed(storage, texts, registry.current_name())
+    retrainer = Retrainer(storage, registry, SMALL, child=fake_child("accept"))
+    outcome = await retrainer.run("interval")
+
+    assert outcome.status is OutcomeStatus.NOTHING_TO_DO and outcome.run_id is None
+    plan = outcome.plan
+    assert plan is not None and (plan.qualifying, plan.evidence.needed) == (4, 5)
+    assert not plan.can_start and "5 needed" in outcome.message
+    assert await storage.runs() == [] and not started.exists()
+    report = retrain_outcome_text(outcome, "en")
+    assert "a retrain starts from 5" in report
+    assert "재학습은 5개부터" in retrain_outcome_text(outcome, "ko")
+
+    folds = {fold_of(normalise(text), 2) for text in texts}
+    fifth = next(t for t in SLANG_TEXTS[4:] if len(folds | {fold_of(normalise(t), 2)}) == 2)
+    await _add_agreed(storage, [fifth], registry.current_name())
+    plan = await plan_retrain(storage, SMALL)
+    assert plan.can_start and plan.evidence.movable == 5
+    outcome = await retrainer.run("interval")
+    assert outcome.status is OutcomeStatus.ACCEPTED and started.exists()
 
 
 def test_the_child_refuses_a_bad_recipe_with_a_clear_message(registry, tmp_path, capsys):

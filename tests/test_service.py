@@ -146,6 +146,10 @@ async def test_status_and_corrections_document(service):
     assert name.endswith(".csv") and "최고".encode() in content
     status = await service.status("ko")
     assert service.models.model.version in status and "대기 중인 수정: 1개" in status
+    # Why no retrain starts yet: one user alone, and fewer texts than the gate needs.
+    assert "판정할 수 있는 수정 문장: 0개 (재학습은 5개부터" in status
+    english = await service.status("en")
+    assert "a retrain starts from 5" in english and "too few users in the batch" in english
 
 
 async def test_rollback_swaps_and_moves_the_pointer(service):

@@ -46,6 +46,7 @@ from training.gate import (
     check_generalises,
     check_learned,
     check_nsmc,
+    evidence_of,
 )
 from training.paths import TrainingPaths
 from training.protocol import (
@@ -93,7 +94,8 @@ def retrain(
     before = _positive(base, sorted({normalise(row.text) for row in rows} - {""}))
     selection = select_for_training(rows, before, recipe.trust, recipe.gate.folds)
     report = _report(selection, before, None)
-    if not selection.used:
+    evidence = evidence_of([example.fold for example in selection.used], recipe.gate)
+    if not selection.used or not evidence.enough:  # the gate could not accept it
         return RetrainResult(RetrainStatus.NOTHING_TO_LEARN, recipe.mode, base.version,
                              corrections=report, seconds=_since(started))  # fmt: skip
     emit(ProgressEvent(EventKind.STAGE, Stage.TOKENISING))
