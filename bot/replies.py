@@ -201,6 +201,9 @@ def _corrections_lines(result: RetrainResult, lang: Lang) -> list[str]:
     routes = report.used_by_route
     lines = [i18n.text("retrain.used", lang, used=report.used, agreed=routes.get("agreed", 0),
                        approved=routes.get("approved", 0), broad=routes.get("broad", 0))]  # fmt: skip
+    if report.carried:
+        lines.append(i18n.text("retrain.carried", lang, count=report.carried,
+                               share=report.carried_after or 0.0))  # fmt: skip
     lines += _waiting_lines(report.waiting_by_reason, lang)
     if report.accuracy_before is not None and report.accuracy_after is not None:
         lines.append(i18n.text("retrain.accuracy", lang, before=report.accuracy_before,

@@ -128,6 +128,8 @@ async def plan_retrain(storage: Storage, recipe: RetrainRecipe) -> RetrainPlan:
 
 
 def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan:
+    """Judged on the new (pending) rows only: those learned before are not evidence."""
+    rows = [row for row in rows if not row.learned]
     # Without the model's confidence every text counts as unconfident, which only lets
     # more through: if even this cannot pass, the child could not either.
     planned = select_for_training(rows, {}, recipe.trust, recipe.gate.folds)
@@ -138,13 +140,20 @@ def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan
     return RetrainPlan(len(rows), len(planned.used), evidence, waiting)
 
 
-async def exported_rows(storage: Storage) -> list[CorrectionRow]:
-    """Pending corrections with the admins' decisions on them, as the child reads them."""
+async def exported_rows(storage: Storage, learned: bool = False) -> list[CorrectionRow]:
+    """Pending corrections with the admins' decisions on them, as the child reads them;
+    with `learned` (a full retrain, from scratch), also every correction an accepted model
+    learned and nobody forgot, marked so: the new model must learn them again."""
     reviews = {(r.text_key, r.label): r.decision for r in await storage.reviews()}
-    return [
-        CorrectionRow.of(row, reviews.get((normalise_text(row.text), row.corrected_label)))
-        for row in await storage.pending_corrections()
-    ]
+
+    def exported(row: Correction, was_learned: bool) -> CorrectionRow:
+        review = reviews.get((normalise_text(row.text), row.corrected_label))
+        return CorrectionRow.of(row, review, learned=was_learned)
+
+    rows = [exported(row, False) for row in await storage.pending_corrections()]
+    if learned:
+        rows += [exported(row, True) for row in await storage.learned_corrections()]
+    return rows
 
 
 @dataclass(frozen=True)
@@ -304,7 +313,7 @@ class _Run:
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
         await asyncio.to_thread(self.registry.clean_staging)
-        rows = await exported_rows(self.storage)
+        rows = await exported_rows(self.storage, learned=self.recipe.mode == "full")
         plan = plan_of(rows, self.recipe)
         if not plan.can_start:  # certain to be rejected: not worth minutes of CPU
             return self._outcome(OutcomeStatus.NOTHING_TO_DO, plan.summary(), plan=plan)

@@ -394,6 +394,9 @@ rows = json.loads(Path(value("--corrections")).read_text(encoding="utf-8"))
 mode = os.environ["FAKE_RETRAIN"]
 if os.environ.get("FAKE_RETRAIN_STARTED"):
     Path(os.environ["FAKE_RETRAIN_STARTED"]).write_text("started")
+if os.environ.get("FAKE_RETRAIN_ROWS"):  # what the bot sent
+    Path(os.environ["FAKE_RETRAIN_ROWS"]).write_text(json.dumps(rows))
+rows = [row for row in rows if not row.get("learned")]  # those it judges
 emit = lambda event: print(event.to_json(), flush=True)
 emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
 if mode == "disk-full":
@@ -572,6 +575,30 @@ async def test_a_retrain_that_could_not_pass_the_gate_is_not_started(
     assert plan.can_start and plan.evidence.movable == 5
     outcome = await retrainer.run("interval")
     assert outcome.status is OutcomeStatus.ACCEPTED and started.exists()
+
+
+async def test_a_full_retrain_is_sent_every_learned_correction_and_a_fine_tune_is_not(
+    registry, storage, fake_child, tmp_path, monkeypatch
+):
+    sent = tmp_path / "rows.json"
+    monkeypatch.setenv("FAKE_RETRAIN_ROWS", str(sent))
+    await _add_slang_corrections(storage, registry.current_name())
+    rows = await storage.pending_corrections()
+    learned = [row.id for row in rows[:20]]
+    await storage.mark_consumed(learned, "v-before")  # a fine-tune learned these
+    forgotten = rows[0]
+    await storage.forget_user(forgotten.user_id)  # and one author forgot theirs
+    retrainer = Retrainer(storage, registry, SMALL, child=fake_child("reject"))
+
+    await retrainer.run("admin")  # a fine-tune: the base already knows them
+    assert [row["learned"] for row in json.loads(sent.read_text())] == [False] * 25
+
+    outcome = await retrainer.run("admin", mode="full")
+    exported = json.loads(sent.read_text())
+    assert outcome.status is OutcomeStatus.REJECTED
+    assert sorted(row["id"] for row in exported if row["learned"]) == learned[1:]
+    assert len([row for row in exported if not row["learned"]]) == 25
+    assert forgotten.id not in {row["id"] for row in exported}  # gone from every retrain
 
 
 def test_the_child_refuses_a_bad_recipe_with_a_clear_message(registry, tmp_path, capsys):

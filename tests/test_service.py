@@ -233,7 +233,7 @@ async def test_an_admin_settles_a_contested_correction_from_the_review_queue(ser
     assert row.label_shown == 1 - wrong
 
 
-async def test_retention_prunes_old_rows_and_the_overlay_follows(service):
+async def test_retention_prunes_old_verdicts_and_keeps_learned_corrections(service):
     text = "감기 다 나았다 살 것 같네"
     reply, verdict = await _verdict(service, text, user=5)
     await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko")
@@ -243,5 +243,7 @@ async def test_retention_prunes_old_rows_and_the_overlay_follows(service):
     days = service.settings.retention_days
     service.clock = lambda: time.time() + (days + 1) * 86_400
     removed = await service.prune_old_data()
-    assert (removed.corrections, removed.verdicts) == (1, 1)
-    assert service.overlay.lookup(text, 5, verdict.probability) is None
+    # The verdict ages out; the learned correction stays (a full retrain teaches it
+    # again), so the overlay still answers it as corrected.
+    assert (removed.corrections, removed.verdicts) == (0, 1)
+    assert service.overlay.lookup(text, 5, verdict.probability) is not None

@@ -63,7 +63,15 @@ from training.protocol import (
 from training.quiet import quiet_tensorflow
 from training.recipe import RecipeError, RetrainRecipe
 from training.registry import Registry, RegistryError
-from training.trust import CorrectionRow, Selection, normalise, read_rows, select_for_training
+from training.trust import (
+    CorrectionRow,
+    Example,
+    Selection,
+    carried,
+    normalise,
+    read_rows,
+    select_for_training,
+)
 
 Emit = Callable[[ProgressEvent], None]
 
@@ -87,12 +95,18 @@ def retrain(
     """Select, train, gate; an accepted candidate is published (not made current).
 
     `base_version` is the model to improve (the bot passes the one it serves); CURRENT
-    by default."""
+    by default. Rows marked `learned` (sent for full retrains) are not judged again: a
+    full retrain, from scratch, teaches them again beside the new ones, and the gate's
+    learned check covers them too; the generalisation check judges the new ones."""
     started = time.time()
     base = registry.load(base_version) if base_version else registry.load_current()
     emit(ProgressEvent(EventKind.STAGE, Stage.READING))
-    before = _positive(base, sorted({normalise(row.text) for row in rows} - {""}))
-    selection = select_for_training(rows, before, recipe.trust, recipe.gate.folds)
+    new_rows = [row for row in rows if not row.learned]
+    before = _positive(base, sorted({normalise(row.text) for row in new_rows} - {""}))
+    selection = select_for_training(new_rows, before, recipe.trust, recipe.gate.folds)
+    again = (
+        carried([row for row in rows if row.learned], selection) if recipe.mode == "full" else []
+    )
     report = _report(selection, before, None)
     evidence = evidence_of([example.fold for example in selection.used], recipe.gate)
     if not selection.used or not evidence.enough:  # the gate could not accept it
@@ -102,13 +116,15 @@ def retrain(
     train = load_split("train")
     focuser = Focuser(base, _replay(train, recipe), recipe.focus, _learning_rate(base, recipe),
                       recipe.seed)  # fmt: skip
-    corrections = Labelled(selection.texts, selection.labels)
+    taught = Labelled(selection.texts + [e.text for e in again],
+                      selection.labels + [e.label for e in again])  # fmt: skip
     out_of_fold = _cross_validate(focuser, selection, before, recipe, emit)
     emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
-    candidate, trained = _final_candidate(recipe, registry, base, focuser, corrections, train, emit)
+    candidate, trained = _final_candidate(recipe, registry, base, focuser, taught, train, emit)
     emit(ProgressEvent(EventKind.STAGE, Stage.EVALUATING))
-    after = _positive(candidate, selection.texts)
-    checks, flips = _judge(recipe, base, candidate, selection, before, after, out_of_fold, emit)
+    after = _positive(candidate, taught.texts)
+    checks, flips = _judge(recipe, base, candidate, selection, taught, before, after, out_of_fold,
+                           emit)  # fmt: skip
     decision = GateDecision(tuple(checks))
     version = _keep_or_discard(registry, recipe, base, candidate, trained, decision, selection)
     return RetrainResult(
@@ -117,7 +133,7 @@ def retrain(
         base.version,
         candidate_version=version,
         decision=decision,
-        corrections=_report(selection, before, after),
+        corrections=_report(selection, before, after, again),
         flips=tuple(flips),
         seconds=_since(started),
     )
@@ -187,11 +203,14 @@ def _judge(
     base: Servable,
     candidate: Servable,
     selection: Selection,
+    taught: Labelled,
     before: dict[str, float],
     after: dict[str, float],
     out_of_fold: dict[str, float],
     emit: Emit,
 ) -> tuple[list[GateCheck], list[Flip]]:
+    """`taught`: the new corrections and (full retrains) those learned before; the learned
+    check covers them all, the generalisation check the new ones."""
     emit(ProgressEvent(EventKind.STAGE, Stage.GATING))
     rules = recipe.gate
     test = load_split("test").head(rules.nsmc_rows)
@@ -203,7 +222,7 @@ def _judge(
     checks = [
         check_nsmc(test.labels, nsmc_before, nsmc_after, rules),
         check_canaries(canary.texts, canary.labels, canary_before, canary_after, rules),
-        check_learned(labels, [int(after[t] >= 0.5) for t in texts], rules),
+        check_learned(taught.labels, [int(after[t] >= 0.5) for t in taught.texts], rules),
         check_generalises(
             labels, [before[t] for t in texts], [out_of_fold[t] for t in texts], rules
         ),
@@ -331,7 +350,10 @@ def _member_events(emit: Emit, job: str):
 
 
 def _report(
-    selection: Selection, before: dict[str, float], after: dict[str, float] | None
+    selection: Selection,
+    before: dict[str, float],
+    after: dict[str, float] | None,
+    again: Sequence[Example] = (),
 ) -> CorrectionsReport:
     def accuracy(positive: dict[str, float] | None) -> float | None:
         if positive is None or not selection.used:
@@ -346,6 +368,12 @@ def _report(
         waiting_by_reason=selection.waiting_counts(),
         accuracy_before=accuracy(before),
         accuracy_after=accuracy(after),
+        carried=len(again),
+        carried_after=(
+            sum((after[e.text] >= 0.5) == e.label for e in again) / len(again)
+            if again and after is not None
+            else None
+        ),
     )
 
 
