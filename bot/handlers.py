@@ -484,6 +484,7 @@ class Handlers:
         self.jobs.start(
             f"retrain ({trigger})", self._admin_retrain(trigger, mode, progress, lang),
             on_stopped=lambda: progress.show(say("error.stopped", lang), final=True),
+            on_failed=lambda: progress.show(say("error.internal", lang), final=True),
         )  # fmt: skip
 
     async def _admin_retrain(
@@ -552,6 +553,7 @@ class Handlers:
         self.jobs.start(
             f"demo {name}", self._run_demo(message, name, epochs, seed, progress, lang),
             on_stopped=lambda: progress.show(say("error.stopped", lang), final=True),
+            on_failed=lambda: progress.show(say("error.internal", lang), final=True),
         )  # fmt: skip
 
     async def _run_demo(

@@ -37,17 +37,22 @@ class LongJobs:
         return len(self._tasks) + len(self._notices)
 
     def start(
-        self, name: str, work: Coroutine[Any, Any, object], on_stopped: Notice | None = None
+        self,
+        name: str,
+        work: Coroutine[Any, Any, object],
+        on_stopped: Notice | None = None,
+        on_failed: Notice | None = None,
     ) -> None:
         """Run `work` in the background; once stopping, it is not started and
-        `on_stopped` tells the asker at once."""
+        `on_stopped` tells the asker at once. A failure is logged and `on_failed` tells
+        the asker (what the error handler does for work done inside a handler)."""
         if self.stopping:
             work.close()
             notice = asyncio.create_task(_notify(name, on_stopped), name=name)
             self._notices.add(notice)
             notice.add_done_callback(self._notices.discard)
             return
-        task = asyncio.create_task(_guarded(name, work, on_stopped), name=name)
+        task = asyncio.create_task(_guarded(name, work, on_stopped, on_failed), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -65,7 +70,12 @@ class LongJobs:
                 log.warning("%d long job(s) did not stop in %.0f s", len(late), timeout)
 
 
-async def _guarded(name: str, work: Coroutine[Any, Any, object], on_stopped: Notice | None) -> None:
+async def _guarded(
+    name: str,
+    work: Coroutine[Any, Any, object],
+    on_stopped: Notice | None,
+    on_failed: Notice | None,
+) -> None:
     """A background task: a failure is logged, never lost; a cancel is told."""
     try:
         await work
@@ -79,6 +89,8 @@ async def _guarded(name: str, work: Coroutine[Any, Any, object], on_stopped: Not
         raise
     except Exception:
         log.exception("%s failed", name)
+        if on_failed is not None:
+            await _notify(name, on_failed)
 
 
 async def _notify(name: str, on_stopped: Notice | None) -> None:

@@ -154,3 +154,22 @@ async def test_stopping_cancels_long_jobs_and_tells_their_askers():
     jobs.start("demo", work(), on_stopped=notice)  # asked for while stopping: told at once
     await jobs.stop(timeout=5)
     assert told == ["stopped, try again"] * 2 and cleaned == ["child killed"]
+
+
+async def test_a_long_job_that_fails_is_logged_and_its_asker_told(caplog):
+    from bot.long_jobs import LongJobs
+
+    jobs, told = LongJobs(), []
+
+    async def broken() -> None:
+        raise RuntimeError("the worker crashed")
+
+    async def notice() -> None:
+        told.append("something went wrong")
+
+    jobs.start("demo rnn", broken(), on_failed=notice)
+    async with asyncio.timeout(5):
+        while jobs.running:
+            await asyncio.sleep(0.01)
+    assert told == ["something went wrong"]
+    assert "demo rnn failed" in caplog.text and "the worker crashed" in caplog.text
