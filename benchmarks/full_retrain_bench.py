@@ -5,7 +5,7 @@ temporary registry), through the real command line `python -m training.retrain`:
 
 1. twenty users each correct one slang text the model reads as negative ("… 죽인다",
    "… 사기다": it is great); a focused fine-tune learns them and is made current;
-2. six more users correct six other texts, and a full retrain (from scratch, `--limit`
+2. six more users correct six texts with other slang, and a full retrain (from scratch, `--limit`
    rows) runs twice: with the learned corrections sent along, as the bot sends them
    (bot.retraining.exported_rows), and without them (what the bot did before);
 3. the share of the twenty answered as corrected by each model.
@@ -36,8 +36,10 @@ SUBJECTS = (
     "감독 연출", "이번 작품", "액션 장면", "마지막 장면", "OST", "반전", "캐릭터",
 )  # fmt: skip
 SLANG = ("죽인다", "진짜 죽인다", "사기다")
-TEXTS = [f"{subject} {slang}" for subject in SUBJECTS for slang in SLANG]
-TAUGHT, NEW = TEXTS[:20], TEXTS[20:26]
+TAUGHT = [f"{subject} {slang}" for subject in SUBJECTS for slang in SLANG][:20]
+# The new ones use other slang ("지린다", "미쳤다": it is amazing), so they do not teach the
+# twenty by themselves: what the full model knows of those, it owes to being taught again.
+NEW = [f"{subject} {slang}" for subject in SUBJECTS[:3] for slang in ("지린다", "미쳤다")]
 OPEN_GATE = GateRules(nsmc_rows=1_000, max_nsmc_drop=0.99, max_canary_flips=1_000,
                       min_learned=0.0, max_p_value=1.0, min_moved_share=0.0)  # fmt: skip
 

@@ -375,6 +375,65 @@ async def test_a_rollback_on_one_replica_is_served_by_the_other(
         assert await first.served.follow() is None  # its own change
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_interleaved_changes_on_two_runtimes_end_on_the_last_choice(
+    database, trained_registry, tmp_path
+):
+    """Two whole runtimes (real models, one PostgreSQL, one registry): 100 rollbacks,
+    accepted retrains and polls interleaved while both answer messages. Both end on the
+    last version chosen, /models and CURRENT agree, and nothing failed."""
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    current = (root / "CURRENT").read_text().strip()
+    versions = [current] + [f"0000-v{i}" for i in range(4)]
+    for version in versions[1:]:
+        shutil.copytree(root / "versions" / current, root / "versions" / version)
+    settings = Settings.from_env({
+        **database_env(database),
+        "MODEL_REGISTRY": str(root),
+        "DEMO_CACHE_DIR": str(tmp_path / "demos"),
+    })  # fmt: skip
+    rng = random.Random(18)
+    async with open_runtime(settings) as one, open_runtime(settings) as two:
+        runtimes = [one, two]
+        answered: list[str] = []
+        done = asyncio.Event()
+
+        async def chatter(runtime) -> None:  # messages keep flowing through every swap
+            while not done.is_set():
+                answered.append((await runtime.models.trace("정말 재밌어요")).model_version)
+
+        async def operation(number: int) -> None:
+            runtime = rng.choice(runtimes)
+            if number % 3 == 0:  # an admin's /rollback to a named version
+                await runtime.service.rollback([rng.choice(versions)], "en")
+            elif number % 3 == 1:  # an accepted retrain, on the choice it started from
+                base = runtime.served.current
+                await asyncio.sleep(0)
+                with contextlib.suppress(ChoiceChanged):
+                    await runtime.served.serve(rng.choice(versions), if_generation=base.generation)
+            else:
+                await runtime.served.follow()
+
+        chatters = [asyncio.create_task(chatter(runtime)) for runtime in runtimes]
+        results = await asyncio.gather(*(operation(n) for n in range(100)),
+                                       return_exceptions=True)  # fmt: skip
+        done.set()
+        await asyncio.gather(*chatters)
+        assert [r for r in results if isinstance(r, BaseException)] == []  # 0 errors
+        last = await one.storage.served_choice()
+        assert last is not None and last.generation > 30
+        for runtime in runtimes:
+            await runtime.served.follow()
+            assert runtime.served.current == last
+            assert (await runtime.models.trace("좋다")).model_version == last.version
+            marked = [line for line in (await runtime.service.models_text("en")).splitlines()
+                      if line.startswith("▶")]  # fmt: skip
+            assert len(marked) == 1 and f" {last.version} " in marked[0]
+        assert (root / "CURRENT").read_text().strip() == last.version
+        assert answered and set(answered) <= set(versions)
+
+
 async def test_a_correction_made_on_one_replica_reaches_the_other(
     database, trained_registry, tmp_path
 ):
