@@ -12,7 +12,7 @@ temporary registry), through the real command line `python -m training.retrain`:
 
 The gate is opened wide so every candidate is kept and measured directly; the gate's own
 learned check (every taught correction) is printed beside it. Ends with one JSON line.
-Too slow for the test suite (about 10 minutes on 2 cores); tests/test_retraining.py
+Too slow for the test suite (a few minutes on 2 cores); tests/test_retraining.py
 checks the plumbing with a stand-in child.
 """
 
