@@ -33,10 +33,11 @@ from bot.demo_runner import DemoRunner
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
+from bot.long_jobs import LongJobs
 from bot.menus import publish_menus
-from bot.model_follower import ModelFollower
 from bot.ratelimit import RateLimiter
 from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
+from bot.served_version import ServedVersion, choose_at_start
 from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.settings import Role, Settings
@@ -63,7 +64,8 @@ class Runtime:
     retrainer: Retrainer
     demos: DemoRunner
     first_model: FullModelFollowUp
-    follower: ModelFollower
+    served: ServedVersion
+    jobs: LongJobs  # retrains and demos, outside the update handlers
 
     async def readiness_problem(self) -> str | None:
         """Why this process should not get traffic now, or None: it needs its model and
@@ -79,38 +81,46 @@ class Runtime:
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     registry = Registry(settings.paths.registry_dir)
     registry.clean_staging()
-    model = await asyncio.to_thread(registry.load_current)
     if settings.database_url is None:
         settings.database_path.parent.mkdir(parents=True, exist_ok=True)
     storage = await Storage.open(settings.database, busy_timeout=settings.db_busy_timeout)
     log.info("storage: %s (%s)", settings.database_label, storage.backend)
-    async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
-        if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
-            await storage.fail_stale_runs()
+    try:
+        async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
+            if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
+                await storage.fail_stale_runs()
+        model, choice = await choose_at_start(storage, registry)
+    except BaseException:
+        await storage.close()
+        raise
     models = ModelService(model)
     await models.start()
-    follower = ModelFollower(storage, models, registry)
-    await follower.start()
-
-    async def hot_swap(version: str) -> None:
-        await models.swap(lambda: registry.load(version))
-        await follower.publish(version)
-
+    served = ServedVersion(storage, models, registry, choice)
     child = ChildProcess(settings.python, settings.retrain_timeout)
-    retrainer = Retrainer(storage, registry, settings.retrain, on_accept=hot_swap, child=child)
+    retrainer = Retrainer(storage, registry, settings.retrain, served=served, child=child)
     log_path = settings.database_path.parent / "full-model-training.log"
-    first_model = FullModelFollowUp(settings, registry, retrainer, hot_swap, log_path)
-    service = SentimentService(settings, storage, models, registry, first_model=first_model)
-    service.on_serve = follower.publish
+    first_model = FullModelFollowUp(settings, registry, retrainer, served, log_path)
+    service = SentimentService(settings, storage, models, registry, served, first_model=first_model)
     await service.load_overlay()
     demos = DemoRunner(settings.demo_cache_dir)
+    jobs = LongJobs()
     if settings.role.runs_jobs:  # a replica leaves the full model to the trainer
         first_model.start()  # only when the current version is a quick stand-in
     try:
         yield Runtime(
-            settings, storage, registry, models, service, retrainer, demos, first_model, follower
+            settings,
+            storage,
+            registry,
+            models,
+            service,
+            retrainer,
+            demos,
+            first_model,
+            served,
+            jobs,
         )
     finally:
+        await jobs.stop()
         await first_model.stop()
         await demos.aclose()
         await retrainer.cancel()
@@ -147,6 +157,7 @@ def build_application(runtime: Runtime) -> Application:
         RateLimiter(settings.rate_limit_per_minute_here),
         runtime.retrainer,
         runtime.demos,
+        runtime.jobs,
     )
     register_handlers(application, handlers)
     follow_other_processes(application, runtime, inbox)
@@ -197,7 +208,7 @@ def follow_other_processes(application: Application, runtime: Runtime, inbox: In
         shared = runtime.storage.backend == "postgresql"  # SQLite: one process, nothing to see
 
         async def follow_model(context) -> None:
-            await runtime.follower.check()
+            await runtime.served.follow()
             if shared:
                 await runtime.service.refresh_overlay()
 
@@ -291,13 +302,23 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
             if settings.role.takes_updates:
                 await _inbox(application).replay_unhandled(application.bot)
             log.info("serving model %s as %s", runtime.models.model.version, settings.role)
+            # Long jobs stop as soon as the signal comes, while updates stop arriving, and
+            # before PTB's stop, which would wait for them; their askers are told.
+            jobs_stopped = asyncio.create_task(_stop_jobs_on(stop, runtime.jobs))
             if not settings.role.takes_updates:
                 await stop.wait()
             elif settings.webhook_url:
                 await _serve_webhook(application, runtime, stop)
             else:
                 await _poll(application, settings, stop)
+            await jobs_stopped
             await application.stop()
+
+
+async def _stop_jobs_on(stop: asyncio.Event, jobs: LongJobs) -> None:
+    await stop.wait()
+    log.info("stopping")
+    await jobs.stop()
 
 
 async def _poll(application: Application, settings: Settings, stop: asyncio.Event) -> None:

@@ -8,14 +8,14 @@ wait that long for a first verdict. With FIRST_MODEL=quick (the default):
 2. `FullModelFollowUp`, started with the runtime whenever the current version is marked
    quick, trains the full model in a background child (`python -m training.train
    --events`, at a lower CPU priority, its stderr in a log file), reports its progress to
-   the log and to `/status`, and once the version is published makes it current and
-   hot-swaps it in.
+   the log and to `/status`, and once the version is published serves it through the one
+   serving path (bot.served_version), if the quick version is still the one served.
 3. If that child fails, or the bot stops, CURRENT still names the quick version, so the
    next start sees the marker and trains the full model again (tokenised corpora are
    cached, which spares most of the tokenising). A full model published just before a
    crash names the quick version it `replaces`; it is only made current, not retrained.
 
-Like retraining, the child never moves CURRENT: this module does, from the event loop.
+Like retraining, the child never moves CURRENT: the serving path does, from the event loop.
 """
 
 from __future__ import annotations
@@ -26,20 +26,20 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from bot.retraining import RetrainAlreadyRunning, Retrainer, child_environment
+from bot.retraining import RetrainAlreadyRunning, Retrainer, ServingPath, child_environment
+from bot.served_version import ChoiceChanged, VersionRefused
 from bot.settings import FirstModelPlan, Role, Settings
+from bot.storage import ServedChoice
 from nlp.model_config import CONFIGS, ModelConfig, members_of
 from training.protocol import EventKind, ProgressEvent
 from training.registry import QUICK_ROLE, Registry
 
 log = logging.getLogger(__name__)
 
-ReadyCallback = Callable[[str], Awaitable[None]]
 BACKGROUND_NICENESS = 10  # replies first: training only gets the CPU the bot leaves
 TRIGGER = "first full model"
 
@@ -160,27 +160,27 @@ class FullModelFollowUp:
         settings: Settings,
         registry: Registry,
         retrainer: Retrainer,
-        on_ready: ReadyCallback,
+        served: ServingPath,
         log_path: Path,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.retrainer = retrainer
-        self.on_ready = on_ready
+        self.served = served
         self.log_path = log_path
         self.state: FollowUpState | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> bool:
         """Start in the background if the current version is a quick one; True if so."""
-        current = self.registry.current_name()
-        if current is None or not self.registry.info(current).is_quick:
+        base = self.served.current
+        if not self.registry.info(base.version).is_quick:
             return False
         plan = self.settings.first_model
         self.state = FollowUpState(
-            Phase.TRAINING, current, time.time(), epochs_total=total_epochs(plan)
+            Phase.TRAINING, base.version, time.time(), epochs_total=total_epochs(plan)
         )
-        self._task = asyncio.create_task(self._follow_up(current), name="full-model")
+        self._task = asyncio.create_task(self._follow_up(base), name="full-model")
         return True
 
     async def stop(self) -> None:
@@ -190,16 +190,16 @@ class FullModelFollowUp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _follow_up(self, quick: str) -> None:
+    async def _follow_up(self, base: ServedChoice) -> None:
         try:
-            async with self.retrainer.exclusive(TRIGGER):  # CURRENT moves here, not there
-                version = await asyncio.to_thread(self.registry.replacement_of, quick)
+            async with self.retrainer.exclusive(TRIGGER):  # no retrain meanwhile
+                version = await asyncio.to_thread(self.registry.replacement_of, base.version)
                 if version is None:
-                    version = await self._train(quick)
-                await self._adopt(quick, version)
+                    version = await self._train(base.version)
+                await self._adopt(base, version)
         except asyncio.CancelledError:
             raise
-        except (RetrainAlreadyRunning, TrainingFailed, OSError) as error:
+        except (RetrainAlreadyRunning, TrainingFailed, VersionRefused, OSError) as error:
             self._fail(str(error))
         except Exception as error:  # a background task: report it, never lose it
             log.exception("full model follow-up failed")
@@ -250,18 +250,16 @@ class FullModelFollowUp:
                 raise TrainingFailed(event.error or "the training process reported an error")
         return published
 
-    async def _adopt(self, quick: str, version: str) -> None:
-        """CURRENT moves only from the quick version it replaces: an admin who chose
+    async def _adopt(self, base: ServedChoice, version: str) -> None:
+        """Served only if the quick version is still the choice: an admin who chose
         another version meanwhile keeps it."""
-        current = self.registry.current_name()
-        if current != quick:
-            raise TrainingFailed(f"{version} is ready, but CURRENT moved to {current}: not swapped")
-        await asyncio.to_thread(self.registry.use, version)
         try:
-            await self.on_ready(version)
-        except Exception:
-            await asyncio.to_thread(self.registry.use, quick)
-            raise
+            await self.served.serve(version, if_generation=base.generation)
+        except ChoiceChanged as changed:
+            now = changed.now.version if changed.now else None
+            raise TrainingFailed(
+                f"{version} is ready, but the served version changed to {now}: not swapped"
+            ) from changed
         assert self.state is not None
         self.state = replace(
             self.state,

@@ -27,6 +27,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import charts, replies
 from bot.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
+from bot.long_jobs import LongJobs
 from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
 from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
@@ -34,6 +35,7 @@ from bot.service import Reply, SentimentService, UsageError, parse_demo_args, pa
 from bot.serving import ServingBusy
 from bot.storage import StorageError
 from training.protocol import ProgressEvent
+from training.recipe import Mode
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +149,13 @@ class Handlers:
         limiter: RateLimiter,
         retrainer: Retrainer,
         demos: DemoRunner,
+        jobs: LongJobs | None = None,
     ) -> None:
         self.service = service
         self.limiter = limiter
         self.retrainer = retrainer
         self.demos = demos
+        self.jobs = jobs or LongJobs()  # retrains and demos: never awaited in a handler
         self._admin_langs: dict[int, Lang] = {}  # for reports nobody asked for (the nightly run)
 
     async def _lang(self, update: Update) -> Lang:
@@ -289,11 +293,13 @@ class Handlers:
         """Enough new corrections start a focused retrain in the background (a replica
         leaves that to the trainer, which counts them every minute)."""
         if self.service.settings.role.runs_jobs:
-            context.application.create_task(self.retrain_if_due(context.bot, "corrections"))
+            self.jobs.start(
+                "retrain (corrections)", self.retrain_if_due(context.bot, "corrections")
+            )
 
     async def corrections_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The trainer's minutely job: RETRAIN_AFTER_CORRECTIONS reached on any replica."""
-        await self.retrain_if_due(context.bot, "corrections")
+        self.jobs.start("retrain (corrections)", self.retrain_if_due(context.bot, "corrections"))
 
     async def retrain_if_due(self, bot, trigger: str, threshold: int | None = None) -> None:
         """Retrain when at least `threshold` corrections arrived since the last run started
@@ -487,31 +493,53 @@ class Handlers:
         if self.retrainer.running:
             await update.effective_message.reply_text(say("retrain.busy", lang))
             return
+        mode = "full" if [arg.lower() for arg in context.args or []] == ["full"] else "finetune"
         sent = await update.effective_message.reply_text(say("retrain.started", lang))
         progress = ProgressMessage(sent)
+        await self._handled(update)
+        trigger = f"admin {update.effective_user.id}"
+        self.jobs.start(
+            f"retrain ({trigger})",
+            self._admin_retrain(trigger, mode, progress, lang),
+            on_stopped=lambda: progress.show(say("error.stopped", lang), final=True),
+            on_failed=lambda: progress.show(say("error.internal", lang), final=True),
+        )
 
+    async def _admin_retrain(
+        self, trigger: str, mode: Mode, progress: ProgressMessage, lang: Lang
+    ) -> None:
         async def on_progress(event: ProgressEvent) -> None:
             await progress.show(replies.retrain_progress_text(event, lang))
 
-        mode = "full" if [arg.lower() for arg in context.args or []] == ["full"] else "finetune"
         try:
-            outcome = await self.retrainer.run(
-                f"admin {update.effective_user.id}", on_progress, mode=mode
-            )
+            outcome = await self.retrainer.run(trigger, on_progress, mode=mode)
         except RetrainAlreadyRunning:
             await progress.show(say("retrain.busy", lang), final=True)
             return
         await progress.show(replies.retrain_outcome_text(outcome, lang), final=True)
 
+    async def _handled(self, update: Update) -> None:
+        """Mark the update handled before its long work starts: a replay after a crash or
+        a restart must not start the work a second time (at most once, for work that
+        costs minutes; the asker is told if it stops)."""
+        try:
+            await self.service.storage.handled(update.update_id)
+        except StorageError as error:
+            log.warning("update %s not marked handled: %s", update.update_id, error)
+
     async def scheduled_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The nightly job: retrain if there is anything to learn, report to the admins."""
+        """The nightly job, in the background (see bot.long_jobs)."""
+        self.jobs.start("retrain (schedule)", self._scheduled_retrain(context.bot))
+
+    async def _scheduled_retrain(self, bot) -> None:
+        """Retrain if there is anything to learn, report to the admins."""
         try:
             outcome = await self.retrainer.run("schedule")
         except RetrainAlreadyRunning:
             log.info("scheduled retrain skipped: one is already running")
             return
         log.info("scheduled retrain: %s", outcome.message)
-        await self._tell_admins(context.bot, outcome)
+        await self._tell_admins(bot, outcome)
 
     async def prune(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The retention job: what is older than RETENTION_DAYS goes."""
@@ -520,7 +548,7 @@ class Handlers:
 
     async def interval_retrain(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The hourly job: a focused retrain if any correction arrived since the last run."""
-        await self.retrain_if_due(context.bot, "interval", threshold=1)
+        self.jobs.start("retrain (interval)", self.retrain_if_due(context.bot, "interval", 1))
 
     # --- the recurrent-network demos --------------------------------------------------
 
@@ -539,7 +567,23 @@ class Handlers:
             return
         starting = say("demo.starting", lang, demo=name)
         progress = ProgressMessage(await message.reply_text(starting), interval=3.0)
+        await self._handled(update)
+        self.jobs.start(
+            f"demo {name}",
+            self._run_demo(message, name, epochs, seed, progress, lang),
+            on_stopped=lambda: progress.show(say("error.stopped", lang), final=True),
+            on_failed=lambda: progress.show(say("error.internal", lang), final=True),
+        )
 
+    async def _run_demo(
+        self,
+        message: Message,
+        name: str,
+        epochs: int | None,
+        seed: int,
+        progress: ProgressMessage,
+        lang: Lang,
+    ) -> None:
         async def on_queued(place: int) -> None:
             await progress.show(replies.demo_queued_text(name, place, lang), final=True)
 

@@ -11,6 +11,7 @@ from bot import i18n
 from bot.first_model import FollowUpState, Phase
 from bot.mood import MoodSummary
 from bot.overlay import ContestedText, OverlayVerdict, Source
+from bot.retraining import RetrainPlan
 from bot.serving import ServingStats
 from bot.storage import RunStatus
 from nlp.inference import REASON_EMPTY
@@ -180,6 +181,8 @@ def retrain_outcome_text(outcome, lang: Lang) -> str:
     if result is None:
         if outcome.status == "failed":
             lines.append(outcome.message)  # the child's error, for the admin who can fix it
+        if outcome.plan is not None:
+            lines += plan_lines(outcome.plan, lang)
         return fit("\n".join(lines))
     lines += _corrections_lines(result, lang)
     if result.decision is not None:
@@ -202,6 +205,24 @@ def retrain_outcome_text(outcome, lang: Lang) -> str:
     return fit("\n".join(lines))
 
 
+def plan_lines(plan: RetrainPlan, lang: Lang) -> list[str]:
+    """What the pending corrections could teach now, and why the rest waits."""
+    lines = [
+        i18n.text("retrain.ready", lang, ready=plan.evidence.movable, needed=plan.evidence.needed)
+    ]
+    return lines + _waiting_lines(plan.waiting, lang)
+
+
+def _waiting_lines(waiting: dict[str, int], lang: Lang) -> list[str]:
+    texts = i18n.catalogue(lang)
+    return [
+        i18n.text(
+            "retrain.waiting", lang, count=count, reason=texts.get(f"retrain.wait.{reason}", reason)
+        )
+        for reason, count in waiting.items()
+    ]
+
+
 def _corrections_lines(result: RetrainResult, lang: Lang) -> list[str]:
     report = result.corrections
     routes = report.used_by_route
@@ -215,10 +236,13 @@ def _corrections_lines(result: RetrainResult, lang: Lang) -> list[str]:
             broad=routes.get("broad", 0),
         )
     ]
-    texts = i18n.catalogue(lang)
-    for reason, count in report.waiting_by_reason.items():
-        why = texts.get(f"retrain.wait.{reason}", reason)
-        lines.append(i18n.text("retrain.waiting", lang, count=count, reason=why))
+    if report.carried:
+        lines.append(
+            i18n.text(
+                "retrain.carried", lang, count=report.carried, share=report.carried_after or 0.0
+            )
+        )
+    lines += _waiting_lines(report.waiting_by_reason, lang)
     if report.accuracy_before is not None and report.accuracy_after is not None:
         lines.append(
             i18n.text(
@@ -379,6 +403,7 @@ def status_text(
     first_model: FollowUpState | None,
     lang: Lang,
     now: float,
+    plan: RetrainPlan | None = None,
 ) -> str:
     """The admins' /status: the served version, its figures, and the full model's training
     while a quick stand-in answers."""
@@ -389,6 +414,7 @@ def status_text(
             "status.accuracy", lang, accuracy=f"{accuracy:.4f}" if accuracy is not None else unknown
         ),
         i18n.text("status.pending", lang, count=pending),
+        *(plan_lines(plan, lang) if plan is not None and pending else ()),
         i18n.text("status.uptime", lang, uptime=duration(uptime_s, lang)),
         i18n.text("status.served", lang, count=stats.served),
         i18n.text(

@@ -3,12 +3,13 @@
 The bot never imports TensorFlow: training runs in a child process
 (`python -m training.retrain`) that the event loop only talks to through pipes and files,
 so a retrain neither blocks replies nor can crash the bot. The child proposes, the bot
-disposes: the child publishes and gates a candidate, and only this module moves CURRENT
-(one writer, so two decisions can never race), then asks the serving side to hot-swap.
+disposes: the child publishes and gates a candidate, and this module asks the one serving
+path (bot.served_version) to serve it, only if the served version is still the one the
+candidate was trained from (a rollback meanwhile wins).
 
 Bookkeeping follows what users would expect of their corrections:
 
-* accepted: CURRENT moves, the corrections the run decided on are marked consumed by the
+* accepted: the candidate is served, the corrections the run decided on are marked consumed by the
   new version, and the run is stored with its figures;
 * rejected: the corrections stay pending (nothing was learned from them), the run is
   stored with the gate's reasons;
@@ -31,9 +32,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bot.storage import Correction, RunStatus, Storage, normalise_text
+from bot.served_version import ChoiceChanged
+from bot.storage import Correction, RunStatus, ServedChoice, Storage, normalise_text
+from training.gate import Evidence, evidence_of
 from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
 from training.recipe import Mode, RetrainRecipe
 from training.registry import Registry
@@ -43,10 +46,18 @@ from training.trust import CorrectionRow, select_for_training, write_rows
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
-AcceptCallback = Callable[[str], Awaitable[None]]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STDERR_TAIL_LINES = 40
+
+
+class ServingPath(Protocol):
+    """What a retrain needs of bot.served_version.ServedVersion."""
+
+    @property
+    def current(self) -> ServedChoice: ...
+
+    async def serve(self, version: str, *, if_generation: int | None = None) -> ServedChoice: ...
 
 
 class OutcomeStatus(StrEnum):
@@ -54,7 +65,7 @@ class OutcomeStatus(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    NOTHING_TO_DO = "nothing_to_do"  # no usable pending corrections: no run was started
+    NOTHING_TO_DO = "nothing_to_do"  # too few usable corrections for the gate: not started
 
 
 class RetrainAlreadyRunning(RuntimeError):
@@ -84,6 +95,67 @@ class ChildProcess:
     timeout: float | None = 6 * 3600.0  # seconds before the child is killed
 
 
+SAME_FOLD = "same_fold"  # qualifies, but the gate cannot judge it yet (training.gate.Evidence)
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """What a retrain would learn now, and whether it may start: only when the texts that
+    qualify could pass the gate's generalisation check (training.gate.evidence_of)."""
+
+    pending: int  # pending correction rows
+    qualifying: int  # texts the trust rules would let teach the shared model
+    evidence: Evidence
+    waiting: dict[str, int]  # texts that wait, by reason (training.trust.WaitReason, SAME_FOLD)
+
+    @property
+    def can_start(self) -> bool:
+        return self.qualifying > 0 and self.evidence.enough
+
+    def summary(self) -> str:
+        """One line for the log and the run's message."""
+        waiting = ", ".join(f"{n} {why}" for why, n in self.waiting.items())
+        return (
+            f"nothing to learn: {self.pending} pending correction(s), {self.evidence.movable} "
+            f"text(s) the gate can judge, {self.evidence.needed} needed"
+            + (f"; waiting ({waiting})" if waiting else "")
+        )
+
+
+async def plan_retrain(storage: Storage, recipe: RetrainRecipe) -> RetrainPlan:
+    """The plan for the corrections pending now (for /status, and before every run)."""
+    return plan_of(await exported_rows(storage), recipe)
+
+
+def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan:
+    """Judged on the new (pending) rows only: those learned before are not evidence."""
+    rows = [row for row in rows if not row.learned]
+    # Without the model's confidence every text counts as unconfident, which only lets
+    # more through: if even this cannot pass, the child could not either.
+    planned = select_for_training(rows, {}, recipe.trust, recipe.gate.folds)
+    evidence = evidence_of([example.fold for example in planned.used], recipe.gate)
+    waiting = planned.waiting_counts()
+    if len(planned.used) > evidence.movable:
+        waiting[SAME_FOLD] = len(planned.used) - evidence.movable
+    return RetrainPlan(len(rows), len(planned.used), evidence, waiting)
+
+
+async def exported_rows(storage: Storage, learned: bool = False) -> list[CorrectionRow]:
+    """Pending corrections with the admins' decisions on them, as the child reads them;
+    with `learned` (a full retrain, from scratch), also every correction an accepted model
+    learned and nobody forgot, marked so: the new model must learn them again."""
+    reviews = {(r.text_key, r.label): r.decision for r in await storage.reviews()}
+
+    def exported(row: Correction, was_learned: bool) -> CorrectionRow:
+        review = reviews.get((normalise_text(row.text), row.corrected_label))
+        return CorrectionRow.of(row, review, learned=was_learned)
+
+    rows = [exported(row, False) for row in await storage.pending_corrections()]
+    if learned:
+        rows += [exported(row, True) for row in await storage.learned_corrections()]
+    return rows
+
+
 @dataclass(frozen=True)
 class RetrainOutcome:
     status: OutcomeStatus
@@ -95,6 +167,7 @@ class RetrainOutcome:
     result: RetrainResult | None = None  # the child's report, when it made one
     corrections_used: int = 0
     seconds: float = 0.0
+    plan: RetrainPlan | None = None  # why nothing started (NOTHING_TO_DO before a run)
 
     @property
     def accepted(self) -> bool:
@@ -121,8 +194,9 @@ class _Active:
 class Retrainer:
     """Runs at most one retrain at a time and applies its result.
 
-    `on_accept(version)` is the bot's hot swap; it is awaited after CURRENT moved, and if
-    it fails CURRENT is moved back, so the pointer always names the model being served.
+    `served` is the bot's one path to change the served version (bot.served_version):
+    an accepted candidate is served through it, on the condition that the choice is still
+    the one the run started from. Without it (tests, tools) only CURRENT moves.
     """
 
     def __init__(
@@ -130,14 +204,14 @@ class Retrainer:
         storage: Storage,
         registry: Registry,
         recipe: RetrainRecipe | None = None,
-        on_accept: AcceptCallback | None = None,
+        served: ServingPath | None = None,
         child: ChildProcess | None = None,
     ) -> None:
         self.storage = storage
         self.registry = registry
         self.recipe = recipe or RetrainRecipe()
         self.child = child or ChildProcess()
-        self.on_accept = on_accept
+        self.served = served
         self._active: _Active | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._cancel_requested = False
@@ -227,43 +301,33 @@ class _Run:
     ) -> None:
         self.owner = owner
         self.storage, self.registry = owner.storage, owner.registry
-        self.recipe, self.child, self.on_accept = recipe, owner.child, owner.on_accept
+        self.recipe, self.child, self.served = recipe, owner.child, owner.served
         self.trigger = trigger
         self.on_progress = on_progress
         self.started = time.monotonic()
         self.run_id: int | None = None
         self.base: str | None = None
+        self.base_generation: int | None = None  # of the served choice the run started from
         self.report = _ChildReport()
 
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
         await asyncio.to_thread(self.registry.clean_staging)
-        rows = await self._exported_rows()
-        # Without the model's confidence every text counts as unconfident, which only lets
-        # more through: if even this selects nothing, the child would select nothing.
-        planned = select_for_training(rows, {}, self.recipe.trust, self.recipe.gate.folds)
-        if not planned.used:
-            waiting = ", ".join(f"{n} {why}" for why, n in planned.waiting_counts().items())
-            return self._outcome(
-                OutcomeStatus.NOTHING_TO_DO,
-                f"nothing to learn: {len(rows)} pending correction(s)"
-                + (f", waiting ({waiting})" if waiting else ""),
-            )
-        self.base = self.registry.current_name()
+        rows = await exported_rows(self.storage, learned=self.recipe.mode == "full")
+        plan = plan_of(rows, self.recipe)
+        if not plan.can_start:  # certain to be rejected: not worth minutes of CPU
+            return self._outcome(OutcomeStatus.NOTHING_TO_DO, plan.summary(), plan=plan)
+        if self.served is not None:
+            choice = self.served.current  # what answers now
+            self.base, self.base_generation = choice.version, choice.generation
+        else:
+            self.base = self.registry.current_name()
         self.run_id = await self.storage.start_run(base_version=self.base)
         try:
             return await self._train_and_apply(rows)
         except BaseException as error:
             await self._fail_quietly(f"the retrain stopped: {type(error).__name__}: {error}")
             raise
-
-    async def _exported_rows(self) -> list[CorrectionRow]:
-        """Pending corrections with the admins' decisions on them, as the child reads them."""
-        reviews = {(r.text_key, r.label): r.decision for r in await self.storage.reviews()}
-        return [
-            CorrectionRow.of(row, reviews.get((normalise_text(row.text), row.corrected_label)))
-            for row in await self.storage.pending_corrections()
-        ]
 
     async def _train_and_apply(self, rows: Sequence[CorrectionRow]) -> RetrainOutcome:
         if self.base is None:
@@ -316,6 +380,8 @@ class _Run:
             "--recipe",
             str(recipe),
             "--watch-stdin",
+            "--base",
+            str(self.base),
         ]
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -368,23 +434,19 @@ class _Run:
             return self._outcome(OutcomeStatus.NOTHING_TO_DO, "nothing to learn", result=result)
         if not result.accepted or result.candidate_version is None:
             return await self._rejected(result)
-        candidate = result.candidate_version
-        now = self.registry.current_name()
-        if now != self.base:
-            message = f"CURRENT changed during the run (from {self.base} to {now}); not swapped"
-            await asyncio.to_thread(self.registry.discard, candidate)
-            return await self._rejected(result, message)
-        return await self._accept(result, candidate, rows)
+        return await self._accept(result, result.candidate_version, rows)
 
     async def _accept(
         self, result: RetrainResult, candidate: str, rows: Sequence[CorrectionRow]
     ) -> RetrainOutcome:
         try:
-            await asyncio.to_thread(self.registry.use, candidate)
-            if self.on_accept is not None:
-                await self.on_accept(candidate)
+            await self._serve(candidate)
+        except ChoiceChanged as changed:
+            now = changed.now.version if changed.now else None
+            message = f"the served model changed during the run (from {self.base} to {now}); "
+            await asyncio.to_thread(self.registry.discard, candidate)
+            return await self._rejected(result, message + "not swapped")
         except Exception as error:
-            await asyncio.to_thread(self.registry.use, str(self.base))
             return await self._failed(f"the new model could not be served: {error}", candidate)
         ids = _unchanged_ids(result.corrections.used_ids, rows, await self._pending())
         await self.storage.mark_consumed(ids, candidate)
@@ -399,6 +461,17 @@ class _Run:
         return self._outcome(
             OutcomeStatus.ACCEPTED, message, candidate=candidate, result=result, used=len(ids)
         )
+
+    async def _serve(self, candidate: str) -> None:
+        """Through the serving path, on the condition the run started from; without one,
+        the registry alone, on the same condition."""
+        if self.served is not None:
+            await self.served.serve(candidate, if_generation=self.base_generation)
+            return
+        now = self.registry.current_name()
+        if now != self.base:
+            raise ChoiceChanged(ServedChoice(now, 0) if now else None)
+        await asyncio.to_thread(self.registry.use, candidate)
 
     async def _rejected(self, result: RetrainResult, message: str | None = None) -> RetrainOutcome:
         failed = [
@@ -471,6 +544,7 @@ class _Run:
         candidate: str | None = None,
         result: RetrainResult | None = None,
         used: int = 0,
+        plan: RetrainPlan | None = None,
     ) -> RetrainOutcome:
         return RetrainOutcome(
             status=status,
@@ -482,6 +556,7 @@ class _Run:
             result=result,
             corrections_used=used,
             seconds=round(time.monotonic() - self.started, 1),
+            plan=plan,
         )
 
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,8 @@ from bot import charts, i18n, mood, replies
 from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
+from bot.retraining import plan_retrain
+from bot.served_version import ServedVersion, VersionRefused
 from bot.serving import ModelService
 from bot.settings import Settings, zone_named
 from bot.storage import Removed, Storage
@@ -62,6 +64,7 @@ class SentimentService:
         storage: Storage,
         models: ModelService,
         registry: Registry,
+        served: ServedVersion,
         overlay: CorrectionOverlay | None = None,
         clock: Callable[[], float] = time.time,
         first_model: FullModelFollowUp | None = None,
@@ -70,12 +73,11 @@ class SentimentService:
         self.storage = storage
         self.models = models
         self.registry = registry
+        self.served = served  # the one path that changes the served version
         self.overlay = overlay or CorrectionOverlay(settings.retrain.trust)
         self._overlay_fingerprint: tuple[object, ...] | None = None
         self.clock = clock
         self.first_model = first_model  # the full model training behind a quick one
-        # Told of every version this service makes current (bot.model_follower publishes it).
-        self.on_serve: Callable[[str], Awaitable[None]] | None = None
 
     async def load_overlay(self) -> None:
         """Rebuild the corrections overlay from storage (at start-up)."""
@@ -382,6 +384,7 @@ class SentimentService:
             first_model=self.first_model.state if self.first_model else None,
             lang=lang,
             now=self.clock(),
+            plan=await plan_retrain(self.storage, self.settings.retrain),
         )
 
     async def corrections_document(self, lang: Lang) -> Reply:
@@ -396,10 +399,10 @@ class SentimentService:
         return await asyncio.to_thread(self._models_text, lang)
 
     def _models_text(self, lang: Lang) -> str:
-        current = self.registry.current_name()
+        served = self.models.model.version  # what answers, as /status says
         lines = []
         for info in self.registry.versions()[-20:]:
-            mark = "▶" if info.name == current else "·"
+            mark = "▶" if info.name == served else "·"
             accuracy = f"{info.accuracy:.4f}" if info.accuracy is not None else "-"
             problem = f" ⚠️ {info.problem}" if info.problem else ""
             quick = i18n.text("admin.quick_mark", lang) if info.is_quick else ""
@@ -422,28 +425,17 @@ class SentimentService:
         if target is None:
             return say("admin.no_previous", lang)
         try:
-            await self.serve_version(target)
-        except RegistryError as error:
+            await self.served.serve(target)
+        except (RegistryError, VersionRefused) as error:
             # The registry's message names server paths: logged, never shown.
             log.info("rollback to %s refused: %s", target, error)
             raise UsageError(say("admin.rollback_refused", lang, version=target[:80])) from error
         return say("admin.rolled_back", lang, version=target)
 
-    async def serve_version(self, name: str) -> None:
-        """Point the registry at `name` and hot-swap it in; the registry is checked first,
-        so a corrupt version is refused before anything changes."""
-        info = await asyncio.to_thread(self.registry.info, name)
-        if info.problem:
-            raise RegistryError(f"refusing version {name}: {info.problem}")
-        await self.models.swap(lambda: self.registry.load(name))
-        self.registry.use(name)
-        if self.on_serve is not None:
-            await self.on_serve(name)
-
     def _previous_version(self) -> str | None:
-        current = self.registry.current_name()
+        current = self.models.model.version
         usable = [info.name for info in self.registry.versions() if info.problem is None]
-        older = [name for name in usable if current is None or name < current]
+        older = [name for name in usable if name < current]
         return older[-1] if older else None
 
 

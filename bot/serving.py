@@ -88,14 +88,23 @@ class ModelService:
         return await future
 
     async def swap(self, load: Callable[[], Servable]) -> Servable:
-        """Load and warm the new model off the loop, then serve it; returns the old one.
+        """Load and warm a model, then serve it; returns the old one. Which version to
+        serve is bot.served_version's decision: it calls `prepare` and `install`."""
+        return self.install(await self.prepare(load))
+
+    async def prepare(self, load: Callable[[], Servable]) -> Servable:
+        """Load and warm a model off the loop, without serving it yet.
 
         Loading runs in its own thread, so batches keep flowing on the old model meanwhile,
         and the warm-up means the first real request does not pay for cold caches.
         """
         loop = asyncio.get_running_loop()
-        new_model = await loop.run_in_executor(None, _load_and_warm, load)
-        old_model, self._model = self._model, new_model
+        return await loop.run_in_executor(None, _load_and_warm, load)
+
+    def install(self, model: Servable) -> Servable:
+        """Serve a prepared model from the next batch on, in one assignment; returns the
+        old one (a batch that already picked it up finishes on it)."""
+        old_model, self._model = self._model, model
         self._swaps += 1
         return old_model
 

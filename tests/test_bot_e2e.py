@@ -475,24 +475,31 @@ async def test_demos_queue_report_and_cache(tg, bot):
 async def test_enough_new_corrections_start_a_retrain_and_admins_hear_of_it(
     tg, settings, tmp_path, monkeypatch
 ):
-    """RETRAIN_AFTER_CORRECTIONS: the second correction starts a run by itself (a stand-in
-    child that accepts, so this takes seconds); the admin gets the report."""
+    """RETRAIN_AFTER_CORRECTIONS: the third correction starts a run by itself (a stand-in
+    child that accepts, so this takes seconds); the admin gets the report. Three texts in
+    both folds are the fewest a gate at p <= 0.125 could accept (fewer start nothing)."""
     from tests.test_retraining import FAKE_CHILD
-    from training.recipe import RetrainRecipe, TrustRules
+    from training.recipe import GateRules, RetrainRecipe, TrustRules
 
     script = tmp_path / "fake-python"
     script.write_text(FAKE_CHILD.format(python=sys.executable), encoding="utf-8")
     script.chmod(0o755)
     monkeypatch.setenv("FAKE_RETRAIN", "accept")
-    recipe = RetrainRecipe(trust=TrustRules(min_users=2, max_user_share=0.5))
+    recipe = RetrainRecipe(
+        trust=TrustRules(min_users=3, max_user_share=0.5), gate=GateRules(max_p_value=0.125)
+    )
     settings = dataclasses.replace(
-        settings, retrain=recipe, retrain_after_corrections=2, python=str(script)
+        settings, retrain=recipe, retrain_after_corrections=3, python=str(script)
     )
     running = RunningBot(settings)
     await running.start(tg)
     try:
         admin = tg.create_user("관리자", user_id=ADMIN_ID)
-        for name, text in (("우진", "이 떡볶이 존맛이다 진짜"), ("서아", "알바비 올랐어 개꿀")):
+        for name, text in (
+            ("우진", "이 떡볶이 존맛이다 진짜"),
+            ("서아", "알바비 올랐어 개꿀"),
+            ("하준", "오늘 날씨 완전 좋다"),
+        ):
             user = tg.create_user(name)
             chat = tg.private_chat(user)
             tg.send_text(chat, user, text)

@@ -118,8 +118,21 @@ def test_training_records_the_data_it_saw(tmp_path: Path) -> None:
     (nsmc / "reviews_extra.tsv").symlink_to(EXTRA / "reviews_extra.tsv")
     env["NSMC_DIR"] = str(nsmc)
     out = tmp_path / "registry"
-    command = [sys.executable, "-m", "training.train", "--config", "ngram", "--out", str(out),
-               "--data", WITH_CHAT.name, "--limit", "3000", "--test-limit", "300"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--config",
+        "ngram",
+        "--out",
+        str(out),
+        "--data",
+        WITH_CHAT.name,
+        "--limit",
+        "3000",
+        "--test-limit",
+        "300",
+    ]
     subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True, timeout=600)
     (version,) = list((out / "versions").iterdir())
     data = json.loads((version / "metrics.json").read_text())["data"]

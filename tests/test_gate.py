@@ -18,6 +18,8 @@ from training.gate import (
     check_generalises,
     check_learned,
     check_nsmc,
+    evidence_of,
+    min_evidence,
     sign_test,
 )
 from training.recipe import GateRules
@@ -92,6 +94,26 @@ def test_sign_test_tail():
     assert sign_test(5, 5) == 1 / 32
     assert sign_test(0, 10) == 1.0 and sign_test(0, 0) == 1.0
     assert sign_test(15, 20) == pytest.approx(0.0207, abs=1e-4)
+
+
+def test_the_fewest_texts_that_can_pass_follow_from_the_rules():
+    rules = GateRules()
+    needed = min_evidence(rules)
+    assert needed == 5  # 4 of 4 moving the right way: p = 0.0625 > 0.05
+    assert sign_test(needed, needed) <= rules.max_p_value < sign_test(needed - 1, needed - 1)
+    assert min_evidence(GateRules(max_p_value=0.01)) == 7
+    assert min_evidence(GateRules(max_p_value=1.0)) == 1
+    # Each text is judged by a model trained on the other folds: a fold alone moves nothing.
+    assert (
+        evidence_of([0, 1, 0, 1], rules).movable == 4
+        and not evidence_of([0, 1, 0, 1], rules).enough
+    )
+    assert evidence_of([0] * 9, rules).movable == 0 and not evidence_of([0] * 9, rules).enough
+    assert evidence_of([0, 0, 1, 1, 1], rules).enough
+    # And the generalisation check agrees: the evidence of 4 perfect texts is not enough.
+    moved_four = check_generalises([1] * 4, [0.3] * 4, [0.9] * 4, rules)
+    moved_five = check_generalises([1] * 5, [0.3] * 5, [0.9] * 5, rules)
+    assert not moved_four.passed and moved_five.passed
 
 
 def test_the_decision_needs_every_check_and_round_trips():

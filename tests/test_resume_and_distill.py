@@ -50,8 +50,20 @@ def _versions(out: Path) -> list[dict]:
 def test_an_interrupted_training_resumes_after_its_finished_members(tmp_path: Path) -> None:
     env = _environment(tmp_path)
     out = tmp_path / "registry"
-    args = ("--config", "default", "--limit", "1500", "--test-limit", "200", "--epochs", "1",
-            "--data", "nsmc+reviews", "--distill", "none")  # fmt: skip
+    args = (
+        "--config",
+        "default",
+        "--limit",
+        "1500",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "1",
+        "--data",
+        "nsmc+reviews",
+        "--distill",
+        "none",
+    )
     first = _train(env, out, *args)
     checkpoints = tmp_path / "cache" / "checkpoints"
     deadline = time.monotonic() + 600
@@ -75,8 +87,19 @@ def test_an_interrupted_training_resumes_after_its_finished_members(tmp_path: Pa
 def test_distillation_trains_its_teacher_first_and_reuses_it(tmp_path: Path) -> None:
     env = _environment(tmp_path)
     out = tmp_path / "registry"
-    args = ("--config", "ngram", "--limit", "3000", "--test-limit", "300", "--no-holdout",
-            "--data", "nsmc+reviews+kote+written", "--distill", "reviews+chat")  # fmt: skip
+    args = (
+        "--config",
+        "ngram",
+        "--limit",
+        "3000",
+        "--test-limit",
+        "300",
+        "--no-holdout",
+        "--data",
+        "nsmc+reviews+kote+written",
+        "--distill",
+        "reviews+chat",
+    )
     output, _ = _train(env, out, *args).communicate(timeout=600)
     teacher, student = _versions(out)
     assert teacher["role"] == "teacher" and "distilled" not in teacher["data"]

@@ -24,19 +24,22 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bot.replies import retrain_outcome_text
 from bot.retraining import (
     ChildProcess,
     OutcomeStatus,
     RetrainAlreadyRunning,
     Retrainer,
+    plan_retrain,
 )
-from bot.storage import RunStatus, Storage
+from bot.served_version import ChoiceChanged, VersionRefused
+from bot.storage import RunStatus, ServedChoice, Storage
 from training import retrain
 from training.data import load_split
 from training.protocol import ProgressEvent, RetrainStatus
 from training.recipe import FocusRules, GateRules, RetrainRecipe
 from training.registry import Registry
-from training.trust import CorrectionRow, read_rows, write_rows
+from training.trust import CorrectionRow, fold_of, normalise, read_rows, write_rows
 
 # Small enough for a loaded 2-core machine, big enough that the gate's figures are real.
 SMALL = RetrainRecipe(
@@ -148,6 +151,31 @@ async def _until(condition: Callable[[], bool], timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+class RecordingPath:
+    """The bot's serving path (bot.served_version) as a retrain sees it, over the real
+    registry: the choice has a generation, and a change on an older one is refused."""
+
+    def __init__(self, registry: Registry, refuse: str | None = None) -> None:
+        self.registry = registry
+        self.generation = 1
+        self.refuse = refuse
+        self.served: list[tuple[str, int | None]] = []
+
+    @property
+    def current(self) -> ServedChoice:
+        return ServedChoice(str(self.registry.current_name()), self.generation)
+
+    async def serve(self, version: str, *, if_generation: int | None = None) -> ServedChoice:
+        if self.refuse:
+            raise VersionRefused(version, self.refuse)
+        if if_generation is not None and if_generation != self.generation:
+            raise ChoiceChanged(self.current)
+        self.registry.point_at(version)
+        self.generation += 1
+        self.served.append((version, if_generation))
+        return self.current
+
+
 # --- the real child, end to end -------------------------------------------------------------
 
 
@@ -155,12 +183,8 @@ async def _until(condition: Callable[[], bool], timeout: float) -> None:
 async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(registry, storage):
     base = registry.current_name()
     added = await _add_slang_corrections(storage, base)
-    swapped: list[str] = []
+    served = RecordingPath(registry)
     events = []
-
-    async def on_accept(version: str) -> None:
-        assert registry.current_name() == version  # CURRENT moved before the swap
-        swapped.append(version)
 
     async def on_progress(event) -> None:
         events.append(event)
@@ -168,12 +192,12 @@ async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(
     # The gate's judgement has its own tests; here the point is what the bot does with an
     # accepted candidate, so the gate lets it through.
     recipe = RetrainRecipe(focus=SMALL.focus, gate=OPEN_GATE)
-    outcome = await Retrainer(storage, registry, recipe, on_accept).run("admin", on_progress)
+    outcome = await Retrainer(storage, registry, recipe, served).run("admin", on_progress)
 
     assert outcome.status is OutcomeStatus.ACCEPTED, outcome.message
     candidate = outcome.candidate_version
     assert candidate is not None and candidate != base
-    assert registry.current_name() == candidate and swapped == [candidate]
+    assert registry.current_name() == candidate and served.served == [(candidate, 1)]
     assert registry.info(candidate).metrics["fine_tuned_from"] == base
     result = outcome.result
     assert result is not None and result.status is RetrainStatus.ACCEPTED
@@ -406,6 +430,11 @@ registry = Path(value("--registry"))
 RetrainRecipe.read(Path(value("--recipe")))  # the recipe arrives and parses
 rows = json.loads(Path(value("--corrections")).read_text(encoding="utf-8"))
 mode = os.environ["FAKE_RETRAIN"]
+if os.environ.get("FAKE_RETRAIN_STARTED"):
+    Path(os.environ["FAKE_RETRAIN_STARTED"]).write_text("started")
+if os.environ.get("FAKE_RETRAIN_ROWS"):  # what the bot sent
+    Path(os.environ["FAKE_RETRAIN_ROWS"]).write_text(json.dumps(rows))
+rows = [row for row in rows if not row.get("learned")]  # those it judges
 emit = lambda event: print(event.to_json(), flush=True)
 emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
 if mode == "disk-full":
@@ -453,15 +482,11 @@ async def test_a_rejected_candidate_keeps_the_model_and_the_corrections(
 ):
     added = await _add_slang_corrections(storage, registry.current_name())
     before = _snapshot(registry)
-    swapped: list[str] = []
-
-    async def on_accept(version: str) -> None:
-        swapped.append(version)
-
-    retrainer = Retrainer(storage, registry, SMALL, on_accept, fake_child("reject"))
+    served = RecordingPath(registry)
+    retrainer = Retrainer(storage, registry, SMALL, served, fake_child("reject"))
     outcome = await retrainer.run("admin")
 
-    assert outcome.status is OutcomeStatus.REJECTED and swapped == []
+    assert outcome.status is OutcomeStatus.REJECTED and served.served == []
     assert outcome.message.startswith("kept the current model: generalises:")
     assert outcome.message.endswith(": fail")
     assert outcome.result is not None and not outcome.result.decision.accepted
@@ -472,23 +497,37 @@ async def test_a_rejected_candidate_keeps_the_model_and_the_corrections(
     assert run.figures["decision"]["checks"][1]["passed"] is False
 
 
-async def test_a_failed_hot_swap_moves_current_back(registry, storage, fake_child):
+async def test_a_candidate_that_cannot_be_served_changes_nothing(registry, storage, fake_child):
     added = await _add_slang_corrections(storage, registry.current_name())
     before = _snapshot(registry)
-
-    async def broken_swap(version: str) -> None:
-        assert registry.current_name() == version
-        raise RuntimeError("model failed its warm-up")
-
-    outcome = await Retrainer(storage, registry, SMALL, broken_swap, fake_child("accept")).run(
-        "admin"
-    )
+    served = RecordingPath(registry, refuse="model failed its warm-up")
+    outcome = await Retrainer(storage, registry, SMALL, served, fake_child("accept")).run("admin")
 
     assert outcome.status is OutcomeStatus.FAILED
     assert "warm-up" in outcome.message
-    assert _snapshot(registry) == before  # CURRENT back, the candidate gone
+    assert _snapshot(registry) == before  # CURRENT as it was, the candidate gone
     assert await storage.count_pending() == added
     assert (await storage.runs())[0].status is RunStatus.FAILED
+
+
+async def test_a_rollback_during_the_run_wins_over_its_candidate(registry, storage, fake_child):
+    await _add_slang_corrections(storage, registry.current_name())
+    older = "0000-older"
+    shutil.copytree(registry.path_of(registry.current_name()), registry.path_of(older))
+    served = RecordingPath(registry)
+
+    async def on_progress(event) -> None:
+        if event.stage is not None and event.stage.value == "training":  # an admin's rollback
+            await served.serve(older)
+
+    retrainer = Retrainer(storage, registry, SMALL, served, fake_child("accept"))
+    outcome = await retrainer.run("admin", on_progress)
+
+    assert outcome.status is OutcomeStatus.REJECTED, outcome.message
+    assert "changed during the run" in outcome.message
+    assert served.served == [(older, None)] and registry.current_name() == older
+    assert "fake-candidate" not in _snapshot(registry)[1]
+    assert await storage.count_pending() > 0
 
 
 async def test_a_correction_changed_during_the_run_stays_pending(registry, storage, fake_child):
@@ -534,6 +573,75 @@ async def test_without_corrections_no_run_is_started(registry, storage, fake_chi
     assert outcome.status is OutcomeStatus.NOTHING_TO_DO and outcome.run_id is None
     assert "0 pending" in outcome.message
     assert await storage.runs() == []
+
+
+async def _add_agreed(storage: Storage, texts: list[str], version: str) -> None:
+    """Each text corrected alike by two users: agreed, so it qualifies on its own."""
+    for index, text in enumerate(texts):
+        for user in (1, 2):
+            await storage.add_correction(
+                text=text,
+                predicted_label=0,
+                predicted_probability=0.3,
+                corrected_label=1,
+                user_id=1000 + 10 * index + user,
+                chat_id=1,
+                model_version=version,
+            )
+
+
+async def test_a_retrain_that_could_not_pass_the_gate_is_not_started(
+    registry, storage, fake_child, tmp_path, monkeypatch
+):
+    """Four agreed texts: even if all four moved the right way, the sign test gives
+    p = 0.0625 > 0.05, so no child is started; a fifth text (in the other fold) starts one."""
+    started = tmp_path / "started"
+    monkeypatch.setenv("FAKE_RETRAIN_STARTED", str(started))
+    texts = SLANG_TEXTS[:4]
+    await _add_agreed(storage, texts, registry.current_name())
+    retrainer = Retrainer(storage, registry, SMALL, child=fake_child("accept"))
+    outcome = await retrainer.run("interval")
+
+    assert outcome.status is OutcomeStatus.NOTHING_TO_DO and outcome.run_id is None
+    plan = outcome.plan
+    assert plan is not None and (plan.qualifying, plan.evidence.needed) == (4, 5)
+    assert not plan.can_start and "5 needed" in outcome.message
+    assert await storage.runs() == [] and not started.exists()
+    report = retrain_outcome_text(outcome, "en")
+    assert "a retrain starts from 5" in report
+    assert "재학습은 5개부터" in retrain_outcome_text(outcome, "ko")
+
+    folds = {fold_of(normalise(text), 2) for text in texts}
+    fifth = next(t for t in SLANG_TEXTS[4:] if len(folds | {fold_of(normalise(t), 2)}) == 2)
+    await _add_agreed(storage, [fifth], registry.current_name())
+    plan = await plan_retrain(storage, SMALL)
+    assert plan.can_start and plan.evidence.movable == 5
+    outcome = await retrainer.run("interval")
+    assert outcome.status is OutcomeStatus.ACCEPTED and started.exists()
+
+
+async def test_a_full_retrain_is_sent_every_learned_correction_and_a_fine_tune_is_not(
+    registry, storage, fake_child, tmp_path, monkeypatch
+):
+    sent = tmp_path / "rows.json"
+    monkeypatch.setenv("FAKE_RETRAIN_ROWS", str(sent))
+    await _add_slang_corrections(storage, registry.current_name())
+    rows = await storage.pending_corrections()
+    learned = [row.id for row in rows[:20]]
+    await storage.mark_consumed(learned, "v-before")  # a fine-tune learned these
+    forgotten = rows[0]
+    await storage.forget_user(forgotten.user_id)  # and one author forgot theirs
+    retrainer = Retrainer(storage, registry, SMALL, child=fake_child("reject"))
+
+    await retrainer.run("admin")  # a fine-tune: the base already knows them
+    assert [row["learned"] for row in json.loads(sent.read_text())] == [False] * 25
+
+    outcome = await retrainer.run("admin", mode="full")
+    exported = json.loads(sent.read_text())
+    assert outcome.status is OutcomeStatus.REJECTED
+    assert sorted(row["id"] for row in exported if row["learned"]) == learned[1:]
+    assert len([row for row in exported if not row["learned"]]) == 25
+    assert forgotten.id not in {row["id"] for row in exported}  # gone from every retrain
 
 
 def test_the_child_refuses_a_bad_recipe_with_a_clear_message(registry, tmp_path, capsys):

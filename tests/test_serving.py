@@ -6,6 +6,8 @@ import asyncio
 import gc
 import itertools
 import shutil
+import subprocess
+import sys
 
 import psutil
 
@@ -73,7 +75,7 @@ async def test_memory_does_not_grow_across_20_swaps(trained_registry):
     assert growth_mb < model_mb, f"grew {growth_mb:.1f} MB over 20 swaps ({model_mb:.1f} MB model)"
 
 
-async def test_a_restart_serves_the_current_version(trained_registry, tmp_path):
+async def test_a_restart_serves_the_version_chosen_last(trained_registry, tmp_path):
     root = tmp_path / "registry"
     shutil.copytree(trained_registry.root, root)
     first = trained_registry.current_name()
@@ -84,10 +86,50 @@ async def test_a_restart_serves_the_current_version(trained_registry, tmp_path):
     )
     async with open_runtime(settings) as runtime:
         assert runtime.models.model.version == first
-        await runtime.service.serve_version(second)
+        await runtime.service.rollback([second], "en")  # an admin's choice in the bot
         assert (await runtime.models.trace("좋다")).model_version == second
     async with open_runtime(settings) as runtime:  # the "restart"
-        assert runtime.models.model.version == second
+        await _answers_with(runtime, second)
+
+
+async def test_a_restart_after_registry_use_serves_the_new_version(trained_registry, tmp_path):
+    """`make train` or `python -m training.registry use V` while the bot is down: the
+    restarted bot serves V, and /models and /status say so; the same command while it
+    runs is served within a poll."""
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    first = trained_registry.current_name()
+    second = "20990101-000000-kiwi-next"
+    shutil.copytree(root / "versions" / first, root / "versions" / second)
+    settings = Settings.from_env(
+        {"MODEL_REGISTRY": str(root), "DATABASE_PATH": str(tmp_path / "bot.sqlite3")}
+    )
+    async with open_runtime(settings) as runtime:
+        await _answers_with(runtime, first)
+    _registry_use(root, second)
+    async with open_runtime(settings) as runtime:
+        await _answers_with(runtime, second)
+        _registry_use(root, first)
+        assert (await runtime.served.follow()).version == first  # the poll's work
+        await _answers_with(runtime, first)
+
+
+def _registry_use(root, version: str) -> None:
+    command = [sys.executable, "-m", "training.registry", "--root", str(root), "use", version]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+async def _answers_with(runtime, version: str) -> None:
+    """What answers, /models' ▶, /status and the database all name `version`."""
+    assert (await runtime.models.trace("좋다")).model_version == version
+    served = [
+        line
+        for line in (await runtime.service.models_text("en")).splitlines()
+        if line.startswith("▶")
+    ]
+    assert len(served) == 1 and f" {version} " in served[0]
+    assert f"Model version: {version}" in await runtime.service.status("en")
+    assert await runtime.storage.served_version() == version
 
 
 async def test_a_full_queue_answers_busy_instead_of_growing(trained_model):

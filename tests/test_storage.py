@@ -607,17 +607,21 @@ async def test_prune_drops_old_verdicts_and_scores(storage: Storage, clock: Fake
     assert await storage.count_pending() == 1
 
 
-async def test_a_learned_correction_is_kept_for_the_retention_period_after_use(
+async def test_a_learned_correction_is_kept_until_its_author_forgets_it(
     storage: Storage, clock: FakeClock
 ) -> None:
+    """A full retrain teaches every learned correction again, so age alone never removes
+    one; /forget does."""
     first = await storage.add_correction(**correction())
     await storage.add_correction(**correction(text="또 다른 문장"))
     clock.now += 100
     assert await storage.mark_consumed([first.id], "m2") == 1
-    clock.now += 100
-    assert await storage.prune(clock.now - 150) == Removed()  # learned 100 s ago: kept
-    assert await storage.prune(clock.now - 50) == Removed(corrections=1)
-    assert [c.text for c in await storage.all_corrections()] == ["또 다른 문장"]  # never used
+    clock.now += 10 * 365 * 86_400
+    assert await storage.prune(clock.now) == Removed()
+    assert [c.id for c in await storage.learned_corrections()] == [first.id]
+    assert [c.text for c in await storage.pending_corrections()] == ["또 다른 문장"]
+    await storage.forget_user(correction()["user_id"])
+    assert await storage.learned_corrections() == []
 
 
 # --- training runs --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from training.trust import (
     CorrectionRow,
     Route,
     WaitReason,
+    carried,
     fold_of,
     normalise,
     select_for_training,
@@ -104,6 +105,32 @@ def test_ties_wait_and_texts_are_merged_after_normalisation():
     selection = select_for_training(rows, {}, RULES)
     assert [(e.text, e.ids) for e in selection.used] == [("정말 좋아요", (1, 2))]
     assert _reasons(selection) == {"애매하네": WaitReason.TIE.value}
+
+
+def test_a_full_retrain_carries_what_was_learned_unless_new_votes_decide_it():
+    def learned(id: int, text: str, label: int, user: int) -> CorrectionRow:
+        return CorrectionRow(id, text, label, user, float(id), learned=True)
+
+    rows = [
+        learned(1, "이 영화 죽인다", 1, 10),
+        learned(2, "이 영화  죽인다", 1, 11),  # the same text once normalised
+        learned(3, "결말 사기다", 1, 12),
+        learned(4, "노잼", 0, 13),
+        learned(5, "반반", 1, 14),
+        learned(6, "반반", 0, 15),  # a tie teaches nothing
+        learned(7, "스토리 죽인다", 1, 16),
+    ]
+    new = [_row(20, "결말 사기다", 0, user) for user in (30, 31)]  # agreed: the new label
+    selection = select_for_training(new, {}, RULES)
+    again = carried(rows, selection)
+    assert [(e.text, e.label, e.ids, e.route) for e in again] == [
+        ("노잼", 0, (4,), Route.LEARNED),
+        ("스토리 죽인다", 1, (7,), Route.LEARNED),
+        ("이 영화 죽인다", 1, (1, 2), Route.LEARNED),
+    ]
+    assert selection.texts == ["결말 사기다"] and selection.labels == [0]
+    round_trip = CorrectionRow.from_dict(rows[0].to_dict())
+    assert round_trip.learned and not CorrectionRow.from_dict(new[0].to_dict()).learned
 
 
 def test_the_per_user_cap_keeps_the_newest_rows():

@@ -13,7 +13,9 @@ Four questions, because each alone can be fooled:
   corrections give twenty pieces of evidence, not the four of a 20% hold-out; shuffled
   labels move as often one way as the other and fail the sign test.
 
-Pure: predictions in, a decision out. Nothing is loaded, trained or swapped here.
+Pure: predictions in, a decision out. Nothing is loaded, trained or swapped here. And
+before any training, `evidence_of`: whether a batch could pass the generalisation check at
+all (the bot starts no retrain that could not).
 """
 
 from __future__ import annotations
@@ -199,3 +201,39 @@ def sign_test(successes: int, trials: int) -> float:
         return 1.0
     tail = sum(math.comb(trials, k) for k in range(successes, trials + 1))
     return float(tail / 2**trials)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Whether a batch of corrections could pass the generalisation check at all.
+
+    Each text is judged by a candidate trained without its fold, so a text whose fold is
+    the only one holding texts cannot move (nothing was trained on the others). Even if
+    every text that can move moves towards its label, the sign test needs `needed` of
+    them to reach `max_p_value`; a retrain with fewer is certain to be rejected.
+    """
+
+    movable: int
+    needed: int
+
+    @property
+    def enough(self) -> bool:
+        return self.movable >= self.needed
+
+
+def min_evidence(rules: GateRules) -> int:
+    """The fewest corrections that can pass: n of n moving towards their labels gives
+    p = 2**-n, which must be at most `max_p_value` (4 texts: 0.0625; 5: 0.031)."""
+    n = 1
+    while sign_test(n, n) > rules.max_p_value + 1e-12:
+        n += 1
+    return n
+
+
+def evidence_of(folds: Sequence[int], rules: GateRules) -> Evidence:
+    """`folds`: the fold of each text that would be used (training.trust.fold_of)."""
+    sizes: dict[int, int] = {}
+    for fold in folds:
+        sizes[fold] = sizes.get(fold, 0) + 1
+    movable = sum(size for size in sizes.values() if size < len(folds))
+    return Evidence(movable, min_evidence(rules))

@@ -93,6 +93,8 @@ class CorrectionsReport:
     waiting_by_reason: dict[str, int] = field(default_factory=dict)  # see WaitReason
     accuracy_before: float | None = None  # current model on the corrections used
     accuracy_after: float | None = None  # candidate on the same
+    carried: int = 0  # texts learned before, taught again by a full retrain
+    carried_after: float | None = None  # share of them the candidate answers as corrected
 
     @property
     def used(self) -> int:

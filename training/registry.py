@@ -165,6 +165,12 @@ class Registry:
         info = self.info(name)
         if info.problem:
             raise RegistryError(f"refusing version {name}: {info.problem}")
+        self.point_at(name)
+
+    def point_at(self, name: str) -> None:
+        """Write CURRENT without checking the version: for a caller that has just loaded
+        it (bot.served_version), where hashing every file again would be wasted."""
+        self.path_of(name)  # a valid name
         pointer = self.root / CURRENT_FILE
         partial = self.root / f".{CURRENT_FILE}.{os.getpid()}.tmp"
         with partial.open("w", encoding="utf-8") as handle:

@@ -1,7 +1,7 @@
 """The retraining job: corrections in, a gated candidate version out. Run as its own process.
 
     python -m training.retrain --registry DIR --corrections FILE.json --out-result FILE.json
-        [--recipe RECIPE.json] [--mode finetune|full] [--watch-stdin]
+        [--recipe RECIPE.json] [--mode finetune|full] [--base VERSION] [--watch-stdin]
 
 `--corrections` holds a JSON list of rows `{id, text, corrected_label, user_id,
 created_at}` (and optionally `review`: "approved" or "rejected", a bot admin's decision);
@@ -46,6 +46,7 @@ from training.gate import (
     check_generalises,
     check_learned,
     check_nsmc,
+    evidence_of,
 )
 from training.paths import TrainingPaths
 from training.protocol import (
@@ -62,7 +63,15 @@ from training.protocol import (
 from training.quiet import quiet_tensorflow
 from training.recipe import RecipeError, RetrainRecipe
 from training.registry import Registry, RegistryError
-from training.trust import CorrectionRow, Selection, normalise, read_rows, select_for_training
+from training.trust import (
+    CorrectionRow,
+    Example,
+    Selection,
+    carried,
+    normalise,
+    read_rows,
+    select_for_training,
+)
 
 Emit = Callable[[ProgressEvent], None]
 
@@ -77,16 +86,30 @@ MAX_FLIPS = 8
 
 
 def retrain(
-    recipe: RetrainRecipe, registry: Registry, rows: Sequence[CorrectionRow], emit: Emit
+    recipe: RetrainRecipe,
+    registry: Registry,
+    rows: Sequence[CorrectionRow],
+    emit: Emit,
+    base_version: str | None = None,
 ) -> RetrainResult:
-    """Select, train, gate; an accepted candidate is published (not made current)."""
+    """Select, train, gate; an accepted candidate is published (not made current).
+
+    `base_version` is the model to improve (the bot passes the one it serves); CURRENT
+    by default. Rows marked `learned` (sent for full retrains) are not judged again: a
+    full retrain, from scratch, teaches them again beside the new ones, and the gate's
+    learned check covers them too; the generalisation check judges the new ones."""
     started = time.time()
-    base = registry.load_current()
+    base = registry.load(base_version) if base_version else registry.load_current()
     emit(ProgressEvent(EventKind.STAGE, Stage.READING))
-    before = _positive(base, sorted({normalise(row.text) for row in rows} - {""}))
-    selection = select_for_training(rows, before, recipe.trust, recipe.gate.folds)
+    new_rows = [row for row in rows if not row.learned]
+    before = _positive(base, sorted({normalise(row.text) for row in new_rows} - {""}))
+    selection = select_for_training(new_rows, before, recipe.trust, recipe.gate.folds)
+    again = (
+        carried([row for row in rows if row.learned], selection) if recipe.mode == "full" else []
+    )
     report = _report(selection, before, None)
-    if not selection.used:
+    evidence = evidence_of([example.fold for example in selection.used], recipe.gate)
+    if not selection.used or not evidence.enough:  # the gate could not accept it
         return RetrainResult(
             RetrainStatus.NOTHING_TO_LEARN,
             recipe.mode,
@@ -99,13 +122,17 @@ def retrain(
     focuser = Focuser(
         base, _replay(train, recipe), recipe.focus, _learning_rate(base, recipe), recipe.seed
     )
-    corrections = Labelled(selection.texts, selection.labels)
+    taught = Labelled(
+        selection.texts + [e.text for e in again], selection.labels + [e.label for e in again]
+    )
     out_of_fold = _cross_validate(focuser, selection, before, recipe, emit)
     emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job="final"))
-    candidate, trained = _final_candidate(recipe, registry, base, focuser, corrections, train, emit)
+    candidate, trained = _final_candidate(recipe, registry, base, focuser, taught, train, emit)
     emit(ProgressEvent(EventKind.STAGE, Stage.EVALUATING))
-    after = _positive(candidate, selection.texts)
-    checks, flips = _judge(recipe, base, candidate, selection, before, after, out_of_fold, emit)
+    after = _positive(candidate, taught.texts)
+    checks, flips = _judge(
+        recipe, base, candidate, selection, taught, before, after, out_of_fold, emit
+    )
     decision = GateDecision(tuple(checks))
     version = _keep_or_discard(registry, recipe, base, candidate, trained, decision, selection)
     return RetrainResult(
@@ -114,7 +141,7 @@ def retrain(
         base.version,
         candidate_version=version,
         decision=decision,
-        corrections=_report(selection, before, after),
+        corrections=_report(selection, before, after, again),
         flips=tuple(flips),
         seconds=_since(started),
     )
@@ -184,11 +211,14 @@ def _judge(
     base: Servable,
     candidate: Servable,
     selection: Selection,
+    taught: Labelled,
     before: dict[str, float],
     after: dict[str, float],
     out_of_fold: dict[str, float],
     emit: Emit,
 ) -> tuple[list[GateCheck], list[Flip]]:
+    """`taught`: the new corrections and (full retrains) those learned before; the learned
+    check covers them all, the generalisation check the new ones."""
     emit(ProgressEvent(EventKind.STAGE, Stage.GATING))
     rules = recipe.gate
     test = load_split("test").head(rules.nsmc_rows)
@@ -200,7 +230,7 @@ def _judge(
     checks = [
         check_nsmc(test.labels, nsmc_before, nsmc_after, rules),
         check_canaries(canary.texts, canary.labels, canary_before, canary_after, rules),
-        check_learned(labels, [int(after[t] >= 0.5) for t in texts], rules),
+        check_learned(taught.labels, [int(after[t] >= 0.5) for t in taught.texts], rules),
         check_generalises(
             labels, [before[t] for t in texts], [out_of_fold[t] for t in texts], rules
         ),
@@ -340,7 +370,10 @@ def _member_events(emit: Emit, job: str) -> MemberCallback:
 
 
 def _report(
-    selection: Selection, before: dict[str, float], after: dict[str, float] | None
+    selection: Selection,
+    before: dict[str, float],
+    after: dict[str, float] | None,
+    again: Sequence[Example] = (),
 ) -> CorrectionsReport:
     def accuracy(positive: dict[str, float] | None) -> float | None:
         if positive is None or not selection.used:
@@ -355,6 +388,12 @@ def _report(
         waiting_by_reason=selection.waiting_counts(),
         accuracy_before=accuracy(before),
         accuracy_after=accuracy(after),
+        carried=len(again),
+        carried_after=(
+            sum((after[e.text] >= 0.5) == e.label for e in again) / len(again)
+            if again and after is not None
+            else None
+        ),
     )
 
 
@@ -384,6 +423,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-result", type=Path, required=True)
     parser.add_argument("--recipe", type=Path, default=None, help="RetrainRecipe as JSON")
     parser.add_argument("--mode", choices=("finetune", "full"), default=None)
+    parser.add_argument("--base", default=None, help="the version to improve (default CURRENT)")
     parser.add_argument(
         "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
     )
@@ -412,7 +452,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     code = EXIT_OK
     try:
-        result = retrain(recipe, Registry(args.registry), read_rows(args.corrections), emit)
+        rows = read_rows(args.corrections)
+        result = retrain(recipe, Registry(args.registry), rows, emit, args.base)
     except Exception as error:  # the job's top level: every failure becomes a result
         if not isinstance(error, _EXPECTED):
             traceback.print_exc()

@@ -466,12 +466,20 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         f"'{mix.name}'; testing on {len(test)}"
     )
     note: dict[str, Any] = {"data": {"mix": mix.name, "rows": extra.counts()}}
-    note.update({key: value for key, value in (("role", args.role), ("replaces", args.replaces))
-                 if value})  # fmt: skip
+    note.update(
+        {key: value for key, value in (("role", args.role), ("replaces", args.replaces)) if value}
+    )
     request = TrainingRequest(
-        config, train, test, epochs=args.epochs, seed=args.seed, holdout=not args.no_holdout,
-        extra_texts=list(extra.texts), extra_labels=list(extra.labels), note=note,
-    )  # fmt: skip
+        config,
+        train,
+        test,
+        epochs=args.epochs,
+        seed=args.seed,
+        holdout=not args.no_holdout,
+        extra_texts=list(extra.texts),
+        extra_labels=list(extra.labels),
+        note=note,
+    )
     plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
     if plan != NO_DISTILLATION:
         try:

@@ -60,7 +60,9 @@ AnyRow = TypeVar("AnyRow", bound=CorrectionLike)
 class CorrectionRow:
     """One correction as exported by the bot to the retraining process (JSON object).
 
-    `review` is a bot admin's decision on this row's label for this text, if any.
+    `review` is a bot admin's decision on this row's label for this text, if any;
+    `learned`: an accepted model already learned it (sent to full retrains only, which
+    start from scratch and must teach it again; see `carried`).
     """
 
     id: int
@@ -69,6 +71,7 @@ class CorrectionRow:
     user_id: int
     created_at: float
     review: Review | None = None
+    learned: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CorrectionRow:
@@ -85,11 +88,16 @@ class CorrectionRow:
             user_id=int(data["user_id"]),
             created_at=float(data["created_at"]),
             review=review,
+            learned=bool(data.get("learned", False)),
         )
 
     @classmethod
-    def of(cls, row: CorrectionLike, review: Review | None = None) -> CorrectionRow:
-        return cls(row.id, row.text, row.corrected_label, row.user_id, row.created_at, review)
+    def of(
+        cls, row: CorrectionLike, review: Review | None = None, learned: bool = False
+    ) -> CorrectionRow:
+        return cls(
+            row.id, row.text, row.corrected_label, row.user_id, row.created_at, review, learned
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +109,7 @@ class Route(StrEnum):
     APPROVED = "approved"  # a bot admin said so
     AGREED = "agreed"  # enough distinct users gave the same label
     BROAD = "broad"  # one user's, within their share of a batch of many users
+    LEARNED = "learned"  # an accepted model learned it before (full retrains: `carried`)
 
 
 class WaitReason(StrEnum):
@@ -264,6 +273,27 @@ def select_for_training(
         waiting=tuple(waiting + more_waiting),
         rows_in=len(typed),
     )
+
+
+def carried(learned: Iterable[CorrectionRow], selection: Selection) -> list[Example]:
+    """What earlier accepted models learned, to teach again in a full retrain: each
+    learned text with the label most of its (remaining) users gave. A text the new
+    corrections decide is left to them, and a tie teaches nothing. These passed the trust
+    rules when they were learned; a forgotten correction is not here at all."""
+    decided = {example.text for example in selection.used}
+    texts: dict[str, list[CorrectionRow]] = defaultdict(list)
+    for row in learned:
+        key = normalise(row.text)
+        if key and key not in decided:
+            texts[key].append(row)
+    examples = []
+    for key, rows in sorted(texts.items()):
+        label = majority_label([row.corrected_label for row in _one_vote_per_user(rows)])
+        if label is not None:
+            ids = tuple(sorted(row.id for row in rows if row.corrected_label == label))
+            users = len({row.user_id for row in rows if row.corrected_label == label})
+            examples.append(Example(key, label, ids, Route.LEARNED, users, 0))
+    return examples
 
 
 def _decide(

@@ -33,6 +33,7 @@ from bot.storage.rows import (
     ReviewDecision,
     RunStatus,
     ScoreRow,
+    ServedChoice,
     TrainingRun,
     Verdict,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ReviewDecision",
     "RunStatus",
     "ScoreRow",
+    "ServedChoice",
     "Storage",
     "StorageError",
     "TrainingRun",

@@ -134,6 +134,16 @@ class CorrectionStore(StoreBase):
         )
         return [_correction(row) for row in rows]
 
+    async def learned_corrections(self) -> list[Correction]:
+        """Corrections an accepted model learned (and nobody forgot): what a full retrain,
+        from scratch, must teach again."""
+        rows = await self._db.fetch(
+            sa.select(*_FIELDS)
+            .where(corrections.c.consumed_by_version.is_not(None))
+            .order_by(corrections.c.id)
+        )
+        return [_correction(row) for row in rows]
+
     async def all_corrections(self) -> list[Correction]:
         rows = await self._db.fetch(sa.select(*_FIELDS).order_by(corrections.c.id))
         return [_correction(row) for row in rows]

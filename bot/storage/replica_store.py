@@ -1,5 +1,5 @@
 """What processes sharing one database need from each other: one retrain at a time, and
-the model version to serve.
+the model version to serve (with its generation: bot.served_version).
 
 On PostgreSQL the lock is a session-level advisory lock (``pg_try_advisory_lock``) held
 on a connection of its own for as long as the block runs; the server drops it if the
@@ -9,16 +9,18 @@ file) the lock is always granted: the in-process guards are all there is to it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.base import StoreBase
 from bot.storage.errors import translated
+from bot.storage.rows import ServedChoice
 from bot.storage.schema import served_model
 
 log = logging.getLogger(__name__)
@@ -97,22 +99,60 @@ class ReplicaStore(StoreBase):
                 await connection.invalidate()
             await connection.close()
 
-    async def served_version(self) -> str | None:
+    async def served_choice(self) -> ServedChoice | None:
         """The model version the bot (every replica of it) should serve; None if unknown."""
-        rows = await self._db.fetch(sa.select(served_model.c.version))
-        return rows[0][0] if rows else None
+        rows = await self._db.fetch(sa.select(served_model.c.version, served_model.c.generation))
+        return ServedChoice(rows[0][0], int(rows[0][1])) if rows else None
 
-    async def set_served_version(self, version: str) -> None:
-        statement = self._db.insert(served_model).values(
-            id=1, version=version, changed_at=self._clock()
-        )
+    async def served_version(self) -> str | None:
+        choice = await self.served_choice()
+        return choice.version if choice else None
+
+    async def change_served(
+        self,
+        version: str,
+        allowed: Callable[[ServedChoice | None], bool],
+        while_locked: Callable[[], None] | None = None,
+    ) -> tuple[ServedChoice | None, bool]:
+        """Record ``version`` as the choice, one generation up, if ``allowed(the choice
+        recorded now)``; returns (the choice recorded afterwards, whether it changed).
+
+        The row is read and written in one transaction that holds its lock (``FOR
+        UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two processes changing
+        it at once are ordered and each sees the other's generation. ``while_locked``
+        runs inside it before the commit (bot.served_version points the registry's
+        CURRENT there), so no reader sees the row and CURRENT disagree once both
+        committed; if it raises, nothing is recorded.
+        """
         async with self._db.write() as db:
+            found = (
+                await db.execute(
+                    sa.select(served_model.c.version, served_model.c.generation)
+                    .where(served_model.c.id == 1)
+                    .with_for_update()
+                )
+            ).first()
+            now = ServedChoice(found[0], int(found[1])) if found else None
+            if not allowed(now):
+                return now, False
+            chosen = ServedChoice(version, (now.generation if now else 0) + 1)
+            statement = self._db.insert(served_model).values(
+                id=1, version=version, generation=chosen.generation, changed_at=self._clock()
+            )
             await db.execute(
                 statement.on_conflict_do_update(
                     index_elements=[served_model.c.id],
                     set_={
                         "version": statement.excluded.version,
+                        "generation": statement.excluded.generation,
                         "changed_at": statement.excluded.changed_at,
                     },
                 )
             )
+            if while_locked is not None:
+                await asyncio.to_thread(while_locked)
+            return chosen, True
+
+    async def set_served_version(self, version: str) -> None:
+        """Record ``version`` as a new choice, whatever was recorded (tests, tools)."""
+        await self.change_served(version, lambda _: True)

@@ -20,13 +20,13 @@ class RetentionStore(StoreBase):
         return Removed(corrections=counts[0], verdicts=counts[1], scores=counts[2])
 
     async def prune(self, before: float) -> Removed:
-        """Drop what is older than ``before``: verdicts (with their texts), group scores,
-        and corrections a model learned before then. A correction no model has used yet
-        is kept, however old: it is training data someone chose to give."""
+        """Drop what is older than ``before``: verdicts (with their texts) and group scores.
+
+        Corrections are not aged out: each is training data its author chose to give, and
+        one a model learned is taught again to every full retrain (from scratch), so
+        deleting it would silently undo what users taught. They go with ``forget_user``,
+        and leave the served model at the next full retrain (docs/learning-loop.md)."""
         statements = (
-            sa.delete(corrections).where(
-                corrections.c.consumed_at.is_not(None), corrections.c.consumed_at < before
-            ),
             sa.delete(verdicts).where(verdicts.c.created_at < before),
             sa.delete(mood_scores).where(mood_scores.c.at < before),
         )
@@ -34,4 +34,4 @@ class RetentionStore(StoreBase):
         async with self._db.write() as db:
             for statement in statements:
                 counts.append((await db.execute(statement)).rowcount)
-        return Removed(corrections=counts[0], verdicts=counts[1], scores=counts[2])
+        return Removed(verdicts=counts[0], scores=counts[1])

@@ -112,3 +112,12 @@ def check_label(name: str, value: int) -> None:
 def check_probability(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be within [0, 1], not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedChoice:
+    """The model version every process should serve, and the generation of that choice:
+    each change raises it by one, so a higher generation is always the later choice."""
+
+    version: str
+    generation: int

@@ -1,7 +1,7 @@
 """The tables as they are at the latest revision, for both SQLite and PostgreSQL.
 
 The history that leads here is in ``migrations/versions`` (one Alembic revision per
-schema version, ``0001`` … ``0010``); this file is what queries are written against.
+schema version, ``0001`` … ``0011``); this file is what queries are written against.
 A change is a new revision *and* an edit here; ``tests/test_storage.py`` checks that
 the two agree on both backends.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 10  # the head revision, "0010"
+SCHEMA_VERSION = 11  # the head revision, "0011"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -171,4 +171,5 @@ served_model = sa.Table(  # 9: one row, the version every process should serve
     ),
     sa.Column("version", TEXT, nullable=False),
     sa.Column("changed_at", FLOAT, nullable=False),
+    sa.Column("generation", INT, nullable=False, server_default="1"),  # 11: raised by each change
 )
