@@ -8,12 +8,16 @@ checked against it by tests/test_readme.py.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.storage.location import parse_location
 from training import paths as training_paths
@@ -141,7 +145,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        cron = _str(env, "RETRAIN_CRON").strip()
+        timezone = _zone(env, "TIMEZONE")
+        webhook_url = _webhook_url(env)
         return cls(
             token=_str(env, "TELEGRAM_TOKEN") or None,
             admin_ids=_ids(_str(env, "ADMIN_IDS")),
@@ -150,12 +155,12 @@ class Settings:
             paths=TrainingPaths.from_env(env),
             base_url=_str(env, "TELEGRAM_BASE_URL"),
             base_file_url=_str(env, "TELEGRAM_BASE_FILE_URL"),
-            webhook_url=_str(env, "WEBHOOK_URL") or None,
+            webhook_url=webhook_url,
             webhook_listen=_str(env, "WEBHOOK_LISTEN"),
             webhook_port=_int(env, "WEBHOOK_PORT", minimum=1, maximum=65535),
-            webhook_secret=_str(env, "WEBHOOK_SECRET") or None,
-            timezone=_zone(env, "TIMEZONE"),
-            retrain_cron=None if cron.lower() in ("", "off", "none") else cron,
+            webhook_secret=_webhook_secret(env, required=webhook_url is not None),
+            timezone=timezone,
+            retrain_cron=_cron(env, timezone),
             retrain=_recipe(env),
             retrain_after_corrections=_int(env, "RETRAIN_AFTER_CORRECTIONS", minimum=0),
             retrain_interval_minutes=_float(env, "RETRAIN_INTERVAL_MINUTES", minimum=0),
@@ -226,6 +231,58 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             "(for SQLite, leave it unset and set DATABASE_PATH)"
         )
     return raw
+
+
+def _cron(env: Mapping[str, str], timezone: ZoneInfo) -> str | None:
+    """RETRAIN_CRON, checked now: a bad one would otherwise fail only when the job is
+    scheduled, after start-up (and after a first model's minutes of training)."""
+    cron = _str(env, "RETRAIN_CRON").strip()
+    if cron.lower() in ("", "off", "none"):
+        return None
+    try:
+        CronTrigger.from_crontab(cron, timezone=timezone)
+    except ValueError as error:
+        raise ConfigError(
+            f"RETRAIN_CRON must be five crontab fields (minute hour day month weekday) "
+            f"or off, not {cron!r}: {error}"
+        ) from error
+    return cron
+
+
+def _webhook_url(env: Mapping[str, str]) -> str | None:
+    """Telegram delivers webhooks to HTTPS URLs only."""
+    raw = _str(env, "WEBHOOK_URL").strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError as error:
+        raise ConfigError(f"WEBHOOK_URL is not a URL: {error}") from error
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"WEBHOOK_URL must be an https:// URL with a host, not {raw!r}")
+    return raw
+
+
+# What Telegram accepts as a webhook's secret_token (setWebhook).
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _webhook_secret(env: Mapping[str, str], *, required: bool) -> str | None:
+    """Without a secret anyone who finds the webhook's URL can post updates as any user,
+    so webhook mode does not start without one."""
+    secret = _str(env, "WEBHOOK_SECRET")
+    if not secret:
+        if required:
+            raise ConfigError("WEBHOOK_SECRET must be set when WEBHOOK_URL is set")
+        return None
+    if not _SECRET.fullmatch(secret):
+        # The value itself is not shown: it is a secret.
+        raise ConfigError(
+            f"WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ - "
+            f"(it has {len(secret)} characters)"
+        )
+    return secret
 
 
 def _recipe(env: Mapping[str, str]) -> RetrainRecipe:

@@ -46,7 +46,10 @@ class _UpdateHandler(tornado.web.RequestHandler):
         if self.secret is not None and self.request.headers.get(SECRET_HEADER) != self.secret:
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
         try:
-            update = Update.de_json(json.loads(self.request.body), self.bot)
+            body = json.loads(self.request.body)
+            if not isinstance(body, dict):  # PTB would fail on it with an AttributeError
+                raise TypeError(f"an update is a JSON object, not {type(body).__name__}")
+            update = Update.de_json(body, self.bot)
         except (ValueError, TypeError, KeyError) as error:
             log.warning("webhook: an update that cannot be read: %s", error)
             raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST) from error
