@@ -388,6 +388,27 @@ async def test_changing_a_consumed_label_makes_it_pending_again(storage: Storage
     assert await storage.count_pending() == 1
 
 
+async def test_a_double_tap_on_two_processes_saves_one_correction(database: str) -> None:
+    """Two replicas saving the same user's correction of the same text at the same moment:
+    both succeed (no unique-index error), one row, the latest label."""
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        for round_ in range(10):
+            text = f"두 번 누른 리뷰 {round_}"
+            results = await asyncio.gather(
+                first.add_correction(**correction(text=text, corrected_label=0)),
+                second.add_correction(**correction(text=text, corrected_label=0)),
+            )
+            assert sorted(result.created for result in results) == [False, True]
+            assert results[0].id == results[1].id
+        again = await first.add_correction(
+            **correction(text="두 번 누른 리뷰 3", corrected_label=1)
+        )
+        assert not again.created
+        rows = await second.all_corrections()
+    assert len(rows) == 10
+    assert [row.corrected_label for row in rows if row.text.endswith(" 3")] == [1]
+
+
 @pytest.mark.parametrize(
     "bad",
     [

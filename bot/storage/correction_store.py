@@ -93,35 +93,37 @@ class CorrectionStore(StoreBase):
             "model_version": model_version,
             "created_at": now,
         }
+        # Insert-if-absent, then update: neither statement can hit the unique index, so a
+        # double tap handled by two replicas at once saves one row (the second insert
+        # waits for the first to commit, finds the row and updates it).
         async with self._db.write() as db:
-            existing = (
+            inserted = (
                 await db.execute(
-                    sa.select(corrections.c.id).where(
-                        corrections.c.user_id == user_id, corrections.c.text_key == key
+                    self._db.insert(corrections)
+                    .values(text_key=key, user_id=user_id, **values)
+                    .on_conflict_do_nothing(
+                        index_elements=[corrections.c.user_id, corrections.c.text_key]
                     )
+                    .returning(corrections.c.id)
                 )
             ).scalar_one_or_none()
-            if existing is None:
-                row_id = (
-                    await db.execute(
-                        sa.insert(corrections)
-                        .values(text_key=key, user_id=user_id, **values)
-                        .returning(corrections.c.id)
+            if inserted is not None:
+                return CorrectionResult(id=int(inserted), created=True)
+            existing = (
+                await db.execute(
+                    sa.update(corrections)
+                    .where(corrections.c.user_id == user_id, corrections.c.text_key == key)
+                    .values(
+                        consumed_by_version=sa.case(
+                            (corrections.c.corrected_label == corrected_label,
+                             corrections.c.consumed_by_version),
+                            else_=None,
+                        ),
+                        **values,
                     )
-                ).scalar_one()
-                return CorrectionResult(id=int(row_id), created=True)
-            await db.execute(
-                sa.update(corrections)
-                .where(corrections.c.id == existing)
-                .values(
-                    consumed_by_version=sa.case(
-                        (corrections.c.corrected_label == corrected_label,
-                         corrections.c.consumed_by_version),
-                        else_=None,
-                    ),
-                    **values,
+                    .returning(corrections.c.id)
                 )
-            )  # fmt: skip
+            ).scalar_one()  # fmt: skip
             return CorrectionResult(id=int(existing), created=False)
 
     async def pending_corrections(self) -> list[Correction]:
