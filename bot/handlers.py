@@ -114,6 +114,26 @@ def lang_of(update: Update) -> Lang:
     return replies.language_of(user.language_code if user else None)
 
 
+def sender_id(update: Update) -> int | None:
+    """Who an update speaks for: its rate-limit bucket, its mood identity, the owner of its
+    verdicts and corrections. A message sent on behalf of a chat (an anonymous group admin,
+    a linked channel's post) comes from a placeholder user shared by every such sender
+    (1087968824, 777000), so the chat it was sent as is the identity; chat ids are
+    negative, so they never collide with a person's."""
+    message = update.message or update.edited_message
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id
+    user = update.effective_user
+    return user.id if user is not None else None
+
+
+def author_of(message: Message) -> int | None:
+    """Who wrote a message, by the same identity as `sender_id`."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user is not None else None
+
+
 def in_group(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
@@ -170,11 +190,11 @@ class Handlers:
         """Drop a user's message beyond the per-minute limit, in private chats and groups
         alike (a group message beyond it is not scored); in private chats say so, once a
         minute. A group is not told: the warning would be noise for everyone else."""
-        user = update.effective_user
-        if user is None or self.limiter.allow(user.id):
+        sender = sender_id(update)
+        if sender is None or self.limiter.allow(sender):
             return
         private = update.effective_chat is not None and update.effective_chat.type == "private"
-        if private and update.effective_message and self.limiter.should_warn(user.id):
+        if private and update.effective_message and self.limiter.should_warn(sender):
             await update.effective_message.reply_text(
                 say("error.rate_limited", await self._lang(update))
             )
@@ -203,7 +223,7 @@ class Handlers:
         lang = await self._lang(update)
         reply = await self.service.analyse(
             text,
-            user_id=update.effective_user.id,
+            user_id=sender_id(update),
             chat_id=message.chat_id,
             message_id=message.message_id,
             lang=lang,
@@ -236,7 +256,10 @@ class Handlers:
             await query.answer(say("correction.stale", lang), show_alert=True)
             return
         verdict_id, choice = parsed
-        if choice == RIGHT:
+        if choice == RIGHT:  # only the owner's: the buttons go for everyone
+            await self.service.check_verdict_owner(
+                verdict_id, user_id=query.from_user.id, chat_id=query.message.chat.id, lang=lang
+            )
             await query.answer(say("correction.confirmed", lang))
             await _drop_buttons(query)
             return
@@ -324,13 +347,13 @@ class Handlers:
         verdict_id = verdict_id_of(target)
         if verdict_id is not None:
             answer = await self.service.correct_verdict(
-                verdict_id, user_id=update.effective_user.id, chat_id=message.chat_id,
+                verdict_id, user_id=sender_id(update), chat_id=message.chat_id,
                 label=label, lang=lang,
             )  # fmt: skip
         elif target.text and not (target.from_user and target.from_user.is_bot):
             answer = await self.service.correct_text(
-                target.text, user_id=update.effective_user.id, chat_id=message.chat_id,
-                label=label, lang=lang,
+                target.text, user_id=sender_id(update), chat_id=message.chat_id,
+                label=label, lang=lang, author_id=author_of(target),
             )  # fmt: skip
         else:
             raise UsageError(say("correction.usage", lang))
@@ -359,10 +382,11 @@ class Handlers:
 
     async def group_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if update.effective_user is None:  # anonymous admins and linked channels post too
+        sender = sender_id(update)
+        if sender is None:
             return
         alert = await self.service.observe_group_message(
-            message.text, chat_id=message.chat_id, user_id=update.effective_user.id,
+            message.text, chat_id=message.chat_id, user_id=sender,
             at=message.date.timestamp(), message_id=message.message_id,
         )  # fmt: skip
         if alert:
@@ -417,6 +441,9 @@ class Handlers:
         return False
 
     async def _chat_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        sender_chat = update.effective_message.sender_chat
+        if sender_chat is not None and sender_chat.id == update.effective_chat.id:
+            return True  # an anonymous admin: only admins can post as the group itself
         member = await context.bot.get_chat_member(
             update.effective_chat.id, update.effective_user.id
         )

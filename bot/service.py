@@ -148,22 +148,40 @@ class SentimentService:
             corrected_label=corrected, user_id=user_id, chat_id=chat_id, lang=lang,
         )  # fmt: skip
 
+    async def check_verdict_owner(
+        self, verdict_id: int, *, user_id: int, chat_id: int, lang: Lang
+    ) -> None:
+        """Raises UsageError unless the verdict is this user's in this chat (or gone, when
+        nothing is left to protect)."""
+        verdict = await self.storage.get_verdict(verdict_id)
+        if verdict is not None and (verdict.chat_id != chat_id or verdict.user_id != user_id):
+            raise UsageError(say("correction.not_yours", lang))
+
     async def correct_text(
-        self, text: str, *, user_id: int, chat_id: int, label: int, lang: Lang
-    ) -> str:
-        """A correction of a message that has no stored verdict (e.g. a reply to the
-        user's own message): trace it now to record what the model predicted."""
+        self, text: str, *, user_id: int, chat_id: int, label: int, lang: Lang,
+        author_id: int | None = None,
+    ) -> str:  # fmt: skip
+        """A correction of a message that has no stored verdict (a reply to a message):
+        trace it now to record what the model predicted.
+
+        Another member's text (``author_id``) is stored only in a group that keeps texts
+        (/store_text on), and under its author too, so their /forget removes it."""
+        others = author_id is not None and author_id != user_id
+        if others and not (await self.storage.chat_settings(chat_id)).store_text:
+            raise UsageError(say("correction.others_text_not_kept", lang))
         trace = await self._read(text)
         if trace.is_empty:
             return replies.unreadable_text(trace, lang)
         return await self._save_correction(
             text, trace.label, trace.positive, trace.model_version,
             corrected_label=label, user_id=user_id, chat_id=chat_id, lang=lang,
+            author_id=author_id if others else None,
         )  # fmt: skip
 
     async def _save_correction(
         self, text: str, predicted_label: int, probability: float, model_version: str, *,
         corrected_label: int, user_id: int, chat_id: int, lang: Lang,
+        author_id: int | None = None,
     ) -> str:  # fmt: skip
         """Store first, then say so: the answer is only given once the row is committed."""
         result = await self.storage.add_correction(
@@ -174,6 +192,7 @@ class SentimentService:
             user_id=user_id,
             chat_id=chat_id,
             model_version=model_version,
+            author_id=author_id,
         )
         self.overlay.add(text, user_id, corrected_label)
         key = "correction.saved" if result.created else "correction.updated"

@@ -71,11 +71,13 @@ class CorrectionStore(StoreBase):
         user_id: int,
         chat_id: int,
         model_version: str,
+        author_id: int | None = None,
     ) -> CorrectionResult:
         """Save what a user says the label should be; once per user and text.
 
         A repeat updates the label and time. If the label changed, the row becomes
-        pending again, since no retrain has seen the new label yet.
+        pending again, since no retrain has seen the new label yet. ``author_id`` is the
+        member who wrote the text when it is not the corrector: their /forget removes it.
         """
         check_label("predicted_label", predicted_label)
         check_label("corrected_label", corrected_label)
@@ -92,6 +94,7 @@ class CorrectionStore(StoreBase):
             "chat_id": chat_id,
             "model_version": model_version,
             "created_at": now,
+            "author_id": None if author_id == user_id else author_id,
         }
         # Insert-if-absent, then update: neither statement can hit the unique index, so a
         # double tap handled by two replicas at once saves one row (the second insert
