@@ -39,6 +39,7 @@ from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.settings import Role, Settings
 from bot.storage import Storage, StorageError
+from bot.storage.replica_store import LEASE_S
 from bot.webhook import WebhookServer
 from training.registry import Registry
 
@@ -46,7 +47,9 @@ log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 6 * 3600  # how often the retention job looks for expired rows
 DUE_CHECK_S = 60  # how often a trainer counts the corrections the replicas stored
-ORPHAN_REPLAY_S = 30  # PostgreSQL: how often to look for updates a dead replica left
+# PostgreSQL: how often to look for updates a dead replica left (one is taken for dead
+# once its lease has run out, LEASE_S after its last renewal).
+ORPHAN_REPLAY_S = LEASE_S
 
 
 @dataclass

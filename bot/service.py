@@ -20,7 +20,7 @@ from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
 from bot.serving import ModelService
 from bot.settings import Settings, zone_named
-from bot.storage import Removed, Storage
+from bot.storage import DatabaseUnavailable, Removed, Storage
 from nlp.inference import normalize_text
 from nlp.trace import Trace
 from training.registry import Registry, RegistryError
@@ -115,16 +115,21 @@ class SentimentService:
         if trace.is_empty:
             return Reply(replies.unreadable_text(trace, lang))
         corrected = self.overlay.lookup(text, user_id, trace.positive)
-        verdict_id = await self.storage.remember_verdict(
-            chat_id=chat_id,
-            message_id=message_id,
-            text=text,
-            predicted_label=trace.label,
-            probability=trace.positive,
-            model_version=trace.model_version,
-            user_id=user_id,
-            shown_label=corrected.label if corrected else None,
-        )
+        try:
+            verdict_id: int | None = await self.storage.remember_verdict(
+                chat_id=chat_id,
+                message_id=message_id,
+                text=text,
+                predicted_label=trace.label,
+                probability=trace.positive,
+                model_version=trace.model_version,
+                user_id=user_id,
+                shown_label=corrected.label if corrected else None,
+            )
+        except DatabaseUnavailable as error:
+            # The verdict is still worth sending; only its buttons need the stored row.
+            log.warning("verdict not stored, sent without buttons: %s", error)
+            verdict_id = None
         photo = await asyncio.to_thread(charts.trace_chart, trace, lang=lang) if chart else None
         text_out = replies.verdict_text(trace, lang, corrected)
         return Reply(text_out, photo=photo, verdict_id=verdict_id)
@@ -212,6 +217,7 @@ class SentimentService:
         now = self.clock()
         removed = await self.storage.prune(now - self.settings.retention_days * 86_400)
         await self.storage.prune_inbox(now - INBOX_KEEP_S)
+        await self.storage.prune_leases(now - INBOX_KEEP_S)  # killed processes leave theirs
         if removed.corrections:
             await self.load_overlay()  # the overlay must not outlive its corrections
         return removed

@@ -28,6 +28,7 @@ from telegram import Bot, Update
 from tornado.httpserver import HTTPServer
 
 from bot.inbox import InboxQueue
+from bot.storage import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,12 @@ class _UpdateHandler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST) from error
         if not self.queue.has_room:  # Telegram keeps it and delivers it again later
             raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, reason="busy")
-        await self.queue.put(update)  # returns once the inbox holds it
+        try:
+            await self.queue.put(update)  # returns once the inbox holds it
+        except DatabaseUnavailable as error:  # Telegram keeps it and delivers it again
+            raise tornado.web.HTTPError(
+                HTTPStatus.SERVICE_UNAVAILABLE, reason="database unavailable"
+            ) from error
         self.set_status(HTTPStatus.OK)
 
 
