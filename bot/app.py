@@ -26,12 +26,15 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot import i18n
 from bot.delivery import PatientRateLimiter
 from bot.demo_runner import DemoRunner
+from bot.error_reports import ErrorReporter
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.menus import publish_menus
+from bot.metrics import Metrics, Probes
 from bot.model_follower import ModelFollower
 from bot.ratelimit import RateLimiter
 from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
@@ -50,6 +53,7 @@ DUE_CHECK_S = 60  # how often a trainer counts the corrections the replicas stor
 # PostgreSQL: how often to look for updates a dead replica left (one is taken for dead
 # once its lease has run out, LEASE_S after its last renewal).
 ORPHAN_REPLAY_S = LEASE_S
+METRICS_REFRESH_S = 15  # how often the database-wide figures of /metrics are read
 
 
 @dataclass
@@ -124,6 +128,14 @@ def build_application(runtime: Runtime) -> Application:
     # Polling confirms updates with the next getUpdates; a webhook with its 200.
     inbox = InboxQueue(deferred=not settings.webhook_url)
     inbox.storage = runtime.storage
+    inbox.metrics = Metrics()
+    inbox.metrics.watch(
+        Probes(
+            served_version=lambda: runtime.models.model.version,
+            swaps=lambda: runtime.models.stats().swaps,
+            backlog=inbox.qsize,
+        )
+    )
     bot = InboxBot(
         settings.token,
         base_url=settings.base_url,
@@ -148,9 +160,19 @@ def build_application(runtime: Runtime) -> Application:
         RateLimiter(settings.rate_limit_per_minute_here),
         runtime.retrainer,
         runtime.demos,
+        reporter=ErrorReporter(settings.error_report_chats, lang=i18n.DEFAULT_LANGUAGE),
+        metrics=inbox.metrics,
     )
     register_handlers(application, handlers)
     follow_other_processes(application, runtime, inbox)
+    metrics = inbox.metrics
+
+    async def refresh_metrics(context) -> None:
+        await metrics.refresh(runtime.storage)
+
+    application.job_queue.run_repeating(
+        refresh_metrics, interval=METRICS_REFRESH_S, first=METRICS_REFRESH_S, name="metrics"
+    )
     if settings.role.runs_jobs:
         schedule_jobs(application, handlers, settings)
     return application
@@ -263,12 +285,17 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
             if settings.role.takes_updates:
                 await application.update_queue.replay_unhandled(application.bot)
             log.info("serving model %s as %s", runtime.models.model.version, settings.role)
+            with contextlib.suppress(StorageError):  # then at the first refresh
+                await application.update_queue.metrics.refresh(runtime.storage)
+            monitor = _health_server(application, runtime)
             if not settings.role.takes_updates:
                 await stop.wait()
             elif settings.webhook_url:
                 await _serve_webhook(application, runtime, stop)
             else:
                 await _poll(application, settings, stop)
+            if monitor is not None:
+                await monitor.close()
             await application.stop()
 
 
@@ -298,6 +325,7 @@ async def _serve_webhook(application: Application, runtime: Runtime, stop: async
         queue=application.update_queue,
         secret=settings.webhook_secret,
         ready=runtime.readiness_problem,
+        metrics=application.update_queue.metrics,
     )
     server.listen(settings.webhook_listen, settings.webhook_port)
     await application.bot.set_webhook(
@@ -306,6 +334,21 @@ async def _serve_webhook(application: Application, runtime: Runtime, stop: async
     )  # fmt: skip
     await stop.wait()
     await server.close()
+
+
+def _health_server(application: Application, runtime: Runtime) -> WebhookServer | None:
+    """Polling mode (or a trainer) with METRICS_PORT: /metrics and the health checks on
+    that port (in webhook mode they are on the webhook's own server)."""
+    settings = runtime.settings
+    takes_webhook = settings.role.takes_updates and settings.webhook_url
+    if not settings.metrics_port or takes_webhook:
+        return None
+    server = WebhookServer(
+        path=None, bot=application.bot, queue=application.update_queue, secret=None,
+        ready=runtime.readiness_problem, metrics=application.update_queue.metrics,
+    )  # fmt: skip
+    server.listen(settings.webhook_listen, settings.metrics_port)
+    return server
 
 
 def serve_forever(settings: Settings) -> None:

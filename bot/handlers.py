@@ -27,6 +27,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import charts, replies
 from bot.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
+from bot.error_reports import ErrorReporter
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
 from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
@@ -165,11 +167,16 @@ class Handlers:
         limiter: RateLimiter,
         retrainer: Retrainer,
         demos: DemoRunner,
+        *,
+        reporter: ErrorReporter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.service = service
         self.limiter = limiter
         self.retrainer = retrainer
         self.demos = demos
+        self.reporter = reporter
+        self.metrics = metrics
         self._admin_langs: dict[int, Lang] = {}  # for reports nobody asked for (the nightly run)
 
     async def _lang(self, update: Update) -> Lang:
@@ -584,23 +591,28 @@ class Handlers:
     # --- the one error handler --------------------------------------------------------
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Answer what can be answered; log the rest. The bot keeps serving either way."""
+        """Answer what can be answered; log the rest, and report internal errors to the
+        operators (bot.error_reports). The bot keeps serving either way."""
         error = context.error
         message = update.effective_message if isinstance(update, Update) else None
         lang = await self._lang(update) if isinstance(update, Update) else "ko"
+        kind = "usage"
         if isinstance(error, UsageError):
             text = str(error)
         elif isinstance(error, StorageError):
             log.warning("storage error: %s", error)
-            text = say("error.storage", lang, error=str(error))
+            text, kind = say("error.storage", lang, error=str(error)), "storage"
         elif isinstance(error, ServingBusy):
             log.warning("serving queue full: %s", error)
-            text = say("error.busy", lang)
+            text, kind = say("error.busy", lang), "busy"
         else:
-            log.error(
-                "unhandled error in update %s", getattr(update, "update_id", "?"), exc_info=error
-            )
-            text = say("error.internal", lang)
+            update_id = update.update_id if isinstance(update, Update) else None
+            log.error("unhandled error in update %s", update_id or "-", exc_info=error)
+            text, kind = say("error.internal", lang), "internal"
+            if self.reporter is not None and error is not None:
+                await self.reporter.report(context.bot, error, update_id)
+        if self.metrics is not None:
+            self.metrics.errors.labels(kind=kind).inc()
         if isinstance(update, Update) and update.callback_query is not None:
             await _quietly(update.callback_query.answer(text[:200], show_alert=True))
         elif message is not None:

@@ -27,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from telegram import Bot, Update
 from telegram.ext import Application, ExtBot
 
+from bot.metrics import Metrics
 from bot.storage import DatabaseUnavailable, Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class InboxQueue(asyncio.Queue):
     def __init__(self, *, deferred: bool = False, max_backlog: int = MAX_BACKLOG) -> None:
         super().__init__()
         self.storage: Storage | None = None  # set once the database is open
+        self.metrics: Metrics | None = None
         self.deferred = deferred
         self.max_backlog = max_backlog
         self._writing: set[asyncio.Task[None]] = set()
@@ -148,6 +151,12 @@ class InboxBot(ExtBot):
         self._inbox = inbox  # before Bot.__init__ freezes the object
         super().__init__(*args, **kwargs)
 
+    async def _do_post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._do_post(endpoint, *args, **kwargs)
+        if self._inbox.metrics is not None:  # counted once Telegram has taken it
+            self._inbox.metrics.answered(endpoint)
+        return result
+
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         await self._inbox.settled()
         await self._inbox.wait_for_room()
@@ -168,8 +177,11 @@ class InboxApplication(Application):
             super()._mark_for_persistence_update(update=update, job=job)
 
     async def process_update(self, update: object) -> None:
+        started = time.perf_counter()
         await super().process_update(update)
         queue = self.update_queue
+        if isinstance(queue, InboxQueue) and queue.metrics is not None:
+            queue.metrics.handled(started)
         if isinstance(update, Update) and isinstance(queue, InboxQueue) and queue.storage:
             storage = queue.storage
             try:

@@ -69,6 +69,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OUTGOING_PER_SECOND", "30"),
     Variable("HTTP_CONNECTIONS", "16"),
     Variable("DB_BUSY_TIMEOUT", "5"),
+    Variable("ERROR_CHAT_ID", ""),
+    Variable("METRICS_PORT", "0"),
     *training_paths.VARIABLES,
 )
 DEFAULTS: dict[str, str] = {variable.name: variable.default for variable in VARIABLES}
@@ -139,6 +141,8 @@ class Settings:
     model_poll_seconds: float
     replicas: int
     role: Role
+    error_chat_id: int | None = None  # None: internal errors are reported to the admins
+    metrics_port: int = 0  # polling mode: a port for /metrics and the health checks; 0: none
     first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
@@ -177,6 +181,8 @@ class Settings:
             model_poll_seconds=_float(env, "MODEL_POLL_SECONDS", minimum=0),
             replicas=_int(env, "REPLICAS", minimum=1, maximum=64),
             role=Role(_choice(env, "BOT_ROLE", tuple(Role))),
+            error_chat_id=_chat_id(env, "ERROR_CHAT_ID"),
+            metrics_port=_int(env, "METRICS_PORT", minimum=0, maximum=65535),
             first_model=FirstModelPlan(
                 quick=_choice(env, "FIRST_MODEL", ("quick", "full")) == "quick"
             ),
@@ -191,6 +197,13 @@ class Settings:
     def database_label(self) -> str:
         """The database for logs and messages, without a password."""
         return str(parse_location(self.database))
+
+    @property
+    def error_report_chats(self) -> tuple[int, ...]:
+        """Where internal errors are reported: ERROR_CHAT_ID, else every bot admin."""
+        if self.error_chat_id is not None:
+            return (self.error_chat_id,)
+        return tuple(sorted(self.admin_ids))
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admin_ids
@@ -215,6 +228,16 @@ def _ids(raw: str) -> frozenset[int]:
         return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
     except ValueError as error:
         raise ConfigError(f"ADMIN_IDS must be comma-separated user ids, not {raw!r}") from error
+
+
+def _chat_id(env: Mapping[str, str], name: str) -> int | None:
+    raw = _str(env, name).strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a chat id (a whole number), not {raw!r}") from error
 
 
 def _database_url(env: Mapping[str, str]) -> str | None:
