@@ -33,6 +33,7 @@ from bot.storage import (
     StorageError,
     normalise_text,
     parse_location,
+    replica_store,
 )
 from bot.storage.database import MIGRATIONS_DIR
 from bot.storage.schema import metadata
@@ -802,9 +803,9 @@ async def test_a_killed_processs_updates_are_replayed_by_another(database: str) 
             [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
         )
         assert done.returncode == -9 and done.stdout.strip() == "True", done.stderr
-        for _ in range(50):  # PostgreSQL notices the dead session within moments
-            replayed = await survivor.unhandled()
-            if replayed:
-                break
-            await asyncio.sleep(0.1)
+        # PostgreSQL drops the dead session's lock at once; its lease runs out LEASE_S
+        # after its last renewal (bot/storage/replica_store.py).
+        async with asyncio.timeout(replica_store.LEASE_S + 10):
+            while not (replayed := await survivor.unhandled()):
+                await asyncio.sleep(0.1)
         assert replayed == [(5, "{}")]

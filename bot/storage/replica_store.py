@@ -1,10 +1,13 @@
 """What processes sharing one database need from each other: whether the others are
 alive, one retrain at a time, and the model version to serve.
 
-On PostgreSQL the lock is a session-level advisory lock (``pg_try_advisory_lock``) held
-on a connection of its own for as long as the block runs; the server drops it if the
-process dies, so a crashed replica never blocks the others. On SQLite (one process, one
-file) the lock is always granted: the in-process guards are all there is to it.
+On PostgreSQL the locks are session-level advisory locks (``pg_try_advisory_lock``), each
+held on a connection of its own; the server drops one if its process dies, so a crashed
+replica never blocks the others. A lock alone cannot say a process is alive: the server
+also drops it when only the connection dropped. So each process also renews a lease
+(``process_leases``), and another is taken for dead only when it holds no lock *and* its
+lease has run out (see ``_is_alive``). On SQLite (one process, one file) the retrain lock
+is always granted and any other process is a previous run.
 """
 
 from __future__ import annotations
