@@ -451,11 +451,12 @@ class Handlers:
         sender_chat = update.effective_message.sender_chat
         if sender_chat is not None and sender_chat.id == update.effective_chat.id:
             return True  # an anonymous admin: only admins can post as the group itself
-        member = await context.bot.get_chat_member(
-            update.effective_chat.id, update.effective_user.id
-        )
-        if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
-            return True
+        if sender_chat is None:  # a channel posting here is no admin of the group
+            member = await context.bot.get_chat_member(
+                update.effective_chat.id, update.effective_user.id
+            )
+            if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+                return True
         await update.effective_message.reply_text(
             say("error.chat_admins_only", await self._lang(update))
         )

@@ -38,7 +38,9 @@ async def test_messages_sent_as_a_chat_count_as_that_chat(tg, bot, settings):
 
     scored = await _until(all_scored)
     assert scored == sorted([(first.id, 6), (second.id, 6), (channel.id, 6)])
-    # Only an admin can post as the group: an anonymous admin may use admin commands.
+    # A channel is no admin of the group; only an admin can post as the group itself.
+    tg.send_text_as_chat(first, "/store_text on", as_chat=channel)
+    assert "관리자만" in (await tg.wait_for_bot_message(first))["text"]
     tg.send_text_as_chat(first, "/store_text on", as_chat=first)
     answer = await tg.wait_for_bot_message(first)
     assert "관리자만" not in answer["text"]
