@@ -28,13 +28,16 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot import i18n
 from bot.delivery import PatientRateLimiter
 from bot.demo_runner import DemoRunner
+from bot.error_reports import ErrorReporter
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.long_jobs import LongJobs
 from bot.menus import publish_menus
+from bot.metrics import Metrics, Probes
 from bot.ratelimit import RateLimiter
 from bot.retraining import RETRAIN_LOCK, ChildProcess, Retrainer
 from bot.served_version import ServedVersion, choose_at_start
@@ -42,6 +45,7 @@ from bot.service import SentimentService
 from bot.serving import ModelService
 from bot.settings import Role, Settings
 from bot.storage import Storage, StorageError
+from bot.storage.replica_store import LEASE_S
 from bot.webhook import WebhookServer
 from training.registry import Registry
 
@@ -49,7 +53,10 @@ log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 6 * 3600  # how often the retention job looks for expired rows
 DUE_CHECK_S = 60  # how often a trainer counts the corrections the replicas stored
-ORPHAN_REPLAY_S = 30  # PostgreSQL: how often to look for updates a dead replica left
+# PostgreSQL: how often to look for updates a dead replica left (one is taken for dead
+# once its lease has run out, LEASE_S after its last renewal).
+ORPHAN_REPLAY_S = LEASE_S
+METRICS_REFRESH_S = 15  # how often the database-wide figures of /metrics are read
 
 
 @dataclass
@@ -133,6 +140,14 @@ def build_application(runtime: Runtime) -> Application:
     # Polling confirms updates with the next getUpdates; a webhook with its 200.
     inbox = InboxQueue(deferred=not settings.webhook_url)
     inbox.storage = runtime.storage
+    inbox.metrics = Metrics()
+    inbox.metrics.watch(
+        Probes(
+            served_version=lambda: runtime.models.model.version,
+            swaps=lambda: runtime.models.stats().swaps,
+            backlog=inbox.qsize,
+        )
+    )
     bot = InboxBot(
         settings.token,
         base_url=settings.base_url,
@@ -158,9 +173,19 @@ def build_application(runtime: Runtime) -> Application:
         runtime.retrainer,
         runtime.demos,
         runtime.jobs,
+        reporter=ErrorReporter(settings.error_report_chats, lang=i18n.DEFAULT_LANGUAGE),
+        metrics=inbox.metrics,
     )
     register_handlers(application, handlers)
     follow_other_processes(application, runtime, inbox)
+    metrics = inbox.metrics
+
+    async def refresh_metrics(context) -> None:
+        await metrics.refresh(runtime.storage)
+
+    _jobs(application).run_repeating(
+        refresh_metrics, interval=METRICS_REFRESH_S, first=METRICS_REFRESH_S, name="metrics"
+    )
     if settings.role.runs_jobs:
         schedule_jobs(application, handlers, settings)
     return application
@@ -305,6 +330,11 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
             # Long jobs stop as soon as the signal comes, while updates stop arriving, and
             # before PTB's stop, which would wait for them; their askers are told.
             jobs_stopped = asyncio.create_task(_stop_jobs_on(stop, runtime.jobs))
+            metrics = _inbox(application).metrics
+            with contextlib.suppress(StorageError):  # then at the first refresh
+                if metrics is not None:
+                    await metrics.refresh(runtime.storage)
+            monitor = _health_server(application, runtime)
             if not settings.role.takes_updates:
                 await stop.wait()
             elif settings.webhook_url:
@@ -312,6 +342,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event) -> None:
             else:
                 await _poll(application, settings, stop)
             await jobs_stopped
+            if monitor is not None:
+                await monitor.close()
             await application.stop()
 
 
@@ -347,6 +379,7 @@ async def _serve_webhook(application: Application, runtime: Runtime, stop: async
         queue=_inbox(application),
         secret=settings.webhook_secret,
         ready=runtime.readiness_problem,
+        metrics=_inbox(application).metrics,
     )
     server.listen(settings.webhook_listen, settings.webhook_port)
     await application.bot.set_webhook(
@@ -356,6 +389,25 @@ async def _serve_webhook(application: Application, runtime: Runtime, stop: async
     )
     await stop.wait()
     await server.close()
+
+
+def _health_server(application: Application, runtime: Runtime) -> WebhookServer | None:
+    """Polling mode (or a trainer) with METRICS_PORT: /metrics and the health checks on
+    that port (in webhook mode they are on the webhook's own server)."""
+    settings = runtime.settings
+    takes_webhook = settings.role.takes_updates and settings.webhook_url
+    if not settings.metrics_port or takes_webhook:
+        return None
+    server = WebhookServer(
+        path=None,
+        bot=application.bot,
+        queue=_inbox(application),
+        secret=None,
+        ready=runtime.readiness_problem,
+        metrics=_inbox(application).metrics,
+    )
+    server.listen(settings.webhook_listen, settings.metrics_port)
+    return server
 
 
 def serve_forever(settings: Settings) -> None:

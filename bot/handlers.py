@@ -27,7 +27,9 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import charts, replies
 from bot.demo_runner import DemoArgumentError, DemoResult, DemoRunner, DemoWorkerError
+from bot.error_reports import ErrorReporter
 from bot.long_jobs import LongJobs
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.replies import Lang, say
 from bot.retraining import OutcomeStatus, RetrainAlreadyRunning, Retrainer
@@ -118,6 +120,26 @@ def lang_of(update: Update) -> Lang:
     return replies.language_of(user.language_code if user else None)
 
 
+def sender_id(update: Update) -> int | None:
+    """Who an update speaks for: its rate-limit bucket, its mood identity, the owner of its
+    verdicts and corrections. A message sent on behalf of a chat (an anonymous group admin,
+    a linked channel's post) comes from a placeholder user shared by every such sender
+    (1087968824, 777000), so the chat it was sent as is the identity; chat ids are
+    negative, so they never collide with a person's."""
+    message = update.message or update.edited_message
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id
+    user = update.effective_user
+    return user.id if user is not None else None
+
+
+def author_of(message: Message) -> int | None:
+    """Who wrote a message, by the same identity as `sender_id`."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user is not None else None
+
+
 def in_group(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
@@ -150,12 +172,17 @@ class Handlers:
         retrainer: Retrainer,
         demos: DemoRunner,
         jobs: LongJobs | None = None,
+        *,
+        reporter: ErrorReporter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.service = service
         self.limiter = limiter
         self.retrainer = retrainer
         self.demos = demos
         self.jobs = jobs or LongJobs()  # retrains and demos: never awaited in a handler
+        self.reporter = reporter
+        self.metrics = metrics
         self._admin_langs: dict[int, Lang] = {}  # for reports nobody asked for (the nightly run)
 
     async def _lang(self, update: Update) -> Lang:
@@ -176,11 +203,11 @@ class Handlers:
         """Drop a user's message beyond the per-minute limit, in private chats and groups
         alike (a group message beyond it is not scored); in private chats say so, once a
         minute. A group is not told: the warning would be noise for everyone else."""
-        user = update.effective_user
-        if user is None or self.limiter.allow(user.id):
+        sender = sender_id(update)
+        if sender is None or self.limiter.allow(sender):
             return
         private = update.effective_chat is not None and update.effective_chat.type == "private"
-        if private and update.effective_message and self.limiter.should_warn(user.id):
+        if private and update.effective_message and self.limiter.should_warn(sender):
             await update.effective_message.reply_text(
                 say("error.rate_limited", await self._lang(update))
             )
@@ -212,7 +239,7 @@ class Handlers:
         lang = await self._lang(update)
         reply = await self.service.analyse(
             text,
-            user_id=update.effective_user.id,
+            user_id=sender_id(update),
             chat_id=message.chat_id,
             message_id=message.message_id,
             lang=lang,
@@ -245,7 +272,10 @@ class Handlers:
             await query.answer(say("correction.stale", lang), show_alert=True)
             return
         verdict_id, choice = parsed
-        if choice == RIGHT:
+        if choice == RIGHT:  # only the owner's: the buttons go for everyone
+            await self.service.check_verdict_owner(
+                verdict_id, user_id=query.from_user.id, chat_id=query.message.chat.id, lang=lang
+            )
             await query.answer(say("correction.confirmed", lang))
             await _drop_buttons(query)
             return
@@ -339,7 +369,7 @@ class Handlers:
         if verdict_id is not None:
             answer = await self.service.correct_verdict(
                 verdict_id,
-                user_id=update.effective_user.id,
+                user_id=sender_id(update),
                 chat_id=message.chat_id,
                 label=label,
                 lang=lang,
@@ -347,10 +377,11 @@ class Handlers:
         elif target.text and not (target.from_user and target.from_user.is_bot):
             answer = await self.service.correct_text(
                 target.text,
-                user_id=update.effective_user.id,
+                user_id=sender_id(update),
                 chat_id=message.chat_id,
                 label=label,
                 lang=lang,
+                author_id=author_of(target),
             )
         else:
             raise UsageError(say("correction.usage", lang))
@@ -379,12 +410,13 @@ class Handlers:
 
     async def group_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if update.effective_user is None:  # anonymous admins and linked channels post too
+        sender = sender_id(update)
+        if sender is None:
             return
         alert = await self.service.observe_group_message(
             message.text,
             chat_id=message.chat_id,
-            user_id=update.effective_user.id,
+            user_id=sender,
             at=message.date.timestamp(),
             message_id=message.message_id,
         )
@@ -440,11 +472,15 @@ class Handlers:
         return False
 
     async def _chat_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-        member = await context.bot.get_chat_member(
-            update.effective_chat.id, update.effective_user.id
-        )
-        if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
-            return True
+        sender_chat = update.effective_message.sender_chat
+        if sender_chat is not None and sender_chat.id == update.effective_chat.id:
+            return True  # an anonymous admin: only admins can post as the group itself
+        if sender_chat is None:  # a channel posting here is no admin of the group
+            member = await context.bot.get_chat_member(
+                update.effective_chat.id, update.effective_user.id
+            )
+            if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+                return True
         await update.effective_message.reply_text(
             say("error.chat_admins_only", await self._lang(update))
         )
@@ -618,23 +654,28 @@ class Handlers:
     # --- the one error handler --------------------------------------------------------
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Answer what can be answered; log the rest. The bot keeps serving either way."""
+        """Answer what can be answered; log the rest, and report internal errors to the
+        operators (bot.error_reports). The bot keeps serving either way."""
         error = context.error
         message = update.effective_message if isinstance(update, Update) else None
         lang = await self._lang(update) if isinstance(update, Update) else "ko"
+        kind = "usage"
         if isinstance(error, UsageError):
             text = str(error)
         elif isinstance(error, StorageError):
             log.warning("storage error: %s", error)
-            text = say("error.storage", lang, error=str(error))
+            text, kind = say("error.storage", lang, error=str(error)), "storage"
         elif isinstance(error, ServingBusy):
             log.warning("serving queue full: %s", error)
-            text = say("error.busy", lang)
+            text, kind = say("error.busy", lang), "busy"
         else:
-            log.error(
-                "unhandled error in update %s", getattr(update, "update_id", "?"), exc_info=error
-            )
-            text = say("error.internal", lang)
+            update_id = update.update_id if isinstance(update, Update) else None
+            log.error("unhandled error in update %s", update_id or "-", exc_info=error)
+            text, kind = say("error.internal", lang), "internal"
+            if self.reporter is not None and error is not None:
+                await self.reporter.report(context.bot, error, update_id)
+        if self.metrics is not None:
+            self.metrics.errors.labels(kind=kind).inc()
         if isinstance(update, Update) and update.callback_query is not None:
             await _quietly(update.callback_query.answer(text[:200], show_alert=True))
         elif message is not None:

@@ -27,18 +27,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from telegram import Bot, Update
 from telegram.ext import Application, ExtBot
 
-from bot.storage import Storage, StorageError
+from bot.metrics import Metrics
+from bot.storage import DatabaseUnavailable, Storage, StorageError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Updates waiting in memory at most (about 10 s of work at full speed). Beyond it polling
 # pauses and the webhook answers 503, so Telegram keeps, and later redelivers, the rest.
 MAX_BACKLOG = 2_000
+# How long to keep trying when the database cannot be reached (a PostgreSQL restart, a
+# network blip): writing an update down before polling confirms it, marking it handled.
+UNAVAILABLE_RETRY_S = 60.0
+RETRY_PAUSE_S = 0.25
 
 
 class InboxQueue(asyncio.Queue):
@@ -52,6 +61,7 @@ class InboxQueue(asyncio.Queue):
     def __init__(self, *, deferred: bool = False, max_backlog: int = MAX_BACKLOG) -> None:
         super().__init__()
         self.storage: Storage | None = None  # set once the database is open
+        self.metrics: Metrics | None = None
         self.deferred = deferred
         self.max_backlog = max_backlog
         self._writing: set[asyncio.Task[None]] = set()
@@ -93,7 +103,14 @@ class InboxQueue(asyncio.Queue):
         assert self.storage is not None
         payload = json.dumps(update.to_dict(), ensure_ascii=False)
         try:
-            fresh = await self.storage.receive(update.update_id, payload)
+            fresh = await self._receive(update.update_id, payload)
+        except DatabaseUnavailable:
+            if not self.deferred:
+                raise  # the webhook answers 503: Telegram keeps the update, delivers it again
+            log.warning(
+                "update %s not written to the inbox: database unavailable", update.update_id
+            )
+            fresh = True
         except StorageError as error:
             # A locked database must not stop the bot: the update is handled anyway
             # (the user hears "cannot save now"), only without the crash guarantee.
@@ -103,6 +120,16 @@ class InboxQueue(asyncio.Queue):
             log.info("update %s was delivered again; not handled twice", update.update_id)
             return
         await super().put(update)
+
+    async def _receive(self, update_id: int, payload: str) -> bool:
+        """Polling: while the database is unreachable, keep trying (the poller waits for
+        this write before it confirms the batch, so Telegram keeps the updates meanwhile).
+        The webhook does not wait: Telegram retries on its own."""
+        storage = self.storage
+        assert storage is not None
+        if not self.deferred:
+            return await storage.receive(update_id, payload)
+        return await retry_unavailable(lambda: storage.receive(update_id, payload))
 
     async def replay_unhandled(self, bot: Bot) -> int:
         """Queue the updates a previous run received but did not finish."""
@@ -126,6 +153,12 @@ class InboxBot(ExtBot):
         self._inbox = inbox  # before Bot.__init__ freezes the object
         super().__init__(*args, **kwargs)
 
+    async def _do_post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._do_post(endpoint, *args, **kwargs)
+        if self._inbox.metrics is not None:  # counted once Telegram has taken it
+            self._inbox.metrics.answered(endpoint)
+        return result
+
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         await self._inbox.settled()
         await self._inbox.wait_for_room()
@@ -146,10 +179,29 @@ class InboxApplication(Application):
             super()._mark_for_persistence_update(update=update, job=job)
 
     async def process_update(self, update: object) -> None:
+        started = time.perf_counter()
         await super().process_update(update)
         queue = self.update_queue
+        if isinstance(queue, InboxQueue) and queue.metrics is not None:
+            queue.metrics.handled(started)
         if isinstance(update, Update) and isinstance(queue, InboxQueue) and queue.storage:
+            storage = queue.storage
             try:
-                await queue.storage.handled(update.update_id)
+                # An update left unmarked would be replayed, answered twice, once this
+                # process is gone: worth waiting out a database restart.
+                await retry_unavailable(lambda: storage.handled(update.update_id))
             except StorageError as error:  # replayed after a restart: at least once
                 log.warning("update %s not marked handled: %s", update.update_id, error)
+
+
+async def retry_unavailable(write: Callable[[], Awaitable[T]]) -> T:
+    """``write()``, tried again while the database cannot be reached, for up to
+    UNAVAILABLE_RETRY_S; then its DatabaseUnavailable is raised."""
+    deadline = asyncio.get_running_loop().time() + UNAVAILABLE_RETRY_S
+    while True:
+        try:
+            return await write()
+        except DatabaseUnavailable:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(RETRY_PAUSE_S)

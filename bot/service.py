@@ -22,7 +22,7 @@ from bot.retraining import plan_retrain
 from bot.served_version import ServedVersion, VersionRefused
 from bot.serving import ModelService
 from bot.settings import Settings, zone_named
-from bot.storage import Removed, Storage
+from bot.storage import DatabaseUnavailable, Removed, Storage
 from nlp.inference import normalize_text
 from nlp.trace import Trace
 from training.registry import Registry, RegistryError
@@ -123,16 +123,21 @@ class SentimentService:
         if trace.is_empty:
             return Reply(replies.unreadable_text(trace, lang))
         corrected = self.overlay.lookup(text, user_id, trace.positive)
-        verdict_id = await self.storage.remember_verdict(
-            chat_id=chat_id,
-            message_id=message_id,
-            text=text,
-            predicted_label=trace.label,
-            probability=trace.positive,
-            model_version=trace.model_version,
-            user_id=user_id,
-            shown_label=corrected.label if corrected else None,
-        )
+        try:
+            verdict_id: int | None = await self.storage.remember_verdict(
+                chat_id=chat_id,
+                message_id=message_id,
+                text=text,
+                predicted_label=trace.label,
+                probability=trace.positive,
+                model_version=trace.model_version,
+                user_id=user_id,
+                shown_label=corrected.label if corrected else None,
+            )
+        except DatabaseUnavailable as error:
+            # The verdict is still worth sending; only its buttons need the stored row.
+            log.warning("verdict not stored, sent without buttons: %s", error)
+            verdict_id = None
         photo = await asyncio.to_thread(charts.trace_chart, trace, lang=lang) if chart else None
         text_out = replies.verdict_text(trace, lang, corrected)
         return Reply(text_out, photo=photo, verdict_id=verdict_id)
@@ -162,11 +167,33 @@ class SentimentService:
             lang=lang,
         )
 
+    async def check_verdict_owner(
+        self, verdict_id: int, *, user_id: int, chat_id: int, lang: Lang
+    ) -> None:
+        """Raises UsageError unless the verdict is this user's in this chat (or gone, when
+        nothing is left to protect)."""
+        verdict = await self.storage.get_verdict(verdict_id)
+        if verdict is not None and (verdict.chat_id != chat_id or verdict.user_id != user_id):
+            raise UsageError(say("correction.not_yours", lang))
+
     async def correct_text(
-        self, text: str, *, user_id: int, chat_id: int, label: int, lang: Lang
+        self,
+        text: str,
+        *,
+        user_id: int,
+        chat_id: int,
+        label: int,
+        lang: Lang,
+        author_id: int | None = None,
     ) -> str:
-        """A correction of a message that has no stored verdict (e.g. a reply to the
-        user's own message): trace it now to record what the model predicted."""
+        """A correction of a message that has no stored verdict (a reply to a message):
+        trace it now to record what the model predicted.
+
+        Another member's text (``author_id``) is stored only in a group that keeps texts
+        (/store_text on), and under its author too, so their /forget removes it."""
+        others = author_id is not None and author_id != user_id
+        if others and not (await self.storage.chat_settings(chat_id)).store_text:
+            raise UsageError(say("correction.others_text_not_kept", lang))
         trace = await self._read(text)
         if trace.is_empty:
             return replies.unreadable_text(trace, lang)
@@ -179,6 +206,7 @@ class SentimentService:
             user_id=user_id,
             chat_id=chat_id,
             lang=lang,
+            author_id=author_id if others else None,
         )
 
     async def _save_correction(
@@ -192,6 +220,7 @@ class SentimentService:
         user_id: int,
         chat_id: int,
         lang: Lang,
+        author_id: int | None = None,
     ) -> str:
         """Store first, then say so: the answer is only given once the row is committed."""
         result = await self.storage.add_correction(
@@ -202,6 +231,7 @@ class SentimentService:
             user_id=user_id,
             chat_id=chat_id,
             model_version=model_version,
+            author_id=author_id,
         )
         self.overlay.add(text, user_id, corrected_label)
         key = "correction.saved" if result.created else "correction.updated"
@@ -230,6 +260,7 @@ class SentimentService:
         now = self.clock()
         removed = await self.storage.prune(now - self.settings.retention_days * 86_400)
         await self.storage.prune_inbox(now - INBOX_KEEP_S)
+        await self.storage.prune_leases(now - INBOX_KEEP_S)  # killed processes leave theirs
         if removed.corrections:
             await self.load_overlay()  # the overlay must not outlive its corrections
         return removed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,9 +20,14 @@ from dataclasses import dataclass
 from nlp.ensemble import Servable
 from nlp.trace import Trace
 
+log = logging.getLogger(__name__)
+
 WARM_UP_TEXTS = ["정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ"]
 MAX_BATCH = 64
 MAX_QUEUE = 1_000  # about 3 s of work at full speed: beyond it, answering "busy" is kinder
+
+
+_Request = tuple[str, "asyncio.Future[Trace]", float]  # text, its answer, when it was queued
 
 
 class ServingBusy(RuntimeError):
@@ -48,12 +54,11 @@ class ModelService:
         self._model = model
         self._max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Trace], float]] = asyncio.Queue(
-            maxsize=max_queue
-        )
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=max_queue)
         self._worker: asyncio.Task[None] | None = None
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._served = 0
+        self._failed = 0  # requests whose trace raised, even alone
         self._swaps = 0
         self._started_at = time.time()
 
@@ -120,26 +125,38 @@ class ModelService:
         )
 
     async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            model = self._model  # the whole batch runs on the model current at its start
-            texts = [text for text, _, _ in batch]
-            try:
-                traces = await loop.run_in_executor(self._executor, model.trace_batch, texts)
-            except Exception as error:  # a bad batch fails its requests, not the service
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            finished = time.perf_counter()
-            for (_, future, queued_at), trace in zip(batch, traces, strict=True):
-                self._latencies.append((finished - queued_at) * 1000)
-                if not future.done():
-                    future.set_result(trace)
-            self._served += len(batch)
+            # The whole batch runs on the model current at its start.
+            await self._trace_batch(self._model, batch)
+
+    async def _trace_batch(self, model: Servable, batch: list[_Request]) -> None:
+        """Trace the batch in one pass. If the pass fails, each request is traced again
+        alone (on the same model), so a request that breaks the model fails by itself and
+        the other messages of its batch are still answered."""
+        loop = asyncio.get_running_loop()
+        texts = [text for text, _, _ in batch]
+        try:
+            traces = await loop.run_in_executor(self._executor, model.trace_batch, texts)
+        except Exception as error:  # a bad batch fails its requests, not the service
+            if len(batch) > 1:
+                log.warning("a batch of %d failed (%r); tracing each alone", len(batch), error)
+                for request in batch:
+                    await self._trace_batch(model, [request])
+                return
+            _, future, _ = batch[0]
+            self._failed += 1
+            if not future.done():
+                future.set_exception(error)
+            return
+        finished = time.perf_counter()
+        for (_, future, queued_at), trace in zip(batch, traces, strict=True):
+            self._latencies.append((finished - queued_at) * 1000)
+            if not future.done():
+                future.set_result(trace)
+        self._served += len(batch)
 
 
 def _load_and_warm(load: Callable[[], Servable]) -> Servable:

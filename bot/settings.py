@@ -8,13 +8,17 @@ checked against it by tests/test_readme.py.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.storage.location import parse_location
 from training import paths as training_paths
@@ -103,6 +107,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OUTGOING_PER_SECOND", "30"),
     Variable("HTTP_CONNECTIONS", "16"),
     Variable("DB_BUSY_TIMEOUT", "5"),
+    Variable("ERROR_CHAT_ID", ""),
+    Variable("METRICS_PORT", "0"),
     *training_paths.VARIABLES,
 )
 DEFAULTS: dict[str, str] = {variable.name: variable.default for variable in VARIABLES}
@@ -173,13 +179,16 @@ class Settings:
     model_poll_seconds: float
     replicas: int
     role: Role
+    error_chat_id: int | None = None  # None: internal errors are reported to the admins
+    metrics_port: int = 0  # polling mode: a port for /metrics and the health checks; 0: none
     first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        cron = _str(env, "RETRAIN_CRON").strip()
+        timezone = _zone(env, "TIMEZONE")
+        webhook_url = _webhook_url(env)
         return cls(
             token=_str(env, "TELEGRAM_TOKEN") or None,
             admin_ids=_ids(_str(env, "ADMIN_IDS")),
@@ -188,12 +197,12 @@ class Settings:
             paths=TrainingPaths.from_env(env),
             base_url=_str(env, "TELEGRAM_BASE_URL"),
             base_file_url=_str(env, "TELEGRAM_BASE_FILE_URL"),
-            webhook_url=_str(env, "WEBHOOK_URL") or None,
+            webhook_url=webhook_url,
             webhook_listen=_str(env, "WEBHOOK_LISTEN"),
             webhook_port=_int(env, "WEBHOOK_PORT", minimum=1, maximum=65535),
-            webhook_secret=_str(env, "WEBHOOK_SECRET") or None,
-            timezone=_zone(env, "TIMEZONE"),
-            retrain_cron=None if cron.lower() in ("", "off", "none") else cron,
+            webhook_secret=_webhook_secret(env, required=webhook_url is not None),
+            timezone=timezone,
+            retrain_cron=_cron(env, timezone),
             retrain=_recipe(env),
             retrain_after_corrections=_int(env, "RETRAIN_AFTER_CORRECTIONS", minimum=0),
             retrain_interval_minutes=_float(env, "RETRAIN_INTERVAL_MINUTES", minimum=0),
@@ -210,6 +219,8 @@ class Settings:
             model_poll_seconds=_float(env, "MODEL_POLL_SECONDS", minimum=0),
             replicas=_int(env, "REPLICAS", minimum=1, maximum=64),
             role=Role(_choice(env, "BOT_ROLE", tuple(Role))),
+            error_chat_id=_chat_id(env, "ERROR_CHAT_ID"),
+            metrics_port=_int(env, "METRICS_PORT", minimum=0, maximum=65535),
             first_model=FirstModelPlan(
                 quick=_choice(env, "FIRST_MODEL", ("quick", "full")) == "quick"
             ),
@@ -224,6 +235,13 @@ class Settings:
     def database_label(self) -> str:
         """The database for logs and messages, without a password."""
         return str(parse_location(self.database))
+
+    @property
+    def error_report_chats(self) -> tuple[int, ...]:
+        """Where internal errors are reported: ERROR_CHAT_ID, else every bot admin."""
+        if self.error_chat_id is not None:
+            return (self.error_chat_id,)
+        return tuple(sorted(self.admin_ids))
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admin_ids
@@ -250,6 +268,16 @@ def _ids(raw: str) -> frozenset[int]:
         raise ConfigError(f"ADMIN_IDS must be comma-separated user ids, not {raw!r}") from error
 
 
+def _chat_id(env: Mapping[str, str], name: str) -> int | None:
+    raw = _str(env, name).strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a chat id (a whole number), not {raw!r}") from error
+
+
 def _database_url(env: Mapping[str, str]) -> str | None:
     raw = _str(env, "DATABASE_URL").strip()
     if not raw:
@@ -264,6 +292,58 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             "(for SQLite, leave it unset and set DATABASE_PATH)"
         )
     return raw
+
+
+def _cron(env: Mapping[str, str], timezone: ZoneInfo) -> str | None:
+    """RETRAIN_CRON, checked now: a bad one would otherwise fail only when the job is
+    scheduled, after start-up (and after a first model's minutes of training)."""
+    cron = _str(env, "RETRAIN_CRON").strip()
+    if cron.lower() in ("", "off", "none"):
+        return None
+    try:
+        CronTrigger.from_crontab(cron, timezone=timezone)
+    except ValueError as error:
+        raise ConfigError(
+            f"RETRAIN_CRON must be five crontab fields (minute hour day month weekday) "
+            f"or off, not {cron!r}: {error}"
+        ) from error
+    return cron
+
+
+def _webhook_url(env: Mapping[str, str]) -> str | None:
+    """Telegram delivers webhooks to HTTPS URLs only."""
+    raw = _str(env, "WEBHOOK_URL").strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError as error:
+        raise ConfigError(f"WEBHOOK_URL is not a URL: {error}") from error
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"WEBHOOK_URL must be an https:// URL with a host, not {raw!r}")
+    return raw
+
+
+# What Telegram accepts as a webhook's secret_token (setWebhook).
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _webhook_secret(env: Mapping[str, str], *, required: bool) -> str | None:
+    """Without a secret anyone who finds the webhook's URL can post updates as any user,
+    so webhook mode does not start without one."""
+    secret = _str(env, "WEBHOOK_SECRET")
+    if not secret:
+        if required:
+            raise ConfigError("WEBHOOK_SECRET must be set when WEBHOOK_URL is set")
+        return None
+    if not _SECRET.fullmatch(secret):
+        # The value itself is not shown: it is a secret.
+        raise ConfigError(
+            f"WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ - "
+            f"(it has {len(secret)} characters)"
+        )
+    return secret
 
 
 def _recipe(env: Mapping[str, str]) -> RetrainRecipe:

@@ -11,7 +11,10 @@ itself:
   a full backlog the answer is 503, and Telegram delivers it again later;
 * `GET /health/live`: 200 while the event loop answers;
 * `GET /health/ready`: 200 while a model is served, the database answers and the server is
-  not draining; 503 otherwise, so a proxy sends the next update to another replica.
+  not draining; 503 otherwise, so a proxy sends the next update to another replica;
+* `GET /metrics`: the Prometheus figures (bot/metrics.py).
+
+In polling mode the same server runs without the update route when METRICS_PORT is set.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ from telegram import Bot, Update
 from tornado.httpserver import HTTPServer
 
 from bot.inbox import InboxQueue
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.storage import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-LIVE_PATH, READY_PATH = "/health/live", "/health/ready"
+LIVE_PATH, READY_PATH, METRICS_PATH = "/health/live", "/health/ready", "/metrics"
 READY_TIMEOUT_S = 2.0
 
 Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else why not
@@ -46,13 +51,21 @@ class _UpdateHandler(tornado.web.RequestHandler):
         if self.secret is not None and self.request.headers.get(SECRET_HEADER) != self.secret:
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
         try:
-            update = Update.de_json(json.loads(self.request.body), self.bot)
+            body = json.loads(self.request.body)
+            if not isinstance(body, dict):  # PTB would fail on it with an AttributeError
+                raise TypeError(f"an update is a JSON object, not {type(body).__name__}")
+            update = Update.de_json(body, self.bot)
         except (ValueError, TypeError, KeyError) as error:
             log.warning("webhook: an update that cannot be read: %s", error)
             raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST) from error
         if not self.queue.has_room:  # Telegram keeps it and delivers it again later
             raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, reason="busy")
-        await self.queue.put(update)  # returns once the inbox holds it
+        try:
+            await self.queue.put(update)  # returns once the inbox holds it
+        except DatabaseUnavailable as error:  # Telegram keeps it and delivers it again
+            raise tornado.web.HTTPError(
+                HTTPStatus.SERVICE_UNAVAILABLE, reason="database unavailable"
+            ) from error
         self.set_status(HTTPStatus.OK)
 
 
@@ -72,6 +85,15 @@ class _ReadyHandler(tornado.web.RequestHandler):
         self.write(problem or "ok")
 
 
+class _MetricsHandler(tornado.web.RequestHandler):
+    def initialize(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.write(self.metrics.exposition())
+
+
 class _Application(tornado.web.Application):
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
         """Quiet: one line per update would drown the bot's own log."""
@@ -81,23 +103,30 @@ class WebhookServer:
     def __init__(
         self,
         *,
-        path: str,
+        path: str | None,
         bot: Bot,
         queue: InboxQueue,
         secret: str | None,
         ready: Readiness,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``path`` None: no update route (polling mode, health and metrics only)."""
         self._ready = ready
         self.draining = False
         routes: list[Any] = [
-            (
-                rf"/{path.strip('/')}/?",
-                _UpdateHandler,
-                {"bot": bot, "queue": queue, "secret": secret},
-            ),
             (LIVE_PATH, _LiveHandler),
             (READY_PATH, _ReadyHandler, {"server": self}),
         ]
+        if metrics is not None:
+            routes.append((METRICS_PATH, _MetricsHandler, {"metrics": metrics}))
+        if path is not None:
+            routes.append(
+                (
+                    rf"/{path.strip('/')}/?",
+                    _UpdateHandler,
+                    {"bot": bot, "queue": queue, "secret": secret},
+                )
+            )
         self._http = HTTPServer(_Application(routes))
 
     async def readiness_problem(self) -> str | None:

@@ -55,6 +55,7 @@ def webhook_env(port: int) -> dict[str, str]:
         "WEBHOOK_URL": "https://bot.example.test/hook",
         "WEBHOOK_LISTEN": "127.0.0.1",
         "WEBHOOK_PORT": str(port),
+        "WEBHOOK_SECRET": "e2e-webhook-secret",
     }
 
 

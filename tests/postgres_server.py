@@ -118,7 +118,18 @@ class PostgresServer:
         )
         if init.returncode != 0:
             raise NoPostgres(f"initdb failed ({init.returncode}): {init.stderr.strip()}")
-        log = open(self.root / "postgres.log", "wb")  # noqa: SIM115 (lives with the server)
+        self._launch()
+
+    def restart(self) -> None:
+        """Stop the server (a fast shutdown: every session is cut) and start it again on
+        the same data and port, as an operator's restart or a failover does."""
+        self.stop()
+        self._launch()
+
+    def _launch(self) -> None:
+        data = self.root / "data"
+        env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
+        log = open(self.root / "postgres.log", "ab")  # noqa: SIM115 (lives with the server)
         self.process = subprocess.Popen(
             [
                 str(self.bin_dir / "postgres"),

@@ -356,6 +356,7 @@ async def test_a_crash_in_one_update_does_not_stop_the_bot(tg, bot, monkeypatch)
         raise RuntimeError("boom")
 
     monkeypatch.setattr(SentimentService, "forget", explode)
+    tg.private_chat(tg.create_user("관리자", user_id=ADMIN_ID))  # gets the error report
     user = tg.create_user("하준")
     chat = tg.private_chat(user)
     tg.send_text(chat, user, "/forget")

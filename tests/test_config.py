@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,15 @@ def test_a_fresh_install_answers_with_a_quick_model_unless_told_to_wait():
         ("DATABASE_URL", "postgresql+psycopg://db/bot", "DATABASE_URL: .* through asyncpg"),
         ("DATABASE_URL", "var/bot.sqlite3", "DATABASE_URL must be a postgresql://"),
         ("DATABASE_URL", "sqlite:///var/bot.sqlite3", "DATABASE_URL must be a postgresql://"),
+        ("RETRAIN_CRON", "61 3 * * *", "RETRAIN_CRON must be five crontab fields"),
+        ("RETRAIN_CRON", "every night", "RETRAIN_CRON must be five crontab fields"),
+        ("WEBHOOK_URL", "http://bot.example.com/hook", "WEBHOOK_URL must be an https:// URL"),
+        ("WEBHOOK_URL", "https:///hook", "WEBHOOK_URL must be an https:// URL with a host"),
+        ("WEBHOOK_URL", "https://bot.example.com:99999/", "WEBHOOK_URL is not a URL"),
+        ("WEBHOOK_URL", "https://bot.example.com/hook", "WEBHOOK_SECRET must be set"),
+        ("WEBHOOK_SECRET", "has space", "WEBHOOK_SECRET must be 1-256 characters"),
+        ("WEBHOOK_SECRET", "x" * 257, "WEBHOOK_SECRET must be 1-256 characters"),
+        ("WEBHOOK_SECRET", "sécret", "WEBHOOK_SECRET must be 1-256 characters"),
     ],
 )
 def test_a_bad_value_is_refused_at_start_with_its_name(variable, value, message):
@@ -89,3 +101,43 @@ def test_the_database_is_the_sqlite_file_unless_database_url_is_set():
     )
     assert settings.database == "postgresql://bot:s3cret@db.internal:5432/sentiment"
     assert "s3cret" not in settings.database_label and "db.internal" in settings.database_label
+
+
+def test_webhook_settings_that_telegram_accepts():
+    settings = Settings.from_env(
+        {"WEBHOOK_URL": "https://bot.example.com:8443/tg", "WEBHOOK_SECRET": "A-z_09" * 40}
+    )
+    assert settings.webhook_url == "https://bot.example.com:8443/tg"
+    assert settings.webhook_secret == "A-z_09" * 40
+    assert (
+        Settings.from_env({"RETRAIN_CRON": "30 2 * * mon-fri"}).retrain_cron == "30 2 * * mon-fri"
+    )
+    assert Settings.from_env({"RETRAIN_CRON": "off"}).retrain_cron is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RETRAIN_CRON", "0 25 * * *"), ("WEBHOOK_SECRET", "no spaces allowed")],
+)
+def test_the_bot_stops_at_start_with_one_line_and_exit_2(tmp_path, variable, value):
+    """Before anything else happens (no model trained, no database opened)."""
+    env = {
+        key: val
+        for key, val in os.environ.items()
+        if key not in ("DATABASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "RETRAIN_CRON")
+    }
+    env.update(
+        {
+            variable: value,
+            "MODEL_REGISTRY": str(tmp_path / "registry"),
+            "DATABASE_PATH": str(tmp_path / "bot.db"),
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"configuration error: {variable}")
+    assert value not in done.stderr or variable != "WEBHOOK_SECRET"  # a secret is not echoed
+    assert not (tmp_path / "registry").exists() and not (tmp_path / "bot.db").exists()

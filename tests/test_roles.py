@@ -27,9 +27,9 @@ async def test_only_the_trainer_and_a_lone_bot_schedule_the_jobs(settings) -> No
     replica = await _job_names(dataclasses.replace(settings, role=Role.REPLICA))
     trainer = await _job_names(dataclasses.replace(settings, role=Role.TRAINER))
     assert {"retention", "retrain-interval", "retrain"} <= lone and "retrain-due" not in lone
-    # Every process follows the served version; on PostgreSQL a replica also takes over
-    # the updates of one that died.
-    assert replica - {"replay-orphans"} == {"follow-model"}
+    # Every process follows the served version and refreshes its metrics; on PostgreSQL
+    # a replica also takes over the updates of one that died.
+    assert replica - {"replay-orphans"} == {"follow-model", "metrics"}
     assert {"retention", "retrain-interval", "retrain-due", "follow-model"} <= trainer
 
 

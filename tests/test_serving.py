@@ -148,3 +148,36 @@ async def test_a_full_queue_answers_busy_instead_of_growing(trained_model):
         assert (await service.trace("다시 보내면 괜찮아요")).words  # and it recovers
     finally:
         await service.stop()
+
+
+class _BreaksOn:
+    """The trained model, except that any batch holding `bad` raises (as a text that trips
+    a tokenizer bug would)."""
+
+    def __init__(self, model, bad: str) -> None:
+        self._model, self._bad = model, bad
+        self.version = model.version
+        self.batches: list[int] = []
+
+    def trace_batch(self, texts):
+        self.batches.append(len(texts))
+        if self._bad in texts:
+            raise ValueError("this text breaks the model")
+        return self._model.trace_batch(texts)
+
+
+async def test_a_request_that_fails_fails_alone(trained_model):
+    model = _BreaksOn(trained_model, bad="망가뜨리는 글")
+    service = ModelService(model)
+    await service.start()
+    try:
+        texts = [*TEXTS, "망가뜨리는 글", *TEXTS]
+        results = await asyncio.gather(*(service.trace(t) for t in texts), return_exceptions=True)
+    finally:
+        await service.stop()
+    assert len(texts) in model.batches  # they did share a batch, which failed
+    failed = [text for text, r in zip(texts, results, strict=True) if isinstance(r, Exception)]
+    assert failed == ["망가뜨리는 글"]
+    answered = [r for r in results if not isinstance(r, Exception)]
+    assert len(answered) == 8 and all(r.model_version == trained_model.version for r in answered)
+    assert [r.text for r in answered] == TEXTS * 2  # each its own answer, in order

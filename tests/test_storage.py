@@ -34,6 +34,7 @@ from bot.storage import (
     StorageError,
     normalise_text,
     parse_location,
+    replica_store,
 )
 from bot.storage.database import MIGRATIONS_DIR
 from bot.storage.schema import metadata
@@ -388,6 +389,27 @@ async def test_changing_a_consumed_label_makes_it_pending_again(storage: Storage
     assert await storage.count_pending() == 0
     await storage.add_correction(**correction(corrected_label=1))
     assert await storage.count_pending() == 1
+
+
+async def test_a_double_tap_on_two_processes_saves_one_correction(database: str) -> None:
+    """Two replicas saving the same user's correction of the same text at the same moment:
+    both succeed (no unique-index error), one row, the latest label."""
+    async with await Storage.open(database) as first, await Storage.open(database) as second:
+        for round_ in range(10):
+            text = f"두 번 누른 리뷰 {round_}"
+            results = await asyncio.gather(
+                first.add_correction(**correction(text=text, corrected_label=0)),
+                second.add_correction(**correction(text=text, corrected_label=0)),
+            )
+            assert sorted(result.created for result in results) == [False, True]
+            assert results[0].id == results[1].id
+        again = await first.add_correction(
+            **correction(text="두 번 누른 리뷰 3", corrected_label=1)
+        )
+        assert not again.created
+        rows = await second.all_corrections()
+    assert len(rows) == 10
+    assert [row.corrected_label for row in rows if row.text.endswith(" 3")] == [1]
 
 
 @pytest.mark.parametrize(
@@ -799,9 +821,9 @@ async def test_a_killed_processs_updates_are_replayed_by_another(database: str) 
             [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
         )
         assert done.returncode == -9 and done.stdout.strip() == "True", done.stderr
-        for _ in range(50):  # PostgreSQL notices the dead session within moments
-            replayed = await survivor.unhandled()
-            if replayed:
-                break
-            await asyncio.sleep(0.1)
+        # PostgreSQL drops the dead session's lock at once; its lease runs out LEASE_S
+        # after its last renewal (bot/storage/replica_store.py).
+        async with asyncio.timeout(replica_store.LEASE_S + 10):
+            while not (replayed := await survivor.unhandled()):
+                await asyncio.sleep(0.1)
         assert replayed == [(5, "{}")]

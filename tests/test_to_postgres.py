@@ -127,7 +127,10 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
             }
             for i in n
         ],
-        "served_model": [{"id": 1, "version": "20260101-default-abc", "changed_at": 1.7e9}],
+        "served_model": [
+            {"id": 1, "version": "20260101-default-abc", "changed_at": 1.7e9, "generation": 4}
+        ],
+        "process_leases": [{"process_id": "a1b2", "renewed_at": 1.7e9}],
     }
 
 

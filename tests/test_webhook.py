@@ -59,6 +59,14 @@ async def test_updates_need_the_secret_and_reach_the_queue(server) -> None:
     assert (await queue.get()).message.text == "안녕"
 
 
+@pytest.mark.parametrize("body", [b"[1, 2]", b"42", b'"update"', b"null"])
+async def test_a_body_that_is_not_an_object_is_a_bad_request(server, body) -> None:
+    _, session, queue, _ = server
+    async with session.post("/hook", data=body, headers={SECRET_HEADER: "s3cret"}) as r:
+        assert r.status == 400
+    assert queue.empty()
+
+
 async def test_a_full_backlog_is_left_with_telegram(server) -> None:
     _, session, queue, _ = server
     statuses = []

@@ -71,11 +71,13 @@ class CorrectionStore(StoreBase):
         user_id: int,
         chat_id: int,
         model_version: str,
+        author_id: int | None = None,
     ) -> CorrectionResult:
         """Save what a user says the label should be; once per user and text.
 
         A repeat updates the label and time. If the label changed, the row becomes
-        pending again, since no retrain has seen the new label yet.
+        pending again, since no retrain has seen the new label yet. ``author_id`` is the
+        member who wrote the text when it is not the corrector: their /forget removes it.
         """
         check_label("predicted_label", predicted_label)
         check_label("corrected_label", corrected_label)
@@ -92,38 +94,41 @@ class CorrectionStore(StoreBase):
             "chat_id": chat_id,
             "model_version": model_version,
             "created_at": now,
+            "author_id": None if author_id == user_id else author_id,
         }
+        # Insert-if-absent, then update: neither statement can hit the unique index, so a
+        # double tap handled by two replicas at once saves one row (the second insert
+        # waits for the first to commit, finds the row and updates it).
         async with self._db.write() as db:
-            existing = (
+            inserted = (
                 await db.execute(
-                    sa.select(corrections.c.id).where(
-                        corrections.c.user_id == user_id, corrections.c.text_key == key
+                    self._db.insert(corrections)
+                    .values(text_key=key, user_id=user_id, **values)
+                    .on_conflict_do_nothing(
+                        index_elements=[corrections.c.user_id, corrections.c.text_key]
                     )
+                    .returning(corrections.c.id)
                 )
             ).scalar_one_or_none()
-            if existing is None:
-                row_id = (
-                    await db.execute(
-                        sa.insert(corrections)
-                        .values(text_key=key, user_id=user_id, **values)
-                        .returning(corrections.c.id)
-                    )
-                ).scalar_one()
-                return CorrectionResult(id=int(row_id), created=True)
-            await db.execute(
-                sa.update(corrections)
-                .where(corrections.c.id == existing)
-                .values(
-                    consumed_by_version=sa.case(
-                        (
-                            corrections.c.corrected_label == corrected_label,
-                            corrections.c.consumed_by_version,
+            if inserted is not None:
+                return CorrectionResult(id=int(inserted), created=True)
+            existing = (
+                await db.execute(
+                    sa.update(corrections)
+                    .where(corrections.c.user_id == user_id, corrections.c.text_key == key)
+                    .values(
+                        consumed_by_version=sa.case(
+                            (
+                                corrections.c.corrected_label == corrected_label,
+                                corrections.c.consumed_by_version,
+                            ),
+                            else_=None,
                         ),
-                        else_=None,
-                    ),
-                    **values,
+                        **values,
+                    )
+                    .returning(corrections.c.id)
                 )
-            )
+            ).scalar_one()
             return CorrectionResult(id=int(existing), created=False)
 
     async def pending_corrections(self) -> list[Correction]:

@@ -243,5 +243,8 @@ def _postgresql_engine(url: sa.URL, *, busy_timeout: float, read_only: bool) -> 
         url,
         pool_size=1,
         max_overflow=2,
+        # A pooled connection is checked before use, so the first statements after a
+        # server restart or a dropped connection get a new one instead of an error.
+        pool_pre_ping=True,
         connect_args={"server_settings": settings, "timeout": PG_CONNECT_TIMEOUT_S},
     )

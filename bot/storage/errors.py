@@ -47,6 +47,9 @@ _SQLITE_READONLY = 8
 # failure (both retryable), a cancelled statement; a write in a read-only transaction.
 _PG_BUSY = frozenset({"55P03", "40P01", "40001", "57014"})
 _PG_READ_ONLY = frozenset({"25006"})
+# The server shutting down (cutting every session), crashing, or not yet accepting
+# connections while it starts: a restart, as a lost connection is.
+_PG_RESTARTING = frozenset({"57P01", "57P02", "57P03"})
 
 
 def driver_error(error: BaseException) -> BaseException:
@@ -83,6 +86,8 @@ def translate(error: BaseException) -> StorageError:
         return DatabaseBusy()
     if state in _PG_READ_ONLY:
         return DatabaseReadOnly()
+    if state in _PG_RESTARTING:
+        return DatabaseUnavailable()
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return DatabaseUnavailable()
     if isinstance(error, OSError | exc.InterfaceError) or (state or "").startswith("08"):

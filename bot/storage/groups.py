@@ -7,8 +7,9 @@ from typing import Literal
 import sqlalchemy as sa
 
 from bot.storage.base import StoreBase
+from bot.storage.retention import drop_orphan_copies
 from bot.storage.rows import ChatSettings, ScoreRow, check_probability
-from bot.storage.schema import chat_settings, mood_scores
+from bot.storage.schema import chat_settings, corrections, mood_scores
 
 _SCORE_FIELDS = (
     mood_scores.c.chat_id,
@@ -129,7 +130,9 @@ class GroupStore(StoreBase):
     async def set_store_text(self, chat_id: int, store_text: bool) -> int:
         """Opt a chat in or out of keeping message text; returns texts erased.
 
-        Opting out erases the texts already kept: leaving them would not honour it.
+        Opting out erases the texts already kept: leaving them would not honour it. That
+        includes corrections members made on each other's messages in this chat (a
+        person's correction of their own text is theirs to keep or /forget).
         """
         statement = self._db.insert(chat_settings).values(
             chat_id=chat_id, store_text=int(store_text)
@@ -148,7 +151,13 @@ class GroupStore(StoreBase):
                 .where(mood_scores.c.chat_id == chat_id, mood_scores.c.text.is_not(None))
                 .values(text=None)
             )
-            return erased.rowcount
+            others = await db.execute(
+                sa.delete(corrections).where(
+                    corrections.c.chat_id == chat_id, corrections.c.author_id.is_not(None)
+                )
+            )
+            await drop_orphan_copies(db)
+            return erased.rowcount + others.rowcount
 
     async def set_alert_threshold(self, chat_id: int, threshold: float | None) -> None:
         """Set or remove (None) the alert threshold; either way a pending alert resets."""

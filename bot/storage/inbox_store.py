@@ -66,6 +66,13 @@ class InboxStore(StoreBase):
                 claimed.extend((int(update_id), payload) for update_id, payload in result.all())
         return sorted(claimed)
 
+    async def count_unhandled(self) -> int:
+        """Updates received (by any process) and not yet handled."""
+        rows = await self._db.fetch(
+            sa.select(sa.func.count()).select_from(inbox).where(inbox.c.done_at.is_(None))
+        )
+        return int(rows[0][0])
+
     async def prune_inbox(self, before: float) -> int:
         """Handled updates are kept (without payload) only to spot a second delivery,
         which Telegram makes within a day."""

@@ -78,6 +78,13 @@ class RunStore(StoreBase):
             )
             return result.rowcount
 
+    async def run_counts(self) -> dict[str, int]:
+        """How many runs ended (or are running) in each status."""
+        rows = await self._db.fetch(
+            sa.select(training_runs.c.status, sa.func.count()).group_by(training_runs.c.status)
+        )
+        return {str(status): int(count) for status, count in rows}
+
     async def runs(self, limit: int = 10) -> list[TrainingRun]:
         """The latest runs, newest first."""
         rows = await self._db.fetch(

@@ -1,7 +1,7 @@
 """The tables as they are at the latest revision, for both SQLite and PostgreSQL.
 
 The history that leads here is in ``migrations/versions`` (one Alembic revision per
-schema version, ``0001`` … ``0011``); this file is what queries are written against.
+schema version, ``0001`` … ``0012``); this file is what queries are written against.
 A change is a new revision *and* an edit here; ``tests/test_storage.py`` checks that
 the two agree on both backends.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 11  # the head revision, "0011"
+SCHEMA_VERSION = 12  # the head revision, "0012"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -49,6 +49,9 @@ corrections = sa.Table(
     sa.Column("created_at", FLOAT, nullable=False),
     sa.Column("consumed_by_version", TEXT),
     sa.Column("consumed_at", FLOAT),  # 6
+    # 12: the member whose message was corrected, when not the corrector (their /forget
+    # removes it); None for a person's own text.
+    sa.Column("author_id", INT),
     sa.Index("corrections_user_text", "user_id", "text_key", unique=True),
     sa.Index(
         "corrections_pending",
@@ -57,6 +60,7 @@ corrections = sa.Table(
         postgresql_where=sa.text("consumed_by_version IS NULL"),
     ),
     sa.Index("corrections_text", "text_key"),  # 5
+    sa.Index("corrections_author", "author_id"),  # 12
 )
 
 verdicts = sa.Table(
@@ -172,4 +176,11 @@ served_model = sa.Table(  # 9: one row, the version every process should serve
     sa.Column("version", TEXT, nullable=False),
     sa.Column("changed_at", FLOAT, nullable=False),
     sa.Column("generation", INT, nullable=False, server_default="1"),  # 11: raised by each change
+)
+
+process_leases = sa.Table(  # 12: each live process renews its row (PostgreSQL replicas)
+    "process_leases",
+    metadata,
+    sa.Column("process_id", TEXT, primary_key=True),
+    sa.Column("renewed_at", FLOAT, nullable=False),  # the database server's clock
 )

@@ -46,6 +46,10 @@ def tiny_png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 
     )
 
 
+# The placeholder users of messages sent on behalf of a chat (see send_text_as_chat).
+ANONYMOUS_ADMIN_ID, TELEGRAM_SERVICE_ID = 1087968824, 777000
+
+
 class UserSimulation:
     """Simulated users and chats, plus helpers to await and inspect the bot's output.
 
@@ -140,6 +144,29 @@ class UserSimulation:
         if entities := auto_entities(text):
             content["entities"] = entities
         return self._user_message(chat, user, content, reply_to)
+
+    def send_text_as_chat(self, chat: ChatRef, text: str, *, as_chat: ChatRef) -> JsonDict:
+        """A message sent on behalf of a chat, as Telegram delivers it: an anonymous admin
+        posting as the group itself (``as_chat`` = the group) comes from the placeholder
+        user GroupAnonymousBot (1087968824); a linked channel's post, forwarded into its
+        discussion group, from the service account Telegram (777000). ``sender_chat`` says
+        which chat it really is."""
+        target, sender_chat = self._chat(chat), self._chat(as_chat)
+        anonymous_admin = sender_chat.id == target.id
+        placeholder = (
+            FakeUser(ANONYMOUS_ADMIN_ID, "Group", username="GroupAnonymousBot", is_bot=True)
+            if anonymous_admin
+            else FakeUser(TELEGRAM_SERVICE_ID, "Telegram")
+        )
+        content: JsonDict = {"text": text, "sender_chat": sender_chat.to_api()}
+        if entities := auto_entities(text):
+            content["entities"] = entities
+        if not anonymous_admin:
+            content["is_automatic_forward"] = True
+        message = self.world.new_message(target, placeholder, content)
+        self.world.store_message(target, MessageRecord(message, False, delivered=True))
+        self.world.updates.push("message", copy.deepcopy(message))
+        return copy.deepcopy(message)
 
     def reply_to(self, chat: ChatRef, user: FakeUser, text: str, message: MessageRef) -> JsonDict:
         """A text message replying to ``message`` (a bot or user message)."""
