@@ -26,30 +26,13 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import rounded
+from tests.slang import SLANG_TEXTS, SUBJECTS
 from training.protocol import RetrainResult
 from training.recipe import FocusRules, GateRules, RetrainRecipe, TrustRules
 from training.registry import Registry
 from training.trust import CorrectionRow, write_rows
 
-SUBJECTS = (
-    "이 영화",
-    "오늘 본 영화",
-    "배우들 연기",
-    "결말",
-    "영상미",
-    "음악",
-    "스토리",
-    "주인공",
-    "감독 연출",
-    "이번 작품",
-    "액션 장면",
-    "마지막 장면",
-    "OST",
-    "반전",
-    "캐릭터",
-)
-SLANG = ("죽인다", "진짜 죽인다", "사기다")
-TAUGHT = [f"{subject} {slang}" for subject in SUBJECTS for slang in SLANG][:20]
+TAUGHT = SLANG_TEXTS[:20]
 # The new ones use other slang ("지린다", "미쳤다": it is amazing), so they do not teach the
 # twenty by themselves: what the full model knows of those, it owes to being taught again.
 NEW = [f"{subject} {slang}" for subject in SUBJECTS[:3] for slang in ("지린다", "미쳤다")]

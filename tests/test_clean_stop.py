@@ -18,21 +18,10 @@ import psutil
 from bot.storage import Storage
 from tests.databases import database_env, rows
 from tests.e2e import ADMIN_ID, telegram_env
+from tests.slang import SUBJECTS
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_SECONDS = 10.0
-SUBJECTS = (
-    "이 영화",
-    "오늘 본 영화",
-    "배우들 연기",
-    "결말",
-    "영상미",
-    "음악",
-    "스토리",
-    "주인공",
-    "감독 연출",
-    "이번 작품",
-)
 
 
 def _start_bot(tg, tmp_path: Path, registry: Path, database: str) -> subprocess.Popen:
@@ -79,7 +68,9 @@ def _training_children(bot: subprocess.Popen) -> list[psutil.Process]:
 async def _add_corrections(database: str, version: str) -> None:
     """Twenty slang texts, each from another user: enough for a retrain to start."""
     async with await Storage.open(database) as storage:
-        for index, text in enumerate(f"{s} {w}" for s in SUBJECTS for w in ("죽인다", "사기다")):
+        for index, text in enumerate(
+            f"{s} {w}" for s in SUBJECTS[:10] for w in ("죽인다", "사기다")
+        ):
             await storage.add_correction(
                 text=text,
                 predicted_label=0,

@@ -34,6 +34,7 @@ from bot.retraining import (
 )
 from bot.served_version import ChoiceChanged, VersionRefused
 from bot.storage import RunStatus, ServedChoice, Storage
+from tests.slang import SLANG_TEXTS
 from training import retrain
 from training.data import load_split
 from training.protocol import ProgressEvent, RetrainStatus
@@ -92,31 +93,6 @@ REAL_TRAINING_ON_SQLITE = pytest.mark.parametrize("backend", ["sqlite"])
 async def storage(database):
     async with await Storage.open(database) as store:
         yield store
-
-
-# Slang the small model reads as negative ("it kills", "it's a cheat" = it is great):
-# users teach it, and the held-out variants show whether it generalised.
-SUBJECTS = (
-    "이 영화",
-    "오늘 본 영화",
-    "배우들 연기",
-    "결말",
-    "영상미",
-    "음악",
-    "스토리",
-    "주인공",
-    "감독 연출",
-    "이번 작품",
-    "액션 장면",
-    "마지막 장면",
-    "OST",
-    "반전",
-    "캐릭터",
-)
-SLANG = ("죽인다", "진짜 죽인다", "사기다")
-
-
-SLANG_TEXTS = [f"{subject} {slang}" for subject in SUBJECTS for slang in SLANG]
 
 
 async def _add_slang_corrections(storage: Storage, model_version: str) -> int:
