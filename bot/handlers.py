@@ -1,7 +1,9 @@
 """The Telegram layer: turn updates into service calls and service replies into messages.
 
 Kept thin on purpose: parsing of arguments and every decision live in `bot.service`, so
-this module only knows how to read an Update and how to answer it.
+this module only knows how to read an Update and how to answer it. `Handlers` holds every
+callback app.py registers: the ones for everyone are here, the group and bot-admin
+commands in bot.group_handlers and bot.admin_handlers (what they share: bot.handler_base).
 
 Documented silent ignores: edited messages, channel posts, and non-text messages in
 groups (a sticker in a group is not addressed to the bot).
@@ -11,133 +13,27 @@ from __future__ import annotations
 
 import logging
 
-from telegram import (
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    Message,
-    Update,
-)
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import progress_messages, replies, retrain_triggers
+from bot import progress_messages, replies
+from bot.admin_handlers import AdminHandlers
 from bot.buttons import ButtonData, Kind
-from bot.demo_runner import DemoArgumentError, DemoRunner
-from bot.error_reports import ErrorReporter
-from bot.job_callbacks import JobCallbacks
-from bot.long_jobs import LongJobs
-from bot.metrics import Metrics
+from bot.demo_runner import DemoArgumentError
+from bot.group_handlers import GroupHandlers
+from bot.identities import author_of, sender_id
+from bot.keyboards import drop_buttons, keyboard, send_reply, verdict_id_of
 from bot.progress_messages import ProgressMessage, quietly
-from bot.ratelimit import RateLimiter
-from bot.replies import Lang, say
-from bot.retraining import Retrainer
-from bot.service import Reply, SentimentService, UsageError, parse_demo_args, parse_label
+from bot.replies import say
+from bot.service import UsageError, parse_demo_args, parse_label
 from bot.serving import ServingBusy
 from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
-MAX_REVIEW_ITEMS = 5
-_BUTTON_TEXTS = {  # each question's "yes" and "no" buttons, by catalogue key
-    Kind.VERDICT: ("button.right", "button.wrong"),
-    Kind.REVIEW: ("button.approve", "button.reject"),
-    Kind.FORGET: ("button.forget_yes", "button.forget_no"),
-}
 
-
-def keyboard(kind: Kind, subject: int, lang: Lang) -> InlineKeyboardMarkup:
-    """One row of two buttons, "yes" then "no", answering `kind` about `subject`."""
-    yes, no = _BUTTON_TEXTS[kind]
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    say(key, lang), callback_data=ButtonData(kind, subject, answer).encode()
-                )
-                for key, answer in ((yes, True), (no, False))
-            ]
-        ]
-    )
-
-
-def verdict_id_of(message: Message | None) -> int | None:
-    """The verdict a bot message is about, read back from its own buttons."""
-    markup = message.reply_markup if message else None
-    for row in markup.inline_keyboard if markup else ():
-        for button in row:
-            data = ButtonData.decode(
-                button.callback_data if isinstance(button.callback_data, str) else None
-            )
-            if data is not None and data.kind is Kind.VERDICT:
-                return data.subject
-    return None
-
-
-def lang_of(update: Update) -> Lang:
-    """The language of the person behind an update, from their Telegram settings."""
-    user = update.effective_user
-    return replies.language_of(user.language_code if user else None)
-
-
-def sender_id(update: Update) -> int | None:
-    """Who an update speaks for: its rate-limit bucket, its mood identity, the owner of its
-    verdicts and corrections. A message sent on behalf of a chat (an anonymous group admin,
-    a linked channel's post) comes from a placeholder user shared by every such sender
-    (1087968824, 777000), so the chat it was sent as is the identity; chat ids are
-    negative, so they never collide with a person's."""
-    message = update.message or update.edited_message
-    if message is not None and message.sender_chat is not None:
-        return message.sender_chat.id
-    user = update.effective_user
-    return user.id if user is not None else None
-
-
-def author_of(message: Message) -> int | None:
-    """Who wrote a message, by the same identity as `sender_id`."""
-    if message.sender_chat is not None:
-        return message.sender_chat.id
-    return message.from_user.id if message.from_user is not None else None
-
-
-def in_group(update: Update) -> bool:
-    chat = update.effective_chat
-    return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-
-
-class Handlers:
-    def __init__(
-        self,
-        service: SentimentService,
-        limiter: RateLimiter,
-        retrainer: Retrainer,
-        demos: DemoRunner,
-        jobs: LongJobs | None = None,
-        *,
-        reporter: ErrorReporter | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.service = service
-        self.limiter = limiter
-        self.retrainer = retrainer
-        self.demos = demos
-        self.jobs = jobs or LongJobs()  # retrains and demos: never awaited in a handler
-        self.reporter = reporter
-        self.metrics = metrics
-        self.job_callbacks = JobCallbacks(service, retrainer, self.jobs)
-
-    async def _lang(self, update: Update) -> Lang:
-        """What to answer in: a group's own language in groups, the person's elsewhere."""
-        user = update.effective_user
-        if user is not None and self.service.settings.is_admin(user.id):
-            self.job_callbacks.admin_langs[user.id] = lang_of(update)
-        if not in_group(update):
-            return lang_of(update)
-        try:
-            return await self.service.chat_language(update.effective_chat.id)
-        except StorageError:  # the answer may be about the database failing
-            return replies.i18n.DEFAULT_LANGUAGE
+class Handlers(GroupHandlers, AdminHandlers):
+    """Every handler and the one error handler, as app.py registers them."""
 
     # --- gatekeeping (handler group -1) ----------------------------------------------
 
@@ -216,7 +112,7 @@ class Handlers:
                 verdict_id, user_id=query.from_user.id, chat_id=query.message.chat.id, lang=lang
             )
             await query.answer(say("correction.confirmed", lang))
-            await _drop_buttons(query)
+            await drop_buttons(query)
             return
         answer = await self.service.correct_verdict(
             verdict_id,
@@ -226,37 +122,8 @@ class Handlers:
             lang=lang,
         )
         await query.answer(answer[:200])  # a notice, not a dialog to dismiss
-        await _drop_buttons(query)
+        await drop_buttons(query)
         self.job_callbacks.after_correction(context.bot)
-
-    async def _review_button(self, update: Update, correction_id: int, approve: bool) -> None:
-        query = update.callback_query
-        lang = await self._lang(update)
-        if not self.service.settings.is_admin(query.from_user.id):
-            await query.answer(say("error.admins_only", lang), show_alert=True)
-            return
-        answer = await self.service.decide_review(
-            correction_id, approve=approve, admin_id=query.from_user.id, lang=lang
-        )
-        await query.answer(answer[:200])
-        original = query.message.text if query.message and query.message.text else ""
-        await quietly(query.edit_message_text(replies.fit(f"{original}\n\n{answer}")))
-
-    async def review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/review: contested corrections, each with approve and reject buttons."""
-        if not await self._bot_admin(update):
-            return
-        lang = await self._lang(update)
-        items = await self.service.review_queue(MAX_REVIEW_ITEMS)
-        message = update.effective_message
-        if not items:
-            await message.reply_text(say("review.none", lang))
-            return
-        for item in items:
-            await message.reply_text(
-                replies.review_text(item, lang),
-                reply_markup=keyboard(Kind.REVIEW, item.correction_id, lang),
-            )
 
     async def correct_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -308,147 +175,7 @@ class Handlers:
 
     # --- groups -----------------------------------------------------------------------
 
-    async def group_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        sender = sender_id(update)
-        if sender is None:
-            return
-        alert = await self.service.observe_group_message(
-            message.text,
-            chat_id=message.chat_id,
-            user_id=sender,
-            at=message.date.timestamp(),
-            message_id=message.message_id,
-        )
-        if alert:
-            await message.chat.send_message(alert)
-
-    async def mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not await self._in_group(update):
-            return
-        reply = await self.service.mood_report(
-            update.effective_chat.id, context.args or [], await self._lang(update)
-        )
-        await send_reply(update.effective_message, reply, await self._lang(update))
-
-    async def mood_alert(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not await self._in_group(update) or not await self._chat_admin(update, context):
-            return
-        answer = await self.service.set_alert(
-            update.effective_chat.id, context.args or [], await self._lang(update)
-        )
-        await update.effective_message.reply_text(answer)
-
-    async def store_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not await self._in_group(update) or not await self._chat_admin(update, context):
-            return
-        answer = await self.service.set_store_text(
-            update.effective_chat.id, context.args or [], await self._lang(update)
-        )
-        await update.effective_message.reply_text(answer)
-
-    async def language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not await self._in_group(update) or not await self._chat_admin(update, context):
-            return
-        answer = await self.service.set_language(
-            update.effective_chat.id, context.args or [], await self._lang(update)
-        )
-        await update.effective_message.reply_text(answer)
-
-    async def timezone(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not await self._in_group(update) or not await self._chat_admin(update, context):
-            return
-        answer = await self.service.set_timezone(
-            update.effective_chat.id, context.args or [], await self._lang(update)
-        )
-        await update.effective_message.reply_text(answer)
-
-    async def _in_group(self, update: Update) -> bool:
-        if in_group(update):
-            return True
-        await update.effective_message.reply_text(
-            say("error.groups_only", await self._lang(update))
-        )
-        return False
-
-    async def _chat_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-        sender_chat = update.effective_message.sender_chat
-        if sender_chat is not None and sender_chat.id == update.effective_chat.id:
-            return True  # an anonymous admin: only admins can post as the group itself
-        if sender_chat is None:  # a channel posting here is no admin of the group
-            member = await context.bot.get_chat_member(
-                update.effective_chat.id, update.effective_user.id
-            )
-            if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
-                return True
-        await update.effective_message.reply_text(
-            say("error.chat_admins_only", await self._lang(update))
-        )
-        return False
-
     # --- bot admins -------------------------------------------------------------------
-
-    async def _bot_admin(self, update: Update) -> bool:
-        user = update.effective_user
-        if self.service.settings.is_admin(user.id if user else None):
-            return True
-        await update.effective_message.reply_text(
-            say("error.admins_only", await self._lang(update))
-        )
-        return False
-
-    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            lang = await self._lang(update)
-            await update.effective_message.reply_text(await self.service.status(lang))
-
-    async def corrections(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            lang = await self._lang(update)
-            await send_reply(
-                update.effective_message, await self.service.corrections_document(lang), lang
-            )
-
-    async def models(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            lang = await self._lang(update)
-            await update.effective_message.reply_text(
-                replies.fit(await self.service.models_text(lang))
-            )
-
-    async def rollback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            answer = await self.service.rollback(context.args or [], await self._lang(update))
-            await update.effective_message.reply_text(answer)
-
-    async def retrain(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Retrain now; the admin watches one message being edited as it goes."""
-        if not await self._bot_admin(update):
-            return
-        lang = await self._lang(update)
-        if self.retrainer.running:
-            await update.effective_message.reply_text(say("retrain.busy", lang))
-            return
-        mode = retrain_triggers.admin_mode(context.args or [])
-        sent = await update.effective_message.reply_text(say("retrain.started", lang))
-        progress = ProgressMessage(sent)
-        await self._handled(update)
-        trigger = f"admin {update.effective_user.id}"
-        self.jobs.start(
-            f"retrain ({trigger})",
-            progress_messages.follow_retrain(self.retrainer, trigger, mode, progress, lang),
-            on_stopped=lambda: progress.show(say("error.stopped", lang), final=True),
-            on_failed=lambda: progress.show(say("error.internal", lang), final=True),
-        )
-
-    async def _handled(self, update: Update) -> None:
-        """Mark the update handled before its long work starts: a replay after a crash or
-        a restart must not start the work a second time (at most once, for work that
-        costs minutes; the asker is told if it stops)."""
-        try:
-            await self.service.storage.handled(update.update_id)
-        except StorageError as error:
-            log.warning("update %s not marked handled: %s", update.update_id, error)
 
     # --- the recurrent-network demos --------------------------------------------------
 
@@ -509,22 +236,3 @@ class Handlers:
             await quietly(update.callback_query.answer(text[:200], show_alert=True))
         elif message is not None:
             await quietly(message.reply_text(text))
-
-
-async def send_reply(message: Message, reply: Reply, lang: Lang) -> None:
-    markup = (
-        keyboard(Kind.VERDICT, reply.verdict_id, lang) if reply.verdict_id is not None else None
-    )
-    if reply.photo is not None:
-        await message.reply_photo(InputFile(reply.photo, filename="chart.png"))
-    if reply.document is not None:
-        name, content = reply.document
-        await message.reply_document(InputFile(content, filename=name))
-        return
-    await message.reply_text(reply.text, reply_markup=markup)
-
-
-async def _drop_buttons(query: CallbackQuery) -> None:
-    """Remove the buttons once answered, so the same verdict is not corrected twice by
-    accident; an old message that can no longer be edited keeps them, harmlessly."""
-    await quietly(query.edit_message_reply_markup(reply_markup=None))
