@@ -35,6 +35,7 @@ from bot.error_reports import ErrorReporter
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
+from bot.job_callbacks import JobCallbacks
 from bot.long_jobs import LongJobs
 from bot.menus import publish_menus
 from bot.metrics import Metrics, Probes
@@ -187,7 +188,7 @@ def build_application(runtime: Runtime) -> Application:
         refresh_metrics, interval=METRICS_REFRESH_S, first=METRICS_REFRESH_S, name="metrics"
     )
     if settings.role.runs_jobs:
-        schedule_jobs(application, handlers, settings)
+        schedule_jobs(application, handlers.job_callbacks, settings)
     return application
 
 
@@ -245,12 +246,12 @@ def follow_other_processes(application: Application, runtime: Runtime, inbox: In
         )
 
 
-def schedule_jobs(application: Application, handlers: Handlers, settings: Settings) -> None:
+def schedule_jobs(application: Application, jobs: JobCallbacks, settings: Settings) -> None:
     """The retrains and the retention job: in the one process with BOT_ROLE all or
     trainer (a replica runs none of them)."""
     if settings.retrain_cron:
         _jobs(application).run_custom(
-            handlers.scheduled_retrain,
+            jobs.scheduled_retrain,
             job_kwargs={
                 "trigger": CronTrigger.from_crontab(
                     settings.retrain_cron, timezone=settings.timezone
@@ -259,18 +260,18 @@ def schedule_jobs(application: Application, handlers: Handlers, settings: Settin
             name="retrain",
         )
     _jobs(application).run_repeating(
-        handlers.prune, interval=PRUNE_INTERVAL_S, first=60, name="retention"
+        jobs.prune, interval=PRUNE_INTERVAL_S, first=60, name="retention"
     )
     if settings.retrain_interval_minutes:
         _jobs(application).run_repeating(
-            handlers.interval_retrain,
+            jobs.interval_retrain,
             interval=settings.retrain_interval_minutes * 60,
             first=settings.retrain_interval_minutes * 60,
             name="retrain-interval",
         )
     if settings.role is Role.TRAINER:  # corrections arrive at the replicas: look for them
         _jobs(application).run_repeating(
-            handlers.corrections_retrain,
+            jobs.corrections_retrain,
             interval=DUE_CHECK_S,
             first=DUE_CHECK_S,
             name="retrain-due",
