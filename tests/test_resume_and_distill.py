@@ -110,3 +110,27 @@ def test_distillation_trains_its_teacher_first_and_reuses_it(tmp_path: Path) -> 
     output, _ = _train(env, out, *args).communicate(timeout=600)
     assert f"teacher: {teacher['version']}, from an earlier run" in output
     assert len(_versions(out)) == 3  # the teacher was not trained again
+
+
+def test_without_unlabelled_text_no_teacher_is_trained(tmp_path: Path) -> None:
+    """A machine with NSMC alone (no extra reviews, no chat data) trains the default
+    recipe in one stage: a teacher with nothing to label would double the time for nothing."""
+    env = _environment(tmp_path)
+    (tmp_path / "nsmc" / "reviews_extra.tsv").unlink()
+    del env["CHAT_DATA_DIR"]
+    out = tmp_path / "registry"
+    args = (
+        "--config",
+        "ngram",
+        "--limit",
+        "2000",
+        "--test-limit",
+        "200",
+        "--distill",
+        "reviews+chat",
+    )
+    child = _train(env, out, *args)
+    output, _ = child.communicate(timeout=600)
+    assert child.returncode == 0, output
+    (version,) = _versions(out)
+    assert "role" not in version and "distilled" not in version["data"]

@@ -481,7 +481,14 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         note=note,
     )
     plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
+    texts: list[str] = []
     if plan != NO_DISTILLATION:
+        texts = unlabelled_texts(plan, paths.nsmc_dir, paths.chat_dir, held_out + extra.texts)
+        if args.limit is not None:
+            texts = texts[:: max(1, round(len(full_train) / len(train)))]
+        if not texts:
+            print("nothing to distil on here: training without a teacher", file=sys.stderr)
+    if texts:
         try:
             teacher = (
                 load_model(args.teacher)
@@ -490,9 +497,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             )
         except (RegistryError, OSError) as error:
             return _fail(emit, str(error))
-        texts = unlabelled_texts(plan, paths.nsmc_dir, paths.chat_dir, held_out + extra.texts)
-        if args.limit is not None:
-            texts = texts[:: max(1, round(len(full_train) / len(train)))]
         request = distilled(request, plan, teacher, texts)
     if emit is not None:
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
