@@ -138,3 +138,17 @@ def test_training_records_the_data_it_saw(tmp_path: Path) -> None:
     data = json.loads((version / "metrics.json").read_text())["data"]
     assert data["mix"] == WITH_CHAT.name and set(data["rows"]) == {"reviews", "kote"}
     assert set(MIXES) >= {NSMC_ONLY.name, WITH_REVIEWS.name, WITH_CHAT.name}
+
+
+def test_a_full_retrain_learns_from_the_same_extra_data_in_proportion() -> None:
+    """A full retrain on a slice of NSMC takes the same slice of `make train`'s extra rows,
+    so it does not forget the chat it learnt (training.retrain)."""
+    from training.retrain import recipe_data
+
+    train = load_split("train")
+    everything = recipe_data(train, train)
+    assert (
+        everything.counts()["written"]["1"] == read_written_chat(WRITTEN_CHAT).labels.count(1) * 3
+    )
+    tenth = recipe_data(train.head(len(train) // 10), train)
+    assert abs(len(tenth) - len(everything) / 10) <= 1

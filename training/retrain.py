@@ -36,6 +36,7 @@ import numpy as np
 from nlp.artifacts import ModelLoadError
 from nlp.ensemble import Servable, Trained
 from nlp.model_config import CONFIGS, AnyConfig, NgramConfig
+from training.corpora import DEFAULT_MIX, LabelledRows, extra_rows, held_out_chat_texts
 from training.data import Corpus, DataError, load_split, read_corpus
 from training.focus import Focuser, Labelled, MemberCallback
 from training.gate import (
@@ -191,19 +192,31 @@ def _final_candidate(
     from training.train import TrainingRequest, run_training
 
     repeat = max(1, round(recipe.focus.ngram_correction_weight))
+    rows = train.head(recipe.limit)
+    data = recipe_data(rows, train)
     request = TrainingRequest(
         CONFIGS.get(base.config.name, base.config),
-        train.head(recipe.limit),
+        rows,
         load_split("test").head(recipe.gate.nsmc_rows),
         seed=recipe.seed,
-        extra_texts=list(corrections.texts) * repeat,
-        extra_labels=list(corrections.labels) * repeat,
+        extra_texts=data.texts + list(corrections.texts) * repeat,
+        extra_labels=list(data.labels) + list(corrections.labels) * repeat,
         progress=False,
         holdout=False,
         note={"retrain": {"mode": "full", "corrections": len(corrections)}, **_kept_role(base)},
     )
     result = run_training(request, registry)
     return registry.load(result.name), None
+
+
+def recipe_data(rows: Corpus, train: Corpus) -> LabelledRows:
+    """The extra rows `make train` learns from (training.corpora), in the same share as
+    `rows` of the training file: a full retrain must not forget what the model learnt of
+    chat. (The teacher's distilled rows are `make train`'s alone.)"""
+    paths = TrainingPaths.from_env()
+    held_out = load_split("test").texts + held_out_chat_texts()
+    data = extra_rows(DEFAULT_MIX, paths.nsmc_dir, paths.chat_dir, held_out, required=False)
+    return data.share(len(rows) / len(train))
 
 
 def _judge(
