@@ -134,3 +134,23 @@ def test_without_unlabelled_text_no_teacher_is_trained(tmp_path: Path) -> None:
     assert child.returncode == 0, output
     (version,) = _versions(out)
     assert "role" not in version and "distilled" not in version["data"]
+
+
+def test_a_teacher_that_cannot_load_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = _environment(tmp_path)
+    args = (
+        "--config",
+        "ngram",
+        "--limit",
+        "500",
+        "--test-limit",
+        "50",
+        "--distill",
+        "reviews+chat",
+        "--teacher",
+        str(tmp_path / "no-such-version"),
+    )
+    command = [sys.executable, "-m", "training.train", "--out", str(tmp_path / "r"), *args]
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "error: model directory" in done.stderr and "Traceback" not in done.stderr

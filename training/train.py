@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 import psutil
 
-from nlp.artifacts import MEMBERS_DIR, write_ensemble_dir, write_model_dir
+from nlp.artifacts import MEMBERS_DIR, ModelLoadError, write_ensemble_dir, write_model_dir
 from nlp.ensemble import Ensemble, Member, Servable, Trained, load_model, members_of_model
 from nlp.inference import SentimentModel
 from nlp.model_config import (
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
                 if args.teacher
                 else _teacher(request, registry, _epoch_events(emit, config))
             )
-        except (RegistryError, OSError) as error:
+        except (RegistryError, ModelLoadError, OSError) as error:
             return _fail(emit, str(error))
         request = distilled(request, plan, teacher, texts)
     if emit is not None:
