@@ -31,12 +31,25 @@ class Scored(Protocol):
     @property
     def at(self) -> float: ...
 
+    @property
+    def user_id(self) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class HourBucket:
     start: datetime  # aware, in the summary's time zone
     count: int
     mean: float | None  # None for an hour without messages
+    members: int = 0  # distinct senders: a mean is shown only above MOOD_MIN_MEMBERS
+
+
+@dataclass(frozen=True, slots=True)
+class WeekHeatmap:
+    """Mean mood and message count by local weekday (0 = Monday) and hour: the group's
+    weekly rhythm, so a quiet Sunday morning is not read as an unhappy one."""
+
+    means: tuple[tuple[float | None, ...], ...]  # [weekday][hour]
+    counts: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +85,7 @@ def summarize(
         raise ValueError("hours must be positive")
     start = now - hours * _HOUR
     values = [row for row in scores if start < row.at <= now]
-    series = _hourly(values, start, now, tz)
+    series = hourly_buckets(values, start, now, tz)
     eligible = [b for b in series if b.mean is not None and b.count >= min_hour_messages]
     return MoodSummary(
         hours=hours,
@@ -95,12 +108,17 @@ def _hour_start(at: float, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(at, tz).replace(minute=0, second=0, microsecond=0)
 
 
-def _hourly(rows: Sequence[Scored], start: float, now: float, tz: tzinfo) -> tuple[HourBucket, ...]:
+def hourly_buckets(
+    rows: Sequence[Scored], start: float, now: float, tz: tzinfo
+) -> tuple[HourBucket, ...]:
     """Every local hour touching the window, empty ones included, so a chart's time axis
     has no silent gaps. Keys are epoch seconds, which stay correct across DST changes."""
     grouped: dict[float, list[float]] = defaultdict(list)
+    senders: dict[float, set[int]] = defaultdict(set)
     for row in rows:
-        grouped[_hour_start(row.at, tz).timestamp()].append(row.score)
+        key = _hour_start(row.at, tz).timestamp()
+        grouped[key].append(row.score)
+        senders[key].add(row.user_id)
     keys = set(grouped)
     tick = start
     while tick < now:
@@ -114,9 +132,29 @@ def _hourly(rows: Sequence[Scored], start: float, now: float, tz: tzinfo) -> tup
             start=datetime.fromtimestamp(key, tz),
             count=len(grouped.get(key, ())),
             mean=fmean(grouped[key]) if key in grouped else None,
+            members=len(senders.get(key, ())),
         )
         for key in sorted(keys)
     )
+
+
+def week_heatmap(buckets: Iterable[HourBucket], min_members: int = 1) -> WeekHeatmap:
+    """Hour buckets folded onto one week; a cell's mean counts only the hours that had
+    ``min_members`` distinct senders, so no cell describes one or two people."""
+    sums = [[0.0] * 24 for _ in range(7)]
+    weights = [[0] * 24 for _ in range(7)]
+    counts = [[0] * 24 for _ in range(7)]
+    for bucket in buckets:
+        day, hour = bucket.start.weekday(), bucket.start.hour
+        counts[day][hour] += bucket.count
+        if bucket.mean is not None and bucket.members >= min_members:
+            sums[day][hour] += bucket.mean * bucket.count
+            weights[day][hour] += bucket.count
+    means = tuple(
+        tuple(sums[d][h] / weights[d][h] if weights[d][h] else None for h in range(24))
+        for d in range(7)
+    )
+    return WeekHeatmap(means=means, counts=tuple(tuple(row) for row in counts))
 
 
 def rolling_mood(

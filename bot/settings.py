@@ -101,6 +101,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RETENTION_DAYS", "90"),
     Variable("RATE_LIMIT_PER_MINUTE", "20"),
     Variable("MOOD_WINDOW", "20"),
+    Variable("MOOD_MIN_MEMBERS", "3"),
     Variable("DEMO_CACHE_DIR", "var/demos"),
     Variable("POLL_TIMEOUT", "30"),
     Variable("POLL_INTERVAL", "0.01"),
@@ -170,6 +171,7 @@ class Settings:
     retention_days: float
     rate_limit_per_minute: int
     mood_window: int
+    mood_min_members: int  # mood is shown only for windows with this many distinct senders
     demo_cache_dir: Path
     poll_timeout: int
     poll_interval: float
@@ -210,6 +212,7 @@ class Settings:
             retention_days=_float(env, "RETENTION_DAYS", minimum=1),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", minimum=0),
             mood_window=_int(env, "MOOD_WINDOW", minimum=1),
+            mood_min_members=_int(env, "MOOD_MIN_MEMBERS", minimum=1),
             demo_cache_dir=path_setting(env, "DEMO_CACHE_DIR", DEFAULTS),
             poll_timeout=_int(env, "POLL_TIMEOUT", minimum=0),
             poll_interval=_float(env, "POLL_INTERVAL", minimum=0),

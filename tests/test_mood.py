@@ -12,8 +12,10 @@ from bot.mood import (
     AlertDecision,
     MoodSummary,
     alert_decision,
+    hourly_buckets,
     rolling_mood,
     summarize,
+    week_heatmap,
 )
 from bot.replies import mood_summary_text
 from bot.storage import ScoreRow
@@ -29,6 +31,7 @@ USERS = (101, 202, 303)
 class Row:
     score: float
     at: float
+    user_id: int = 1
 
 
 def synthetic_chat(seed: int = 7) -> list[ScoreRow]:
@@ -203,3 +206,15 @@ def test_hours_stay_one_hour_apart_across_a_dst_change() -> None:
     assert len(stamps) == 24
     assert all(b - a == HOUR for a, b in itertools.pairwise(stamps))
     assert all(b.count == 1 for b in summary.series)
+
+
+def test_hour_buckets_count_distinct_senders_and_the_heatmap_hides_thin_hours() -> None:
+    monday_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
+    rows = [Row(0.8, monday_9 + 60 * i, user_id=i % 3) for i in range(6)]  # 3 senders
+    rows += [Row(0.1, monday_9 + HOUR + 60, user_id=7)]  # one sender at 10:00
+    buckets = hourly_buckets(rows, monday_9, monday_9 + 2 * HOUR, UTC)
+    assert [(b.start.hour, b.count, b.members) for b in buckets] == [(9, 6, 3), (10, 1, 1)]
+    heatmap = week_heatmap(buckets, min_members=3)
+    assert heatmap.means[0][9] == pytest.approx(0.8)
+    assert heatmap.means[0][10] is None  # one sender: no mood shown
+    assert heatmap.counts[0][10] == 1  # activity is still counted
