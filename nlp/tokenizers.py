@@ -185,25 +185,33 @@ class SyllableTokenizer:
     No analyser, so it is free to run and never wrong about a morpheme boundary; it sees
     spelling that dictionaries do not know (신조어, typos, ㅋㅋㅋ), which is what makes it a
     useful third opinion beside two morpheme models.
+
+    ``spaces`` puts a space token before every word but the first, filed under the word it
+    starts, so the network sees where words begin (좋 아 요 vs 좋아 요) while the trace after
+    word k still reads nothing of word k+1: the single served student needs that, the
+    ensemble member has the morpheme networks beside it.
     """
 
     name = "syllable"
 
-    def __init__(self, max_tokens: int = 150) -> None:
+    def __init__(self, max_tokens: int = 150, spaces: bool = False) -> None:
         self.max_tokens = max_tokens
+        self.spaces = spaces
 
     def tokenize(self, text: str) -> list[Token]:
-        tokens = [
-            Token(char, index)
-            for index, word in enumerate(split_words(text.lower()))
-            for char in word
-        ]
+        tokens: list[Token] = []
+        for index, word in enumerate(split_words(text.lower())):
+            if self.spaces and index:
+                tokens.append(Token(" ", index))
+            tokens.extend(Token(char, index) for char in word)
         return tokens[: self.max_tokens]
 
     def tokenize_many(self, texts: Sequence[str]) -> list[list[Token]]:
         return [self.tokenize(text) for text in texts]
 
     def settings(self) -> dict[str, Any]:
+        if self.spaces:  # saved only when set, so older versions' settings stay equal
+            return {"name": self.name, "max_tokens": self.max_tokens, "spaces": True}
         return {"name": self.name, "max_tokens": self.max_tokens}
 
 

@@ -152,3 +152,28 @@ def test_a_full_retrain_learns_from_the_same_extra_data_in_proportion() -> None:
     )
     tenth = recipe_data(train.head(len(train) // 10), train)
     assert abs(len(tenth) - len(everything) / 10) <= 1
+
+
+def test_the_student_plan_distils_on_reviews_of_every_rating_never_a_held_out_one(
+    tmp_path: Path,
+) -> None:
+    from training.distill import STUDENT_PLAN, DistillPlan, unlabelled_texts
+
+    test_text = load_split("test").texts[0]
+    planted = tmp_path / "nsmc"
+    planted.mkdir()
+    original = (EXTRA / "reviews_extra.tsv").read_text(encoding="utf-8")
+    (planted / "reviews_extra.tsv").write_text(
+        original + f"99999998\t7\t{test_text}\n", encoding="utf-8"
+    )
+    ratings = {}
+    for line in original.splitlines()[1:]:
+        _, rating, text = line.split("\t")
+        ratings[text] = int(rating)
+    held_out = load_split("test").texts
+    plan = DistillPlan("all", any_reviews=10_000)
+    texts = unlabelled_texts(plan, planted, None, held_out)
+    assert {ratings[text] for text in texts} == set(ratings.values())  # 1-10, not only 5-8
+    assert text_key(test_text) not in {text_key(text) for text in texts}
+    assert unlabelled_texts(plan, planted, None, held_out) == texts  # the same on every run
+    assert STUDENT_PLAN.any_reviews and STUDENT_PLAN.chat_utterances

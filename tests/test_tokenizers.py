@@ -84,3 +84,24 @@ def test_syllable_tokens_are_the_characters_of_each_word():
     ]
     assert make_tokenizer(tokenizer.settings()).settings() == tokenizer.settings()
     assert tokenizer.tokenize_many(["", "좋다"]) == [[], tokenizer.tokenize("좋다")]
+
+
+def test_syllable_spaces_mark_word_starts_and_belong_to_the_word_they_start():
+    from nlp.tokenizers import SyllableTokenizer
+
+    tokenizer = SyllableTokenizer(max_tokens=150, spaces=True)
+    tokens = tokenizer.tokenize("  꿀잼  ㅋㅋ\tOK! ")
+    assert [(t.text, t.word) for t in tokens] == [
+        ("꿀", 0),
+        ("잼", 0),
+        (" ", 1),
+        ("ㅋ", 1),
+        ("ㅋ", 1),
+        (" ", 2),
+        ("o", 2),
+        ("k", 2),
+        ("!", 2),
+    ]
+    rebuilt = make_tokenizer(tokenizer.settings())
+    assert rebuilt.tokenize("꿀잼 ㅋㅋ") == tokenizer.tokenize("꿀잼 ㅋㅋ")
+    assert SyllableTokenizer().settings() == {"name": "syllable", "max_tokens": 150}

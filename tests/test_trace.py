@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nlp.inference import SentimentModel
-from nlp.model_config import KIWI, SEED, SYLLABLE, ModelConfig
+from nlp.model_config import KIWI, SEED, STUDENT, SYLLABLE, ModelConfig
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
@@ -119,6 +119,18 @@ def test_syllable_config_word_prefixes_rerun_end_to_end():
     model = _model_reading(SYLLABLE, sorted(set(text.replace(" ", ""))))
     trace = _assert_word_prefixes_rerun(model, text)
     assert trace.words == tuple(text.split())
+
+
+@KERAS
+def test_student_word_prefixes_rerun_end_to_end():
+    """The served student reads a space before each word; the space belongs to the word it
+    starts, so the trace after a word has not read the next one: re-tracing every word
+    prefix gives the single pass's numbers, and they equal Keras on the same ids."""
+    text = SENTENCE + " 😀"
+    model = _model_reading(STUDENT, [" ", *sorted(set(text.replace(" ", "")))])
+    trace = _assert_word_prefixes_rerun(model, text)
+    assert trace.words == tuple(text.split())
+    assert model.tokenizer.tokenize("좋 아")[1].text == " "
 
 
 def test_serving_process_never_imports_tensorflow(trained_registry):

@@ -36,16 +36,23 @@ class DistillPlan:
 
     name: str
     middle_reviews: int = 0  # reviews rated 5-8, taken by a fixed hash of their id
+    any_reviews: int = 0  # reviews of any rating, by the same hash
     chat_utterances: bool = False  # the Q column of Chatbot_data
 
 
 NO_DISTILLATION = DistillPlan("none")
 REVIEWS_AND_CHAT = DistillPlan("reviews+chat", middle_reviews=80_000, chat_utterances=True)
-PLANS: dict[str, DistillPlan] = {plan.name: plan for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT)}
+# The student serves alone, so it learns all it can of the ensemble: the teacher's view of
+# 200,000 extra reviews of every rating (the labelled ones included: a probability says
+# more than a star), and of the chat utterances.
+STUDENT_PLAN = DistillPlan("student", any_reviews=200_000, chat_utterances=True)
+PLANS: dict[str, DistillPlan] = {
+    plan.name: plan for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT, STUDENT_PLAN)
+}
 # What `python -m training.train --config NAME` distils by default: the default ensemble
-# learns from its own teacher (docs/results.md, "More data"); a single network, trained to
-# compare or to serve fast, does not.
-DISTILL_PLANS: dict[str, DistillPlan] = {"default": REVIEWS_AND_CHAT}
+# learns from its own teacher (docs/results.md, "More data"), the student from the served
+# ensemble; other single networks, trained to compare, do not.
+DISTILL_PLANS: dict[str, DistillPlan] = {"default": REVIEWS_AND_CHAT, "student": STUDENT_PLAN}
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,11 @@ def unlabelled_texts(
     have is skipped with a warning (the version's metrics record what was used)."""
     texts: list[str] = []
     missing = "warning: no {} in {}: not distilled on"
-    if plan.middle_reviews:
+    if plan.middle_reviews or plan.any_reviews:
         path = nsmc_dir / EXTRA_REVIEWS_FILE if nsmc_dir else None
         if path and path.is_file():
             texts += middle_reviews(path, plan.middle_reviews)
+            texts += reviews_by_hash(path, plan.any_reviews, ratings=range(1, 11))
         else:
             print(missing.format(EXTRA_REVIEWS_FILE, "NSMC_DIR"), file=sys.stderr)
     if plan.chat_utterances:
@@ -87,11 +95,18 @@ def unlabelled_texts(
 
 
 def middle_reviews(path: Path, count: int) -> list[str]:
+    return reviews_by_hash(path, count, ratings=range(5, 9))
+
+
+def reviews_by_hash(path: Path, count: int, ratings: range) -> list[str]:
+    """``count`` reviews rated within ``ratings``, the same ones on every machine."""
+    if not count:
+        return []
     rows: list[tuple[bytes, str]] = []
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             fields = line.rstrip("\n").split("\t")
-            if len(fields) == 3 and fields[1].isdigit() and 5 <= int(fields[1]) <= 8:
+            if len(fields) == 3 and fields[1].isdigit() and int(fields[1]) in ratings:
                 rows.append((hashlib.sha256(fields[0].encode()).digest(), fields[2]))
     rows.sort()
     return [text for _, text in rows[:count]]
