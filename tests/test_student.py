@@ -1,0 +1,85 @@
+"""The student (issue 22) is a version like any other: trained, served without
+TensorFlow, fine-tuned on corrections by the focused retrain, and rolled back from."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.inference import SentimentModel
+from nlp.model_config import STUDENT
+from tests.slang import SLANG_TEXTS
+from training import retrain
+from training.data import load_split
+from training.protocol import RetrainStatus
+from training.recipe import FocusRules, GateRules, RetrainRecipe
+from training.registry import Registry
+from training.train import TrainingRequest, run_training
+from training.trust import CorrectionRow
+
+pytestmark = pytest.mark.slow
+
+OPEN_GATE = GateRules(
+    nsmc_rows=500,
+    max_nsmc_drop=0.99,
+    max_canary_flips=1_000,
+    min_learned=0.0,
+    max_p_value=1.0,
+    min_moved_share=0.0,
+)
+
+
+@pytest.fixture(scope="module")
+def student_registry(trained_registry, tmp_path_factory) -> tuple[Registry, str, str]:
+    """The session's registry plus a small student, made current: (registry, the
+    version served before, the student)."""
+    root = tmp_path_factory.mktemp("student") / "models"
+    registry = Registry(Path(shutil.copytree(trained_registry.root, root)))
+    before = registry.current_name()
+    assert before is not None
+    request = TrainingRequest(
+        STUDENT.with_overrides(units=32, embedding_dim=32),
+        load_split("train").head(4_000),
+        load_split("test").head(500),
+        epochs=1,
+        progress=False,
+    )
+    student = run_training(request, registry).name
+    registry.use(student)
+    return registry, before, student
+
+
+def test_the_student_is_served_and_traces_every_word(student_registry) -> None:
+    registry, _, student = student_registry
+    model = registry.load_current()
+    assert isinstance(model, SentimentModel) and model.version == student
+    text = "배우 연기가 정말 좋았어요 ㅋㅋ 강추"
+    trace = model.trace(text)
+    assert trace.words == tuple(text.split())
+    rerun = [model.trace(" ".join(text.split()[: k + 1])).positive for k in range(6)]
+    np.testing.assert_allclose(trace.probabilities, rerun, atol=1e-5)
+
+
+def test_the_focused_retrain_fine_tunes_the_student_and_a_rollback_returns(
+    student_registry,
+) -> None:
+    registry, before, student = student_registry
+    rows = [CorrectionRow(i + 1, text, 1, 100 + i, float(i)) for i, text in enumerate(SLANG_TEXTS)]
+    recipe = RetrainRecipe(focus=FocusRules(steps=40, replay_rows=500), gate=OPEN_GATE)
+    served = registry.load_current()
+    result = retrain.retrain(recipe, registry, rows, lambda event: None)
+    assert result.status is RetrainStatus.ACCEPTED, result
+    assert result.base_version == student and result.candidate_version
+    candidate = registry.load(result.candidate_version)
+    assert isinstance(candidate, SentimentModel)
+    assert candidate.config.tokenizer == served.config.tokenizer  # still the student
+    moved = [candidate.trace(text).positive - served.trace(text).positive for text in SLANG_TEXTS]
+    assert np.mean(moved) > 0  # towards the corrected label
+    registry.use(result.candidate_version)
+    registry.use(before)  # a rollback past the student
+    assert registry.load_current().version == before
+    registry.use(student)
+    assert registry.load_current().version == student
