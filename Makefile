@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed
 # (tests/data/nsmc) unless NSMC_DIR is set in the environment.
 SHARED_NSMC := $(if $(wildcard ../shared/data/nsmc/ratings_train.txt),$(abspath ../shared/data/nsmc),)
 SHARED_CHAT := $(if $(wildcard ../shared/data/chat/kote/val.tsv),$(abspath ../shared/data/chat),)
-run train bench bench-loop bench-first-run: export NSMC_DIR ?= $(SHARED_NSMC)
-run train bench bench-loop bench-first-run: export CHAT_DATA_DIR ?= $(SHARED_CHAT)
+run train train-student bench bench-loop bench-first-run: export NSMC_DIR ?= $(SHARED_NSMC)
+run train train-student bench bench-loop bench-first-run: export CHAT_DATA_DIR ?= $(SHARED_CHAT)
 # The serving runtime multiplies small matrices: one BLAS thread is ~4x faster than two
 # fighting over the cores with Kiwi and the event loop.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test test-fast train bench bench-loop bench-first-run lint typecheck
+.PHONY: install run test test-fast train train-student bench bench-loop bench-first-run lint typecheck
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test-fast: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/python -m training.train --config default --no-holdout
+
+# One small network distilled from the served model (docs/results.md, "One student").
+train-student: $(STAMP)
+	$(BIN)/python -m training.train --config student --no-holdout --teacher current
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

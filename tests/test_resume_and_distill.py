@@ -136,7 +136,13 @@ def test_without_unlabelled_text_no_teacher_is_trained(tmp_path: Path) -> None:
     assert "role" not in version and "distilled" not in version["data"]
 
 
-def test_a_teacher_that_cannot_load_is_one_line_and_exit_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("teacher", "says"),
+    [("no-such-version", "error: model directory"), ("current", "error: no current model")],
+)
+def test_a_teacher_that_cannot_load_is_one_line_and_exit_1(
+    tmp_path: Path, teacher: str, says: str
+) -> None:
     env = _environment(tmp_path)
     args = (
         "--config",
@@ -148,9 +154,9 @@ def test_a_teacher_that_cannot_load_is_one_line_and_exit_1(tmp_path: Path) -> No
         "--distill",
         "reviews+chat",
         "--teacher",
-        str(tmp_path / "no-such-version"),
+        str(tmp_path / teacher) if teacher != "current" else teacher,
     )
     command = [sys.executable, "-m", "training.train", "--out", str(tmp_path / "r"), *args]
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
-    assert "error: model directory" in done.stderr and "Traceback" not in done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr

@@ -388,9 +388,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--teacher",
-        type=Path,
         default=None,
-        help="a model version directory; without it, --distill trains the teacher first",
+        help="a model version directory, or 'current' (the registry's served version); "
+        "without it, --distill trains the teacher first",
     )
     parser.add_argument(
         "--no-holdout",
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     if texts:
         try:
             teacher = (
-                load_model(args.teacher)
+                load_model(_teacher_dir(args.teacher, registry))
                 if args.teacher
                 else _teacher(request, registry, _epoch_events(emit, config))
             )
@@ -517,6 +517,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     if emit is not None:
         emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
     return 0
+
+
+def _teacher_dir(teacher: str, registry: Registry) -> Path:
+    """``current`` is the served version: what `make train-student` distils from."""
+    return registry.current_dir() if teacher == "current" else Path(teacher)
 
 
 def _teacher(
