@@ -94,9 +94,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     storage = await Storage.open(settings.database, busy_timeout=settings.db_busy_timeout)
     log.info("storage: %s (%s)", settings.database_label, storage.backend)
     try:
-        async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
+        async with storage.replicas.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
             if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
-                await storage.fail_stale_runs()
+                await storage.runs.fail_stale_runs()
         model, choice = await choose_at_start(storage, registry)
     except BaseException:
         await storage.close()

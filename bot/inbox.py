@@ -128,13 +128,13 @@ class InboxQueue(asyncio.Queue):
         storage = self.storage
         assert storage is not None
         if not self.deferred:
-            return await storage.receive(update_id, payload)
-        return await retry_unavailable(lambda: storage.receive(update_id, payload))
+            return await storage.inbox.receive(update_id, payload)
+        return await retry_unavailable(lambda: storage.inbox.receive(update_id, payload))
 
     async def replay_unhandled(self, bot: Bot) -> int:
         """Queue the updates a previous run received but did not finish."""
         assert self.storage is not None
-        pending = await self.storage.unhandled()
+        pending = await self.storage.inbox.unhandled()
         for _, payload in pending:
             if payload is not None:
                 await super().put(Update.de_json(json.loads(payload), bot))
@@ -189,7 +189,7 @@ class InboxApplication(Application):
             try:
                 # An update left unmarked would be replayed, answered twice, once this
                 # process is gone: worth waiting out a database restart.
-                await retry_unavailable(lambda: storage.handled(update.update_id))
+                await retry_unavailable(lambda: storage.inbox.handled(update.update_id))
             except StorageError as error:  # replayed after a restart: at least once
                 log.warning("update %s not marked handled: %s", update.update_id, error)
 
