@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.served_version import ChoiceChanged
-from bot.storage import Correction, RunStatus, ServedChoice, Storage, normalise_text
+from bot.storage import Correction, Corrections, RunStatus, ServedChoice, Storage, normalise_text
 from training.gate import Evidence, evidence_of
 from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
 from training.recipe import Mode, RetrainRecipe
@@ -122,9 +122,9 @@ class RetrainPlan:
         )
 
 
-async def plan_retrain(storage: Storage, recipe: RetrainRecipe) -> RetrainPlan:
+async def plan_retrain(corrections: Corrections, recipe: RetrainRecipe) -> RetrainPlan:
     """The plan for the corrections pending now (for /status, and before every run)."""
-    return plan_of(await exported_rows(storage), recipe)
+    return plan_of(await exported_rows(corrections), recipe)
 
 
 def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan:
@@ -140,19 +140,19 @@ def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan
     return RetrainPlan(len(rows), len(planned.used), evidence, waiting)
 
 
-async def exported_rows(storage: Storage, learned: bool = False) -> list[CorrectionRow]:
+async def exported_rows(corrections: Corrections, learned: bool = False) -> list[CorrectionRow]:
     """Pending corrections with the admins' decisions on them, as the child reads them;
     with `learned` (a full retrain, from scratch), also every correction an accepted model
     learned and nobody forgot, marked so: the new model must learn them again."""
-    reviews = {(r.text_key, r.label): r.decision for r in await storage.corrections.reviews()}
+    reviews = {(r.text_key, r.label): r.decision for r in await corrections.reviews()}
 
     def exported(row: Correction, was_learned: bool) -> CorrectionRow:
         review = reviews.get((normalise_text(row.text), row.corrected_label))
         return CorrectionRow.of(row, review, learned=was_learned)
 
-    rows = [exported(row, False) for row in await storage.corrections.pending_corrections()]
+    rows = [exported(row, False) for row in await corrections.pending_corrections()]
     if learned:
-        rows += [exported(row, True) for row in await storage.corrections.learned_corrections()]
+        rows += [exported(row, True) for row in await corrections.learned_corrections()]
     return rows
 
 
@@ -313,7 +313,7 @@ class _Run:
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
         await asyncio.to_thread(self.registry.clean_staging)
-        rows = await exported_rows(self.storage, learned=self.recipe.mode == "full")
+        rows = await exported_rows(self.storage.corrections, learned=self.recipe.mode == "full")
         plan = plan_of(rows, self.recipe)
         if not plan.can_start:  # certain to be rejected: not worth minutes of CPU
             return self._outcome(OutcomeStatus.NOTHING_TO_DO, plan.summary(), plan=plan)

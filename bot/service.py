@@ -419,7 +419,7 @@ class SentimentService:
             first_model=self.first_model.state if self.first_model else None,
             lang=lang,
             now=self.clock(),
-            plan=await plan_retrain(self.storage, self.settings.retrain),
+            plan=await plan_retrain(self.storage.corrections, self.settings.retrain),
         )
 
     async def corrections_document(self, lang: Lang) -> Reply:

@@ -90,8 +90,10 @@ class FakeRegistry:
 
 async def _process(storage: Storage, registry: FakeRegistry) -> ServedVersion:
     """One bot process's serving side, as bot.app opens it."""
-    model, choice = await choose_at_start(storage, cast(Any, registry))
-    return ServedVersion(storage, cast(Any, FakeModels(model.version)), cast(Any, registry), choice)
+    model, choice = await choose_at_start(storage.replicas, cast(Any, registry))
+    return ServedVersion(
+        storage.replicas, cast(Any, FakeModels(model.version)), cast(Any, registry), choice
+    )
 
 
 async def test_the_first_process_records_what_it_serves(database: str) -> None:

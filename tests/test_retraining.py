@@ -590,7 +590,7 @@ async def test_a_retrain_that_could_not_pass_the_gate_is_not_started(
     folds = {fold_of(normalise(text), 2) for text in texts}
     fifth = next(t for t in SLANG_TEXTS[4:] if len(folds | {fold_of(normalise(t), 2)}) == 2)
     await _add_agreed(storage, [fifth], registry.current_name())
-    plan = await plan_retrain(storage, SMALL)
+    plan = await plan_retrain(storage.corrections, SMALL)
     assert plan.can_start and plan.evidence.movable == 5
     outcome = await retrainer.run("interval")
     assert outcome.status is OutcomeStatus.ACCEPTED and started.exists()

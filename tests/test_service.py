@@ -33,10 +33,10 @@ async def service(trained_registry, tmp_path, database):
         }
     )
     storage = await Storage.open(settings.database)
-    model, choice = await choose_at_start(storage, registry)
+    model, choice = await choose_at_start(storage.replicas, registry)
     models = ModelService(model)
     await models.start()
-    served = ServedVersion(storage, models, registry, choice)
+    served = ServedVersion(storage.replicas, models, registry, choice)
     clock = [1_800_000_000.0]
     yield SentimentService(settings, storage, models, registry, served, clock=lambda: clock[0])
     await models.stop()
