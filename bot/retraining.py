@@ -84,7 +84,7 @@ class RetrainRunningElsewhere(RetrainAlreadyRunning):
         super().__init__("another bot process", time.time())
 
 
-RETRAIN_LOCK = "retrain"  # the name of the cross-process lock (Storage.exclusive)
+RETRAIN_LOCK = "retrain"  # the name of the cross-process lock (Replicas.exclusive)
 
 
 @dataclass(frozen=True)

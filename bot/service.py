@@ -258,7 +258,7 @@ class SentimentService:
     # --- retention -------------------------------------------------------------------
 
     async def prune_old_data(self) -> Removed:
-        """Delete what is older than RETENTION_DAYS (see Storage.prune for what goes)."""
+        """Delete what is older than RETENTION_DAYS (see Retention.prune for what goes)."""
         now = self.clock()
         removed = await self.storage.retention.prune(now - self.settings.retention_days * 86_400)
         await self.storage.inbox.prune_inbox(now - INBOX_KEEP_S)
