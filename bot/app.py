@@ -94,16 +94,16 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     storage = await Storage.open(settings.database, busy_timeout=settings.db_busy_timeout)
     log.info("storage: %s (%s)", settings.database_label, storage.backend)
     try:
-        async with storage.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
+        async with storage.replicas.exclusive(RETRAIN_LOCK) as no_retrain_anywhere:
             if no_retrain_anywhere:  # a run left "running" is not another replica's, under way
-                await storage.fail_stale_runs()
-        model, choice = await choose_at_start(storage, registry)
+                await storage.runs.fail_stale_runs()
+        model, choice = await choose_at_start(storage.replicas, registry)
     except BaseException:
         await storage.close()
         raise
     models = ModelService(model)
     await models.start()
-    served = ServedVersion(storage, models, registry, choice)
+    served = ServedVersion(storage.replicas, models, registry, choice)
     child = ChildProcess(settings.python, settings.retrain_timeout)
     retrainer = Retrainer(storage, registry, settings.retrain, served=served, child=child)
     log_path = settings.database_path.parent / "full-model-training.log"
@@ -140,7 +140,7 @@ def build_application(runtime: Runtime) -> Application:
     settings = runtime.settings
     # Polling confirms updates with the next getUpdates; a webhook with its 200.
     inbox = InboxQueue(deferred=not settings.webhook_url)
-    inbox.storage = runtime.storage
+    inbox.store = runtime.storage.inbox
     inbox.metrics = Metrics()
     inbox.metrics.watch(
         Probes(

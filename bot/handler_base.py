@@ -67,7 +67,7 @@ class HandlerBase:
         a restart must not start the work a second time (at most once, for work that
         costs minutes; the asker is told if it stops)."""
         try:
-            await self.service.storage.handled(update.update_id)
+            await self.service.storage.inbox.handled(update.update_id)
         except StorageError as error:
             log.warning("update %s not marked handled: %s", update.update_id, error)
 

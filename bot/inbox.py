@@ -35,7 +35,7 @@ from telegram import Bot, Update
 from telegram.ext import Application, ExtBot
 
 from bot.metrics import Metrics
-from bot.storage import DatabaseUnavailable, Storage, StorageError
+from bot.storage import DatabaseUnavailable, StorageError, UpdateInbox
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class InboxQueue(asyncio.Queue):
 
     def __init__(self, *, deferred: bool = False, max_backlog: int = MAX_BACKLOG) -> None:
         super().__init__()
-        self.storage: Storage | None = None  # set once the database is open
+        self.store: UpdateInbox | None = None  # set once the database is open
         self.metrics: Metrics | None = None
         self.deferred = deferred
         self.max_backlog = max_backlog
@@ -85,7 +85,7 @@ class InboxQueue(asyncio.Queue):
             await self._room.wait()
 
     async def put(self, item: object) -> None:
-        if not isinstance(item, Update) or self.storage is None:
+        if not isinstance(item, Update) or self.store is None:
             await super().put(item)
             return
         writing = asyncio.ensure_future(self._write_then_put(item))
@@ -100,7 +100,7 @@ class InboxQueue(asyncio.Queue):
             await asyncio.gather(*list(self._writing), return_exceptions=True)
 
     async def _write_then_put(self, update: Update) -> None:
-        assert self.storage is not None
+        assert self.store is not None
         payload = json.dumps(update.to_dict(), ensure_ascii=False)
         try:
             fresh = await self._receive(update.update_id, payload)
@@ -125,16 +125,16 @@ class InboxQueue(asyncio.Queue):
         """Polling: while the database is unreachable, keep trying (the poller waits for
         this write before it confirms the batch, so Telegram keeps the updates meanwhile).
         The webhook does not wait: Telegram retries on its own."""
-        storage = self.storage
-        assert storage is not None
+        store = self.store
+        assert store is not None
         if not self.deferred:
-            return await storage.receive(update_id, payload)
-        return await retry_unavailable(lambda: storage.receive(update_id, payload))
+            return await store.receive(update_id, payload)
+        return await retry_unavailable(lambda: store.receive(update_id, payload))
 
     async def replay_unhandled(self, bot: Bot) -> int:
         """Queue the updates a previous run received but did not finish."""
-        assert self.storage is not None
-        pending = await self.storage.unhandled()
+        assert self.store is not None
+        pending = await self.store.unhandled()
         for _, payload in pending:
             if payload is not None:
                 await super().put(Update.de_json(json.loads(payload), bot))
@@ -184,12 +184,12 @@ class InboxApplication(Application):
         queue = self.update_queue
         if isinstance(queue, InboxQueue) and queue.metrics is not None:
             queue.metrics.handled(started)
-        if isinstance(update, Update) and isinstance(queue, InboxQueue) and queue.storage:
-            storage = queue.storage
+        if isinstance(update, Update) and isinstance(queue, InboxQueue) and queue.store:
+            store = queue.store
             try:
                 # An update left unmarked would be replayed, answered twice, once this
                 # process is gone: worth waiting out a database restart.
-                await retry_unavailable(lambda: storage.handled(update.update_id))
+                await retry_unavailable(lambda: store.handled(update.update_id))
             except StorageError as error:  # replayed after a restart: at least once
                 log.warning("update %s not marked handled: %s", update.update_id, error)
 

@@ -54,9 +54,9 @@ class JobCallbacks:
         )
         if not retrain_triggers.worth_counting(threshold, self.retrainer.running):
             return
-        runs = await self.service.storage.runs(limit=1)
+        runs = await self.service.storage.runs.runs(limit=1)
         since = retrain_triggers.counted_since(runs[0].started_at if runs else None)
-        pending = await self.service.storage.count_pending(since=since)
+        pending = await self.service.storage.corrections.count_pending(since=since)
         if not retrain_triggers.is_due(pending, threshold):
             return
         try:

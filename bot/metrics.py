@@ -80,8 +80,8 @@ class Metrics:
 
     async def refresh(self, storage: Storage) -> None:
         """The figures only the database knows, for the bot as a whole."""
-        self._database.unhandled = await storage.count_unhandled()
-        self._database.runs = await storage.run_counts()
+        self._database.unhandled = await storage.inbox.count_unhandled()
+        self._database.runs = await storage.runs.run_counts()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

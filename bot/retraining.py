@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.served_version import ChoiceChanged
-from bot.storage import Correction, RunStatus, ServedChoice, Storage, normalise_text
+from bot.storage import Correction, Corrections, RunStatus, ServedChoice, Storage, normalise_text
 from training.gate import Evidence, evidence_of
 from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
 from training.recipe import Mode, RetrainRecipe
@@ -84,7 +84,7 @@ class RetrainRunningElsewhere(RetrainAlreadyRunning):
         super().__init__("another bot process", time.time())
 
 
-RETRAIN_LOCK = "retrain"  # the name of the cross-process lock (Storage.exclusive)
+RETRAIN_LOCK = "retrain"  # the name of the cross-process lock (Replicas.exclusive)
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,9 @@ class RetrainPlan:
         )
 
 
-async def plan_retrain(storage: Storage, recipe: RetrainRecipe) -> RetrainPlan:
+async def plan_retrain(corrections: Corrections, recipe: RetrainRecipe) -> RetrainPlan:
     """The plan for the corrections pending now (for /status, and before every run)."""
-    return plan_of(await exported_rows(storage), recipe)
+    return plan_of(await exported_rows(corrections), recipe)
 
 
 def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan:
@@ -140,19 +140,19 @@ def plan_of(rows: Sequence[CorrectionRow], recipe: RetrainRecipe) -> RetrainPlan
     return RetrainPlan(len(rows), len(planned.used), evidence, waiting)
 
 
-async def exported_rows(storage: Storage, learned: bool = False) -> list[CorrectionRow]:
+async def exported_rows(corrections: Corrections, learned: bool = False) -> list[CorrectionRow]:
     """Pending corrections with the admins' decisions on them, as the child reads them;
     with `learned` (a full retrain, from scratch), also every correction an accepted model
     learned and nobody forgot, marked so: the new model must learn them again."""
-    reviews = {(r.text_key, r.label): r.decision for r in await storage.reviews()}
+    reviews = {(r.text_key, r.label): r.decision for r in await corrections.reviews()}
 
     def exported(row: Correction, was_learned: bool) -> CorrectionRow:
         review = reviews.get((normalise_text(row.text), row.corrected_label))
         return CorrectionRow.of(row, review, learned=was_learned)
 
-    rows = [exported(row, False) for row in await storage.pending_corrections()]
+    rows = [exported(row, False) for row in await corrections.pending_corrections()]
     if learned:
-        rows += [exported(row, True) for row in await storage.learned_corrections()]
+        rows += [exported(row, True) for row in await corrections.learned_corrections()]
     return rows
 
 
@@ -243,7 +243,7 @@ class Retrainer:
         self._cancel_requested = False
         try:
             # Across processes sharing the database (replicas on one PostgreSQL) too.
-            async with self.storage.exclusive(RETRAIN_LOCK) as ours:
+            async with self.storage.replicas.exclusive(RETRAIN_LOCK) as ours:
                 if not ours:
                     raise RetrainRunningElsewhere()
                 recipe = replace(self.recipe, mode=mode) if mode else self.recipe
@@ -313,7 +313,7 @@ class _Run:
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
         await asyncio.to_thread(self.registry.clean_staging)
-        rows = await exported_rows(self.storage, learned=self.recipe.mode == "full")
+        rows = await exported_rows(self.storage.corrections, learned=self.recipe.mode == "full")
         plan = plan_of(rows, self.recipe)
         if not plan.can_start:  # certain to be rejected: not worth minutes of CPU
             return self._outcome(OutcomeStatus.NOTHING_TO_DO, plan.summary(), plan=plan)
@@ -322,7 +322,7 @@ class _Run:
             self.base, self.base_generation = choice.version, choice.generation
         else:
             self.base = self.registry.current_name()
-        self.run_id = await self.storage.start_run(base_version=self.base)
+        self.run_id = await self.storage.runs.start_run(base_version=self.base)
         try:
             return await self._train_and_apply(rows)
         except BaseException as error:
@@ -425,7 +425,7 @@ class _Run:
         if report.returncode != 0 or result is None or result.status is RetrainStatus.FAILED:
             return await self._failed(self._failure_message(report, result), report.candidate)
         if result.status is RetrainStatus.NOTHING_TO_LEARN:
-            await self.storage.finish_run(
+            await self.storage.runs.finish_run(
                 self._run_id(),
                 RunStatus.REJECTED,
                 figures=self._figures(result),
@@ -449,9 +449,9 @@ class _Run:
         except Exception as error:
             return await self._failed(f"the new model could not be served: {error}", candidate)
         ids = _unchanged_ids(result.corrections.used_ids, rows, await self._pending())
-        await self.storage.mark_consumed(ids, candidate)
+        await self.storage.corrections.mark_consumed(ids, candidate)
         message = f"now serving {candidate} (learned from {len(ids)} correction(s))"
-        await self.storage.finish_run(
+        await self.storage.runs.finish_run(
             self._run_id(),
             RunStatus.ACCEPTED,
             candidate_version=candidate,
@@ -478,7 +478,7 @@ class _Run:
             c.summary for c in (result.decision.checks if result.decision else ()) if not c.passed
         ]
         message = message or "kept the current model: " + "; ".join(failed)
-        await self.storage.finish_run(
+        await self.storage.runs.finish_run(
             self._run_id(), RunStatus.REJECTED, figures=self._figures(result), message=message
         )
         return self._outcome(OutcomeStatus.REJECTED, message, result=result)
@@ -491,7 +491,7 @@ class _Run:
         if candidate is not None and candidate != self.registry.current_name():
             await asyncio.to_thread(self.registry.discard, candidate)
         await asyncio.to_thread(self.registry.clean_staging)
-        await self.storage.finish_run(
+        await self.storage.runs.finish_run(
             self._run_id(), RunStatus.FAILED, figures={"trigger": self.trigger}, message=message
         )
         cancelled = self.owner.cancel_requested
@@ -506,7 +506,7 @@ class _Run:
                 await asyncio.to_thread(self.registry.discard, candidate)
             await asyncio.to_thread(self.registry.clean_staging)
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await self.storage.finish_run(
+            await self.storage.runs.finish_run(
                 self._run_id(), RunStatus.FAILED, figures={"trigger": self.trigger}, message=message
             )
 
@@ -530,7 +530,7 @@ class _Run:
         return f"the training process failed (exit code {code}): {detail}"
 
     async def _pending(self) -> list[Correction]:
-        return await self.storage.pending_corrections()
+        return await self.storage.corrections.pending_corrections()
 
     def _run_id(self) -> int:
         assert self.run_id is not None

@@ -32,7 +32,7 @@ import asyncio
 import logging
 
 from bot.serving import ModelService
-from bot.storage import ServedChoice, Storage, StorageError
+from bot.storage import Replicas, ServedChoice, StorageError
 from nlp.artifacts import ModelLoadError
 from nlp.ensemble import Servable
 from training.registry import Registry, RegistryError
@@ -60,10 +60,10 @@ class ChoiceChanged(Exception):
         self.now = now
 
 
-async def choose_at_start(storage: Storage, registry: Registry) -> tuple[Servable, ServedChoice]:
+async def choose_at_start(replicas: Replicas, registry: Registry) -> tuple[Servable, ServedChoice]:
     """The model to start with, by the rule above: a CURRENT changed while the bot was
     down (``make train``) is adopted; otherwise the recorded choice is served."""
-    recorded = await storage.served_choice()
+    recorded = await replicas.served_choice()
     pointer = await asyncio.to_thread(registry.current_name)
     if pointer is not None and (recorded is None or pointer != recorded.version):
         try:
@@ -78,7 +78,7 @@ async def choose_at_start(storage: Storage, registry: Registry) -> tuple[Servabl
                 recorded.version,
             )
         else:
-            choice, changed = await storage.change_served(pointer, lambda now: now == recorded)
+            choice, changed = await replicas.change_served(pointer, lambda now: now == recorded)
             if changed or (choice is not None and choice.version == pointer):
                 assert choice is not None
                 log.info("serving %s, made current outside the bot", pointer)
@@ -94,9 +94,9 @@ class ServedVersion:
     up with other processes and with offline changes of CURRENT."""
 
     def __init__(
-        self, storage: Storage, models: ModelService, registry: Registry, choice: ServedChoice
+        self, replicas: Replicas, models: ModelService, registry: Registry, choice: ServedChoice
     ) -> None:
-        self.storage = storage
+        self.replicas = replicas
         self.models = models
         self.registry = registry
         self.generation = choice.generation  # of the choice served here
@@ -127,7 +127,7 @@ class ServedVersion:
         """The poll: adopt an offline change of CURRENT, or serve a newer choice another
         process recorded. Returns the choice when this process swapped."""
         try:
-            recorded = await self.storage.served_choice()
+            recorded = await self.replicas.served_choice()
         except StorageError as error:
             log.warning("cannot read the served model version: %s", error)
             return None
@@ -197,7 +197,7 @@ class ServedVersion:
         except LOAD_ERRORS as error:
             raise VersionRefused(version, f"{type(error).__name__}: {error}") from error
         point = None if adopting else (lambda: self.registry.point_at(version))
-        choice, changed = await self.storage.change_served(
+        choice, changed = await self.replicas.change_served(
             version, allowed or (lambda now: True), point
         )
         if not changed and (choice is None or choice.version != version):

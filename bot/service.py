@@ -82,9 +82,11 @@ class SentimentService:
     async def load_overlay(self) -> None:
         """Rebuild the corrections overlay from storage (at start-up)."""
         rules = self.settings.retrain.trust
-        fingerprint = await self.storage.corrections_fingerprint()
-        votes = [Vote(*vote) for vote in await self.storage.votes()]
-        reviews = [(r.text_key, r.label, r.decision) for r in await self.storage.reviews()]
+        fingerprint = await self.storage.corrections.corrections_fingerprint()
+        votes = [Vote(*vote) for vote in await self.storage.corrections.votes()]
+        reviews = [
+            (r.text_key, r.label, r.decision) for r in await self.storage.corrections.reviews()
+        ]
         self.overlay = CorrectionOverlay.of(rules, votes, reviews)
         self._overlay_fingerprint = fingerprint
 
@@ -92,7 +94,7 @@ class SentimentService:
         """Rebuild the overlay if any process changed the corrections since: with several
         replicas, a correction made on one must reach the others (its author's next
         message may land on any of them). True when it was rebuilt."""
-        if await self.storage.corrections_fingerprint() == self._overlay_fingerprint:
+        if await self.storage.corrections.corrections_fingerprint() == self._overlay_fingerprint:
             return False
         await self.load_overlay()
         return True
@@ -124,7 +126,7 @@ class SentimentService:
             return Reply(replies.unreadable_text(trace, lang))
         corrected = self.overlay.lookup(text, user_id, trace.positive)
         try:
-            verdict_id: int | None = await self.storage.remember_verdict(
+            verdict_id: int | None = await self.storage.verdicts.remember_verdict(
                 chat_id=chat_id,
                 message_id=message_id,
                 text=text,
@@ -148,7 +150,7 @@ class SentimentService:
         """Store a correction of a stored verdict; `label` None means "the other one".
 
         Raises UsageError (with the answer to show) for a stale verdict or someone else's."""
-        verdict = await self.storage.get_verdict(verdict_id)
+        verdict = await self.storage.verdicts.get_verdict(verdict_id)
         if verdict is None or verdict.text is None:
             raise UsageError(say("correction.stale", lang))
         if verdict.chat_id != chat_id or verdict.user_id != user_id:
@@ -172,7 +174,7 @@ class SentimentService:
     ) -> None:
         """Raises UsageError unless the verdict is this user's in this chat (or gone, when
         nothing is left to protect)."""
-        verdict = await self.storage.get_verdict(verdict_id)
+        verdict = await self.storage.verdicts.get_verdict(verdict_id)
         if verdict is not None and (verdict.chat_id != chat_id or verdict.user_id != user_id):
             raise UsageError(say("correction.not_yours", lang))
 
@@ -192,7 +194,7 @@ class SentimentService:
         Another member's text (``author_id``) is stored only in a group that keeps texts
         (/store_text on), and under its author too, so their /forget removes it."""
         others = author_id is not None and author_id != user_id
-        if others and not (await self.storage.chat_settings(chat_id)).store_text:
+        if others and not (await self.storage.chats.chat_settings(chat_id)).store_text:
             raise UsageError(say("correction.others_text_not_kept", lang))
         trace = await self._read(text)
         if trace.is_empty:
@@ -223,7 +225,7 @@ class SentimentService:
         author_id: int | None = None,
     ) -> str:
         """Store first, then say so: the answer is only given once the row is committed."""
-        result = await self.storage.add_correction(
+        result = await self.storage.corrections.add_correction(
             text=text,
             predicted_label=predicted_label,
             predicted_probability=probability,
@@ -243,7 +245,7 @@ class SentimentService:
         )
 
     async def forget(self, user_id: int, lang: Lang) -> str:
-        removed = await self.storage.forget_user(user_id)
+        removed = await self.storage.retention.forget_user(user_id)
         self.overlay.forget_user(user_id)
         return say(
             "forget.done",
@@ -256,11 +258,13 @@ class SentimentService:
     # --- retention -------------------------------------------------------------------
 
     async def prune_old_data(self) -> Removed:
-        """Delete what is older than RETENTION_DAYS (see Storage.prune for what goes)."""
+        """Delete what is older than RETENTION_DAYS (see Retention.prune for what goes)."""
         now = self.clock()
-        removed = await self.storage.prune(now - self.settings.retention_days * 86_400)
-        await self.storage.prune_inbox(now - INBOX_KEEP_S)
-        await self.storage.prune_leases(now - INBOX_KEEP_S)  # killed processes leave theirs
+        removed = await self.storage.retention.prune(now - self.settings.retention_days * 86_400)
+        await self.storage.inbox.prune_inbox(now - INBOX_KEEP_S)
+        await self.storage.replicas.prune_leases(
+            now - INBOX_KEEP_S
+        )  # killed processes leave theirs
         if removed.corrections:
             await self.load_overlay()  # the overlay must not outlive its corrections
         return removed
@@ -268,20 +272,20 @@ class SentimentService:
     # --- bot admins: contested corrections -------------------------------------------------
 
     async def review_queue(self, limit: int = 5) -> list[ContestedText]:
-        decided = {(r.text_key, r.label) for r in await self.storage.reviews()}
-        pending = await self.storage.pending_corrections()
+        decided = {(r.text_key, r.label) for r in await self.storage.corrections.reviews()}
+        pending = await self.storage.corrections.pending_corrections()
         return contested(pending, decided, self.settings.retrain.trust, limit)
 
     async def decide_review(
         self, correction_id: int, *, approve: bool, admin_id: int, lang: Lang
     ) -> str:
         """An admin settles a contested label for everyone, now (overlay) and for training."""
-        correction = await self.storage.get_correction(correction_id)
+        correction = await self.storage.corrections.get_correction(correction_id)
         if correction is None:
             return say("correction.stale", lang)
         decision = "approved" if approve else "rejected"
         label = correction.corrected_label
-        await self.storage.review(correction.text, label, decision, admin_id)
+        await self.storage.corrections.review(correction.text, label, decision, admin_id)
         self.overlay.review(correction.text, label, decision)  # type: ignore[arg-type]
         key = "review.approved" if approve else "review.rejected"
         return say(key, lang, label=replies.label_name(label, lang))
@@ -290,12 +294,12 @@ class SentimentService:
 
     async def chat_language(self, chat_id: int) -> Lang:
         """A group's language: its own (/language), else the default (Korean)."""
-        language = (await self.storage.chat_settings(chat_id)).language
+        language = (await self.storage.chats.chat_settings(chat_id)).language
         return language if language in i18n.languages() else i18n.DEFAULT_LANGUAGE
 
     async def chat_zone(self, chat_id: int) -> ZoneInfo:
         """A group's time zone: its own (/timezone), else the TIMEZONE setting."""
-        name = (await self.storage.chat_settings(chat_id)).timezone
+        name = (await self.storage.chats.chat_settings(chat_id)).timezone
         return (zone_named(name) if name else None) or self.settings.timezone
 
     async def observe_group_message(
@@ -314,21 +318,21 @@ class SentimentService:
         if trace.is_empty:
             return None
         # The text is kept only if the chat opted in; storage enforces that rule.
-        added = await self.storage.add_score(
+        added = await self.storage.mood.add_score(
             chat_id, user_id, trace.positive, trace.model_version, at, text, message_id
         )
         if not added:
             return None
-        settings = await self.storage.chat_settings(chat_id)
+        settings = await self.storage.chats.chat_settings(chat_id)
         if settings.alert_threshold is None:
             return None
         window = self.settings.mood_window
-        rolling = mood.rolling_mood(await self.storage.recent_scores(chat_id, window), window)
+        rolling = mood.rolling_mood(await self.storage.mood.recent_scores(chat_id, window), window)
         decision = mood.alert_decision(rolling, settings.alert_threshold, settings.alert_active)
         if decision is mood.AlertDecision.NONE:
             return None
         fire = decision is mood.AlertDecision.FIRE
-        if not await self.storage.set_alert_active(chat_id, fire):
+        if not await self.storage.chats.set_alert_active(chat_id, fire):
             return None
         lang, zone = await self.chat_language(chat_id), await self.chat_zone(chat_id)
         local = i18n.local_time(at, zone)
@@ -346,12 +350,12 @@ class SentimentService:
     async def mood_report(self, chat_id: int, args: list[str], lang: Lang) -> Reply:
         hours = _parse_hours(args, lang)
         now = self.clock()
-        scores = await self.storage.scores(chat_id, now - hours * 3600)
+        scores = await self.storage.mood.scores(chat_id, now - hours * 3600)
         zone = await self.chat_zone(chat_id)
         summary = mood.summarize(scores, now, hours, tz=zone)
         if not summary.message_count:
             return Reply(say("mood.empty", lang, hours=hours))
-        threshold = (await self.storage.chat_settings(chat_id)).alert_threshold
+        threshold = (await self.storage.chats.chat_settings(chat_id)).alert_threshold
         photo = await asyncio.to_thread(
             charts.mood_chart, summary.series, threshold=threshold, lang=lang
         )
@@ -361,19 +365,19 @@ class SentimentService:
         if len(args) != 1:
             raise UsageError(say("mood.alert_usage", lang))
         if args[0].lower() in ("off", "끄기", "none"):
-            await self.storage.set_alert_threshold(chat_id, None)
+            await self.storage.chats.set_alert_threshold(chat_id, None)
             return say("mood.alert_off", lang)
         threshold = _parse_fraction(args[0])
         if threshold is None:
             raise UsageError(say("mood.alert_usage", lang))
-        await self.storage.set_alert_threshold(chat_id, threshold)
+        await self.storage.chats.set_alert_threshold(chat_id, threshold)
         return say("mood.alert_set", lang, threshold=threshold)
 
     async def set_store_text(self, chat_id: int, args: list[str], lang: Lang) -> str:
         choice = args[0].lower() if len(args) == 1 else ""
         if choice not in ("on", "off", "켜기", "끄기"):
             raise UsageError(say("group.store_text_usage", lang))
-        erased = await self.storage.set_store_text(chat_id, choice in ("on", "켜기"))
+        erased = await self.storage.chats.set_store_text(chat_id, choice in ("on", "켜기"))
         if choice in ("on", "켜기"):
             return say("group.store_text_on", lang)
         return say("group.store_text_off", lang, count=erased)
@@ -385,7 +389,7 @@ class SentimentService:
         if choice not in i18n.languages():
             current = await self.chat_language(chat_id)
             raise UsageError(say("group.language_usage", lang, current=current))
-        await self.storage.set_chat_language(chat_id, choice)
+        await self.storage.chats.set_chat_language(chat_id, choice)
         return say("group.language_set", choice)
 
     async def set_timezone(self, chat_id: int, args: list[str], lang: Lang) -> str:
@@ -396,7 +400,7 @@ class SentimentService:
         zone = zone_named(args[0])
         if zone is None:
             raise UsageError(say("group.timezone_unknown", lang, zone=args[0][:64]))
-        await self.storage.set_chat_timezone(chat_id, zone.key)
+        await self.storage.chats.set_chat_timezone(chat_id, zone.key)
         return say(
             "group.timezone_set", lang, zone=zone.key, time=i18n.local_time(self.clock(), zone)
         )
@@ -405,24 +409,24 @@ class SentimentService:
 
     async def status(self, lang: Lang) -> str:
         stats = self.models.stats()
-        runs = await self.storage.runs(limit=1)
+        runs = await self.storage.runs.runs(limit=1)
         return replies.status_text(
             stats,
             accuracy=self.models.model.metrics.get("test_accuracy"),
-            pending=await self.storage.count_pending(),
+            pending=await self.storage.corrections.count_pending(),
             uptime_s=self.clock() - stats.started_at,
             last_run=(runs[0].status, runs[0].candidate_version) if runs else None,
             first_model=self.first_model.state if self.first_model else None,
             lang=lang,
             now=self.clock(),
-            plan=await plan_retrain(self.storage, self.settings.retrain),
+            plan=await plan_retrain(self.storage.corrections, self.settings.retrain),
         )
 
     async def corrections_document(self, lang: Lang) -> Reply:
-        if not await self.storage.all_corrections():
+        if not await self.storage.corrections.all_corrections():
             return Reply(say("admin.no_corrections", lang))
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
-        content = await self.storage.corrections_csv()
+        content = await self.storage.corrections.corrections_csv()
         return Reply(f"corrections-{stamp}.csv", document=(f"corrections-{stamp}.csv", content))
 
     async def models_text(self, lang: Lang) -> str:

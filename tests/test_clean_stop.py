@@ -71,7 +71,7 @@ async def _add_corrections(database: str, version: str) -> None:
         for index, text in enumerate(
             f"{s} {w}" for s in SUBJECTS[:10] for w in ("죽인다", "사기다")
         ):
-            await storage.add_correction(
+            await storage.corrections.add_correction(
                 text=text,
                 predicted_label=0,
                 predicted_probability=0.3,

@@ -153,19 +153,19 @@ async def test_an_update_delivered_twice_is_queued_once_and_replayed_until_handl
     bot = Bot("1:x")
     async with await Storage.open(database) as storage:
         queue = InboxQueue()
-        queue.storage = storage
+        queue.store = storage.inbox
         for _ in range(2):
             await queue.put(Update.de_json(payload, bot))
         assert queue.qsize() == 1
-        assert await storage.unhandled() == []  # its own, in hand: nothing to replay
+        assert await storage.inbox.unhandled() == []  # its own, in hand: nothing to replay
     # The process is gone; the next one replays what it received and never handled.
     async with await Storage.open(database) as storage:
         restarted = InboxQueue()
-        restarted.storage = storage
+        restarted.store = storage.inbox
         assert await restarted.replay_unhandled(bot) == 1
         assert (await restarted.get()).message.text == "안녕"
-        await storage.handled(7)
-        assert await storage.unhandled() == []
+        await storage.inbox.handled(7)
+        assert await storage.inbox.unhandled() == []
         await restarted.put(Update.de_json(payload, bot))  # a late redelivery
         assert restarted.qsize() == 0
 

@@ -86,7 +86,7 @@ async def test_the_quick_model_answers_first_and_the_full_model_replaces_it(inst
         reply = await runtime.service.analyse(
             SENTENCE, user_id=5, chat_id=5, message_id=1, lang="ko"
         )
-        assert (await runtime.storage.get_verdict(reply.verdict_id)).model_version == quick
+        assert (await runtime.storage.verdicts.get_verdict(reply.verdict_id)).model_version == quick
         assert runtime.retrainer.running  # no retrain competes with it for the cores
         assert "빠른 모델" in await runtime.service.status("ko")
         assert f"{quick} · accuracy" in await runtime.service.models_text("en")

@@ -117,11 +117,11 @@ async def test_metrics_in_polling_mode(tg, settings):
 async def test_retrains_by_outcome_and_the_inbox_come_from_the_database(database):
     async with await Storage.open(database) as storage:
         for status in (RunStatus.ACCEPTED, RunStatus.REJECTED, RunStatus.REJECTED):
-            run = await storage.start_run(base_version="m1")
-            await storage.finish_run(run, status)
-        await storage.start_run(base_version="m1")
-        assert await storage.receive(1, "{}") and await storage.receive(2, "{}")
-        await storage.handled(1)
+            run = await storage.runs.start_run(base_version="m1")
+            await storage.runs.finish_run(run, status)
+        await storage.runs.start_run(base_version="m1")
+        assert await storage.inbox.receive(1, "{}") and await storage.inbox.receive(2, "{}")
+        await storage.inbox.handled(1)
         metrics = Metrics()
         await metrics.refresh(storage)
     samples = _samples(metrics.exposition().decode())

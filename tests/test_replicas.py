@@ -90,15 +90,17 @@ class FakeRegistry:
 
 async def _process(storage: Storage, registry: FakeRegistry) -> ServedVersion:
     """One bot process's serving side, as bot.app opens it."""
-    model, choice = await choose_at_start(storage, cast(Any, registry))
-    return ServedVersion(storage, cast(Any, FakeModels(model.version)), cast(Any, registry), choice)
+    model, choice = await choose_at_start(storage.replicas, cast(Any, registry))
+    return ServedVersion(
+        storage.replicas, cast(Any, FakeModels(model.version)), cast(Any, registry), choice
+    )
 
 
 async def test_the_first_process_records_what_it_serves(database: str) -> None:
     async with await Storage.open(database) as storage:
         served = await _process(storage, FakeRegistry("v1"))
         assert served.current == ServedChoice("v1", 1)
-        assert await storage.served_choice() == ServedChoice("v1", 1)
+        assert await storage.replicas.served_choice() == ServedChoice("v1", 1)
 
 
 async def test_a_process_follows_a_version_another_chose(database: str) -> None:
@@ -126,7 +128,7 @@ async def test_a_change_decided_on_an_older_choice_cannot_win(database: str) -> 
             await served.serve("candidate", if_generation=started_on.generation)
         assert stale.value.now == ServedChoice("v0", 2)
         assert served.current == ServedChoice("v0", 2) and registry.current == "v0"
-        assert await storage.served_choice() == ServedChoice("v0", 2)
+        assert await storage.replicas.served_choice() == ServedChoice("v0", 2)
 
 
 async def test_a_restart_after_registry_use_serves_the_new_version(database: str) -> None:
@@ -137,7 +139,7 @@ async def test_a_restart_after_registry_use_serves_the_new_version(database: str
         registry.use("v2")
         restarted = await _process(storage, registry)
         assert restarted.current == ServedChoice("v2", 2)
-        assert await storage.served_choice() == ServedChoice("v2", 2)
+        assert await storage.replicas.served_choice() == ServedChoice("v2", 2)
 
 
 async def test_a_running_process_adopts_registry_use_within_a_poll(database: str) -> None:
@@ -148,7 +150,7 @@ async def test_a_running_process_adopts_registry_use_within_a_poll(database: str
         results = await asyncio.gather(first.follow(), second.follow())
         assert ServedChoice("v2", 2) in results  # adopted once, one generation up
         assert first.current == second.current == ServedChoice("v2", 2)
-        assert await one.served_choice() == ServedChoice("v2", 2)
+        assert await one.replicas.served_choice() == ServedChoice("v2", 2)
 
 
 async def test_a_version_that_cannot_be_loaded_is_refused_once_and_retried_when_it_changes(
@@ -185,7 +187,7 @@ async def test_an_offline_choice_that_cannot_be_loaded_is_refused_once(database,
             assert await served.follow() is None
         assert len([r for r in caplog.records if "v2" in r.getMessage()]) == 1
         assert served.current == ServedChoice("v1", 1)
-        assert await storage.served_choice() == ServedChoice("v1", 1)
+        assert await storage.replicas.served_choice() == ServedChoice("v1", 1)
         registry.use("v3")  # the admin's next choice is tried
         assert await served.follow() == ServedChoice("v3", 2)
         with pytest.raises(VersionRefused):
@@ -222,7 +224,7 @@ async def test_interleaved_changes_on_two_processes_end_on_the_last_choice(datab
 
         results = await asyncio.gather(*(operation(n) for n in range(100)), return_exceptions=True)
         assert [r for r in results if r is not None] == []  # 0 errors
-        last = await one.served_choice()
+        last = await one.replicas.served_choice()
         assert last is not None and last.generation > 30
         for process in processes:
             await process.follow()
@@ -235,7 +237,7 @@ async def test_interleaved_changes_on_two_processes_end_on_the_last_choice(datab
 async def test_a_retrain_runs_in_one_process_at_a_time(database, trained_registry) -> None:
     registry = Registry(trained_registry.root)  # only read: no run gets as far as training
     async with await Storage.open(database) as one, await Storage.open(database) as two:
-        async with one.exclusive(RETRAIN_LOCK) as held:  # the other replica's run
+        async with one.replicas.exclusive(RETRAIN_LOCK) as held:  # the other replica's run
             assert held
             with pytest.raises(RetrainRunningElsewhere) as refused:
                 await Retrainer(two, registry).run("admin")
@@ -377,7 +379,7 @@ async def test_a_rollback_on_one_replica_is_served_by_the_other(
         }
     )
     async with open_runtime(settings) as first, open_runtime(settings) as second:
-        assert await second.storage.served_version() == current
+        assert await second.storage.replicas.served_version() == current
         assert "0000-older" in await first.service.rollback([], "en")
         assert first.models.model.version == older
         assert (await second.served.follow()).version == older
@@ -432,7 +434,7 @@ async def test_interleaved_changes_on_two_runtimes_end_on_the_last_choice(
         done.set()
         await asyncio.gather(*chatters)
         assert [r for r in results if isinstance(r, BaseException)] == []  # 0 errors
-        last = await one.storage.served_choice()
+        last = await one.storage.replicas.served_choice()
         assert last is not None and last.generation > 30
         for runtime in runtimes:
             await runtime.served.follow()

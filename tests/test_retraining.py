@@ -98,7 +98,7 @@ async def storage(database):
 async def _add_slang_corrections(storage: Storage, model_version: str) -> int:
     """Each from a different user, none confirmed: the broad route of the trust rules."""
     for index, text in enumerate(SLANG_TEXTS):
-        await storage.add_correction(
+        await storage.corrections.add_correction(
             text=text,
             predicted_label=0,
             predicted_probability=0.3,
@@ -187,10 +187,10 @@ async def test_an_accepted_retrain_swaps_the_model_and_consumes_the_corrections(
     ]
     assert result.decision.checks[0].figures["n"] == 1_000
     # Every correction was used: none is pending any more.
-    assert await storage.count_pending() == 0
-    consumed = {row.consumed_by_version for row in await storage.all_corrections()}
+    assert await storage.corrections.count_pending() == 0
+    consumed = {row.consumed_by_version for row in await storage.corrections.all_corrections()}
     assert consumed == {candidate} and outcome.corrections_used == added
-    run = (await storage.runs())[0]
+    run = (await storage.runs.runs())[0]
     assert (run.id, run.status, run.candidate_version) == (
         outcome.run_id,
         RunStatus.ACCEPTED,
@@ -283,8 +283,8 @@ async def test_kill_9_mid_training_leaves_registry_and_database_as_they_were(reg
     assert _snapshot(registry) == before
     assert _staging_leftovers(registry) == []
     assert not scratch.exists()
-    assert await storage.count_pending() == added
-    run = (await storage.runs())[0]
+    assert await storage.corrections.count_pending() == added
+    run = (await storage.runs.runs())[0]
     assert run.id == outcome.run_id and run.status is RunStatus.FAILED
     assert "SIGKILL" in run.message and run.finished_at is not None
     assert not retrainer.running and retrainer.child_pid is None
@@ -315,8 +315,8 @@ async def test_two_retrains_at_once_start_one_child(registry, storage):
     assert len(started) == 1 and children_seen == [1]
     assert _retrain_children() == []
     assert _snapshot(registry) == before and _staging_leftovers(registry) == []
-    assert await storage.count_pending() == added
-    assert (await storage.runs())[0].status is RunStatus.FAILED
+    assert await storage.corrections.count_pending() == added
+    assert (await storage.runs.runs())[0].status is RunStatus.FAILED
     assert not retrainer.running and not await retrainer.cancel()
 
 
@@ -467,8 +467,8 @@ async def test_a_rejected_candidate_keeps_the_model_and_the_corrections(
     assert outcome.message.endswith(": fail")
     assert outcome.result is not None and not outcome.result.decision.accepted
     assert _snapshot(registry) == before
-    assert await storage.count_pending() == added
-    run = (await storage.runs())[0]
+    assert await storage.corrections.count_pending() == added
+    run = (await storage.runs.runs())[0]
     assert (run.status, run.candidate_version) == (RunStatus.REJECTED, None)
     assert run.figures["decision"]["checks"][1]["passed"] is False
 
@@ -482,8 +482,8 @@ async def test_a_candidate_that_cannot_be_served_changes_nothing(registry, stora
     assert outcome.status is OutcomeStatus.FAILED
     assert "warm-up" in outcome.message
     assert _snapshot(registry) == before  # CURRENT as it was, the candidate gone
-    assert await storage.count_pending() == added
-    assert (await storage.runs())[0].status is RunStatus.FAILED
+    assert await storage.corrections.count_pending() == added
+    assert (await storage.runs.runs())[0].status is RunStatus.FAILED
 
 
 async def test_a_rollback_during_the_run_wins_over_its_candidate(registry, storage, fake_child):
@@ -503,16 +503,16 @@ async def test_a_rollback_during_the_run_wins_over_its_candidate(registry, stora
     assert "changed during the run" in outcome.message
     assert served.served == [(older, None)] and registry.current_name() == older
     assert "fake-candidate" not in _snapshot(registry)[1]
-    assert await storage.count_pending() > 0
+    assert await storage.corrections.count_pending() > 0
 
 
 async def test_a_correction_changed_during_the_run_stays_pending(registry, storage, fake_child):
     await _add_slang_corrections(storage, registry.current_name())
-    first = (await storage.pending_corrections())[0]
+    first = (await storage.corrections.pending_corrections())[0]
 
     async def on_progress(event: ProgressEvent) -> None:
         if event.stage is not None and event.stage.value == "training":  # a change of mind
-            await storage.add_correction(
+            await storage.corrections.add_correction(
                 text=first.text,
                 predicted_label=1,
                 predicted_probability=0.7,
@@ -527,7 +527,7 @@ async def test_a_correction_changed_during_the_run_stays_pending(registry, stora
 
     assert outcome.status is OutcomeStatus.ACCEPTED
     assert registry.current_name() == "fake-candidate"
-    pending = await storage.pending_corrections()
+    pending = await storage.corrections.pending_corrections()
     assert [(row.id, row.corrected_label) for row in pending] == [(first.id, 0)]
 
 
@@ -540,7 +540,7 @@ async def test_disk_full_in_the_child_is_reported(registry, storage, fake_child)
     assert outcome.status is OutcomeStatus.FAILED
     assert outcome.message == "training failed: disk full while writing weights.npz"
     assert _snapshot(registry) == before
-    run = (await storage.runs())[0]
+    run = (await storage.runs.runs())[0]
     assert run.status is RunStatus.FAILED and run.message == outcome.message
 
 
@@ -548,14 +548,14 @@ async def test_without_corrections_no_run_is_started(registry, storage, fake_chi
     outcome = await Retrainer(storage, registry, SMALL, child=fake_child("accept")).run("nightly")
     assert outcome.status is OutcomeStatus.NOTHING_TO_DO and outcome.run_id is None
     assert "0 pending" in outcome.message
-    assert await storage.runs() == []
+    assert await storage.runs.runs() == []
 
 
 async def _add_agreed(storage: Storage, texts: list[str], version: str) -> None:
     """Each text corrected alike by two users: agreed, so it qualifies on its own."""
     for index, text in enumerate(texts):
         for user in (1, 2):
-            await storage.add_correction(
+            await storage.corrections.add_correction(
                 text=text,
                 predicted_label=0,
                 predicted_probability=0.3,
@@ -582,7 +582,7 @@ async def test_a_retrain_that_could_not_pass_the_gate_is_not_started(
     plan = outcome.plan
     assert plan is not None and (plan.qualifying, plan.evidence.needed) == (4, 5)
     assert not plan.can_start and "5 needed" in outcome.message
-    assert await storage.runs() == [] and not started.exists()
+    assert await storage.runs.runs() == [] and not started.exists()
     report = retrain_outcome_text(outcome, "en")
     assert "a retrain starts from 5" in report
     assert "재학습은 5개부터" in retrain_outcome_text(outcome, "ko")
@@ -590,7 +590,7 @@ async def test_a_retrain_that_could_not_pass_the_gate_is_not_started(
     folds = {fold_of(normalise(text), 2) for text in texts}
     fifth = next(t for t in SLANG_TEXTS[4:] if len(folds | {fold_of(normalise(t), 2)}) == 2)
     await _add_agreed(storage, [fifth], registry.current_name())
-    plan = await plan_retrain(storage, SMALL)
+    plan = await plan_retrain(storage.corrections, SMALL)
     assert plan.can_start and plan.evidence.movable == 5
     outcome = await retrainer.run("interval")
     assert outcome.status is OutcomeStatus.ACCEPTED and started.exists()
@@ -602,11 +602,11 @@ async def test_a_full_retrain_is_sent_every_learned_correction_and_a_fine_tune_i
     sent = tmp_path / "rows.json"
     monkeypatch.setenv("FAKE_RETRAIN_ROWS", str(sent))
     await _add_slang_corrections(storage, registry.current_name())
-    rows = await storage.pending_corrections()
+    rows = await storage.corrections.pending_corrections()
     learned = [row.id for row in rows[:20]]
-    await storage.mark_consumed(learned, "v-before")  # a fine-tune learned these
+    await storage.corrections.mark_consumed(learned, "v-before")  # a fine-tune learned these
     forgotten = rows[0]
-    await storage.forget_user(forgotten.user_id)  # and one author forgot theirs
+    await storage.retention.forget_user(forgotten.user_id)  # and one author forgot theirs
     retrainer = Retrainer(storage, registry, SMALL, child=fake_child("reject"))
 
     await retrainer.run("admin")  # a fine-tune: the base already knows them

@@ -33,10 +33,10 @@ async def service(trained_registry, tmp_path, database):
         }
     )
     storage = await Storage.open(settings.database)
-    model, choice = await choose_at_start(storage, registry)
+    model, choice = await choose_at_start(storage.replicas, registry)
     models = ModelService(model)
     await models.start()
-    served = ServedVersion(storage, models, registry, choice)
+    served = ServedVersion(storage.replicas, models, registry, choice)
     clock = [1_800_000_000.0]
     yield SentimentService(settings, storage, models, registry, served, clock=lambda: clock[0])
     await models.stop()
@@ -49,7 +49,7 @@ async def test_analyse_gives_trace_and_remembers_the_verdict(service):
     )
     assert reply.verdict_id is not None and reply.photo is None
     assert "실망했다" in reply.text and ("긍정" in reply.text or "부정" in reply.text)
-    verdict = await service.storage.get_verdict(reply.verdict_id)
+    verdict = await service.storage.verdicts.get_verdict(reply.verdict_id)
     assert verdict.text == "재미있을 줄 알았는데 완전 실망했다" and verdict.chat_id == 5
 
 
@@ -71,13 +71,13 @@ async def test_group_messages_that_are_not_korean_are_not_scored(service):
     """The model could score "so boring"; the bot keeps group moods to Korean messages."""
     for text in ("so boring", "😀😀", "좋았다"):
         await service.observe_group_message(text, chat_id=-9, user_id=1, at=time.time())
-    scores = await service.storage.recent_scores(-9, 3600)
+    scores = await service.storage.mood.recent_scores(-9, 3600)
     assert len(scores) == 1
 
 
 async def test_wrong_button_saves_the_flipped_label_once(service):
     reply = await service.analyse("정말 최악", user_id=5, chat_id=5, message_id=4, lang="ko")
-    predicted = (await service.storage.get_verdict(reply.verdict_id)).predicted_label
+    predicted = (await service.storage.verdicts.get_verdict(reply.verdict_id)).predicted_label
     first = await service.correct_verdict(
         reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko"
     )
@@ -85,7 +85,7 @@ async def test_wrong_button_saves_the_flipped_label_once(service):
         reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko"
     )
     assert "저장" in first and "이미" in second
-    pending = await service.storage.pending_corrections()
+    pending = await service.storage.corrections.pending_corrections()
     assert len(pending) == 1 and pending[0].corrected_label == 1 - predicted
 
 
@@ -97,7 +97,7 @@ async def test_corrections_from_other_chats_other_users_and_stale_ids_are_refuse
         await service.correct_verdict(reply.verdict_id, user_id=6, chat_id=5, label=1, lang="en")
     with pytest.raises(UsageError, match="no longer"):
         await service.correct_verdict(123456789, user_id=5, chat_id=5, label=1, lang="en")
-    assert await service.storage.count_pending() == 0
+    assert await service.storage.corrections.count_pending() == 0
 
 
 async def test_group_mood_alert_fires_once_and_recovers(service):
@@ -122,7 +122,7 @@ async def test_group_mood_alert_fires_once_and_recovers(service):
             )
         )
     assert len([a for a in recovered if a]) == 1
-    rows = await service.storage.scores(-100, 0)
+    rows = await service.storage.mood.scores(-100, 0)
     assert len(rows) == 24 and all(row.text is None for row in rows)  # no opt-in: no text
 
 
@@ -146,8 +146,8 @@ async def test_forget_removes_the_users_data(service):
     await service.observe_group_message("좋다", chat_id=-300, user_id=7, at=1_799_999_000.0)
     answer = await service.forget(7, "en")
     assert "1 corrections" in answer
-    assert await service.storage.get_verdict(reply.verdict_id) is None
-    assert await service.storage.scores(-300, 0) == []
+    assert await service.storage.verdicts.get_verdict(reply.verdict_id) is None
+    assert await service.storage.mood.scores(-300, 0) == []
 
 
 async def test_status_and_corrections_document(service):
@@ -188,7 +188,7 @@ async def _verdict(service, text: str, user: int, message_id: int = 1, lang: str
     reply = await service.analyse(
         text, user_id=user, chat_id=user, message_id=message_id, lang=lang
     )
-    return reply, await service.storage.get_verdict(reply.verdict_id)
+    return reply, await service.storage.verdicts.get_verdict(reply.verdict_id)
 
 
 async def test_a_correction_changes_the_verdict_at_once_for_its_author_only(service):
@@ -251,8 +251,8 @@ async def test_retention_prunes_old_verdicts_and_keeps_learned_corrections(servi
     text = "감기 다 나았다 살 것 같네"
     reply, verdict = await _verdict(service, text, user=5)
     await service.correct_verdict(reply.verdict_id, user_id=5, chat_id=5, label=None, lang="ko")
-    pending = await service.storage.pending_corrections()
-    await service.storage.mark_consumed([row.id for row in pending], "v2")
+    pending = await service.storage.corrections.pending_corrections()
+    await service.storage.corrections.mark_consumed([row.id for row in pending], "v2")
     assert (await service.prune_old_data()).corrections == 0  # learned just now: kept
     days = service.settings.retention_days
     service.clock = lambda: time.time() + (days + 1) * 86_400

@@ -129,7 +129,7 @@ async def _answers_with(runtime, version: str) -> None:
     ]
     assert len(served) == 1 and f" {version} " in served[0]
     assert f"Model version: {version}" in await runtime.service.status("en")
-    assert await runtime.storage.served_version() == version
+    assert await runtime.storage.replicas.served_version() == version
 
 
 async def test_a_full_queue_answers_busy_instead_of_growing(trained_model):

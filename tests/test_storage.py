@@ -178,13 +178,13 @@ async def test_a_file_from_before_alembic_is_upgraded_in_place(db_path: Path, ve
     write_legacy_file(db_path, version)
     async with await Storage.open(db_path) as upgraded:
         assert await upgraded.schema_version() == SCHEMA_VERSION
-        [old] = await upgraded.pending_corrections()
+        [old] = await upgraded.corrections.pending_corrections()
         assert (old.text, old.model_version) == ("별로예요", "m0")
         # Tables from later steps exist and work.
-        await upgraded.set_store_text(1, True)
-        assert (await upgraded.chat_settings(1)).store_text
-        assert await upgraded.start_run(base_version="m0") == 1
-        assert await upgraded.receive(1, "{}")
+        await upgraded.chats.set_store_text(1, True)
+        assert (await upgraded.chats.chat_settings(1)).store_text
+        assert await upgraded.runs.start_run(base_version="m0") == 1
+        assert await upgraded.inbox.receive(1, "{}")
         assert await schema_differences(upgraded) == []
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -205,9 +205,9 @@ async def test_every_older_revision_is_upgraded(database: str, version: int) -> 
     )
     async with await Storage.open(database) as upgraded:
         assert await upgraded.schema_version() == SCHEMA_VERSION
-        [old] = await upgraded.pending_corrections()
+        [old] = await upgraded.corrections.pending_corrections()
         assert (old.id, old.text, old.model_version) == (1, "별로예요", "m0")
-        assert (await upgraded.add_correction(**correction())).id == 2
+        assert (await upgraded.corrections.add_correction(**correction())).id == 2
         assert await schema_differences(upgraded) == []
 
 
@@ -233,15 +233,15 @@ async def test_a_write_lock_held_too_long_raises_database_busy(db_path: Path) ->
         other.execute("BEGIN IMMEDIATE")
         try:
             with pytest.raises(DatabaseBusy, match="busy") as caught:
-                await opened.add_correction(**correction())
+                await opened.corrections.add_correction(**correction())
             assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
             # Readers are not blocked by a writer in WAL mode.
-            assert await opened.count_pending() == 0
+            assert await opened.corrections.count_pending() == 0
         finally:
             other.execute("ROLLBACK")
             other.close()
         # Once the lock is gone the same write goes through.
-        assert (await opened.add_correction(**correction())).created
+        assert (await opened.corrections.add_correction(**correction())).created
 
 
 async def test_a_postgres_lock_held_too_long_raises_database_busy(postgres) -> None:
@@ -255,13 +255,13 @@ async def test_a_postgres_lock_held_too_long_raises_database_busy(postgres) -> N
         await other.execute("LOCK TABLE corrections IN EXCLUSIVE MODE")  # readers may read
         try:
             with pytest.raises(DatabaseBusy, match="busy") as caught:
-                await opened.add_correction(**correction())
+                await opened.corrections.add_correction(**correction())
             assert isinstance(caught.value.__cause__, asyncpg.LockNotAvailableError)
-            assert await opened.count_pending() == 0
+            assert await opened.corrections.count_pending() == 0
         finally:
             await transaction.rollback()
             await other.close()
-        assert (await opened.add_correction(**correction())).created
+        assert (await opened.corrections.add_correction(**correction())).created
 
 
 async def test_an_unreachable_postgres_is_a_clear_error() -> None:
@@ -272,11 +272,11 @@ async def test_an_unreachable_postgres_is_a_clear_error() -> None:
 async def test_read_only_connection_raises_database_read_only(
     storage: Storage, database: str
 ) -> None:
-    await storage.add_correction(**correction())
+    await storage.corrections.add_correction(**correction())
     async with await Storage.open(database, read_only=True) as reader:
-        assert await reader.count_pending() == 1
+        assert await reader.corrections.count_pending() == 1
         with pytest.raises(DatabaseReadOnly, match="read-only"):
-            await reader.add_correction(**correction(user_id=8))
+            await reader.corrections.add_correction(**correction(user_id=8))
 
 
 async def test_read_only_open_refuses_a_database_that_needs_upgrading(
@@ -303,10 +303,10 @@ async def test_acknowledged_writes_survive_a_killed_process(database: str) -> No
 
         async def main():
             storage = await Storage.open({database!r})
-            result = await storage.add_correction(
+            result = await storage.corrections.add_correction(
                 text="최악이에요", predicted_label=1, predicted_probability=0.55,
                 corrected_label=0, user_id=3, chat_id=30, model_version="m1")
-            await storage.set_store_text(30, True)
+            await storage.chats.set_store_text(30, True)
             print(result.id, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint
 
@@ -320,27 +320,27 @@ async def test_acknowledged_writes_survive_a_killed_process(database: str) -> No
     acknowledged_id = int(done.stdout.strip())
 
     async with await Storage.open(database) as reopened:
-        [row] = await reopened.pending_corrections()
+        [row] = await reopened.corrections.pending_corrections()
         assert (row.id, row.text, row.corrected_label) == (acknowledged_id, "최악이에요", 0)
-        assert (await reopened.chat_settings(30)).store_text
+        assert (await reopened.chats.chat_settings(30)).store_text
 
 
 async def test_concurrent_coroutines_do_not_share_a_transaction(storage: Storage) -> None:
     results = await asyncio.gather(
-        *(storage.add_correction(**correction(user_id=u)) for u in range(20)),
-        *(storage.add_score(1, u, 0.5, "m1", float(u), None) for u in range(20)),
+        *(storage.corrections.add_correction(**correction(user_id=u)) for u in range(20)),
+        *(storage.mood.add_score(1, u, 0.5, "m1", float(u), None) for u in range(20)),
     )
     assert all(r is True or getattr(r, "created", False) for r in results)  # scores: True
-    assert await storage.count_pending() == 20
-    assert len(await storage.scores(1, 0)) == 20
+    assert await storage.corrections.count_pending() == 20
+    assert len(await storage.mood.scores(1, 0)) == 20
 
 
 async def test_a_group_message_is_scored_once_however_often_it_is_handled(storage: Storage):
-    assert await storage.add_score(1, 7, 0.4, "m1", 1.0, None, message_id=11)
-    assert not await storage.add_score(1, 7, 0.4, "m1", 1.0, None, message_id=11)
-    assert await storage.add_score(2, 7, 0.4, "m1", 1.0, None, message_id=11)  # other chat
-    assert await storage.add_score(1, 7, 0.4, "m1", 1.0, None)  # no id: always counted
-    assert len(await storage.scores(1, 0)) == 2
+    assert await storage.mood.add_score(1, 7, 0.4, "m1", 1.0, None, message_id=11)
+    assert not await storage.mood.add_score(1, 7, 0.4, "m1", 1.0, None, message_id=11)
+    assert await storage.mood.add_score(2, 7, 0.4, "m1", 1.0, None, message_id=11)  # other chat
+    assert await storage.mood.add_score(1, 7, 0.4, "m1", 1.0, None)  # no id: always counted
+    assert len(await storage.mood.scores(1, 0)) == 2
 
 
 # --- corrections ----------------------------------------------------------------------
@@ -352,43 +352,47 @@ def test_normalise_text_strips_collapses_and_composes() -> None:
 
 
 async def test_same_user_same_text_is_stored_once(storage: Storage, clock: FakeClock) -> None:
-    first = await storage.add_correction(**correction(text="정말   좋아요"))
+    first = await storage.corrections.add_correction(**correction(text="정말   좋아요"))
     clock.now += 60
-    again = await storage.add_correction(**correction(text=" 정말 좋아요 ", corrected_label=1))
+    again = await storage.corrections.add_correction(
+        **correction(text=" 정말 좋아요 ", corrected_label=1)
+    )
     assert first.created and not again.created
     assert again.id == first.id
-    [row] = await storage.pending_corrections()
+    [row] = await storage.corrections.pending_corrections()
     assert row.corrected_label == 1
     assert row.created_at == clock.now
 
 
 async def test_other_users_and_other_texts_are_separate(storage: Storage) -> None:
-    await storage.add_correction(**correction())
-    assert (await storage.add_correction(**correction(user_id=8))).created
-    assert (await storage.add_correction(**correction(text="다른 문장"))).created
-    assert await storage.count_pending() == 3
+    await storage.corrections.add_correction(**correction())
+    assert (await storage.corrections.add_correction(**correction(user_id=8))).created
+    assert (await storage.corrections.add_correction(**correction(text="다른 문장"))).created
+    assert await storage.corrections.count_pending() == 3
 
 
 async def test_mark_consumed_removes_rows_from_pending(storage: Storage) -> None:
-    ids = [(await storage.add_correction(**correction(user_id=u))).id for u in (1, 2, 3)]
-    assert await storage.mark_consumed(ids[:2], "m2") == 2
-    pending = await storage.pending_corrections()
+    ids = [
+        (await storage.corrections.add_correction(**correction(user_id=u))).id for u in (1, 2, 3)
+    ]
+    assert await storage.corrections.mark_consumed(ids[:2], "m2") == 2
+    pending = await storage.corrections.pending_corrections()
     assert [c.id for c in pending] == ids[2:]
-    assert await storage.count_pending() == 1
+    assert await storage.corrections.count_pending() == 1
     # Already consumed rows keep the version that first used them.
-    assert await storage.mark_consumed(ids, "m3") == 1
-    assert await storage.mark_consumed([], "m4") == 0
-    versions = {c.id: c.consumed_by_version for c in await storage.all_corrections()}
+    assert await storage.corrections.mark_consumed(ids, "m3") == 1
+    assert await storage.corrections.mark_consumed([], "m4") == 0
+    versions = {c.id: c.consumed_by_version for c in await storage.corrections.all_corrections()}
     assert versions == {ids[0]: "m2", ids[1]: "m2", ids[2]: "m3"}
 
 
 async def test_changing_a_consumed_label_makes_it_pending_again(storage: Storage) -> None:
-    first = await storage.add_correction(**correction(corrected_label=0))
-    await storage.mark_consumed([first.id], "m2")
-    await storage.add_correction(**correction(corrected_label=0))
-    assert await storage.count_pending() == 0
-    await storage.add_correction(**correction(corrected_label=1))
-    assert await storage.count_pending() == 1
+    first = await storage.corrections.add_correction(**correction(corrected_label=0))
+    await storage.corrections.mark_consumed([first.id], "m2")
+    await storage.corrections.add_correction(**correction(corrected_label=0))
+    assert await storage.corrections.count_pending() == 0
+    await storage.corrections.add_correction(**correction(corrected_label=1))
+    assert await storage.corrections.count_pending() == 1
 
 
 async def test_a_double_tap_on_two_processes_saves_one_correction(database: str) -> None:
@@ -398,16 +402,16 @@ async def test_a_double_tap_on_two_processes_saves_one_correction(database: str)
         for round_ in range(10):
             text = f"두 번 누른 리뷰 {round_}"
             results = await asyncio.gather(
-                first.add_correction(**correction(text=text, corrected_label=0)),
-                second.add_correction(**correction(text=text, corrected_label=0)),
+                first.corrections.add_correction(**correction(text=text, corrected_label=0)),
+                second.corrections.add_correction(**correction(text=text, corrected_label=0)),
             )
             assert sorted(result.created for result in results) == [False, True]
             assert results[0].id == results[1].id
-        again = await first.add_correction(
+        again = await first.corrections.add_correction(
             **correction(text="두 번 누른 리뷰 3", corrected_label=1)
         )
         assert not again.created
-        rows = await second.all_corrections()
+        rows = await second.corrections.all_corrections()
     assert len(rows) == 10
     assert [row.corrected_label for row in rows if row.text.endswith(" 3")] == [1]
 
@@ -423,14 +427,14 @@ async def test_a_double_tap_on_two_processes_saves_one_correction(database: str)
 )
 async def test_invalid_corrections_are_rejected(storage: Storage, bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
-        await storage.add_correction(**correction(**bad))
-    assert await storage.count_pending() == 0
+        await storage.corrections.add_correction(**correction(**bad))
+    assert await storage.corrections.count_pending() == 0
 
 
 async def test_corrections_csv_is_excel_friendly(storage: Storage) -> None:
-    await storage.add_correction(**correction(text='재밌다, "진짜"'))
-    await storage.add_correction(**correction(text="=HYPERLINK(1)", user_id=9))
-    data = await storage.corrections_csv()
+    await storage.corrections.add_correction(**correction(text='재밌다, "진짜"'))
+    await storage.corrections.add_correction(**correction(text="=HYPERLINK(1)", user_id=9))
+    data = await storage.corrections.corrections_csv()
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert [r["text"] for r in rows] == ['재밌다, "진짜"', "'=HYPERLINK(1)"]
@@ -440,7 +444,7 @@ async def test_corrections_csv_is_excel_friendly(storage: Storage) -> None:
 
 
 async def test_empty_csv_still_has_a_header(storage: Storage) -> None:
-    data = (await storage.corrections_csv()).decode("utf-8-sig")
+    data = (await storage.corrections.corrections_csv()).decode("utf-8-sig")
     assert data.splitlines() == [
         "id,created_at_utc,user_id,chat_id,text,predicted_label,predicted_probability,"
         "corrected_label,model_version,consumed_by_version"
@@ -451,7 +455,7 @@ async def test_empty_csv_still_has_a_header(storage: Storage) -> None:
 
 
 async def test_verdicts_round_trip_and_fit_callback_data(storage: Storage) -> None:
-    verdict_id = await storage.remember_verdict(
+    verdict_id = await storage.verdicts.remember_verdict(
         chat_id=5,
         message_id=11,
         text="별로였어요",
@@ -461,15 +465,15 @@ async def test_verdicts_round_trip_and_fit_callback_data(storage: Storage) -> No
         user_id=7,
     )
     assert len(f"fix:{verdict_id}:1".encode()) <= 64
-    verdict = await storage.get_verdict(verdict_id)
+    verdict = await storage.verdicts.get_verdict(verdict_id)
     assert verdict is not None
     assert (verdict.chat_id, verdict.message_id, verdict.text) == (5, 11, "별로였어요")
-    assert await storage.get_verdict(verdict_id + 1) is None
+    assert await storage.verdicts.get_verdict(verdict_id + 1) is None
 
 
 async def test_verdict_survives_reopen(database: str) -> None:
     async with await Storage.open(database) as first:
-        verdict_id = await first.remember_verdict(
+        verdict_id = await first.verdicts.remember_verdict(
             chat_id=-100,
             message_id=1,
             text=None,
@@ -479,7 +483,7 @@ async def test_verdict_survives_reopen(database: str) -> None:
             user_id=7,
         )
     async with await Storage.open(database) as second:
-        verdict = await second.get_verdict(verdict_id)
+        verdict = await second.verdicts.get_verdict(verdict_id)
     assert verdict is not None and verdict.text is None
 
 
@@ -487,7 +491,7 @@ async def test_verdicts_arriving_together_share_a_commit_and_all_persist(databas
     async with await Storage.open(database) as first:
         ids = await asyncio.gather(
             *(
-                first.remember_verdict(
+                first.verdicts.remember_verdict(
                     chat_id=chat,
                     message_id=chat,
                     text=f"리뷰 {chat}",
@@ -501,7 +505,7 @@ async def test_verdicts_arriving_together_share_a_commit_and_all_persist(databas
         )
     assert len(set(ids)) == 100
     async with await Storage.open(database) as second:
-        verdicts = [await second.get_verdict(verdict_id) for verdict_id in ids]
+        verdicts = [await second.verdicts.get_verdict(verdict_id) for verdict_id in ids]
     assert [(v.chat_id, v.text) for v in verdicts if v] == [
         (chat, f"리뷰 {chat}") for chat in range(1, 101)
     ]
@@ -557,42 +561,42 @@ async def test_group_commit_fails_only_its_batch_and_keeps_going() -> None:
 
 async def test_scores_are_filtered_by_chat_and_time(storage: Storage) -> None:
     for at, chat in [(10.0, 1), (20.0, 1), (30.0, 2), (40.0, 1)]:
-        await storage.add_score(chat, 7, 0.5, "m1", at, None)
-    rows = await storage.scores(1, since=20.0)
+        await storage.mood.add_score(chat, 7, 0.5, "m1", at, None)
+    rows = await storage.mood.scores(1, since=20.0)
     assert [r.at for r in rows] == [20.0, 40.0]
     assert all(r.chat_id == 1 for r in rows)
 
 
 async def test_score_text_is_kept_only_when_the_chat_opted_in(storage: Storage) -> None:
-    await storage.add_score(1, 7, 0.4, "m1", 1.0, "비밀 이야기")
-    await storage.set_store_text(1, True)
-    await storage.add_score(1, 7, 0.6, "m1", 2.0, "괜찮은 이야기")
-    assert [r.text for r in await storage.scores(1, 0)] == [None, "괜찮은 이야기"]
-    assert await storage.set_store_text(1, False) == 1
-    assert [r.text for r in await storage.scores(1, 0)] == [None, None]
+    await storage.mood.add_score(1, 7, 0.4, "m1", 1.0, "비밀 이야기")
+    await storage.chats.set_store_text(1, True)
+    await storage.mood.add_score(1, 7, 0.6, "m1", 2.0, "괜찮은 이야기")
+    assert [r.text for r in await storage.mood.scores(1, 0)] == [None, "괜찮은 이야기"]
+    assert await storage.chats.set_store_text(1, False) == 1
+    assert [r.text for r in await storage.mood.scores(1, 0)] == [None, None]
 
 
 async def test_chat_settings_defaults_and_updates(storage: Storage) -> None:
-    assert await storage.chat_settings(3) == ChatSettings(chat_id=3)
-    await storage.set_alert_threshold(3, 0.35)
-    await storage.set_alert_active(3, True)
-    assert await storage.chat_settings(3) == ChatSettings(3, False, 0.35, True)
-    await storage.set_store_text(3, True)
-    assert (await storage.chat_settings(3)).alert_active
-    await storage.set_alert_threshold(3, None)
-    assert await storage.chat_settings(3) == ChatSettings(3, True, None, False)
+    assert await storage.chats.chat_settings(3) == ChatSettings(chat_id=3)
+    await storage.chats.set_alert_threshold(3, 0.35)
+    await storage.chats.set_alert_active(3, True)
+    assert await storage.chats.chat_settings(3) == ChatSettings(3, False, 0.35, True)
+    await storage.chats.set_store_text(3, True)
+    assert (await storage.chats.chat_settings(3)).alert_active
+    await storage.chats.set_alert_threshold(3, None)
+    assert await storage.chats.chat_settings(3) == ChatSettings(3, True, None, False)
     with pytest.raises(ValueError):
-        await storage.set_alert_threshold(3, 1.2)
+        await storage.chats.set_alert_threshold(3, 1.2)
 
 
 # --- privacy --------------------------------------------------------------------------
 
 
 async def test_forget_user_removes_everything_of_that_user_only(storage: Storage) -> None:
-    await storage.set_store_text(1, True)
+    await storage.chats.set_store_text(1, True)
     for user in (7, 8):
-        await storage.add_correction(**correction(user_id=user))
-        await storage.remember_verdict(
+        await storage.corrections.add_correction(**correction(user_id=user))
+        await storage.verdicts.remember_verdict(
             chat_id=1,
             message_id=user,
             text="문장",
@@ -601,19 +605,19 @@ async def test_forget_user_removes_everything_of_that_user_only(storage: Storage
             model_version="m1",
             user_id=user,
         )
-        await storage.add_score(1, user, 0.7, "m1", 1.0, "문장")
-        await storage.add_score(2, user, 0.7, "m1", 1.0, None)
+        await storage.mood.add_score(1, user, 0.7, "m1", 1.0, "문장")
+        await storage.mood.add_score(2, user, 0.7, "m1", 1.0, None)
 
-    assert await storage.forget_user(7) == Removed(corrections=1, verdicts=1, scores=2)
-    assert [c.user_id for c in await storage.all_corrections()] == [8]
-    assert {r.user_id for chat in (1, 2) for r in await storage.scores(chat, 0)} == {8}
-    csv_text = (await storage.corrections_csv()).decode("utf-8-sig")
+    assert await storage.retention.forget_user(7) == Removed(corrections=1, verdicts=1, scores=2)
+    assert [c.user_id for c in await storage.corrections.all_corrections()] == [8]
+    assert {r.user_id for chat in (1, 2) for r in await storage.mood.scores(chat, 0)} == {8}
+    csv_text = (await storage.corrections.corrections_csv()).decode("utf-8-sig")
     assert ",7," not in csv_text
-    assert await storage.forget_user(7) == Removed()
+    assert await storage.retention.forget_user(7) == Removed()
 
 
 async def test_prune_drops_old_verdicts_and_scores(storage: Storage, clock: FakeClock) -> None:
-    await storage.remember_verdict(
+    await storage.verdicts.remember_verdict(
         chat_id=1,
         message_id=1,
         text="old",
@@ -622,11 +626,11 @@ async def test_prune_drops_old_verdicts_and_scores(storage: Storage, clock: Fake
         model_version="m1",
         user_id=7,
     )
-    await storage.add_score(1, 7, 0.7, "m1", clock.now - 10, None)
-    await storage.add_score(1, 7, 0.7, "m1", clock.now + 10, None)
-    await storage.add_correction(**correction())
-    assert await storage.prune(clock.now + 1) == Removed(verdicts=1, scores=1)
-    assert await storage.count_pending() == 1
+    await storage.mood.add_score(1, 7, 0.7, "m1", clock.now - 10, None)
+    await storage.mood.add_score(1, 7, 0.7, "m1", clock.now + 10, None)
+    await storage.corrections.add_correction(**correction())
+    assert await storage.retention.prune(clock.now + 1) == Removed(verdicts=1, scores=1)
+    assert await storage.corrections.count_pending() == 1
 
 
 async def test_a_learned_correction_is_kept_until_its_author_forgets_it(
@@ -634,67 +638,67 @@ async def test_a_learned_correction_is_kept_until_its_author_forgets_it(
 ) -> None:
     """A full retrain teaches every learned correction again, so age alone never removes
     one; /forget does."""
-    first = await storage.add_correction(**correction())
-    await storage.add_correction(**correction(text="또 다른 문장"))
+    first = await storage.corrections.add_correction(**correction())
+    await storage.corrections.add_correction(**correction(text="또 다른 문장"))
     clock.now += 100
-    assert await storage.mark_consumed([first.id], "m2") == 1
+    assert await storage.corrections.mark_consumed([first.id], "m2") == 1
     clock.now += 10 * 365 * 86_400
-    assert await storage.prune(clock.now) == Removed()
-    assert [c.id for c in await storage.learned_corrections()] == [first.id]
-    assert [c.text for c in await storage.pending_corrections()] == ["또 다른 문장"]
-    await storage.forget_user(correction()["user_id"])
-    assert await storage.learned_corrections() == []
+    assert await storage.retention.prune(clock.now) == Removed()
+    assert [c.id for c in await storage.corrections.learned_corrections()] == [first.id]
+    assert [c.text for c in await storage.corrections.pending_corrections()] == ["또 다른 문장"]
+    await storage.retention.forget_user(correction()["user_id"])
+    assert await storage.corrections.learned_corrections() == []
 
 
 # --- training runs --------------------------------------------------------------------
 
 
 async def test_training_runs_are_recorded(storage: Storage, clock: FakeClock) -> None:
-    first = await storage.start_run(base_version="m1", candidate_version="m2")
+    first = await storage.runs.start_run(base_version="m1", candidate_version="m2")
     clock.now += 100
-    await storage.finish_run(
+    await storage.runs.finish_run(
         first, RunStatus.ACCEPTED, figures={"val_accuracy": 0.87, "곡선": [1, 2]}, message="ok"
     )
     clock.now += 100
-    second = await storage.start_run(base_version="m2")
-    [newest, oldest] = await storage.runs(limit=5)
+    second = await storage.runs.start_run(base_version="m2")
+    [newest, oldest] = await storage.runs.runs(limit=5)
     assert newest.id == second and newest.status is RunStatus.RUNNING
     assert newest.finished_at is None and newest.candidate_version is None
     assert oldest.status is RunStatus.ACCEPTED
     assert oldest.finished_at == oldest.started_at + 100
     assert oldest.figures == {"val_accuracy": 0.87, "곡선": [1, 2]}
-    await storage.finish_run(second, RunStatus.FAILED, candidate_version="m3", message="oom")
-    assert (await storage.runs(limit=1))[0].candidate_version == "m3"
+    await storage.runs.finish_run(second, RunStatus.FAILED, candidate_version="m3", message="oom")
+    assert (await storage.runs.runs(limit=1))[0].candidate_version == "m3"
 
 
 async def test_finish_run_rejects_bad_transitions(storage: Storage) -> None:
-    run = await storage.start_run(base_version=None)
+    run = await storage.runs.start_run(base_version=None)
     with pytest.raises(ValueError):
-        await storage.finish_run(run, RunStatus.RUNNING)
-    await storage.finish_run(run, RunStatus.REJECTED)
+        await storage.runs.finish_run(run, RunStatus.RUNNING)
+    await storage.runs.finish_run(run, RunStatus.REJECTED)
     with pytest.raises(ValueError):
-        await storage.finish_run(run, RunStatus.ACCEPTED)
+        await storage.runs.finish_run(run, RunStatus.ACCEPTED)
     with pytest.raises(ValueError):
-        await storage.finish_run(999, RunStatus.ACCEPTED)
+        await storage.runs.finish_run(999, RunStatus.ACCEPTED)
 
 
 async def test_runs_left_running_by_a_dead_bot_are_failed_at_start_up(storage: Storage) -> None:
-    stale = await storage.start_run(base_version="v1")
-    assert await storage.fail_stale_runs() == 1
-    (run,) = await storage.runs()
+    stale = await storage.runs.start_run(base_version="v1")
+    assert await storage.runs.fail_stale_runs() == 1
+    (run,) = await storage.runs.runs()
     assert run.id == stale and run.status is RunStatus.FAILED and "stopped" in (run.message or "")
-    assert await storage.fail_stale_runs() == 0
+    assert await storage.runs.fail_stale_runs() == 0
 
 
 async def test_a_groups_language_and_time_zone_are_kept(storage: Storage) -> None:
-    await storage.set_alert_threshold(4, 0.3)
-    await storage.set_chat_language(4, "en")
-    await storage.set_chat_timezone(4, "Europe/Berlin")
-    kept = await storage.chat_settings(4)
+    await storage.chats.set_alert_threshold(4, 0.3)
+    await storage.chats.set_chat_language(4, "en")
+    await storage.chats.set_chat_timezone(4, "Europe/Berlin")
+    kept = await storage.chats.chat_settings(4)
     assert (kept.language, kept.timezone, kept.alert_threshold) == ("en", "Europe/Berlin", 0.3)
-    await storage.set_chat_language(4, None)
-    assert (await storage.chat_settings(4)).language is None
-    assert (await storage.chat_settings(5)).timezone is None
+    await storage.chats.set_chat_language(4, None)
+    assert (await storage.chats.chat_settings(4)).language is None
+    assert (await storage.chats.chat_settings(5)).timezone is None
 
 
 # --- processes sharing one database (replicas) -----------------------------------------
@@ -705,7 +709,11 @@ async def test_an_update_is_received_once_across_processes(database: str) -> Non
     fresh for exactly one of them."""
     async with await Storage.open(database) as first, await Storage.open(database) as second:
         outcomes = await asyncio.gather(
-            *(store.receive(update, "{}") for update in range(60) for store in (first, second))
+            *(
+                store.inbox.receive(update, "{}")
+                for update in range(60)
+                for store in (first, second)
+            )
         )
     for update_id in range(60):
         assert outcomes[2 * update_id] != outcomes[2 * update_id + 1], update_id
@@ -713,34 +721,34 @@ async def test_an_update_is_received_once_across_processes(database: str) -> Non
 
 async def test_one_alert_across_processes(database: str) -> None:
     async with await Storage.open(database) as first, await Storage.open(database) as second:
-        await first.set_alert_threshold(1, 0.4)
+        await first.chats.set_alert_threshold(1, 0.4)
         flips = await asyncio.gather(
-            *(store.set_alert_active(1, True) for _ in range(10) for store in (first, second))
+            *(store.chats.set_alert_active(1, True) for _ in range(10) for store in (first, second))
         )
     assert flips.count(True) == 1
 
 
 async def test_the_served_model_version_is_shared(database: str, clock: FakeClock) -> None:
     async with await Storage.open(database, clock=clock) as first:
-        assert await first.served_version() is None
-        await first.set_served_version("v1")
+        assert await first.replicas.served_version() is None
+        await first.replicas.set_served_version("v1")
         async with await Storage.open(database) as second:
-            assert await second.served_version() == "v1"
-            await second.set_served_version("v2")
-        assert await first.served_version() == "v2"
+            assert await second.replicas.served_version() == "v1"
+            await second.replicas.set_served_version("v2")
+        assert await first.replicas.served_version() == "v2"
 
 
 async def test_an_exclusive_lock_is_held_by_one_process_at_a_time(postgres) -> None:
     database = postgres.new_database()
     async with await Storage.open(database) as first, await Storage.open(database) as second:
-        async with first.exclusive("retrain") as held:
+        async with first.replicas.exclusive("retrain") as held:
             assert held
-            async with second.exclusive("retrain") as also:
+            async with second.replicas.exclusive("retrain") as also:
                 assert not also
-            async with second.exclusive("other work") as unrelated:
+            async with second.replicas.exclusive("other work") as unrelated:
                 assert unrelated
-            assert await second.count_pending() == 0  # the lock blocks nothing else
-        async with second.exclusive("retrain") as now:
+            assert await second.corrections.count_pending() == 0  # the lock blocks nothing else
+        async with second.replicas.exclusive("retrain") as now:
             assert now
 
 
@@ -755,7 +763,7 @@ async def test_an_exclusive_lock_dies_with_its_process(postgres) -> None:
 
         async def main():
             storage = await Storage.open({database!r})
-            async with storage.exclusive("retrain") as held:
+            async with storage.replicas.exclusive("retrain") as held:
                 print(held, flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
 
@@ -768,7 +776,7 @@ async def test_an_exclusive_lock_dies_with_its_process(postgres) -> None:
     assert done.returncode == -9 and done.stdout.strip() == "True", done.stderr
     async with await Storage.open(database) as survivor:
         for _ in range(50):  # the server notices the dead connection within moments
-            async with survivor.exclusive("retrain") as held:
+            async with survivor.replicas.exclusive("retrain") as held:
                 if held:
                     break
             await asyncio.sleep(0.1)
@@ -777,7 +785,10 @@ async def test_an_exclusive_lock_dies_with_its_process(postgres) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_on_sqlite_the_exclusive_lock_is_always_granted(storage: Storage) -> None:
-    async with storage.exclusive("retrain") as first, storage.exclusive("retrain") as second:
+    async with (
+        storage.replicas.exclusive("retrain") as first,
+        storage.replicas.exclusive("retrain") as second,
+    ):
         assert first and second
 
 
@@ -785,20 +796,20 @@ async def test_only_the_updates_of_a_process_that_is_gone_are_replayed(database:
     first = await Storage.open(database)
     try:
         for update_id in (1, 2, 3):
-            assert await first.receive(update_id, f'{{"update_id": {update_id}}}')
-        await first.handled(2)
+            assert await first.inbox.receive(update_id, f'{{"update_id": {update_id}}}')
+        await first.inbox.handled(2)
         async with await Storage.open(database) as second:
-            assert await first.unhandled() == []  # its own, in hand
+            assert await first.inbox.unhandled() == []  # its own, in hand
             if second.backend == "postgresql":
-                assert await second.unhandled() == []  # the first is alive: not ours
+                assert await second.inbox.unhandled() == []  # the first is alive: not ours
     finally:
         await first.close()
     async with await Storage.open(database) as second, await Storage.open(database) as third:
-        replayed = await second.unhandled()
+        replayed = await second.inbox.unhandled()
         assert [update_id for update_id, _ in replayed] == [1, 3]
-        assert await second.unhandled() == []  # now in hand
+        assert await second.inbox.unhandled() == []  # now in hand
         if second.backend == "postgresql":  # SQLite has one process: another id is a past one
-            assert await third.unhandled() == []  # claimed once
+            assert await third.inbox.unhandled() == []  # claimed once
 
 
 @pytest.mark.slow
@@ -810,7 +821,7 @@ async def test_a_killed_processs_updates_are_replayed_by_another(database: str) 
 
         async def main():
             storage = await Storage.open({database!r})
-            print(await storage.receive(5, "{{}}"), flush=True)
+            print(await storage.inbox.receive(5, "{{}}"), flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
 
         asyncio.run(main())
@@ -824,6 +835,6 @@ async def test_a_killed_processs_updates_are_replayed_by_another(database: str) 
         # PostgreSQL drops the dead session's lock at once; its lease runs out LEASE_S
         # after its last renewal (bot/storage/replica_store.py).
         async with asyncio.timeout(replica_store.LEASE_S + 10):
-            while not (replayed := await survivor.unhandled()):
+            while not (replayed := await survivor.inbox.unhandled()):
                 await asyncio.sleep(0.1)
         assert replayed == [(5, "{}")]

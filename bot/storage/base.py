@@ -1,14 +1,7 @@
-"""What every store shares: the database and the clock."""
+"""What every repository is given besides the database: the clock it stamps rows with."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.storage.database import Database
-
 Clock = Callable[[], float]
-
-
-class StoreBase:
-    _db: Database
-    _clock: Clock

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from bot.storage.base import StoreBase
+from bot.storage.base import Clock
+from bot.storage.database import Database
 from bot.storage.rows import (
     Correction,
     CorrectionResult,
@@ -60,7 +61,13 @@ def _correction(row: sa.Row) -> Correction:
     return Correction(*row)
 
 
-class CorrectionStore(StoreBase):
+class Corrections:
+    """The corrections repository: what users taught and what admins decided on it."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
     async def add_correction(
         self,
         *,

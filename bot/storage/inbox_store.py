@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import sqlalchemy as sa
 
-from bot.storage.base import StoreBase
+from bot.storage.base import Clock
+from bot.storage.database import Database
 from bot.storage.group_commit import GroupCommit
+from bot.storage.replica_store import Replicas
 from bot.storage.schema import inbox
 
 
-class InboxStore(StoreBase):
-    process_id: str
-    _is_alive: Callable[[str], Awaitable[bool]]
-    _received: GroupCommit[tuple[int, str], bool]
-    _handled: GroupCommit[int, None]
+class UpdateInbox:
+    """The inbox repository. It asks ``replicas`` whether the process that received an
+    unhandled update is still alive before taking that update over."""
+
+    def __init__(self, db: Database, clock: Clock, process_id: str, replicas: Replicas) -> None:
+        self._db = db
+        self._clock = clock
+        self.process_id = process_id  # marks the updates this process received
+        self._replicas = replicas
+        self._received: GroupCommit[tuple[int, str], bool] = GroupCommit(self._insert_received)
+        self._handled: GroupCommit[int, None] = GroupCommit(self._mark_handled)
+
+    async def drain(self) -> None:
+        """Wait until every update submitted is committed (before the database closes)."""
+        for pending in (self._received, self._handled):
+            await pending.drain()
 
     async def receive(self, update_id: int, payload: str) -> bool:
         """Keep an update before it is confirmed to Telegram; False if it was seen before
@@ -51,7 +62,7 @@ class InboxStore(StoreBase):
         )
         claimed: list[tuple[int, str]] = []
         for (owner,) in owners:
-            if owner is not None and await self._is_alive(owner):
+            if owner is not None and await self._replicas.is_alive(owner):
                 continue
             async with self._db.write() as db:
                 result = await db.execute(

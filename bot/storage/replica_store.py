@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.base import StoreBase
+from bot.storage.base import Clock
+from bot.storage.database import Database
 from bot.storage.errors import translated
 from bot.storage.rows import ServedChoice
 from bot.storage.schema import process_leases, served_model
@@ -22,7 +23,7 @@ from bot.storage.schema import process_leases, served_model
 log = logging.getLogger(__name__)
 
 # A process is alive while its session holds its advisory lock, or while its lease
-# (renewed every LEASE_RENEW_S) is younger than LEASE_S: see ReplicaStore._is_alive.
+# (renewed every LEASE_RENEW_S) is younger than LEASE_S: see Replicas.is_alive.
 LEASE_S = 10.0
 LEASE_RENEW_S = 2.0
 _SERVER_NOW = sa.extract("epoch", sa.func.clock_timestamp())
@@ -49,14 +50,20 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class ReplicaStore(StoreBase):
-    process_id: str
-    # PostgreSQL: a session that holds the lock "alive:<process_id>" while this is open.
-    _liveness: AsyncConnection | None = None
-    _renewing: asyncio.Task[None] | None = None
-    _locked = False  # whether the liveness session holds the lock
+class Replicas:
+    """The replicas repository: this process's liveness, the others', the cross-process
+    locks and the served model version."""
 
-    async def _hold_liveness(self) -> None:
+    def __init__(self, db: Database, clock: Clock, process_id: str) -> None:
+        self._db = db
+        self._clock = clock
+        self.process_id = process_id
+        # PostgreSQL: a session that holds the lock "alive:<process_id>" while this is open.
+        self._liveness: AsyncConnection | None = None
+        self._renewing: asyncio.Task[None] | None = None
+        self._locked = False  # whether the liveness session holds the lock
+
+    async def hold_liveness(self) -> None:
         """Take this process's lock and lease, and keep renewing them (PostgreSQL)."""
         if self._db.backend != "postgresql" or self._db.read_only:
             return
@@ -64,7 +71,7 @@ class ReplicaStore(StoreBase):
         await self._renew_lease()
         self._renewing = asyncio.create_task(self._keep_alive(), name="liveness-lease")
 
-    async def _release_liveness(self) -> None:
+    async def release_liveness(self) -> None:
         if self._renewing is not None:
             self._renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -137,7 +144,7 @@ class ReplicaStore(StoreBase):
                 log.warning("liveness lease not renewed (%s); reconnecting", error)
                 await self._drop_liveness_session()
 
-    async def _is_alive(self, process_id: str) -> bool:
+    async def is_alive(self, process_id: str) -> bool:
         """Whether the process that wrote ``process_id`` still has this database open.
 
         Alive while its session holds its lock, or while its lease is fresh: a process

@@ -14,7 +14,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.base import StoreBase
+from bot.storage.database import Database
 from bot.storage.rows import Removed
 from bot.storage.schema import (
     correction_reviews,
@@ -29,7 +29,12 @@ from training.trust import normalise as normalise_text
 _USER_TEXT_SOURCES = frozenset({"correction"})
 
 
-class RetentionStore(StoreBase):
+class Retention:
+    """Deletes across tables: one person's data (/forget), and what has aged out."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
     async def forget_user(self, user_id: int) -> Removed:
         """Delete everything tied to one person, in every chat, in one transaction: what
         they wrote or corrected, and corrections others made on their messages."""

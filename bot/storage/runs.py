@@ -8,12 +8,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.storage.base import StoreBase
+from bot.storage.base import Clock
+from bot.storage.database import Database
 from bot.storage.rows import RunStatus, TrainingRun
 from bot.storage.schema import training_runs
 
 
-class RunStore(StoreBase):
+class TrainingRuns:
+    """The training runs repository."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
     async def start_run(
         self, *, base_version: str | None, candidate_version: str | None = None
     ) -> int:

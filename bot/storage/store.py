@@ -1,4 +1,4 @@
-"""``Storage``: the one object the bot holds, made of the stores by concern."""
+"""``Storage``: the one object the bot opens and closes, holding a repository per concern."""
 
 from __future__ import annotations
 
@@ -12,22 +12,20 @@ from typing import Any, Self
 import sqlalchemy as sa
 
 from bot.storage.base import Clock
-from bot.storage.correction_store import CorrectionStore
+from bot.storage.chat_store import ChatSettingsStore
+from bot.storage.correction_store import Corrections
 from bot.storage.database import DEFAULT_BUSY_TIMEOUT, Database
 from bot.storage.errors import translated
-from bot.storage.group_commit import GroupCommit
-from bot.storage.groups import GroupStore
-from bot.storage.inbox_store import InboxStore
+from bot.storage.inbox_store import UpdateInbox
 from bot.storage.location import Location
-from bot.storage.replica_store import ReplicaStore
-from bot.storage.retention import RetentionStore
-from bot.storage.runs import RunStore
-from bot.storage.verdicts import VerdictStore
+from bot.storage.mood_store import MoodScores
+from bot.storage.replica_store import Replicas
+from bot.storage.retention import Retention
+from bot.storage.runs import TrainingRuns
+from bot.storage.verdicts import Verdicts
 
 
-class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_alive
-    CorrectionStore, VerdictStore, GroupStore, InboxStore, RetentionStore, RunStore, ReplicaStore
-):
+class Storage:
     """Everything the bot remembers, in SQLite (a file) or PostgreSQL (``DATABASE_URL``).
 
     Every write is committed before the method returns: with ``synchronous=FULL`` in WAL
@@ -35,15 +33,22 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
     acknowledged survives a crash or power cut. Writes that arrive together (verdicts,
     received and handled updates) share one transaction (``GroupCommit``); each caller
     still returns only once its own row is committed.
+
+    The data is reached through one repository per concern (``storage.corrections``,
+    ``storage.inbox``, …); a component that needs one concern is given that repository.
     """
 
     def __init__(self, db: Database, *, clock: Clock) -> None:
         self._db = db
-        self._clock = clock
         self.process_id = secrets.token_hex(8)  # marks the updates this process received
-        self._verdicts = GroupCommit(self._insert_verdicts)
-        self._received = GroupCommit(self._insert_received)
-        self._handled = GroupCommit(self._mark_handled)
+        self.corrections = Corrections(db, clock)
+        self.verdicts = Verdicts(db, clock)
+        self.mood = MoodScores(db)
+        self.chats = ChatSettingsStore(db)
+        self.runs = TrainingRuns(db, clock)
+        self.retention = Retention(db)
+        self.replicas = Replicas(db, clock, self.process_id)
+        self.inbox = UpdateInbox(db, clock, self.process_id, self.replicas)
 
     @classmethod
     async def open(
@@ -65,7 +70,7 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
             db = await Database.open(location, busy_timeout=busy_timeout, read_only=read_only)
         storage = cls(db, clock=clock)
         try:
-            await storage._hold_liveness()
+            await storage.replicas.hold_liveness()
         except BaseException:
             await db.close()
             raise
@@ -77,9 +82,9 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
         return self._db.backend
 
     async def close(self) -> None:
-        for pending in (self._verdicts, self._received, self._handled):
-            await pending.drain()
-        await self._release_liveness()
+        await self.verdicts.drain()
+        await self.inbox.drain()
+        await self.replicas.release_liveness()
         await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -101,5 +106,5 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
         statement: str | sa.Executable,
         parameters: Mapping[str, Any] | Sequence[Any] | None = None,
     ) -> list[sa.Row[Any]]:
-        """Any read, for tests and tools; the bot itself uses the methods above."""
+        """Any read, for tests and tools; the bot itself uses the repositories."""
         return await self._db.fetch(statement, parameters)

@@ -7,7 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.storage.base import StoreBase
+from bot.storage.base import Clock
+from bot.storage.database import Database
 from bot.storage.errors import StorageError, is_integrity_error
 from bot.storage.group_commit import GroupCommit
 from bot.storage.rows import Verdict, check_label, check_probability
@@ -28,8 +29,17 @@ _COLUMNS = (
 )
 
 
-class VerdictStore(StoreBase):
-    _verdicts: GroupCommit[tuple[Any, ...], int]
+class Verdicts:
+    """The verdicts repository; verdicts arriving together share a commit."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._pending: GroupCommit[tuple[Any, ...], int] = GroupCommit(self._insert_verdicts)
+
+    async def drain(self) -> None:
+        """Wait until every verdict submitted is committed (before the database closes)."""
+        await self._pending.drain()
 
     async def remember_verdict(
         self,
@@ -55,7 +65,7 @@ class VerdictStore(StoreBase):
         if shown_label is not None:
             check_label("shown_label", shown_label)
         row = (chat_id, message_id, user_id, text, predicted_label, probability, model_version)
-        return await self._verdicts.submit((*row, self._clock(), shown_label))
+        return await self._pending.submit((*row, self._clock(), shown_label))
 
     async def _insert_verdicts(self, rows: list[tuple[Any, ...]]) -> list[int]:
         """One transaction for a batch of verdicts; a (62-bit, so vanishingly rare) id

@@ -1,4 +1,4 @@
-"""Group mood: a score per message, and each chat's settings (text, alerts, language)."""
+"""Each chat's settings: whether text is kept, the alert, the language, the time zone."""
 
 from __future__ import annotations
 
@@ -6,87 +6,17 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from bot.storage.base import StoreBase
+from bot.storage.database import Database
 from bot.storage.retention import drop_orphan_copies
-from bot.storage.rows import ChatSettings, ScoreRow, check_probability
+from bot.storage.rows import ChatSettings, check_probability
 from bot.storage.schema import chat_settings, corrections, mood_scores
 
-_SCORE_FIELDS = (
-    mood_scores.c.chat_id,
-    mood_scores.c.user_id,
-    mood_scores.c.score,
-    mood_scores.c.model_version,
-    mood_scores.c.at,
-    mood_scores.c.text,
-)
 
+class ChatSettingsStore:
+    """The per-chat settings repository; opting out of kept text erases what was kept."""
 
-class GroupStore(StoreBase):
-    async def add_score(
-        self,
-        chat_id: int,
-        user_id: int,
-        score: float,
-        model_version: str,
-        at: float,
-        text: str | None = None,
-        message_id: int | None = None,
-    ) -> bool:
-        """Record one message's P(positive); False if that message was scored already.
-
-        ``text`` is dropped unless the chat opted in, checked here in the same
-        statement, so a caller's mistake cannot store text a chat did not allow.
-        """
-        check_probability("score", score)
-        opted_in = sa.exists().where(
-            chat_settings.c.chat_id == chat_id, chat_settings.c.store_text == 1
-        )
-        kept_text = sa.case((opted_in, sa.literal(text, sa.Text)), else_=sa.null())
-        statement = (
-            self._db.insert(mood_scores)
-            .values(
-                chat_id=chat_id,
-                user_id=user_id,
-                score=score,
-                model_version=model_version,
-                at=at,
-                text=kept_text,
-                message_id=message_id,
-            )
-            .on_conflict_do_nothing()  # the same (chat, message) again
-        )
-        async with self._db.write() as db:
-            return (await db.execute(statement)).rowcount == 1
-
-    async def scores(self, chat_id: int, since: float) -> list[ScoreRow]:
-        """Scores at or after ``since`` (epoch seconds), oldest first."""
-        rows = await self._db.fetch(
-            sa.select(*_SCORE_FIELDS)
-            .where(mood_scores.c.chat_id == chat_id, mood_scores.c.at >= since)
-            .order_by(mood_scores.c.at, mood_scores.c.id)
-        )
-        return [ScoreRow(*row) for row in rows]
-
-    async def recent_scores(self, chat_id: int, limit: int) -> list[ScoreRow]:
-        """The latest ``limit`` scores, oldest first: what the rolling mood is made of."""
-        latest = (
-            sa.select(*_SCORE_FIELDS, mood_scores.c.id)
-            .where(mood_scores.c.chat_id == chat_id)
-            .order_by(mood_scores.c.at.desc(), mood_scores.c.id.desc())
-            .limit(limit)
-            .subquery("latest")
-        )
-        rows = await self._db.fetch(
-            sa.select(
-                latest.c.chat_id,
-                latest.c.user_id,
-                latest.c.score,
-                latest.c.model_version,
-                latest.c.at,
-                latest.c.text,
-            ).order_by(latest.c.at, latest.c.id)
-        )
-        return [ScoreRow(*row) for row in rows]
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def chat_settings(self, chat_id: int) -> ChatSettings:
         rows = await self._db.fetch(
