@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from bot.storage.base import Clock
 from bot.storage.correction_store import CorrectionStore
+from bot.storage.dashboards import Dashboards
 from bot.storage.database import DEFAULT_BUSY_TIMEOUT, Database
 from bot.storage.errors import translated
 from bot.storage.group_commit import GroupCommit
@@ -40,6 +41,7 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
     def __init__(self, db: Database, *, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self.dashboards = Dashboards(db, clock)
         self.process_id = secrets.token_hex(8)  # marks the updates this process received
         self._verdicts = GroupCommit(self._insert_verdicts)
         self._received = GroupCommit(self._insert_received)
