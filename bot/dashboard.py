@@ -14,6 +14,7 @@ changed into another group's.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,4 +149,5 @@ class Dashboard:
         #   drivers = await service.storage.mood_words.drivers(
         #       chat_id, since, now, min_members=group.min_members)
         drivers = None  # WORD DRIVERS CALL SITE
-        return dashboard_data.dashboard_document(rows, group, now, drivers)
+        # Twelve weeks of a busy group are ~1 s of arithmetic: off the event loop.
+        return await asyncio.to_thread(dashboard_data.dashboard_document, rows, group, now, drivers)

@@ -127,6 +127,7 @@ def _hour(bucket: HourBucket, min_members: int) -> dict[str, Any]:
         "label": _label(bucket.start, "%m-%d %H:00"),
         "hour": bucket.start.hour,
         "count": bucket.count,
+        "members": bucket.members,
         "mean": _round(bucket.mean) if shown else None,
     }
 

@@ -16,6 +16,7 @@ from statistics import fmean
 
 from bot.mood import DEFAULT_MIN_HOUR_MESSAGES, HourBucket, Scored
 
+_QUARTER_HOUR = 900
 DIP_MARGIN = 0.15  # an hour this far below the period's mean is a dip without a threshold
 
 
@@ -66,9 +67,15 @@ def period_buckets(
         raise ValueError("days is 1 (days) or 7 (weeks)")
     scores: dict[datetime, list[float]] = defaultdict(list)
     senders: dict[datetime, set[int]] = defaultdict(set)
+    # Every zone's offset and transitions fall on quarter hours, so one local date per
+    # quarter hour is exact, and twelve weeks of a busy group cost 8,064 conversions.
+    periods: dict[int, datetime] = {}
     for row in rows:
         if start < row.at <= now:
-            key = _period_start(row.at, tz, days)
+            quarter = int(row.at // _QUARTER_HOUR)
+            key = periods.get(quarter)
+            if key is None:
+                key = periods[quarter] = _period_start(quarter * _QUARTER_HOUR, tz, days)
             scores[key].append(row.score)
             senders[key].add(row.user_id)
     keys = set(scores)

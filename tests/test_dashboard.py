@@ -117,7 +117,13 @@ def test_the_document_hides_mood_where_too_few_members_wrote() -> None:
     rows += [Row(0.1, at("2026-06-03 10:05") + i, 1) for i in range(5)]  # one person, five times
     doc = dashboard_document(rows, group(), now)
     by_label = {h["label"]: h for h in doc["hours"]}
-    assert by_label["06-03 09:00"] == {"label": "06-03 09:00", "hour": 9, "count": 4, "mean": 0.9}
+    assert by_label["06-03 09:00"] == {
+        "label": "06-03 09:00",
+        "hour": 9,
+        "count": 4,
+        "members": 3,
+        "mean": 0.9,
+    }
     assert by_label["06-03 10:00"]["count"] == 5
     assert by_label["06-03 10:00"]["mean"] is None
     assert doc["heatmap"]["counts"][2][10] == 5  # Wednesday 10:00
