@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
@@ -29,6 +30,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot import i18n
+from bot.dashboard import Dashboard
+from bot.dashboard_web import routes as dashboard_routes
 from bot.delivery import PatientRateLimiter
 from bot.demo_runner import DemoRunner
 from bot.error_reports import ErrorReporter
@@ -74,6 +77,15 @@ class Runtime:
     first_model: FullModelFollowUp
     served: ServedVersion
     jobs: LongJobs  # retrains and demos, outside the update handlers
+    dashboard: Dashboard | None = None  # set by build_application, which has the Bot
+
+    def web_routes(self) -> list[Any]:
+        """The dashboard's page and API, when DASHBOARD_URL is set."""
+        url = self.settings.dashboard_url
+        if url is None or self.dashboard is None:
+            return []
+        max_age = self.settings.dashboard_max_age
+        return dashboard_routes(urlsplit(url).path, self.dashboard, max_age)
 
     async def readiness_problem(self) -> str | None:
         """Why this process should not get traffic now, or None: it needs its model and
@@ -168,6 +180,7 @@ def build_application(runtime: Runtime) -> Application:
         .concurrent_updates(256)  # lets messages that arrive together share one trace batch
         .build()
     )
+    runtime.dashboard = Dashboard(runtime.service, bot, url=settings.dashboard_url)
     handlers = Handlers(
         runtime.service,
         RateLimiter(settings.rate_limit_per_minute_here),
@@ -176,6 +189,7 @@ def build_application(runtime: Runtime) -> Application:
         runtime.jobs,
         reporter=ErrorReporter(settings.error_report_chats, lang=i18n.DEFAULT_LANGUAGE),
         metrics=inbox.metrics,
+        dashboard=runtime.dashboard,
     )
     register_handlers(application, handlers)
     follow_other_processes(application, runtime, inbox)
@@ -289,6 +303,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "correct": handlers.correct_command,
         "forget": handlers.forget,
         "mood": handlers.mood,
+        "dashboard": handlers.dashboard,
         "mood_alert": handlers.mood_alert,
         "store_text": handlers.store_text,
         "language": handlers.language,
@@ -381,6 +396,7 @@ async def _serve_webhook(application: Application, runtime: Runtime, stop: async
         secret=settings.webhook_secret,
         ready=runtime.readiness_problem,
         metrics=_inbox(application).metrics,
+        extra_routes=runtime.web_routes(),
     )
     server.listen(settings.webhook_listen, settings.webhook_port)
     await application.bot.set_webhook(
@@ -393,11 +409,12 @@ async def _serve_webhook(application: Application, runtime: Runtime, stop: async
 
 
 def _health_server(application: Application, runtime: Runtime) -> WebhookServer | None:
-    """Polling mode (or a trainer) with METRICS_PORT: /metrics and the health checks on
-    that port (in webhook mode they are on the webhook's own server)."""
+    """Polling mode (or a trainer) with METRICS_PORT or DASHBOARD_URL: the health checks,
+    /metrics (with METRICS_PORT) and the dashboard (with DASHBOARD_URL) on METRICS_PORT,
+    else WEBHOOK_PORT (in webhook mode they are all on the webhook's own server)."""
     settings = runtime.settings
     takes_webhook = settings.role.takes_updates and settings.webhook_url
-    if not settings.metrics_port or takes_webhook:
+    if not (settings.metrics_port or settings.dashboard_url) or takes_webhook:
         return None
     server = WebhookServer(
         path=None,
@@ -405,9 +422,10 @@ def _health_server(application: Application, runtime: Runtime) -> WebhookServer 
         queue=_inbox(application),
         secret=None,
         ready=runtime.readiness_problem,
-        metrics=_inbox(application).metrics,
+        metrics=_inbox(application).metrics if settings.metrics_port else None,
+        extra_routes=runtime.web_routes(),
     )
-    server.listen(settings.webhook_listen, settings.metrics_port)
+    server.listen(settings.webhook_listen, settings.metrics_port or settings.webhook_port)
     return server
 
 

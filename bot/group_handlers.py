@@ -1,14 +1,16 @@
-"""The group commands: messages observed for the mood, /mood, and the settings a group's
-admins change (/mood_alert, /store_text, /language, /timezone)."""
+"""The group commands: messages observed for the mood, /mood, /dashboard (and the private
+chat its link opens), and the settings a group's admins change (/mood_alert, /store_text,
+/language, /timezone, /dashboard members)."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
 from telegram.ext import ContextTypes
 
 from bot.handler_base import HandlerBase
 from bot.identities import sender_id
 from bot.keyboards import send_reply
+from bot.replies import say
 
 
 class GroupHandlers(HandlerBase):
@@ -66,3 +68,43 @@ class GroupHandlers(HandlerBase):
             update.effective_chat.id, context.args or [], await self._lang(update)
         )
         await update.effective_message.reply_text(answer)
+
+    async def dashboard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a group: a deep link to the private chat (web_app buttons work only there);
+        ``/dashboard members on|off``: an admin's setting."""
+        if not await self._in_group(update):
+            return
+        lang, chat_id = await self._lang(update), update.effective_chat.id
+        if context.args:
+            if await self._chat_admin(update, context):
+                answer = await self.dashboard_service.set_members(chat_id, context.args, lang)
+                await update.effective_message.reply_text(answer)
+            return
+        if self.dashboard_service.url is None:
+            await update.effective_message.reply_text(say("dashboard.disabled", lang))
+            return
+        link = self.dashboard_service.deep_link(chat_id, context.bot.username)
+        button = InlineKeyboardButton(say("dashboard.link_button", lang), url=link)
+        await update.effective_message.reply_text(
+            say("dashboard.link", lang), reply_markup=InlineKeyboardMarkup([[button]])
+        )
+
+    async def dashboard_start(self, update: Update, chat_id: int | None) -> None:
+        """``/start dash_<token>`` in the private chat: the web_app button for that group,
+        for someone who may see it."""
+        lang, dashboard = await self._lang(update), self.dashboard_service
+        if dashboard.url is None:
+            await update.effective_message.reply_text(say("dashboard.disabled", lang))
+            return
+        if chat_id is None:
+            await update.effective_message.reply_text(say("dashboard.bad_link", lang))
+            return
+        if not await dashboard.may_view(chat_id, update.effective_user.id):
+            await update.effective_message.reply_text(say("dashboard.not_allowed", lang))
+            return
+        button = InlineKeyboardButton(
+            say("dashboard.open_button", lang), web_app=WebAppInfo(dashboard.page_url(chat_id))
+        )
+        await update.effective_message.reply_text(
+            say("dashboard.open", lang), reply_markup=InlineKeyboardMarkup([[button]])
+        )

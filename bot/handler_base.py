@@ -14,6 +14,7 @@ from telegram.constants import ChatMemberStatus
 from telegram.ext import ContextTypes
 
 from bot import replies
+from bot.dashboard import Dashboard
 from bot.demo_runner import DemoRunner
 from bot.error_reports import ErrorReporter
 from bot.identities import in_group, lang_of
@@ -40,6 +41,7 @@ class HandlerBase:
         *,
         reporter: ErrorReporter | None = None,
         metrics: Metrics | None = None,
+        dashboard: Dashboard | None = None,
     ) -> None:
         self.service = service
         self.limiter = limiter
@@ -48,6 +50,8 @@ class HandlerBase:
         self.jobs = jobs or LongJobs()  # retrains and demos: never awaited in a handler
         self.reporter = reporter
         self.metrics = metrics
+        # Without one (tests that build handlers alone): /dashboard says how to enable it.
+        self.dashboard_service = dashboard or Dashboard(service, bot=None, url=None)
         self.job_callbacks = JobCallbacks(service, retrainer, self.jobs)
 
     async def _lang(self, update: Update) -> Lang:

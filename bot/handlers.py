@@ -19,6 +19,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import progress_messages, replies
 from bot.admin_handlers import AdminHandlers
 from bot.buttons import ButtonData, Kind
+from bot.dashboard import START_PREFIX
 from bot.demo_runner import DemoArgumentError
 from bot.group_handlers import GroupHandlers
 from bot.identities import author_of, sender_id
@@ -54,6 +55,10 @@ class Handlers(GroupHandlers, AdminHandlers):
     # --- everyone ---------------------------------------------------------------------
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        start = context.args[0] if context.args else ""
+        if start.startswith(START_PREFIX):  # a dashboard link from a group
+            await self.dashboard_start(update, self.dashboard_service.chat_of_start(start))
+            return
         settings = self.service.settings
         await update.effective_message.reply_text(
             replies.help_text(

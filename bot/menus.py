@@ -48,6 +48,7 @@ COMMANDS = (
     Command("trace", _EVERYWHERE),
     Command("correct", _EVERYWHERE),
     Command("mood", _GROUPS),
+    Command("dashboard", _GROUPS),
     Command("mood_alert", _GROUP_ADMIN),
     Command("store_text", _GROUP_ADMIN),
     Command("language", _GROUP_ADMIN),

@@ -110,6 +110,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DB_BUSY_TIMEOUT", "5"),
     Variable("ERROR_CHAT_ID", ""),
     Variable("METRICS_PORT", "0"),
+    Variable("DASHBOARD_URL", ""),
+    Variable("DASHBOARD_MAX_AGE_HOURS", "24"),
     *training_paths.VARIABLES,
 )
 DEFAULTS: dict[str, str] = {variable.name: variable.default for variable in VARIABLES}
@@ -183,6 +185,8 @@ class Settings:
     role: Role
     error_chat_id: int | None = None  # None: internal errors are reported to the admins
     metrics_port: int = 0  # polling mode: a port for /metrics and the health checks; 0: none
+    dashboard_url: str | None = None  # the Mini App's public https URL; None: no dashboard
+    dashboard_max_age: float = 24 * 3600.0  # seconds an opened dashboard's initData is good for
     first_model: FirstModelPlan = FirstModelPlan()
     python: str = sys.executable
 
@@ -190,7 +194,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         timezone = _zone(env, "TIMEZONE")
-        webhook_url = _webhook_url(env)
+        webhook_url = _https_url(env, "WEBHOOK_URL")
         return cls(
             token=_str(env, "TELEGRAM_TOKEN") or None,
             admin_ids=_ids(_str(env, "ADMIN_IDS")),
@@ -224,6 +228,8 @@ class Settings:
             role=Role(_choice(env, "BOT_ROLE", tuple(Role))),
             error_chat_id=_chat_id(env, "ERROR_CHAT_ID"),
             metrics_port=_int(env, "METRICS_PORT", minimum=0, maximum=65535),
+            dashboard_url=_https_url(env, "DASHBOARD_URL"),
+            dashboard_max_age=_float(env, "DASHBOARD_MAX_AGE_HOURS", minimum=0.01) * 3600,
             first_model=FirstModelPlan(
                 quick=_choice(env, "FIRST_MODEL", ("quick", "full")) == "quick"
             ),
@@ -313,18 +319,18 @@ def _cron(env: Mapping[str, str], timezone: ZoneInfo) -> str | None:
     return cron
 
 
-def _webhook_url(env: Mapping[str, str]) -> str | None:
-    """Telegram delivers webhooks to HTTPS URLs only."""
-    raw = _str(env, "WEBHOOK_URL").strip()
+def _https_url(env: Mapping[str, str], name: str) -> str | None:
+    """Telegram delivers webhooks to HTTPS URLs only, and opens Mini Apps from them only."""
+    raw = _str(env, name).strip()
     if not raw:
         return None
     try:
         parts = urlsplit(raw)
         parts.port  # noqa: B018 (a bad port raises here)
     except ValueError as error:
-        raise ConfigError(f"WEBHOOK_URL is not a URL: {error}") from error
+        raise ConfigError(f"{name} is not a URL: {error}") from error
     if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"WEBHOOK_URL must be an https:// URL with a host, not {raw!r}")
+        raise ConfigError(f"{name} must be an https:// URL with a host, not {raw!r}")
     return raw
 
 

@@ -12,9 +12,11 @@ itself:
 * `GET /health/live`: 200 while the event loop answers;
 * `GET /health/ready`: 200 while a model is served, the database answers and the server is
   not draining; 503 otherwise, so a proxy sends the next update to another replica;
-* `GET /metrics`: the Prometheus figures (bot/metrics.py).
+* `GET /metrics`: the Prometheus figures (bot/metrics.py);
+* the dashboard's page and API, when DASHBOARD_URL is set (bot/dashboard_web.py).
 
-In polling mode the same server runs without the update route when METRICS_PORT is set.
+In polling mode the same server runs without the update route when METRICS_PORT or
+DASHBOARD_URL is set.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -109,8 +111,10 @@ class WebhookServer:
         secret: str | None,
         ready: Readiness,
         metrics: Metrics | None = None,
+        extra_routes: Sequence[Any] = (),
     ) -> None:
-        """``path`` None: no update route (polling mode, health and metrics only)."""
+        """``path`` None: no update route (polling mode: health, metrics, dashboard).
+        ``extra_routes``: tornado routes served beside them (the dashboard's)."""
         self._ready = ready
         self.draining = False
         routes: list[Any] = [
@@ -119,6 +123,7 @@ class WebhookServer:
         ]
         if metrics is not None:
             routes.append((METRICS_PATH, _MetricsHandler, {"metrics": metrics}))
+        routes.extend(extra_routes)
         if path is not None:
             routes.append(
                 (

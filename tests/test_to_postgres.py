@@ -131,6 +131,9 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
             {"id": 1, "version": "20260101-default-abc", "changed_at": 1.7e9, "generation": 4}
         ],
         "process_leases": [{"process_id": "a1b2", "renewed_at": 1.7e9}],
+        "dashboard_access": [
+            {"chat_id": -100 - i, "members_allowed": i % 2, "changed_at": 1.7e9} for i in n
+        ],
     }
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from bot.storage.base import Clock
 from bot.storage.chat_store import ChatSettingsStore
 from bot.storage.correction_store import Corrections
+from bot.storage.dashboards import Dashboards
 from bot.storage.database import DEFAULT_BUSY_TIMEOUT, Database
 from bot.storage.errors import translated
 from bot.storage.inbox_store import UpdateInbox
@@ -49,6 +50,7 @@ class Storage:
         self.retention = Retention(db)
         self.replicas = Replicas(db, clock, self.process_id)
         self.inbox = UpdateInbox(db, clock, self.process_id, self.replicas)
+        self.dashboards = Dashboards(db, clock)
 
     @classmethod
     async def open(
