@@ -26,7 +26,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TextIO
@@ -52,12 +52,14 @@ from training.gate import (
 from training.paths import TrainingPaths
 from training.protocol import (
     CorrectionsReport,
+    Emit,
     EventKind,
     Flip,
     ProgressEvent,
     RetrainResult,
     RetrainStatus,
     Stage,
+    event_writer,
     exit_when_parent_dies,
     protocol_stream,
 )
@@ -73,8 +75,6 @@ from training.trust import (
     read_rows,
     select_for_training,
 )
-
-Emit = Callable[[ProgressEvent], None]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -450,12 +450,7 @@ def _recipe(args: argparse.Namespace) -> RetrainRecipe:
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = _parse(argv)
-    stream = out or sys.stdout
-
-    def emit(event: ProgressEvent) -> None:
-        stream.write(event.to_json() + "\n")
-        stream.flush()
-
+    emit = event_writer(out or sys.stdout)
     if args.watch_stdin:
         exit_when_parent_dies(EXIT_PARENT_GONE)
     try:
