@@ -67,7 +67,7 @@ class ChildCommand:
     niceness: int | None = None  # a lower CPU priority, so replies come first
     stderr_log: Path | None = None  # stderr is also appended here, as it comes
     stderr_lines: int = 40  # kept for the error message
-    cwd: Path = REPO_ROOT
+    cwd: Path | None = None  # the bot's: relative paths in its environment stay valid
     env: dict[str, str] = field(default_factory=child_environment)
 
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from bot.child_process import Child, ChildCommand, ChildExit, python_module
+from bot.child_process import REPO_ROOT, Child, ChildCommand, ChildExit, python_module
 from training.demos import (
     CACHE_VERSION,
     DemoArgumentError,
@@ -183,7 +183,7 @@ class DemoRunner:
         self, demo: str, epochs: int, seed: int, key: str, on_progress: OnProgress | None
     ) -> DemoResult:
         argv = tuple(self._worker_argv(demo, epochs, seed))
-        child = Child(ChildCommand(argv, timeout=self.timeout, stderr_lines=15))
+        child = Child(ChildCommand(argv, timeout=self.timeout, stderr_lines=15, cwd=REPO_ROOT))
         self.workers_started += 1
         self._child = child
         try:

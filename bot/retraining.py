@@ -315,25 +315,23 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="retrain-") as scratch:
             corrections = Path(scratch) / "corrections.json"
             recipe = Path(scratch) / "recipe.json"
-            result_path = Path(scratch) / "result.json"
             await asyncio.to_thread(write_rows, corrections, rows)
             await asyncio.to_thread(self.recipe.write, recipe)
             if self.owner.cancel_requested:
                 return await self._failed("cancelled before training started", None)
-            end = await self._watch_child(corrections, recipe, result_path)
-            result = RetrainResult.read(result_path)
+            end = await self._watch_child(corrections, recipe)
+        result = end.final.retrain if end.final is not None else None
         return await self._apply(end, result, rows)
 
     # the child
 
-    async def _watch_child(self, corrections: Path, recipe: Path, result: Path) -> ChildExit:
+    async def _watch_child(self, corrections: Path, recipe: Path) -> ChildExit:
+        """The child's report comes in its last event (training.protocol)."""
         args = [
             "--registry",
             str(self.registry.root.resolve()),
             "--corrections",
             str(corrections),
-            "--out-result",
-            str(result),
             "--recipe",
             str(recipe),
             "--watch-stdin",

@@ -10,8 +10,10 @@ Every child the bot starts (`python -m training.retrain`, `python -m training.tr
   finished), `epoch` (an epoch ended: `member_name` is the member or the demo's model,
   `epoch` of `epochs`), then exactly one last word, `done` or `error`;
 * `done` carries the result: `candidate_version` (the version a training published, or a
-  retrain's candidate), `demo` (a demo's `training.demos.DemoResult`), `status`;
-* `error` carries `error`, one line fit for the log and the admin;
+  retrain's candidate), `retrain` (a retrain's whole `RetrainResult`), `demo` (a demo's
+  `training.demos.DemoResult`), `status`;
+* `error` carries `error`, one line fit for the log and the admin (and a retrain's
+  `RetrainResult`, status failed, with the kind of error);
 * fields that are None are left out; a line that is not JSON, has another version, an
   unknown kind or unknown fields decodes to None: the parent logs and skips it.
 
@@ -19,9 +21,8 @@ Stray prints cannot corrupt the stream: `protocol_stream` gives the child a priv
 of stdout and points fd 1 at stderr. The parent holds the child's stdin open, so a child
 started with `--watch-stdin` stops when the parent dies (`exit_when_parent_dies`).
 
-A retrain's full report is larger than a progress line and outlives the run, so it travels
-as a file: `RetrainResult`, written atomically by the child, read by the bot. The recipe
-going the other way is `training.recipe.RetrainRecipe`.
+`training.retrain --out-result FILE` also writes its `RetrainResult` to a file (atomically),
+for a person or a script. The recipe going the other way is `training.recipe.RetrainRecipe`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class ProgressEvent:
     status: str | None = None
     candidate_version: str | None = None
     error: str | None = None
+    retrain: RetrainResult | None = None  # a retrain's report, on its DONE or ERROR event
     demo: DemoResult | None = None  # a demo's result, on its DONE event
 
     @property
@@ -87,6 +89,8 @@ class ProgressEvent:
             value = getattr(self, item.name)
             if value is not None:
                 data[item.name] = value
+        if self.retrain is not None:
+            data["retrain"] = self.retrain.to_dict()
         if self.demo is not None:
             data["demo"] = self.demo.to_dict()
         return json.dumps(data, ensure_ascii=False)
@@ -100,8 +104,9 @@ class ProgressEvent:
                 return None
             kind = EventKind(data.pop("kind"))
             stage = Stage(data.pop("stage")) if "stage" in data else None
+            retrain = RetrainResult.from_dict(data.pop("retrain")) if "retrain" in data else None
             demo = _demo_result(data.pop("demo")) if "demo" in data else None
-            return cls(kind=kind, stage=stage, demo=demo, **data)
+            return cls(kind=kind, stage=stage, retrain=retrain, demo=demo, **data)
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
 
@@ -190,7 +195,10 @@ class RetrainResult:
 
     @classmethod
     def from_json(cls, text: str) -> RetrainResult:
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetrainResult:
         corrections = dict(data.get("corrections") or {})
         corrections["used_ids"] = tuple(corrections.get("used_ids", ()))
         return cls(
