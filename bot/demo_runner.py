@@ -1,11 +1,11 @@
 """Run the toy sequence demos for an asyncio program (the bot) without blocking it.
 
 TensorFlow never runs in the caller's process: each demo runs in a fresh worker
-process (``python -m bot.demo_runner ...``), so a training run cannot stall the
-event loop, leak TF state into the bot, or take the bot down when it crashes.  Only
-one worker runs at a time because the machine has two cores; other requests wait in a
-FIFO line and are told their place.  Results are cached on disk as JSON + PNG keyed by
-(demo, epochs, seed, settings), so a repeat answers at once, even after a restart.
+process (``python -m training.demos ... --events``, watched by bot.child_process), so a
+training run cannot stall the event loop, leak TF state into the bot, or take the bot
+down when it crashes.  Only one worker runs at a time because the machine has two cores;
+other requests wait in a FIFO line and are told their place.  Results are cached on disk
+as JSON keyed by (demo, epochs, seed, settings), so a repeat answers at once, even after a restart.
 
 This module imports neither TensorFlow nor Telegram; the bot adapts the callbacks.
 """
@@ -18,19 +18,19 @@ import hashlib
 import json
 import os
 import sys
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from bot.child_process import REPO_ROOT, Child, ChildCommand, ChildExit, python_module
 from training.demos import (
     CACHE_VERSION,
     DemoArgumentError,
     DemoResult,
     DemoSettings,
-    run_demo,
     validate_args,
 )
+from training.protocol import EventKind, ProgressEvent
 
 __all__ = [
     "DemoArgumentError",
@@ -45,9 +45,6 @@ OnQueued = Callable[[int], Awaitable[None]]
 """``on_queued(place)``: ``place`` runs are ahead of this one (1 = next)."""
 OnProgress = Callable[[str, int, int], Awaitable[None]]
 """``on_progress(model_name, epoch, epochs)`` after each finished epoch."""
-
-_EVENT = "@@demo "  # prefix that tells worker events from anything else on stdout
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class DemoWorkerError(RuntimeError):
@@ -74,7 +71,7 @@ class DemoRunner:
         self.workers_started = 0
         self._line: list[object] = []  # tickets; the head is the run in progress
         self._turn = asyncio.Condition()
-        self._process: asyncio.subprocess.Process | None = None
+        self._child: Child | None = None
 
     @property
     def queue_length(self) -> int:
@@ -114,9 +111,9 @@ class DemoRunner:
             return result
 
     async def aclose(self) -> None:
-        """Kill a running worker, e.g. on bot shutdown; its caller gets DemoWorkerError."""
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
+        """Stop a running worker, e.g. on bot shutdown; its caller gets DemoWorkerError."""
+        if self._child is not None:
+            self._child.stop()
 
     # ------------------------------------------------------------------ queue
 
@@ -178,103 +175,38 @@ class DemoRunner:
     def _worker_argv(self, demo: str, epochs: int, seed: int) -> list[str]:
         """The worker command line; a seam for tests that need a crashing worker."""
         settings = json.dumps(asdict(self.settings))
-        return [
-            sys.executable,
-            "-m",
-            "bot.demo_runner",
-            demo,
-            str(epochs),
-            str(seed),
-            settings,
-        ]
+        args = [demo, "--epochs", str(epochs), "--seed", str(seed), "--settings", settings]
+        args += ["--events", "--watch-stdin"]
+        return list(python_module(sys.executable, "training.demos", args))
 
     async def _run_worker(
         self, demo: str, epochs: int, seed: int, key: str, on_progress: OnProgress | None
     ) -> DemoResult:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        process = await asyncio.create_subprocess_exec(
-            *self._worker_argv(demo, epochs, seed),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=_PROJECT_ROOT,
-            env=env,
-        )
+        argv = tuple(self._worker_argv(demo, epochs, seed))
+        child = Child(ChildCommand(argv, timeout=self.timeout, stderr_lines=15, cwd=REPO_ROOT))
         self.workers_started += 1
-        self._process = process
-        stderr_tail: deque[str] = deque(maxlen=15)
-        drain = asyncio.create_task(_drain(process.stderr, stderr_tail))
+        self._child = child
         try:
-            async with asyncio.timeout(self.timeout):
-                result = await _read_events(process.stdout, on_progress)
-                code = await process.wait()
-        except TimeoutError:
-            raise DemoWorkerError(
-                f"demo {demo} did not finish within {self.timeout:g} s; worker killed"
-            ) from None
+            end = await child.run(_progress_relay(on_progress))
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            await drain
-            self._process = None
-        if code != 0 or result is None:
-            tail = "\n".join(stderr_tail) or "(no stderr)"
-            raise DemoWorkerError(f"demo worker for {demo} exited with code {code}:\n{tail}")
-        return result
+            self._child = None
+        return _result_of(demo, end, self.timeout)
 
 
-async def _drain(stream: asyncio.StreamReader | None, tail: deque[str]) -> None:
-    """Keep reading stderr so TF's chatter can never fill the pipe and stall the
-    worker; remember the last lines for the error message."""
-    if stream is None:
-        return
-    async for raw in stream:
-        tail.append(raw.decode(errors="replace").rstrip())
+def _progress_relay(on_progress: OnProgress | None) -> Callable[[ProgressEvent], Awaitable[None]]:
+    async def relay(event: ProgressEvent) -> None:
+        if on_progress is not None and event.kind is EventKind.EPOCH:
+            await on_progress(event.member_name or "", event.epoch or 0, event.epochs or 0)
+
+    return relay
 
 
-async def _read_events(
-    stream: asyncio.StreamReader | None, on_progress: OnProgress | None
-) -> DemoResult | None:
-    """Follow the worker's event lines until EOF; returns its result, if it sent one."""
-    result = None
-    if stream is None:
-        return None
-    async for raw in stream:
-        line = raw.decode(errors="replace")
-        if not line.startswith(_EVENT):
-            continue
-        try:
-            event = json.loads(line[len(_EVENT) :])
-            if event["type"] == "progress" and on_progress is not None:
-                await on_progress(event["model"], int(event["epoch"]), int(event["epochs"]))
-            elif event["type"] == "result":
-                result = DemoResult.from_dict(event["result"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DemoWorkerError(f"unreadable worker event {line!r}: {exc}") from exc
-    return result
-
-
-# ---------------------------------------------------------------------------- worker side
-
-
-def _emit(event: Mapping[str, object]) -> None:
-    sys.stdout.write(_EVENT + json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
-def worker_main(argv: Sequence[str]) -> int:
-    """Entry point of the worker process: ``DEMO EPOCHS SEED SETTINGS_JSON``."""
-    demo, epochs, seed, settings_json = argv
-    settings = DemoSettings(**json.loads(settings_json))
-
-    def on_epoch(name: str, epoch: int, total: int, logs: Mapping[str, float]) -> None:
-        _emit({"type": "progress", "model": name, "epoch": epoch, "epochs": total})
-
-    result = run_demo(demo, int(epochs), int(seed), on_epoch, settings)
-    _emit({"type": "result", "result": result.to_dict()})
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main(sys.argv[1:]))
+def _result_of(demo: str, end: ChildExit, timeout: float) -> DemoResult:
+    """The worker's result, or why there is none (its exit code and its stderr's end)."""
+    if end.timed_out:
+        raise DemoWorkerError(f"demo {demo} did not finish within {timeout:g} s; worker killed")
+    done = end.done
+    if done is not None and done.demo is not None:
+        return done.demo
+    tail = "\n".join(end.stderr_tail) or end.error or "(no stderr)"
+    raise DemoWorkerError(f"demo worker for {demo} exited with code {end.returncode}:\n{tail}")

@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import subprocess
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from bot.retraining import RetrainAlreadyRunning, Retrainer, ServingPath, child_environment
+from bot.child_process import Child, ChildCommand, child_environment
+from bot.retraining import RetrainAlreadyRunning, Retrainer, ServingPath
 from bot.served_version import ChoiceChanged, VersionRefused
 from bot.settings import FirstModelPlan, Role, Settings
 from bot.storage import ServedChoice
@@ -213,42 +213,21 @@ class FullModelFollowUp:
             quick=False,
             replaces=quick,
         )
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("training the full model in the background (log: %s)", self.log_path)
-        with self.log_path.open("ab") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-                env=child_environment(),
-            )
-            _lower_priority(process.pid)
-            try:
-                published = await self._relay(process)
-                code = await process.wait()
-            finally:
-                await _end(process)
-        if code != 0 or published is None:
-            raise TrainingFailed(f"the training process ended with code {code}")
-        return published
+        child = ChildCommand(tuple(command), niceness=BACKGROUND_NICENESS, stderr_log=self.log_path)
+        end = await Child(child).run(self._on_event)
+        if end.error is not None:
+            raise TrainingFailed(end.error)
+        done = end.done
+        if done is None or done.candidate_version is None:
+            raise TrainingFailed(f"the training process ended with code {end.returncode}")
+        return done.candidate_version
 
-    async def _relay(self, process: asyncio.subprocess.Process) -> str | None:
-        """Follow the events; returns the published version, if the child announced one."""
-        assert process.stdout is not None
-        published = None
-        async for raw in process.stdout:
-            event = ProgressEvent.from_json(raw)
-            if event is None:
-                continue
-            if event.kind is EventKind.EPOCH and self.state is not None:
-                self.state = replace(self.state, epochs_done=self.state.epochs_done + 1, last=event)
-                log.info("%s", progress_line(self.state))
-            elif event.kind is EventKind.DONE:
-                published = event.candidate_version
-            elif event.kind is EventKind.ERROR:
-                raise TrainingFailed(event.error or "the training process reported an error")
-        return published
+    async def _on_event(self, event: ProgressEvent) -> None:
+        """Each epoch moves the progress `/status` and the log show."""
+        if event.kind is EventKind.EPOCH and self.state is not None:
+            self.state = replace(self.state, epochs_done=self.state.epochs_done + 1, last=event)
+            log.info("%s", progress_line(self.state))
 
     async def _adopt(self, base: ServedChoice, version: str) -> None:
         """Served only if the quick version is still the choice: an admin who chose
@@ -296,19 +275,3 @@ def progress_line(state: FollowUpState) -> str:
         where += " · evaluating on the test set"
     minutes = (time.time() - state.started_at) / 60
     return f"full model [{bar}] {state.fraction:4.0%}{where} · {minutes:.0f} min"
-
-
-def _lower_priority(pid: int) -> None:
-    """Set from the parent right after the spawn, before the child starts its threads."""
-    with contextlib.suppress(OSError, AttributeError):  # no setpriority on Windows
-        os.setpriority(os.PRIO_PROCESS, pid, BACKGROUND_NICENESS)
-
-
-async def _end(process: asyncio.subprocess.Process) -> None:
-    """Close the child's stdin (it exits when it sees EOF) and kill it if it still runs."""
-    if process.stdin is not None:
-        process.stdin.close()
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()

@@ -22,18 +22,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import tempfile
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.child_process import Child, ChildCommand, ChildExit, python_module
 from bot.served_version import ChoiceChanged
 from bot.storage import Correction, Corrections, RunStatus, ServedChoice, Storage, normalise_text
 from training.gate import Evidence, evidence_of
@@ -46,9 +45,6 @@ from training.trust import CorrectionRow, select_for_training, write_rows
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-STDERR_TAIL_LINES = 40
 
 
 class ServingPath(Protocol):
@@ -174,17 +170,6 @@ class RetrainOutcome:
         return self.status is OutcomeStatus.ACCEPTED
 
 
-@dataclass
-class _ChildReport:
-    """What the parent learned from watching the child, besides its result file."""
-
-    returncode: int | None = None
-    candidate: str | None = None  # published by the child, as announced in its events
-    last_event: ProgressEvent | None = None
-    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_TAIL_LINES))
-    timed_out: bool = False
-
-
 @dataclass(frozen=True)
 class _Active:
     trigger: str
@@ -213,7 +198,7 @@ class Retrainer:
         self.child = child or ChildProcess()
         self.served = served
         self._active: _Active | None = None
-        self._process: asyncio.subprocess.Process | None = None
+        self._child: Child | None = None
         self._cancel_requested = False
 
     @property
@@ -222,8 +207,7 @@ class Retrainer:
 
     @property
     def child_pid(self) -> int | None:
-        process = self._process
-        return process.pid if process is not None and process.returncode is None else None
+        return self._child.pid if self._child is not None else None
 
     async def run(
         self,
@@ -251,7 +235,7 @@ class Retrainer:
                 return await job.execute()
         finally:
             self._active = None
-            self._process = None
+            self._child = None
 
     @contextlib.asynccontextmanager
     async def exclusive(self, trigger: str) -> AsyncIterator[None]:
@@ -269,23 +253,19 @@ class Retrainer:
     def cancel_requested(self) -> bool:
         return self._cancel_requested
 
-    def _attach(self, process: asyncio.subprocess.Process) -> None:
-        """Remember the child so `cancel` can reach it; a cancel that came while it was
-        being started is honoured now."""
-        self._process = process
+    def _attach(self, child: Child) -> None:
+        """Remember the child so `cancel` can reach it, even before it has started."""
+        self._child = child
         if self._cancel_requested:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            child.stop()
 
     async def cancel(self) -> bool:
-        """Stop the running retrain (the child is killed); False if none was running."""
+        """Stop the running retrain (the child is stopped); False if none was running."""
         if self._active is None:
             return False
         self._cancel_requested = True
-        process = self._process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        if self._child is not None:
+            self._child.stop()
         return True
 
 
@@ -308,7 +288,7 @@ class _Run:
         self.run_id: int | None = None
         self.base: str | None = None
         self.base_generation: int | None = None  # of the served choice the run started from
-        self.report = _ChildReport()
+        self.candidate: str | None = None  # published by the child, as its events announce
 
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
@@ -335,75 +315,37 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="retrain-") as scratch:
             corrections = Path(scratch) / "corrections.json"
             recipe = Path(scratch) / "recipe.json"
-            result_path = Path(scratch) / "result.json"
             await asyncio.to_thread(write_rows, corrections, rows)
             await asyncio.to_thread(self.recipe.write, recipe)
             if self.owner.cancel_requested:
                 return await self._failed("cancelled before training started", None)
-            report = await self._watch_child(corrections, recipe, result_path)
-            result = RetrainResult.read(result_path)
-        return await self._apply(report, result, rows)
+            end = await self._watch_child(corrections, recipe)
+        result = end.final.retrain if end.final is not None else None
+        return await self._apply(end, result, rows)
 
     # the child
 
-    async def _watch_child(self, corrections: Path, recipe: Path, result: Path) -> _ChildReport:
-        report = self.report
-        process = await self._spawn(corrections, recipe, result)
-        stderr = asyncio.create_task(_collect_lines(process.stderr, report.stderr_tail))
-        try:
-            async with asyncio.timeout(self.child.timeout):
-                await self._relay_events(process, report)
-                report.returncode = await process.wait()
-        except TimeoutError:
-            report.timed_out = True
-            report.returncode = await _kill(process)
-        except BaseException:
-            await asyncio.shield(_kill(process))
-            raise
-        finally:
-            await _close(process, stderr)
-        return report
-
-    async def _spawn(
-        self, corrections: Path, recipe: Path, result_path: Path
-    ) -> asyncio.subprocess.Process:
-        command = [
-            self.child.python,
-            "-m",
-            "training.retrain",
+    async def _watch_child(self, corrections: Path, recipe: Path) -> ChildExit:
+        """The child's report comes in its last event (training.protocol)."""
+        args = [
             "--registry",
             str(self.registry.root.resolve()),
             "--corrections",
             str(corrections),
-            "--out-result",
-            str(result_path),
             "--recipe",
             str(recipe),
             "--watch-stdin",
             "--base",
             str(self.base),
         ]
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE,  # held open: the child exits when we are gone
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=child_environment(),
-        )
-        self.owner._attach(process)
-        return process
+        argv = python_module(self.child.python, "training.retrain", args)
+        child = Child(ChildCommand(argv, timeout=self.child.timeout))
+        self.owner._attach(child)
+        return await child.run(self._relay)
 
-    async def _relay_events(
-        self, process: asyncio.subprocess.Process, report: _ChildReport
-    ) -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            event = ProgressEvent.from_json(raw)
-            if event is None:
-                continue
-            report.last_event = event
-            report.candidate = event.candidate_version or report.candidate
-            await self._notify(event)
+    async def _relay(self, event: ProgressEvent) -> None:
+        self.candidate = event.candidate_version or self.candidate
+        await self._notify(event)
 
     async def _notify(self, event: ProgressEvent) -> None:
         """A failed progress message (Telegram flood limits, ...) must not stop a retrain."""
@@ -418,12 +360,12 @@ class _Run:
 
     async def _apply(
         self,
-        report: _ChildReport,
+        end: ChildExit,
         result: RetrainResult | None,
         rows: Sequence[CorrectionRow],
     ) -> RetrainOutcome:
-        if report.returncode != 0 or result is None or result.status is RetrainStatus.FAILED:
-            return await self._failed(self._failure_message(report, result), report.candidate)
+        if end.returncode != 0 or result is None or result.status is RetrainStatus.FAILED:
+            return await self._failed(self._failure_message(end, result), self.candidate)
         if result.status is RetrainStatus.NOTHING_TO_LEARN:
             await self.storage.runs.finish_run(
                 self._run_id(),
@@ -501,7 +443,7 @@ class _Run:
     async def _fail_quietly(self, message: str) -> None:
         """Best effort on the way out of an unexpected error: the run must not stay open."""
         with contextlib.suppress(Exception):
-            candidate = self.report.candidate
+            candidate = self.candidate
             if candidate is not None and candidate != self.registry.current_name():
                 await asyncio.to_thread(self.registry.discard, candidate)
             await asyncio.to_thread(self.registry.clean_staging)
@@ -510,23 +452,23 @@ class _Run:
                 self._run_id(), RunStatus.FAILED, figures={"trigger": self.trigger}, message=message
             )
 
-    def _failure_message(self, report: _ChildReport, result: RetrainResult | None) -> str:
-        code = report.returncode
+    def _failure_message(self, end: ChildExit, result: RetrainResult | None) -> str:
+        code = end.returncode
         if self.owner.cancel_requested:
             return "cancelled by an admin"
-        if report.timed_out:
+        if end.timed_out:
             return f"the training process took longer than {self.child.timeout:.0f} s"
         if result is not None and result.error:
             return f"training failed: {result.error}"
-        if code is not None and code < 0:
-            killed = f"the training process was killed ({_signal_name(-code)})"
+        if end.signal_name is not None:
+            killed = f"the training process was killed ({end.signal_name})"
             if code == -signal.SIGKILL:
                 return killed
-            return f"{killed}: {_last_line(report.stderr_tail)}"  # e.g. an abort's reason
-        announced = report.last_event.error if report.last_event else None
+            return f"{killed}: {end.last_stderr_line()}"  # e.g. an abort's reason
+        announced = end.last_event.error if end.last_event else None
         if code == EXIT_DISK_FULL:
             return f"training failed: {announced or 'disk full'}"
-        detail = announced or _last_line(report.stderr_tail)
+        detail = announced or end.last_stderr_line()
         return f"the training process failed (exit code {code}): {detail}"
 
     async def _pending(self) -> list[Correction]:
@@ -563,19 +505,6 @@ class _Run:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def child_environment() -> dict[str, str]:
-    """The bot's environment, plus the repository on the path so `-m training.retrain`
-    resolves wherever the bot was started from, and a few performance settings."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    # The gate's numpy passes are small matrix products, where OpenBLAS threads only spin:
-    # one thread traced 1,000 reviews in 1.3 s against 5.3 s with two, on a busy 2-core box.
-    # TensorFlow does not use OpenBLAS, so training is unaffected.
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
 def _unchanged_ids(
     used: Sequence[int], exported: Sequence[CorrectionRow], pending: Sequence[Correction]
 ) -> list[int]:
@@ -584,37 +513,3 @@ def _unchanged_ids(
     before = {row.id: (row.corrected_label, row.created_at) for row in exported}
     now = {row.id: (row.corrected_label, row.created_at) for row in pending}
     return [i for i in used if i in now and now[i] == before.get(i)]
-
-
-async def _collect_lines(stream: asyncio.StreamReader | None, tail: deque[str]) -> None:
-    """Drain stderr (a full pipe would stall the child) and keep its end for errors."""
-    if stream is None:
-        return
-    async for raw in stream:
-        tail.append(raw.decode("utf-8", errors="replace").rstrip())
-
-
-async def _kill(process: asyncio.subprocess.Process) -> int:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-    return await process.wait()
-
-
-async def _close(process: asyncio.subprocess.Process, stderr: asyncio.Task[None]) -> None:
-    if process.stdin is not None:
-        process.stdin.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(stderr, timeout=10)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def _last_line(lines: deque[str]) -> str:
-    meaningful = [line for line in lines if line.strip()]
-    return meaningful[-1] if meaningful else "no error output"

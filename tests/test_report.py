@@ -124,5 +124,7 @@ def test_the_result_round_trips_through_its_file(tmp_path):
     path = tmp_path / "result.json"
     result.write(path)
     assert RetrainResult.read(path) == result
+    event = ProgressEvent(EventKind.DONE, status="accepted", retrain=result)
+    assert ProgressEvent.from_json(event.to_json()) == event  # or in the last event
     path.write_text("{", encoding="utf-8")
     assert RetrainResult.read(path) is None

@@ -435,8 +435,9 @@ result = RetrainResult(
                                   used_by_route={{"broad": len(rows)}}),
     seconds=0.1,
 )
-result.write(Path(value("--out-result")))
-emit(ProgressEvent(EventKind.DONE, status=result.status.value, candidate_version=candidate))
+assert "--out-result" not in args  # the result comes in the last event
+emit(ProgressEvent(EventKind.DONE, status=result.status.value, candidate_version=candidate,
+                   retrain=result))
 """
 
 

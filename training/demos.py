@@ -508,6 +508,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="default: " + ", ".join(f"{d} {e}" for d, e in DEFAULT_EPOCHS.items()),
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--settings", default=None, help="DemoSettings as JSON (the bot's, or a test's smaller)"
+    )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="stdout carries only events as JSON lines (training.protocol), the result last",
+    )
+    parser.add_argument(
+        "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
+    )
     args = parser.parse_args(argv)
     try:
         args.demo, args.epochs, args.seed = validate_args(args.demo, args.epochs, args.seed)
@@ -518,10 +529,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one demo with a tqdm bar on stderr; the last stdout line is the JSON summary,
-    so scripts can ``tail -n 1`` it."""
+    so scripts can ``tail -n 1`` it. With ``--events`` (the bot's worker), stdout carries
+    the protocol's events instead: each epoch, then the result or the error."""
+    args = _parse_args(argv)
+    try:
+        settings = DemoSettings(**json.loads(args.settings)) if args.settings else DemoSettings()
+    except (ValueError, TypeError) as exc:
+        print(f"error: bad --settings: {exc}", file=sys.stderr)
+        return 2
+    if args.events:
+        return _run_with_events(args, settings)
     from tqdm import tqdm
 
-    args = _parse_args(argv)
     n_models = 1 if args.demo == "rnn" else 2
     with tqdm(total=args.epochs * n_models, unit="epoch", file=sys.stderr) as bar:
 
@@ -533,9 +552,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             bar.update(1)
 
-        result = run_demo(args.demo, args.epochs, args.seed, on_epoch)
+        result = run_demo(args.demo, args.epochs, args.seed, on_epoch, settings)
     print(result.table())
     print(result.to_json(with_history=False), flush=True)
+    return 0
+
+
+def _run_with_events(args: argparse.Namespace, settings: DemoSettings) -> int:
+    """The bot's worker: an EPOCH event per epoch, then DONE with the result (or ERROR)."""
+    # Imported here: training.protocol imports this module to decode a demo's result.
+    from training.protocol import (
+        EventKind,
+        ProgressEvent,
+        event_writer,
+        exit_when_parent_dies,
+        protocol_stream,
+    )
+
+    if args.watch_stdin:
+        exit_when_parent_dies(4)  # as training.retrain's EXIT_PARENT_GONE
+    emit = event_writer(protocol_stream())
+
+    def on_epoch(name: str, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
+        loss = logs.get("loss")
+        emit(
+            ProgressEvent(
+                EventKind.EPOCH,
+                member_name=name,
+                epoch=epoch,
+                epochs=epochs,
+                loss=None if loss is None else float(loss),
+            )
+        )
+
+    try:
+        result = run_demo(args.demo, args.epochs, args.seed, on_epoch, settings)
+    except Exception as exc:  # the worker's top level: the parent gets the reason
+        emit(ProgressEvent(EventKind.ERROR, error=f"{type(exc).__name__}: {exc}"))
+        raise
+    emit(ProgressEvent(EventKind.DONE, status="done", demo=result))
     return 0
 
 

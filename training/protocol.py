@@ -1,8 +1,28 @@
-"""What the retraining process tells the bot: progress events on stdout, a result file.
+"""The one wire protocol between the bot and its training children.
 
-Both are typed values written and read by the same code on each side (`to_json` here,
-`from_json` there), so the bot never matches strings in a dict to learn what happened.
-The recipe going the other way is `training.recipe.RetrainRecipe`.
+Every child the bot starts (`python -m training.retrain`, `python -m training.train
+--events`, `python -m training.demos --events`) writes on stdout nothing but
+`ProgressEvent`s, one JSON object per line, encoded by `ProgressEvent.to_json` and read by
+`ProgressEvent.from_json` (the parent's side is `bot.child_process`):
+
+* every line carries `"v"`, the protocol version (`PROTOCOL_VERSION`), and `"kind"`:
+  `stage` (a step of a retrain began), `member` (one member of one training job
+  finished), `epoch` (an epoch ended: `member_name` is the member or the demo's model,
+  `epoch` of `epochs`), then exactly one last word, `done` or `error`;
+* `done` carries the result: `candidate_version` (the version a training published, or a
+  retrain's candidate), `retrain` (a retrain's whole `RetrainResult`), `demo` (a demo's
+  `training.demos.DemoResult`), `status`;
+* `error` carries `error`, one line fit for the log and the admin (and a retrain's
+  `RetrainResult`, status failed, with the kind of error);
+* fields that are None are left out; a line that is not JSON, has another version, an
+  unknown kind or unknown fields decodes to None: the parent logs and skips it.
+
+Stray prints cannot corrupt the stream: `protocol_stream` gives the child a private copy
+of stdout and points fd 1 at stderr. The parent holds the child's stdin open, so a child
+started with `--watch-stdin` stops when the parent dies (`exit_when_parent_dies`).
+
+`training.retrain --out-result FILE` also writes its `RetrainResult` to a file (atomically),
+for a person or a script. The recipe going the other way is `training.recipe.RetrainRecipe`.
 """
 
 from __future__ import annotations
@@ -11,12 +31,18 @@ import json
 import os
 import sys
 import threading
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from training.gate import GateDecision
+
+if TYPE_CHECKING:
+    from training.demos import DemoResult
+
+PROTOCOL_VERSION = 1  # bump when a change to ProgressEvent would mislead an older parent
 
 
 class Stage(StrEnum):
@@ -31,8 +57,8 @@ class EventKind(StrEnum):
     STAGE = "stage"
     MEMBER = "member"  # one member of one training job finished
     EPOCH = "epoch"  # an epoch of one member ended (`python -m training.train --events`)
-    DONE = "done"
-    ERROR = "error"
+    DONE = "done"  # the child's last word when it succeeded, with its result
+    ERROR = "error"  # the child's last word when it failed, with the reason
 
 
 @dataclass(frozen=True)
@@ -49,22 +75,59 @@ class ProgressEvent:
     status: str | None = None
     candidate_version: str | None = None
     error: str | None = None
+    retrain: RetrainResult | None = None  # a retrain's report, on its DONE or ERROR event
+    demo: DemoResult | None = None  # a demo's result, on its DONE event
+
+    @property
+    def final(self) -> bool:
+        """The child's last word: it succeeded (DONE) or says why it failed (ERROR)."""
+        return self.kind in (EventKind.DONE, EventKind.ERROR)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {k: v for k, v in asdict(self).items() if v is not None}, ensure_ascii=False
-        )
+        data: dict[str, Any] = {"v": PROTOCOL_VERSION}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                data[item.name] = value
+        if self.retrain is not None:
+            data["retrain"] = self.retrain.to_dict()
+        if self.demo is not None:
+            data["demo"] = self.demo.to_dict()
+        return json.dumps(data, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, line: str | bytes) -> ProgressEvent | None:
-        """None for a line that is not an event (the protocol tolerates stray output)."""
+        """None for a line that is not an event of this protocol version."""
         try:
             data = json.loads(line)
+            if data.pop("v") != PROTOCOL_VERSION:
+                return None
             kind = EventKind(data.pop("kind"))
             stage = Stage(data.pop("stage")) if "stage" in data else None
-            return cls(kind=kind, stage=stage, **data)
+            retrain = RetrainResult.from_dict(data.pop("retrain")) if "retrain" in data else None
+            demo = _demo_result(data.pop("demo")) if "demo" in data else None
+            return cls(kind=kind, stage=stage, retrain=retrain, demo=demo, **data)
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
+
+
+def _demo_result(data: Any) -> DemoResult:
+    from training.demos import DemoResult  # training.demos writes events with this module
+
+    return DemoResult.from_dict(data)
+
+
+Emit = Callable[[ProgressEvent], None]
+
+
+def event_writer(stream: TextIO) -> Emit:
+    """What a child calls to send one event: a whole line, flushed at once."""
+
+    def emit(event: ProgressEvent) -> None:
+        stream.write(event.to_json() + "\n")
+        stream.flush()
+
+    return emit
 
 
 class RetrainStatus(StrEnum):
@@ -132,7 +195,10 @@ class RetrainResult:
 
     @classmethod
     def from_json(cls, text: str) -> RetrainResult:
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetrainResult:
         corrections = dict(data.get("corrections") or {})
         corrections["used_ids"] = tuple(corrections.get("used_ids", ()))
         return cls(

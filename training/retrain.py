@@ -1,12 +1,13 @@
 """The retraining job: corrections in, a gated candidate version out. Run as its own process.
 
-    python -m training.retrain --registry DIR --corrections FILE.json --out-result FILE.json
+    python -m training.retrain --registry DIR --corrections FILE.json [--out-result FILE.json]
         [--recipe RECIPE.json] [--mode finetune|full] [--base VERSION] [--watch-stdin]
 
 `--corrections` holds a JSON list of rows `{id, text, corrected_label, user_id,
 created_at}` (and optionally `review`: "approved" or "rejected", a bot admin's decision);
-`--recipe` a `training.recipe.RetrainRecipe` as JSON (every field optional). The result
-file is a `training.protocol.RetrainResult`: `status` (accepted, rejected,
+`--recipe` a `training.recipe.RetrainRecipe` as JSON (every field optional). The result,
+in the last event on stdout and in the `--out-result` file, is a
+`training.protocol.RetrainResult`: `status` (accepted, rejected,
 nothing_to_learn, failed), `candidate_version`, the gate's checks with their figures, the
 corrections used and waiting, and examples whose verdict flipped.
 
@@ -26,7 +27,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TextIO
@@ -52,12 +53,14 @@ from training.gate import (
 from training.paths import TrainingPaths
 from training.protocol import (
     CorrectionsReport,
+    Emit,
     EventKind,
     Flip,
     ProgressEvent,
     RetrainResult,
     RetrainStatus,
     Stage,
+    event_writer,
     exit_when_parent_dies,
     protocol_stream,
 )
@@ -73,8 +76,6 @@ from training.trust import (
     read_rows,
     select_for_training,
 )
-
-Emit = Callable[[ProgressEvent], None]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -433,7 +434,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--corrections", type=Path, required=True, help="JSON list of rows")
-    parser.add_argument("--out-result", type=Path, required=True)
+    parser.add_argument(
+        "--out-result", type=Path, default=None, help="also write the result to this file"
+    )
     parser.add_argument("--recipe", type=Path, default=None, help="RetrainRecipe as JSON")
     parser.add_argument("--mode", choices=("finetune", "full"), default=None)
     parser.add_argument("--base", default=None, help="the version to improve (default CURRENT)")
@@ -450,12 +453,7 @@ def _recipe(args: argparse.Namespace) -> RetrainRecipe:
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = _parse(argv)
-    stream = out or sys.stdout
-
-    def emit(event: ProgressEvent) -> None:
-        stream.write(event.to_json() + "\n")
-        stream.flush()
-
+    emit = event_writer(out or sys.stdout)
     if args.watch_stdin:
         exit_when_parent_dies(EXIT_PARENT_GONE)
     try:
@@ -473,7 +471,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         message, kind, code = _describe(error)
         result = RetrainResult(RetrainStatus.FAILED, recipe.mode, error=message, error_kind=kind)
     try:
-        result.write(args.out_result)
+        if args.out_result is not None:
+            result.write(args.out_result)
     except OSError as error:  # the disk may be full: the event below still gets through
         print(f"error: cannot write {args.out_result}: {error}", file=sys.stderr)
         code = code or _describe(error)[2]
@@ -484,6 +483,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             status=result.status.value,
             candidate_version=result.candidate_version,
             error=result.error,
+            retrain=result,
         )
     )
     return code

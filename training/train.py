@@ -50,9 +50,11 @@ from training.distill import (
 from training.evaluate import evaluate
 from training.paths import TrainingPaths
 from training.protocol import (
+    Emit,
     EventKind,
     ProgressEvent,
     Stage,
+    event_writer,
     exit_when_parent_dies,
     protocol_stream,
 )
@@ -63,7 +65,6 @@ from training.tokenized import cached_tokens, tokenize_texts
 VALIDATION_FRACTION = 0.1
 EXIT_PARENT_GONE = 4  # as training.retrain: --watch-stdin saw the parent's end of stdin close
 EpochCallback = Callable[[int, int, dict[str, float]], None]
-Emit = Callable[[ProgressEvent], None]
 
 
 @dataclass
@@ -445,7 +446,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     quiet_tensorflow()
     if args.watch_stdin:
         exit_when_parent_dies(EXIT_PARENT_GONE)
-    emit = _event_writer(out) if args.events else None
+    emit = event_writer(out or protocol_stream()) if args.events else None
     registry = Registry(args.out) if args.out else Registry.from_env()
     paths = TrainingPaths.from_env()
     mix = MIXES[args.data] if args.data else DEFAULT_MIX
@@ -562,16 +563,6 @@ def distilled(
         extra_labels=[*request.extra_labels, *soft.probabilities],
         note=note,
     )
-
-
-def _event_writer(out: TextIO | None) -> Emit:
-    stream = out or protocol_stream()
-
-    def emit(event: ProgressEvent) -> None:
-        stream.write(event.to_json() + "\n")
-        stream.flush()
-
-    return emit
 
 
 def _epoch_events(emit: Emit | None, config: AnyConfig) -> EpochCallback | None:
