@@ -43,7 +43,7 @@ USERS = 200
 GROUP_MEMBERS = 50
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
+def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
 
@@ -93,9 +93,9 @@ async def private_cpu_ms(tg, process: psutil.Process, count: int) -> tuple[float
         return clock.outstanding
 
     await stream(WARM_UP)
-    before = _cpu_seconds(process)
+    before = cpu_seconds(process)
     unanswered = await stream(count)
-    return (_cpu_seconds(process) - before) * 1000 / count, unanswered
+    return (cpu_seconds(process) - before) * 1000 / count, unanswered
 
 
 async def group_cpu_ms(tg, process: psutil.Process, database: Path, count: int) -> float:
@@ -109,9 +109,9 @@ async def group_cpu_ms(tg, process: psutil.Process, database: Path, count: int) 
         await _until(lambda: _scores(database) >= target, timeout=60)
 
     await stream(WARM_UP)
-    before = _cpu_seconds(process)
+    before = cpu_seconds(process)
     await stream(count)
-    return (_cpu_seconds(process) - before) * 1000 / count
+    return (cpu_seconds(process) - before) * 1000 / count
 
 
 def _bot_process(launched: subprocess.Popen) -> psutil.Process:
@@ -133,14 +133,17 @@ async def _measure(
             launched = await start_bot(tg, registry_root, workdir, profiler=profile)
             process = _bot_process(launched)
             try:
-                main_before, all_before = _main_thread_seconds(process), _cpu_seconds(process)
+                main_before, all_before = _main_thread_seconds(process), cpu_seconds(process)
                 if kind == "private":
                     ms, unanswered = await private_cpu_ms(tg, process, count)
                 else:
                     ms = await group_cpu_ms(tg, process, workdir / "bot.sqlite3", count)
                     unanswered = 0
                 main = _main_thread_seconds(process) - main_before
-                return ms, unanswered, main / (_cpu_seconds(process) - all_before)
+                if unanswered:
+                    errors = (workdir / "bot.log").read_text(errors="replace").splitlines()
+                    print("\n".join([line for line in errors if "ERROR" in line][-5:]))
+                return ms, unanswered, main / (cpu_seconds(process) - all_before)
             finally:
                 process.terminate()
                 await asyncio.to_thread(launched.wait, 60)
