@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import bot_bench, kill_bench, replica_bench, swap_bench, trace_bench
+from benchmarks import bot_bench, compare, kill_bench, replica_bench, swap_bench, trace_bench
 from benchmarks.common import rounded
 from training.registry import Registry, RegistryError
 
@@ -19,6 +19,7 @@ def main() -> int:
         return 1
     print(f"benchmarking model {model_dir.name}")
     figures: dict[str, float] = {}
+    figures.update(compare.run(registry))
     figures.update(trace_bench.run(model_dir))
     figures.update(swap_bench.run(model_dir))
     figures.update(bot_bench.run(registry.root))

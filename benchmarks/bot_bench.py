@@ -37,7 +37,16 @@ REVIEWS = (
 )
 
 
-async def _start_bot(tg, registry_root: Path, workdir: Path) -> subprocess.Popen:
+async def start_bot(
+    tg,
+    registry_root: Path,
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    profiler: Path | None = None,
+) -> subprocess.Popen:
+    """`python -m bot` against the fake Bot API, its database in ``workdir``; returns once
+    it polls. With ``profiler``, py-spy runs the bot and writes its on-CPU stacks there
+    when the bot exits."""
     env = {
         **os.environ,
         **telegram_env(tg),
@@ -47,11 +56,15 @@ async def _start_bot(tg, registry_root: Path, workdir: Path) -> subprocess.Popen
         "OUTGOING_PER_SECOND": "100000",  # a loopback Bot API has no flood limits
         "RETRAIN_CRON": "off",
         "POLL_TIMEOUT": "1",
+        **(extra_env or {}),
     }
     with (workdir / "bot.log").open("w") as log:  # the child keeps its own copy of the handle
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], env=env, stdout=subprocess.DEVNULL, stderr=log
-        )
+        command = [sys.executable, "-m", "bot"]
+        if profiler is not None:
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--format", "raw", "--rate", "250", "--nonblocking"]
+            command += ["--output", str(profiler), "--", sys.executable, "-m", "bot"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     calls_before = len(tg.calls)
     async with asyncio.timeout(120):
         while not any(m == "getUpdates" for m, _ in tg.calls[calls_before:]):
@@ -110,22 +123,25 @@ async def _round_trips(tg) -> list[float]:
     return clock.latencies
 
 
-async def _load(tg) -> tuple[int, int, float]:
-    """LOAD_RATE messages a second from LOAD_USERS users, for LOAD_SECONDS; a message not
+async def load(
+    tg, rate: float = LOAD_RATE, seconds: float = LOAD_SECONDS, prefix: str = "u"
+) -> tuple[int, int, float]:
+    """``rate`` messages a second from LOAD_USERS users, for ``seconds``; a message not
     answered within 15 s of the end counts as an error, and so does any API error."""
     clock = ReplyClock(tg)
-    users = [tg.create_user(f"u{i}") for i in range(LOAD_USERS)]
+    users = [tg.create_user(f"{prefix}{i}") for i in range(LOAD_USERS)]
     chats = [tg.private_chat(user) for user in users]
+    errors_before = len(tg.errors)
     started = time.perf_counter()
-    total = int(LOAD_RATE * LOAD_SECONDS)
+    total = int(rate * seconds)
     for index in range(total):
         chat, user = chats[index % LOAD_USERS], users[index % LOAD_USERS]
         clock.send(tg, chat, user, REVIEWS[index % len(REVIEWS)])
-        await asyncio.sleep(max(0.0, started + (index + 1) / LOAD_RATE - time.perf_counter()))
+        await asyncio.sleep(max(0.0, started + (index + 1) / rate - time.perf_counter()))
     await clock.drain(timeout=15)
     tg.world.message_listeners.clear()
     answered = len(clock.latencies)
-    errors = clock.outstanding + len(tg.errors)
+    errors = clock.outstanding + len(tg.errors) - errors_before
     return answered, errors, answered / (clock.last_reply_at - started)
 
 
@@ -154,10 +170,10 @@ async def _many_users(tg, process) -> tuple[float, float, float, int]:
 async def _run(registry_root: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         async with running_fake_telegram() as tg:
-            process = await _start_bot(tg, registry_root, Path(scratch))
+            process = await start_bot(tg, registry_root, Path(scratch))
             try:
                 p50, p99 = percentiles_ms(await _round_trips(tg))
-                answered, errors, rate = await _load(tg)
+                answered, errors, rate = await load(tg)
                 rss = psutil.Process(process.pid).memory_info().rss / 1e6
                 many_before, many_half, many_after, many_answered = await _many_users(tg, process)
             finally:

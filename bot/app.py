@@ -61,6 +61,10 @@ DUE_CHECK_S = 60  # how often a trainer counts the corrections the replicas stor
 # once its lease has run out, LEASE_S after its last renewal).
 ORPHAN_REPLAY_S = LEASE_S
 METRICS_REFRESH_S = 15  # how often the database-wide figures of /metrics are read
+# How long a request may wait for a free pooled connection. python-telegram-bot's 1 s
+# dropped replies whenever the Bot API answered slowly under load (TimedOut, "not sent");
+# a request waiting for a connection is queued work, and the rate limiter already paces it.
+POOL_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -167,7 +171,9 @@ def build_application(runtime: Runtime) -> Application:
         base_file_url=settings.base_file_url,
         # PTB's default of 256 connections costs CPU: httpcore checks every pooled
         # connection on each request. A few keep-alive connections carry hundreds a second.
-        request=HTTPXRequest(connection_pool_size=settings.http_connections),
+        request=HTTPXRequest(
+            connection_pool_size=settings.http_connections, pool_timeout=POOL_TIMEOUT_S
+        ),
         get_updates_request=HTTPXRequest(),
         rate_limiter=PatientRateLimiter(overall_max_rate=settings.outgoing_per_second_here),
         inbox=inbox,

@@ -53,6 +53,23 @@ async def test_private_trace_with_buttons(tg, bot):
     assert "좋았어요" in text["text"]
 
 
+async def test_replies_wait_for_a_free_connection_when_the_bot_api_is_slow(tg, settings):
+    """Three verdicts through one connection to a Bot API that takes 1.5 s a message: the
+    later ones wait for the connection, and are sent, not dropped as "pool timeout"."""
+    tg.world.latency["sendMessage"] = 1.5
+    running = RunningBot(dataclasses.replace(settings, http_connections=1))
+    await running.start(tg)
+    try:
+        users = [tg.create_user(f"느린{i}") for i in range(3)]
+        for user in users:
+            tg.send_text(tg.private_chat(user), user, POSITIVE)
+        for user in users:
+            reply = await tg.wait_for_bot_message(tg.private_chat(user), timeout=30)
+            assert "단어별 흐름" in reply["text"]
+    finally:
+        await running.close()
+
+
 async def test_webhook_mode_serves_updates_and_refuses_a_wrong_secret(tg, settings):
     port = free_port()
     webhook = dataclasses.replace(

@@ -13,6 +13,7 @@ Routes: ``/bot<token>/<method>`` (GET or POST; query string, form, multipart or 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections import defaultdict
@@ -234,6 +235,8 @@ class FakeTelegramServer(UserSimulation):
             check(params)
         if injected := self._injected.get(spec.name.lower()):
             raise injected.pop(0)
+        if latency := self.world.latency.get(spec.name):
+            await asyncio.sleep(latency)
         if handler := HANDLERS.get(spec.name):
             return await handler(self.world, params)
         if spec.name in HARMLESS_METHODS:

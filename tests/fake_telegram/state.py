@@ -294,6 +294,8 @@ class World:
         self.webhook: JsonDict | None = None
         self.webhook_secret: str | None = None  # sent with deliveries, never reported back
         self.consumed: dict[int, set[int]] = {}
+        # method -> seconds each call takes before it is answered: a Bot API slow to reply
+        self.latency: dict[str, float] = {}
         self.updates = UpdateQueue(update_types)
         self.bot_output = Signal()
         # Called with (chat_id, message) for every stored message: a cheap hook for load
