@@ -31,6 +31,7 @@ from telegram.request import HTTPXRequest
 from bot import i18n
 from bot.delivery import PatientRateLimiter
 from bot.demo_runner import DemoRunner
+from bot.digest_sender import CHECK_INTERVAL_S, DigestSender
 from bot.error_reports import ErrorReporter
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
@@ -58,6 +59,8 @@ DUE_CHECK_S = 60  # how often a trainer counts the corrections the replicas stor
 # once its lease has run out, LEASE_S after its last renewal).
 ORPHAN_REPLAY_S = LEASE_S
 METRICS_REFRESH_S = 15  # how often the database-wide figures of /metrics are read
+DIGEST_CHECK_S = CHECK_INTERVAL_S  # how often each process looks for due digests
+DIGEST_FIRST_S = 10
 
 
 @dataclass
@@ -189,7 +192,22 @@ def build_application(runtime: Runtime) -> Application:
     )
     if settings.role.runs_jobs:
         schedule_jobs(application, handlers.job_callbacks, settings)
+    schedule_digests(application, handlers.digests)
     return application
+
+
+def schedule_digests(application: Application, sender: DigestSender) -> None:
+    """Every process looks for due digests; the database claim lets one of them send
+    each (bot.storage.digests), so a replica that dies leaves its digests to the others."""
+
+    async def send_digests(context) -> None:
+        sent = await sender.send_due(context.bot)
+        if sent:
+            log.info("digests: sent %d", sent)
+
+    _jobs(application).run_repeating(
+        send_digests, interval=DIGEST_CHECK_S, first=DIGEST_FIRST_S, name="digests"
+    )
 
 
 def _jobs(application: Application) -> JobQueue:
@@ -290,6 +308,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "forget": handlers.forget,
         "mood": handlers.mood,
         "mood_alert": handlers.mood_alert,
+        "digest": handlers.digest,
         "store_text": handlers.store_text,
         "language": handlers.language,
         "timezone": handlers.timezone,

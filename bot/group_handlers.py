@@ -1,5 +1,5 @@
 """The group commands: messages observed for the mood, /mood, and the settings a group's
-admins change (/mood_alert, /store_text, /language, /timezone)."""
+admins change (/mood_alert, /digest, /store_text, /language, /timezone)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,14 @@ class GroupHandlers(HandlerBase):
         if not await self._in_group(update) or not await self._chat_admin(update, context):
             return
         answer = await self.service.set_timezone(
+            update.effective_chat.id, context.args or [], await self._lang(update)
+        )
+        await update.effective_message.reply_text(answer)
+
+    async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update) or not await self._chat_admin(update, context):
+            return
+        answer = await self.digests.set_digest(
             update.effective_chat.id, context.args or [], await self._lang(update)
         )
         await update.effective_message.reply_text(answer)

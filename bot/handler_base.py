@@ -15,6 +15,7 @@ from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.demo_runner import DemoRunner
+from bot.digest_sender import DigestSender
 from bot.error_reports import ErrorReporter
 from bot.identities import in_group, lang_of
 from bot.job_callbacks import JobCallbacks
@@ -49,6 +50,7 @@ class HandlerBase:
         self.reporter = reporter
         self.metrics = metrics
         self.job_callbacks = JobCallbacks(service, retrainer, self.jobs)
+        self.digests = DigestSender(service.storage, service.settings, clock=service.clock)
 
     async def _lang(self, update: Update) -> Lang:
         """What to answer in: a group's own language in groups, the person's elsewhere."""

@@ -1,7 +1,7 @@
 """The tables as they are at the latest revision, for both SQLite and PostgreSQL.
 
 The history that leads here is in ``migrations/versions`` (one Alembic revision per
-schema version, ``0001`` … ``0012``); this file is what queries are written against.
+schema version, ``0001`` … ``0013``); this file is what queries are written against.
 A change is a new revision *and* an edit here; ``tests/test_storage.py`` checks that
 the two agree on both backends.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 12  # the head revision, "0012"
+SCHEMA_VERSION = 13  # the head revision, "0013"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -183,4 +183,23 @@ process_leases = sa.Table(  # 12: each live process renews its row (PostgreSQL r
     metadata,
     sa.Column("process_id", TEXT, primary_key=True),
     sa.Column("renewed_at", FLOAT, nullable=False),  # the database server's clock
+)
+
+digest_subscriptions = sa.Table(  # digest: the groups whose admins asked for a digest
+    "digest_subscriptions",
+    metadata,
+    sa.Column("chat_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("period", TEXT, sa.CheckConstraint("period IN ('daily', 'weekly')"), nullable=False),
+    sa.Column("hour", sa.Integer(), sa.CheckConstraint("hour BETWEEN 0 AND 23"), nullable=False),
+    sa.Column("since", FLOAT, nullable=False),  # no digest for a period that ended before
+)
+
+digest_claims = sa.Table(  # digest: one row per (chat, period) a process took on to send
+    "digest_claims",
+    metadata,
+    sa.Column("chat_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("period_end", FLOAT, primary_key=True),
+    sa.Column("owner", TEXT, nullable=False),  # Storage.process_id of the claimer
+    sa.Column("claimed_at", FLOAT, nullable=False),
+    sa.Column("sent_at", FLOAT),  # None: claimed, not yet sent (re-claimable after the lease)
 )

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from bot.storage.base import Clock
 from bot.storage.correction_store import CorrectionStore
 from bot.storage.database import DEFAULT_BUSY_TIMEOUT, Database
+from bot.storage.digests import Digests
 from bot.storage.errors import translated
 from bot.storage.group_commit import GroupCommit
 from bot.storage.groups import GroupStore
@@ -44,6 +45,7 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
         self._verdicts = GroupCommit(self._insert_verdicts)
         self._received = GroupCommit(self._insert_received)
         self._handled = GroupCommit(self._mark_handled)
+        self.digests = Digests(db, clock)
 
     @classmethod
     async def open(
