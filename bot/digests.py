@@ -8,6 +8,7 @@ so a week across a DST change is 167 or 169 hours and still starts at 09:00.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -62,6 +63,17 @@ class PeriodFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class MoodSpan:
+    """A stretch of the period with its mean mood: hours in a daily digest, days in a
+    weekly one (an hour of a week rarely has enough members to show a mood)."""
+
+    start: datetime
+    end: datetime
+    mean: float | None  # None without messages or below the member threshold
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     period: Period
     start: datetime  # aware, local
@@ -70,6 +82,7 @@ class Digest:
     previous: PeriodFigures
     min_members: int
     series: tuple[HourBucket, ...]  # the period's hours; means hidden below the threshold
+    spans: tuple[MoodSpan, ...]  # the mood line of the chart
     heatmap: WeekHeatmap  # the seven days before ``end``
     drivers: DriverLists | None  # None: no word statistics (or mood not shown)
 
@@ -166,9 +179,29 @@ def compose(
         previous=figures(previous, min_members),
         min_members=min_members,
         series=series,
+        spans=_spans(current, period, end, series, min_members),
         heatmap=week_heatmap(week_buckets, min_members),
         drivers=drivers if now.mean is not None else None,
     )
+
+
+def _spans(
+    rows: Sequence[Scored],
+    period: Period,
+    end: datetime,
+    series: tuple[HourBucket, ...],
+    min_members: int,
+) -> tuple[MoodSpan, ...]:
+    if period is Period.DAILY:
+        return tuple(
+            MoodSpan(b.start, b.start + timedelta(hours=1), b.mean, b.members) for b in series
+        )
+    days = [period_start(Period.DAILY, end, back) for back in range(period.days, -1, -1)]
+    spans = []
+    for start, stop in itertools.pairwise(days):
+        day = figures(_between(rows, start, stop), min_members)
+        spans.append(MoodSpan(start, stop, day.mean, day.members))
+    return tuple(spans)
 
 
 # --- text -----------------------------------------------------------------------------
