@@ -8,9 +8,10 @@ so a week across a DST change is 167 or 169 hours and still starts at 09:00.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from statistics import fmean
@@ -137,13 +138,24 @@ def figures(rows: Sequence[Scored], min_members: int) -> PeriodFigures:
     return PeriodFigures(messages=len(rows), members=members, mean=mean)
 
 
-def _between(rows: Iterable[Scored], start: datetime, end: datetime) -> list[Scored]:
-    low, high = start.timestamp(), end.timestamp()
-    return [row for row in rows if low <= row.at < high]
+class _Timeline:
+    """Rows sorted by time once, then cut into periods by bisection (a digest cuts the
+    same rows into four stretches)."""
+
+    def __init__(self, rows: Iterable[Scored]) -> None:
+        self.rows = sorted(rows, key=lambda row: row.at)
+        self.times = [row.at for row in self.rows]
+
+    def between(self, start: datetime, end: datetime) -> list[Scored]:
+        low = bisect.bisect_left(self.times, start.timestamp())
+        high = bisect.bisect_left(self.times, end.timestamp())
+        return self.rows[low:high]
 
 
 def _hide_small(bucket: HourBucket, min_members: int) -> HourBucket:
-    return bucket if bucket.members >= min_members else replace(bucket, mean=None)
+    if bucket.mean is None or bucket.members >= min_members:
+        return bucket
+    return HourBucket(bucket.start, bucket.count, None, bucket.members)
 
 
 def compose(
@@ -159,16 +171,16 @@ def compose(
     ``min_members`` distinct members wrote, activity always."""
     assert end.tzinfo is not None
     tz = end.tzinfo
-    everything = list(rows)
+    timeline = _Timeline(rows)
     start = period_start(period, end)
-    current = _between(everything, start, end)
-    previous = _between(everything, period_start(period, end, 2), start)
+    current = timeline.between(start, end)
+    previous = timeline.between(period_start(period, end, 2), start)
     week_start = period_start(Period.WEEKLY, end)
-    week = _between(everything, week_start, end)
+    week = timeline.between(week_start, end)
+    # The week's hours once: the heatmap folds them, the period's chart is its tail.
     week_buckets = hourly_buckets(week, week_start.timestamp(), end.timestamp(), tz)
     series = tuple(
-        _hide_small(bucket, min_members)
-        for bucket in hourly_buckets(current, start.timestamp(), end.timestamp(), tz)
+        _hide_small(bucket, min_members) for bucket in week_buckets if bucket.start >= start
     )
     now = figures(current, min_members)
     return Digest(
@@ -179,14 +191,14 @@ def compose(
         previous=figures(previous, min_members),
         min_members=min_members,
         series=series,
-        spans=_spans(current, period, end, series, min_members),
+        spans=_spans(timeline, period, end, series, min_members),
         heatmap=week_heatmap(week_buckets, min_members),
         drivers=drivers if now.mean is not None else None,
     )
 
 
 def _spans(
-    rows: Sequence[Scored],
+    rows: _Timeline,
     period: Period,
     end: datetime,
     series: tuple[HourBucket, ...],
@@ -199,7 +211,7 @@ def _spans(
     days = [period_start(Period.DAILY, end, back) for back in range(period.days, -1, -1)]
     spans = []
     for start, stop in itertools.pairwise(days):
-        day = figures(_between(rows, start, stop), min_members)
+        day = figures(rows.between(start, stop), min_members)
         spans.append(MoodSpan(start, stop, day.mean, day.members))
     return tuple(spans)
 

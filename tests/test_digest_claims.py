@@ -120,6 +120,7 @@ async def _week_of_messages(storage: Storage, chat_id: int, members: int) -> Non
         await storage.add_score(chat_id, 100 + index % members, score, "v", at)
 
 
+@pytest.mark.slow  # draws three charts and writes 180 scores: ~10 s on a busy machine
 async def test_two_replicas_send_each_due_digest_once_through_the_bot_api(tg, database: str):
     settings = _settings(tg, database)
     people = [tg.create_user(name) for name in ("민준", "하은", "도윤")]
@@ -183,3 +184,23 @@ async def test_no_digest_for_a_period_that_ended_before_subscribing_or_long_ago(
         clock.now = END.timestamp() + 7 * 86_400 + 2 * 3600  # next Monday 11:00
         # -11's digest is 2 hours late (the bot was down): sent; -12's is 9 hours: skipped.
         assert [sub.chat_id for sub, _ in await sender.due()] == [-11]
+
+
+async def test_a_group_that_removed_the_bot_does_not_stop_the_others(tg, database: str):
+    settings = _settings(tg, database)
+    people = [tg.create_user(name) for name in ("가온", "나래", "다온")]
+    gone, kept = (tg.group_chat(title, people, admins=people[:1]) for title in ("떠난", "남은"))
+    tg.block_bot(gone)  # the bot was removed from the group: Telegram answers 403
+    clock = Clock((END - timedelta(days=1)).timestamp())
+    async with await Storage.open(database, clock=clock) as storage, _bot(tg) as bot:
+        for group in (gone, kept):
+            await storage.digests.subscribe(group.id, Period.DAILY, 9)
+        clock.now = END.timestamp() + 60
+        sender = DigestSender(storage, settings, clock=clock)
+        assert await sender.send_due(bot) == 1
+        assert len(tg.bot_messages(kept)) == 1
+        # Refused for good: recorded, not retried at every round.
+        assert await sender.due() == []
+        assert await storage.digests.sent(gone.id) == [END.timestamp()]
+    assert [(e.method, e.error_code) for e in tg.errors] == [("sendMessage", 403)]
+    tg.errors.clear()  # the one refusal this test asked for

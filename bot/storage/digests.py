@@ -11,15 +11,17 @@ that sent and died before recording it can cause one resend after the lease.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from bot.digests import Period
 from bot.storage.base import Clock
 from bot.storage.database import Database
-from bot.storage.schema import chat_settings, digest_claims, digest_subscriptions
+from bot.storage.schema import chat_settings, digest_claims, digest_subscriptions, mood_scores
 
 CLAIM_LEASE_S = 600.0  # longer than a send that waits out the rate limits and retries
 
@@ -32,6 +34,14 @@ class Subscription:
     since: float  # when it was (last) set: no digest for a period that ended before
     language: str | None  # the group's (chat_settings), None: the default
     timezone: str | None
+
+
+class DigestScore(NamedTuple):
+    """What a digest reads of a mood score (a ``bot.mood.Scored``): no text, no version."""
+
+    user_id: int
+    score: float
+    at: float
 
 
 class Digests:
@@ -89,6 +99,22 @@ class Digests:
             Subscription(chat, Period(period), hour, since, language, zone)
             for chat, period, hour, since, language, zone in rows
         ]
+
+    async def scores(
+        self, chat_ids: Sequence[int], since: float, until: float
+    ) -> dict[int, list[DigestScore]]:
+        """The scores of several groups in ``[since, until)``, by group, oldest first: one
+        query for a batch of digests instead of one per group."""
+        m = mood_scores.c
+        rows = await self._db.fetch(
+            sa.select(m.chat_id, m.user_id, m.score, m.at)
+            .where(m.chat_id.in_(list(chat_ids)), m.at >= since, m.at < until)
+            .order_by(m.chat_id, m.at, m.id)
+        )
+        found: dict[int, list[DigestScore]] = defaultdict(list)
+        for chat_id, user_id, score, at in rows:
+            found[chat_id].append(DigestScore(user_id, score, at))
+        return found
 
     async def settled(self, since: float) -> set[tuple[int, float]]:
         """(chat, period end) of claims from ``since`` on that need no attempt now: sent,
