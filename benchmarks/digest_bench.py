@@ -32,6 +32,7 @@ import numpy as np
 from benchmarks.common import rounded
 from bot import digest_charts, digests
 from bot.digest_sender import BATCH, DigestSender
+from bot.digests import Digest
 from bot.settings import Settings
 from bot.storage import Storage
 
@@ -115,7 +116,7 @@ async def measure(path: Path, groups: int) -> dict[str, float]:
         sender = DigestSender(storage, settings, clock=clock)
         started, cpu_started = time.perf_counter(), time.process_time()
         due = await sender.due()
-        sample = []  # a few digests with messages, to draw afterwards
+        sample: list[Digest] = []  # a few digests with messages, to draw afterwards
         for first in range(0, len(due), BATCH):
             batch = due[first : first + BATCH]
             for (subscription, _), digest in zip(batch, await sender.compose(batch), strict=True):
