@@ -247,3 +247,63 @@ def test_the_chart_shows_mood_against_activity_and_the_week_in_local_time():
 )
 def test_digest_arguments(args, expected):
     assert parse_digest_args(args) == expected
+
+
+# --- hour buckets: by arithmetic where exact, as before everywhere -------------------------
+
+
+def _reference_buckets(rows, start: float, now: float, tz) -> list[tuple[float, int, int]]:
+    """bot.mood.hourly_buckets as first written: every moment through datetime."""
+
+    def hour_start(at: float) -> float:
+        return datetime.fromtimestamp(at, tz).replace(minute=0, second=0, microsecond=0).timestamp()
+
+    counts: dict[float, int] = {}
+    senders: dict[float, set[int]] = {}
+    for scored in rows:
+        key = hour_start(scored.at)
+        counts[key] = counts.get(key, 0) + 1
+        senders.setdefault(key, set()).add(scored.user_id)
+    keys = set(counts)
+    tick = start
+    while tick < now:
+        keys.add(hour_start(tick))
+        tick += 3600
+    if hour_start(now) < now:
+        keys.add(hour_start(now))
+    return [(key, counts.get(key, 0), len(senders.get(key, ()))) for key in sorted(keys)]
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["Europe/Berlin", "America/St_Johns", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Seoul"],
+)
+def test_hour_buckets_match_the_exact_local_hours_across_dst_changes(zone: str):
+    import random
+
+    from bot.mood import hourly_buckets
+
+    tz = ZoneInfo(zone)
+    rng = random.Random(zone)
+    # Windows of a day, a week and 30 days around each 2026 change of these zones.
+    changes = [
+        datetime(2026, month, day, tzinfo=UTC)
+        for month, day in ((3, 29), (4, 5), (10, 4), (10, 25), (11, 1))
+    ]
+    for change in changes:
+        for hours in (24, 168, 720):
+            start = change.timestamp() - rng.uniform(0, hours) * 3600
+            now = start + hours * 3600
+            rows = [
+                row(
+                    datetime.fromtimestamp(rng.uniform(start - 7200, now + 7200), UTC),
+                    0.5,
+                    rng.randrange(5),
+                )
+                for _ in range(300)
+            ]
+            fast = [
+                (b.start.timestamp(), b.count, b.members)
+                for b in hourly_buckets(rows, start, now, tz)
+            ]
+            assert fast == _reference_buckets(rows, start, now, tz), (zone, change, hours)
