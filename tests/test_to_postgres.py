@@ -131,6 +131,25 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
             {"id": 1, "version": "20260101-default-abc", "changed_at": 1.7e9, "generation": 4}
         ],
         "process_leases": [{"process_id": "a1b2", "renewed_at": 1.7e9}],
+        "digest_subscriptions": [
+            {
+                "chat_id": -100 - i,
+                "period": "daily" if i % 2 else "weekly",
+                "hour": i,
+                "since": 1.7e9,
+            }
+            for i in n
+        ],
+        "digest_claims": [
+            {
+                "chat_id": -100 - i,
+                "period_end": 1.7e9 + 86_400 * i,
+                "owner": "a1b2",
+                "claimed_at": 1.7e9 + 86_400 * i,
+                "sent_at": None if i == 3 else 1.7e9 + 86_400 * i + 5,
+            }
+            for i in n
+        ],
     }
 
 
