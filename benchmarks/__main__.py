@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import bot_bench, compare, kill_bench, replica_bench, swap_bench, trace_bench
+from benchmarks import (
+    bot_bench,
+    compare,
+    digest_bench,
+    kill_bench,
+    replica_bench,
+    swap_bench,
+    trace_bench,
+)
 from benchmarks.common import rounded
 from training.registry import Registry, RegistryError
 
@@ -25,6 +33,7 @@ def main() -> int:
     figures.update(bot_bench.run(registry.root))
     figures.update(replica_bench.run(registry.root))
     figures.update(kill_bench.run(registry.root))
+    figures.update(digest_bench.run())
     print(json.dumps(rounded(figures)))
     return 0
 

@@ -34,6 +34,7 @@ from bot.dashboard import Dashboard
 from bot.dashboard_web import routes as dashboard_routes
 from bot.delivery import PatientRateLimiter
 from bot.demo_runner import DemoRunner
+from bot.digest_sender import CHECK_INTERVAL_S, DigestSender
 from bot.error_reports import ErrorReporter
 from bot.first_model import FullModelFollowUp
 from bot.handlers import Handlers
@@ -65,6 +66,8 @@ METRICS_REFRESH_S = 15  # how often the database-wide figures of /metrics are re
 # dropped replies whenever the Bot API answered slowly under load (TimedOut, "not sent");
 # a request waiting for a connection is queued work, and the rate limiter already paces it.
 POOL_TIMEOUT_S = 60.0
+DIGEST_CHECK_S = CHECK_INTERVAL_S  # how often each process looks for due digests
+DIGEST_FIRST_S = 10
 
 
 @dataclass
@@ -209,7 +212,22 @@ def build_application(runtime: Runtime) -> Application:
     )
     if settings.role.runs_jobs:
         schedule_jobs(application, handlers.job_callbacks, settings)
+    schedule_digests(application, handlers.digests)
     return application
+
+
+def schedule_digests(application: Application, sender: DigestSender) -> None:
+    """Every process looks for due digests; the database claim lets one of them send
+    each (bot.storage.digests), so a replica that dies leaves its digests to the others."""
+
+    async def send_digests(context) -> None:
+        sent = await sender.send_due(context.bot)
+        if sent:
+            log.info("digests: sent %d", sent)
+
+    _jobs(application).run_repeating(
+        send_digests, interval=DIGEST_CHECK_S, first=DIGEST_FIRST_S, name="digests"
+    )
 
 
 def _jobs(application: Application) -> JobQueue:
@@ -311,6 +329,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "mood": handlers.mood,
         "dashboard": handlers.dashboard,
         "mood_alert": handlers.mood_alert,
+        "digest": handlers.digest,
         "store_text": handlers.store_text,
         "language": handlers.language,
         "timezone": handlers.timezone,

@@ -1,6 +1,6 @@
 """The group commands: messages observed for the mood, /mood, /dashboard (and the private
-chat its link opens), and the settings a group's admins change (/mood_alert, /store_text,
-/language, /timezone, /dashboard members)."""
+chat its link opens), and the settings a group's admins change (/mood_alert, /digest,
+/store_text, /language, /timezone, /dashboard members)."""
 
 from __future__ import annotations
 
@@ -108,3 +108,11 @@ class GroupHandlers(HandlerBase):
         await update.effective_message.reply_text(
             say("dashboard.open", lang), reply_markup=InlineKeyboardMarkup([[button]])
         )
+
+    async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update) or not await self._chat_admin(update, context):
+            return
+        answer = await self.digests.set_digest(
+            update.effective_chat.id, context.args or [], await self._lang(update)
+        )
+        await update.effective_message.reply_text(answer)

@@ -16,6 +16,7 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.dashboard import Dashboard
 from bot.demo_runner import DemoRunner
+from bot.digest_sender import DigestSender
 from bot.error_reports import ErrorReporter
 from bot.identities import in_group, lang_of
 from bot.job_callbacks import JobCallbacks
@@ -53,6 +54,7 @@ class HandlerBase:
         # Without one (tests that build handlers alone): /dashboard says how to enable it.
         self.dashboard_service = dashboard or Dashboard(service, bot=None, url=None)
         self.job_callbacks = JobCallbacks(service, retrainer, self.jobs)
+        self.digests = DigestSender(service.storage, service.settings, clock=service.clock)
 
     async def _lang(self, update: Update) -> Lang:
         """What to answer in: a group's own language in groups, the person's elsewhere."""

@@ -50,6 +50,7 @@ COMMANDS = (
     Command("mood", _GROUPS),
     Command("dashboard", _GROUPS),
     Command("mood_alert", _GROUP_ADMIN),
+    Command("digest", _GROUP_ADMIN),
     Command("store_text", _GROUP_ADMIN),
     Command("language", _GROUP_ADMIN),
     Command("timezone", _GROUP_ADMIN),

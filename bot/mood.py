@@ -8,9 +8,9 @@ reports reproducible in a test.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 from statistics import fmean
 from typing import Protocol
@@ -20,6 +20,7 @@ DEFAULT_WINDOW = 20
 DEFAULT_HYSTERESIS = 0.05
 DEFAULT_MIN_HOUR_MESSAGES = 3
 _HOUR = 3600.0
+_REGULAR_WINDOW = 60 * 86_400.0  # see _key_function
 
 
 class Scored(Protocol):
@@ -108,23 +109,50 @@ def _hour_start(at: float, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(at, tz).replace(minute=0, second=0, microsecond=0)
 
 
+def _key_function(start: float, now: float, tz: tzinfo) -> Callable[[float], float]:
+    """The epoch second of the local hour start of a moment within the window.
+
+    Local hours start every 3600 s of epoch time, also across a DST change, when the
+    zone's offset moves by whole hours: then one ``_hour_start`` gives them all by
+    arithmetic, instead of one per message. A zone that shifts by half an hour (Lord
+    Howe) takes the exact slow path when the window holds its change; a window of at most
+    ``_REGULAR_WINDOW`` cannot hold two changes that cancel (they are months apart).
+    """
+    offsets = [_seconds(datetime.fromtimestamp(at, tz).utcoffset()) for at in (start, now)]
+    if (offsets[1] - offsets[0]) % _HOUR or now - start > _REGULAR_WINDOW:
+        return lambda at: _hour_start(at, tz).timestamp()
+    anchor = _hour_start(start, tz).timestamp()
+
+    def key(at: float) -> float:
+        if not start <= at <= now:  # outside the window: no promise about its hours
+            return _hour_start(at, tz).timestamp()
+        return at - (at - anchor) % _HOUR
+
+    return key
+
+
+def _seconds(offset: timedelta | None) -> float:
+    return offset.total_seconds() if offset is not None else 0.0
+
+
 def hourly_buckets(
     rows: Sequence[Scored], start: float, now: float, tz: tzinfo
 ) -> tuple[HourBucket, ...]:
     """Every local hour touching the window, empty ones included, so a chart's time axis
     has no silent gaps. Keys are epoch seconds, which stay correct across DST changes."""
+    key_of = _key_function(start, now, tz)
     grouped: dict[float, list[float]] = defaultdict(list)
     senders: dict[float, set[int]] = defaultdict(set)
     for row in rows:
-        key = _hour_start(row.at, tz).timestamp()
+        key = key_of(row.at)
         grouped[key].append(row.score)
         senders[key].add(row.user_id)
     keys = set(grouped)
     tick = start
     while tick < now:
-        keys.add(_hour_start(tick, tz).timestamp())
+        keys.add(key_of(tick))
         tick += _HOUR
-    last = _hour_start(now, tz).timestamp()
+    last = key_of(now)
     if last < now:  # the current, unfinished hour
         keys.add(last)
     return tuple(

@@ -26,11 +26,13 @@ async def test_only_the_trainer_and_a_lone_bot_schedule_the_jobs(settings) -> No
     lone = await _job_names(dataclasses.replace(settings, retrain_cron="0 3 * * *"))
     replica = await _job_names(dataclasses.replace(settings, role=Role.REPLICA))
     trainer = await _job_names(dataclasses.replace(settings, role=Role.TRAINER))
-    assert {"retention", "retrain-interval", "retrain"} <= lone and "retrain-due" not in lone
-    # Every process follows the served version and refreshes its metrics; on PostgreSQL
-    # a replica also takes over the updates of one that died.
-    assert replica - {"replay-orphans"} == {"follow-model", "metrics"}
-    assert {"retention", "retrain-interval", "retrain-due", "follow-model"} <= trainer
+    assert {"retention", "retrain-interval", "retrain", "digests"} <= lone
+    assert "retrain-due" not in lone
+    # Every process follows the served version, refreshes its metrics and looks for due
+    # digests (each claimed once in the database: bot.storage.digests); on PostgreSQL a
+    # replica also takes over the updates of one that died.
+    assert replica - {"replay-orphans"} == {"follow-model", "metrics", "digests"}
+    assert {"retention", "retrain-interval", "retrain-due", "follow-model", "digests"} <= trainer
 
 
 async def test_a_trainer_takes_no_updates(tg, settings, caplog) -> None:

@@ -134,6 +134,25 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
         "dashboard_access": [
             {"chat_id": -100 - i, "members_allowed": i % 2, "changed_at": 1.7e9} for i in n
         ],
+        "digest_subscriptions": [
+            {
+                "chat_id": -100 - i,
+                "period": "daily" if i % 2 else "weekly",
+                "hour": i,
+                "since": 1.7e9,
+            }
+            for i in n
+        ],
+        "digest_claims": [
+            {
+                "chat_id": -100 - i,
+                "period_end": 1.7e9 + 86_400 * i,
+                "owner": "a1b2",
+                "claimed_at": 1.7e9 + 86_400 * i,
+                "sent_at": None if i == 3 else 1.7e9 + 86_400 * i + 5,
+            }
+            for i in n
+        ],
     }
 
 

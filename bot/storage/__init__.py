@@ -25,6 +25,8 @@ mixins that reach into each other's attributes.
     runs.py          TrainingRuns: training runs
     retention.py     Retention: /forget and pruning
     replica_store.py Replicas: liveness, the retrain lock, the served model version
+    digests.py       Digests: digest subscriptions and their send-once claims
+    dashboards.py    Dashboards: whether members may open a group's dashboard
     store.py         Storage: opens the database, holds the repositories above
 """
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 13  # the head revision, "0013"
+SCHEMA_VERSION = 14  # the head revision, "0014"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -197,4 +197,23 @@ dashboard_access = sa.Table(  # 13: a group's dashboard open to its members (/da
         server_default=sa.text("0"),
     ),
     sa.Column("changed_at", FLOAT, nullable=False),
+)
+
+digest_subscriptions = sa.Table(  # 14: the groups whose admins asked for a digest
+    "digest_subscriptions",
+    metadata,
+    sa.Column("chat_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("period", TEXT, sa.CheckConstraint("period IN ('daily', 'weekly')"), nullable=False),
+    sa.Column("hour", sa.Integer(), sa.CheckConstraint("hour BETWEEN 0 AND 23"), nullable=False),
+    sa.Column("since", FLOAT, nullable=False),  # no digest for a period that ended before
+)
+
+digest_claims = sa.Table(  # 14: one row per (chat, period) a process took on to send
+    "digest_claims",
+    metadata,
+    sa.Column("chat_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("period_end", FLOAT, primary_key=True),
+    sa.Column("owner", TEXT, nullable=False),  # Storage.process_id of the claimer
+    sa.Column("claimed_at", FLOAT, nullable=False),
+    sa.Column("sent_at", FLOAT),  # None: claimed, not yet sent (re-claimable after the lease)
 )

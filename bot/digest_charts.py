@@ -1,0 +1,116 @@
+"""The digest's picture: mood against activity over the period, and the week heatmap.
+
+Both panels are in one PNG so the digest is one message (a photo with its text as the
+caption). Drawn like bot.charts (its own Figure on Agg, the Hangul font applied at the
+end), in the group's language and local time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from matplotlib.dates import DateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from bot import i18n
+from bot.charts import (
+    BAR_COLOUR,
+    LINE_COLOUR,
+    NEUTRAL_COLOUR,
+    _labels,
+    _new_figure,
+    _to_png,
+)
+from bot.digests import Digest, weekday_names
+
+_NO_MOOD_GREY = "#d9d9d9"  # a cell with messages whose mood may not be shown
+_MOOD_COLOURS = "RdYlGn"
+
+
+def digest_chart(digest: Digest, *, lang: str = "ko") -> bytes:
+    return _to_png(digest_figure(digest, lang=lang))
+
+
+def digest_figure(digest: Digest, *, lang: str = "ko") -> Figure:
+    """Top: messages per hour as a filled step, and the mean mood per hour (daily digests)
+    or per day (weekly) as a line, hidden where too few members wrote, so a quiet stretch
+    reads as quiet rather than unhappy. Bottom: mean positivity by weekday and hour over
+    the seven days before the digest.
+
+    Raises ValueError for a period without messages: the digest is then text only.
+    """
+    if not digest.current.messages:
+        raise ValueError("nothing to plot: no messages in this period")
+    labels = _labels(lang)
+    figure = _new_figure(width=9.0, height=7.6)
+    top, bottom = figure.subplots(2, 1, height_ratios=[1.1, 1.0])
+    _activity_panel(top, digest, lang)
+    _heatmap_panel(figure, bottom, digest, lang)
+    top.set_title(labels["digest_activity"])
+    return figure
+
+
+def _activity_panel(mood_axes: Axes, digest: Digest, lang: str) -> None:
+    labels = _labels(lang)
+    count_axes = mood_axes.twinx()
+    starts = [bucket.start for bucket in digest.series]
+    edges = [*starts, digest.end]
+    # One filled step outline instead of a bar per hour: a week has 168 hours, and a
+    # patch each made drawing several times slower. Dates are matplotlib units; its type
+    # stubs know only numbers, hence the ignores.
+    count_axes.stairs(
+        [bucket.count for bucket in digest.series],
+        edges,  # type: ignore[arg-type]
+        fill=True,
+        color=BAR_COLOUR,
+    )
+    count_axes.set_ylabel(labels["messages"])
+    count_axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    mood_axes.set_zorder(count_axes.get_zorder() + 1)
+    mood_axes.patch.set_visible(False)
+    shown = [span for span in digest.spans if span.mean is not None]
+    centres = [span.start + (span.end - span.start) / 2 for span in digest.spans]
+    means = [math.nan if span.mean is None else span.mean for span in digest.spans]
+    mood_axes.plot(
+        centres,  # type: ignore[arg-type]
+        means,
+        color=LINE_COLOUR,
+        marker="o",
+        markersize=3,
+        linewidth=1.5,
+    )
+    mood_axes.hlines(  # each mean across the stretch it describes
+        [span.mean or 0.0 for span in shown],  # all shown: never None
+        [span.start for span in shown],  # type: ignore[arg-type]
+        [span.end for span in shown],  # type: ignore[arg-type]
+        color=LINE_COLOUR,
+        linewidth=2.5,
+        alpha=0.35,
+    )
+    mood_axes.axhline(0.5, color=NEUTRAL_COLOUR, linewidth=1, linestyle=":")
+    mood_axes.set_ylim(0.0, 1.0)
+    mood_axes.set_ylabel(labels["mood"])
+    zone = digest.end.tzinfo
+    pattern = "%m-%d" if digest.period.days > 1 else "%H:%M"
+    mood_axes.xaxis.set_major_formatter(DateFormatter(pattern, tz=zone))
+    mood_axes.set_xlabel(labels.format("local_time", zone=i18n.zone_label(zone, digest.end)))
+
+
+def _heatmap_panel(figure: Figure, axes: Axes, digest: Digest, lang: str) -> None:
+    labels = _labels(lang)
+    heatmap = digest.heatmap
+    means = [[math.nan if m is None else m for m in row] for row in heatmap.means]
+    active = [[1.0 if c else math.nan for c in row] for row in heatmap.counts]
+    # Grey under everything that had messages, the mood colour over the cells that may
+    # show it: a grey cell is activity without a shown mood, a white one silence.
+    axes.imshow(active, cmap=ListedColormap([_NO_MOOD_GREY]), aspect="auto", vmin=0, vmax=1)
+    image = axes.imshow(means, cmap=_MOOD_COLOURS, aspect="auto", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=axes, label=labels["mood"], fraction=0.04, pad=0.02)
+    axes.set_yticks(range(7), weekday_names(lang))
+    axes.set_xticks(range(0, 24, 3), [f"{hour:02d}" for hour in range(0, 24, 3)])
+    zone = i18n.zone_label(digest.end.tzinfo, digest.end)
+    axes.set_xlabel(f"{labels['hour']} ({zone}) · {labels['no_mood']}")
+    axes.set_title(labels["week_heatmap"])
