@@ -11,6 +11,7 @@ method returns) live in one place that can be read and tested on its own.
     group_commit.py  rows arriving together share one transaction
     corrections.py   corrections and admin reviews    verdicts.py   replies' verdicts
     groups.py        mood scores and chat settings    inbox.py      received updates
+    mood_words.py    word statistics (no texts)       mood_optouts.py  who opted out
     runs.py          training runs                    retention.py  /forget and pruning
     replicas.py      the cross-process retrain lock and the served model version
     store.py         Storage, made of the stores above

@@ -1,7 +1,7 @@
 """The tables as they are at the latest revision, for both SQLite and PostgreSQL.
 
 The history that leads here is in ``migrations/versions`` (one Alembic revision per
-schema version, ``0001`` … ``0012``); this file is what queries are written against.
+schema version, ``0001`` … ``0013``); this file is what queries are written against.
 A change is a new revision *and* an edit here; ``tests/test_storage.py`` checks that
 the two agree on both backends.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 12  # the head revision, "0012"
+SCHEMA_VERSION = 13  # the head revision, "0013"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -183,4 +183,24 @@ process_leases = sa.Table(  # 12: each live process renews its row (PostgreSQL r
     metadata,
     sa.Column("process_id", TEXT, primary_key=True),
     sa.Column("renewed_at", FLOAT, nullable=False),  # the database server's clock
+)
+
+mood_words = sa.Table(  # 13: words that moved the mood, per member and UTC hour; no texts
+    "mood_words",
+    metadata,
+    sa.Column("chat_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("hour", FLOAT, primary_key=True),  # epoch seconds of the hour's start
+    sa.Column("word", TEXT, primary_key=True),
+    sa.Column("user_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("effect", FLOAT, nullable=False),  # summed change of P(positive)
+    sa.Column("uses", INT, nullable=False),
+    sa.Index("mood_words_user", "user_id"),  # /forget, /optout
+    sa.Index("mood_words_hour", "hour"),  # retention
+)
+
+mood_optouts = sa.Table(  # 13: members whose messages are not read for mood, in any group
+    "mood_optouts",
+    metadata,
+    sa.Column("user_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("since", FLOAT, nullable=False),
 )

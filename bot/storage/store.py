@@ -19,6 +19,8 @@ from bot.storage.group_commit import GroupCommit
 from bot.storage.groups import GroupStore
 from bot.storage.inbox_store import InboxStore
 from bot.storage.location import Location
+from bot.storage.mood_optouts import MoodOptOuts
+from bot.storage.mood_words import MoodWords
 from bot.storage.replica_store import ReplicaStore
 from bot.storage.retention import RetentionStore
 from bot.storage.runs import RunStore
@@ -41,6 +43,8 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
         self._db = db
         self._clock = clock
         self.process_id = secrets.token_hex(8)  # marks the updates this process received
+        self.mood_words = MoodWords(db, clock)
+        self.mood_optouts = MoodOptOuts(db, clock)
         self._verdicts = GroupCommit(self._insert_verdicts)
         self._received = GroupCommit(self._insert_received)
         self._handled = GroupCommit(self._mark_handled)
