@@ -131,6 +131,18 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
             {"id": 1, "version": "20260101-default-abc", "changed_at": 1.7e9, "generation": 4}
         ],
         "process_leases": [{"process_id": "a1b2", "renewed_at": 1.7e9}],
+        "mood_words": [
+            {
+                "chat_id": BIG_CHAT,
+                "hour": 1.7e9 - 1.7e9 % 3600 + 3600 * (i % 2),
+                "word": f"최악{i}",
+                "user_id": 9 + i,
+                "effect": -0.123456789012345 * i,
+                "uses": i + 1,
+            }
+            for i in n
+        ],
+        "mood_optouts": [{"user_id": 9 + i, "since": 1.7e9 + i} for i in n],
     }
 
 

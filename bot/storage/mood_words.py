@@ -89,7 +89,8 @@ class MoodWords:
             .where(window, mood_words.c.word.in_(shared))
             .group_by(mood_words.c.word, mood_words.c.user_id)
         )
-        uses = [
-            WordUse(word, user, hour, effect, count) for word, user, hour, effect, count in rows
+        uses = [  # PostgreSQL sums integers as NUMERIC
+            WordUse(word, user, hour, float(effect), int(count))
+            for word, user, hour, effect, count in rows
         ]
         return aggregate(uses, since, until, min_members, top)
