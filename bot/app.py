@@ -326,6 +326,8 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "trace": handlers.trace_command,
         "correct": handlers.correct_command,
         "forget": handlers.forget,
+        "optout": handlers.optout,
+        "optin": handlers.optin,
         "mood": handlers.mood,
         "dashboard": handlers.dashboard,
         "mood_alert": handlers.mood_alert,

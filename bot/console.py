@@ -28,9 +28,10 @@ BANNER = """한국어 감정 추적기 — 터미널 대화 (끝내려면 /quit 
   /wrong           마지막 판정이 틀렸다고 저장
   /correct 긍정|부정  마지막 판정을 고쳐 저장
   /group 문장      가상의 그룹에 메시지 보내기
-  /mood [시간]     그룹 분위기 요약 (그래프는 var/mood.png)
+  /mood [시간]     그룹 분위기 요약 (그래프는 var/mood.png; 혼자서는 MOOD_MIN_MEMBERS=1)
   /mood_alert 0.4  그룹 분위기 알림 기준
   /forget          내 데이터 지우기
+  /optout, /optin  내 메시지를 분위기 분석에서 빼기, 다시 넣기
   /help            전체 도움말"""
 
 EXAMPLE = "재미있을 줄 알았는데 완전 실망했다. 너무 졸리고 돈이 아까웠다"
@@ -87,6 +88,10 @@ class Console:
             self.out(await service.set_alert(GROUP_CHAT, args, "ko"))
         elif command == "/forget":
             self.out(await service.forget(USER_ID, "ko"))
+        elif command == "/optout":
+            self.out(await service.opt_out(USER_ID, "ko"))
+        elif command == "/optin":
+            self.out(await service.opt_in(USER_ID, "ko"))
         elif command.startswith("/"):
             self.out("모르는 명령이에요. /help 를 입력해 보세요.")
         else:

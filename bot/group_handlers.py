@@ -1,6 +1,7 @@
 """The group commands: messages observed for the mood, /mood, /dashboard (and the private
-chat its link opens), and the settings a group's admins change (/mood_alert, /digest,
-/store_text, /language, /timezone, /dashboard members)."""
+chat its link opens), the settings a group's admins change (/mood_alert, /digest,
+/store_text, /language, /timezone, /dashboard members), and each member's /optout and
+/optin (also in a private chat: the choice holds for every group)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,20 @@ class GroupHandlers(HandlerBase):
             update.effective_chat.id, context.args or [], await self._lang(update)
         )
         await send_reply(update.effective_message, reply, await self._lang(update))
+
+    async def optout(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        sender = sender_id(update)
+        if sender is None:
+            return
+        answer = await self.service.opt_out(sender, await self._lang(update))
+        await update.effective_message.reply_text(answer)
+
+    async def optin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        sender = sender_id(update)
+        if sender is None:
+            return
+        answer = await self.service.opt_in(sender, await self._lang(update))
+        await update.effective_message.reply_text(answer)
 
     async def mood_alert(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await self._in_group(update) or not await self._chat_admin(update, context):

@@ -55,6 +55,8 @@ COMMANDS = (
     Command("language", _GROUP_ADMIN),
     Command("timezone", _GROUP_ADMIN),
     Command("forget", _EVERYWHERE),
+    Command("optout", _EVERYWHERE),
+    Command("optin", _EVERYWHERE),
     Command("rnn", _PRIVATE),
     Command("lstm", _PRIVATE),
     Command("gru", _PRIVATE),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 from statistics import fmean
@@ -61,6 +61,12 @@ class MoodSummary:
     negative_share: float | None
     most_negative_hour: HourBucket | None
     series: tuple[HourBucket, ...]
+    members: int = 0  # distinct senders in the window
+    min_members: int = 0  # below it, the means are None: too few people to show a mood
+
+    @property
+    def too_few_members(self) -> bool:
+        return bool(self.message_count) and self.members < self.min_members
 
 
 class AlertDecision(Enum):
@@ -76,28 +82,40 @@ def summarize(
     *,
     tz: tzinfo = UTC,
     min_hour_messages: int = DEFAULT_MIN_HOUR_MESSAGES,
+    min_members: int = 1,
 ) -> MoodSummary:
     """Figures for the ``hours`` before ``now`` (epoch seconds).
 
     The most negative hour needs ``min_hour_messages`` messages so that one grumpy
-    message at 4 a.m. does not get an hour named after it.
+    message at 4 a.m. does not get an hour named after it. Means (of the window and of
+    each hour) are given only where ``min_members`` distinct members wrote; counts always.
     """
     if hours <= 0:
         raise ValueError("hours must be positive")
     start = now - hours * _HOUR
     values = [row for row in scores if start < row.at <= now]
-    series = hourly_buckets(values, start, now, tz)
+    series = shown_series(hourly_buckets(values, start, now, tz), min_members)
     eligible = [b for b in series if b.mean is not None and b.count >= min_hour_messages]
+    members = len({row.user_id for row in values})
+    shown = bool(values) and members >= min_members
     return MoodSummary(
         hours=hours,
         message_count=len(values),
-        mean_positive=fmean(r.score for r in values) if values else None,
+        mean_positive=fmean(r.score for r in values) if shown else None,
         negative_share=(
-            sum(r.score < NEGATIVE_BELOW for r in values) / len(values) if values else None
+            sum(r.score < NEGATIVE_BELOW for r in values) / len(values) if shown else None
         ),
         most_negative_hour=min(eligible, key=_bucket_mean, default=None),
         series=series,
+        members=members,
+        min_members=min_members,
     )
+
+
+def shown_series(buckets: Iterable[HourBucket], min_members: int) -> tuple[HourBucket, ...]:
+    """The buckets with the mean of every hour written by fewer than ``min_members``
+    distinct members removed (its count stays): what a chart may draw."""
+    return tuple(b if b.members >= min_members else replace(b, mean=None) for b in buckets)
 
 
 def _bucket_mean(bucket: HourBucket) -> float:
@@ -186,10 +204,15 @@ def week_heatmap(buckets: Iterable[HourBucket], min_members: int = 1) -> WeekHea
 
 
 def rolling_mood(
-    scores: Iterable[Scored], window: int = DEFAULT_WINDOW, min_messages: int | None = None
+    scores: Iterable[Scored],
+    window: int = DEFAULT_WINDOW,
+    min_messages: int | None = None,
+    *,
+    min_members: int = 1,
 ) -> float | None:
     """Plain mean of the latest ``window`` scores, or None before ``min_messages``
-    (default: a full window) have arrived.
+    (default: a full window) have arrived, or while they come from fewer than
+    ``min_members`` distinct members (an alert must not describe one or two people).
 
     A plain mean rather than an exponential one: one message moves it by at most
     1/window, so a single angry line cannot fire an alert, and it is easy to state
@@ -201,6 +224,8 @@ def rolling_mood(
     needed = window if min_messages is None else min_messages
     latest = sorted(scores, key=lambda row: row.at)[-window:]
     if not latest or len(latest) < needed:
+        return None
+    if len({row.user_id for row in latest}) < min_members:
         return None
     return fmean(row.score for row in latest)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot import i18n
 from bot.first_model import FollowUpState, Phase
 from bot.mood import MoodSummary
+from bot.mood_words import Drivers, WordDriver
 from bot.overlay import ContestedText, OverlayVerdict, Source
 from bot.retraining import RetrainPlan
 from bot.serving import ServingStats
@@ -370,8 +371,19 @@ def demo_lesson(result: DemoResult, lang: Lang) -> str:
 # --- group mood -------------------------------------------------------------------------
 
 
-def mood_summary_text(summary: MoodSummary, lang: Lang) -> str:
-    """One line of figures; the most negative hour in the group's local time, labelled."""
+def mood_summary_text(summary: MoodSummary, lang: Lang, drivers: Drivers | None = None) -> str:
+    """One line of figures; the most negative hour in the group's local time, labelled;
+    then the words that moved the mood, when given. A window written by fewer than
+    MOOD_MIN_MEMBERS members gets its counts and says why there is no mood."""
+    if summary.too_few_members:
+        return say(
+            "mood.too_few_members",
+            lang,
+            hours=summary.hours,
+            count=summary.message_count,
+            members=summary.members,
+            min=summary.min_members,
+        )
     text = i18n.text(
         "mood.summary",
         lang,
@@ -388,7 +400,26 @@ def mood_summary_text(summary: MoodSummary, lang: Lang) -> str:
             hour=f"{worst.start:%H}",
             zone=i18n.zone_label(worst.start.tzinfo, worst.start),
         )
+    if drivers is not None:
+        text += drivers_text(drivers, lang)
     return fit(text)
+
+
+def drivers_text(drivers: Drivers, lang: Lang, *, up: bool = True) -> str:
+    """The words that pulled the mood down (and, with ``up``, lifted it), each with its
+    summed effect: words only, never a message or a member."""
+    text = ""
+    if drivers.down:
+        text += i18n.text("mood.words_down", lang, words=_words(drivers.down, lang))
+    if up and drivers.up:
+        text += i18n.text("mood.words_up", lang, words=_words(drivers.up, lang))
+    return text
+
+
+def _words(drivers: tuple[WordDriver, ...], lang: Lang) -> str:
+    return ", ".join(
+        i18n.text("mood.word", lang, word=_short(d.word), effect=d.effect) for d in drivers
+    )
 
 
 # --- the admins' status -----------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from bot import charts, i18n, mood, replies
+from bot import charts, i18n, mood, mood_words, replies
 from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
@@ -253,7 +253,21 @@ class SentimentService:
             corrections=removed.corrections,
             verdicts=removed.verdicts,
             scores=removed.scores,
+            words=removed.words,
         )
+
+    async def opt_out(self, user_id: int, lang: Lang) -> str:
+        """/optout: this member's messages are no longer read for mood, in any group, and
+        what was kept of them (scores, word statistics) is deleted."""
+        result = await self.storage.mood_optouts.opt_out(user_id)
+        if result.already and not (result.scores or result.words):
+            return say("optout.already", lang)
+        return say("optout.done", lang, scores=result.scores, words=result.words)
+
+    async def opt_in(self, user_id: int, lang: Lang) -> str:
+        """/optin: read this member's messages for mood again, from now on."""
+        changed = await self.storage.mood_optouts.opt_in(user_id)
+        return say("optout.optin" if changed else "optout.not_out", lang)
 
     # --- retention -------------------------------------------------------------------
 
@@ -313,7 +327,9 @@ class SentimentService:
     ) -> str | None:
         """Score one group message; returns an alert to post (in the group's language), at
         most once per dip. A message scored before (a replayed or redelivered update) is
-        not counted again."""
+        not counted again. A member who opted out is not read at all."""
+        if await self.storage.mood_optouts.is_out(user_id):
+            return None
         trace = await self._read(text)
         if trace.is_empty:
             return None
@@ -323,11 +339,13 @@ class SentimentService:
         )
         if not added:
             return None
+        await self.storage.mood_words.add(chat_id, user_id, at, mood_words.word_steps(trace))
         settings = await self.storage.chats.chat_settings(chat_id)
         if settings.alert_threshold is None:
             return None
-        window = self.settings.mood_window
-        rolling = mood.rolling_mood(await self.storage.mood.recent_scores(chat_id, window), window)
+        window, min_members = self.settings.mood_window, self.settings.mood_min_members
+        recent = await self.storage.mood.recent_scores(chat_id, window)
+        rolling = mood.rolling_mood(recent, window, min_members=min_members)
         decision = mood.alert_decision(rolling, settings.alert_threshold, settings.alert_active)
         if decision is mood.AlertDecision.NONE:
             return None
@@ -337,7 +355,8 @@ class SentimentService:
         lang, zone = await self.chat_language(chat_id), await self.chat_zone(chat_id)
         local = i18n.local_time(at, zone)
         if fire:
-            return say(
+            drivers = await self.storage.mood_words.drivers(chat_id, recent[0].at, at, min_members)
+            text = i18n.text(
                 "mood.alert_fired",
                 lang,
                 window=window,
@@ -345,6 +364,7 @@ class SentimentService:
                 threshold=settings.alert_threshold,
                 time=local,
             )
+            return replies.fit(text + replies.drivers_text(drivers, lang, up=False))
         return say("mood.alert_recovered", lang, rolling=rolling, time=local)
 
     async def mood_report(self, chat_id: int, args: list[str], lang: Lang) -> Reply:
@@ -352,14 +372,19 @@ class SentimentService:
         now = self.clock()
         scores = await self.storage.mood.scores(chat_id, now - hours * 3600)
         zone = await self.chat_zone(chat_id)
-        summary = mood.summarize(scores, now, hours, tz=zone)
+        min_members = self.settings.mood_min_members
+        summary = mood.summarize(scores, now, hours, tz=zone, min_members=min_members)
         if not summary.message_count:
             return Reply(say("mood.empty", lang, hours=hours))
+        if summary.too_few_members:  # counts only: no mean, no chart, no words
+            return Reply(replies.mood_summary_text(summary, lang))
         threshold = (await self.storage.chats.chat_settings(chat_id)).alert_threshold
         photo = await asyncio.to_thread(
             charts.mood_chart, summary.series, threshold=threshold, lang=lang
         )
-        return Reply(replies.mood_summary_text(summary, lang), photo=photo)
+        start = now - hours * 3600
+        drivers = await self.storage.mood_words.drivers(chat_id, start, now, min_members)
+        return Reply(replies.mood_summary_text(summary, lang, drivers), photo=photo)
 
     async def set_alert(self, chat_id: int, args: list[str], lang: Lang) -> str:
         if len(args) != 1:

@@ -76,7 +76,9 @@ async def test_a_group_speaks_its_language_and_keeps_its_time(tg, bot):
     await tg.wait_for_bot_message(group)  # the chart
     summary = (await tg.wait_for_bot_message(group))["text"]
     hours.add(f"{datetime.now(berlin):%H}:00")
-    assert summary.startswith("Last 24 hours: 12 messages") and not HANGUL.search(summary)
+    figures, *words = summary.split("\n")  # the words that moved the mood are the group's
+    assert figures.startswith("Last 24 hours: 12 messages") and not HANGUL.search(figures)
+    assert words and all(line.startswith("Words that") for line in words)
     assert re.search(r"most negative hour (\d\d:00) \(CES?T\)", summary).group(1) in hours
 
 

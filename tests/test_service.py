@@ -118,7 +118,10 @@ async def test_group_mood_alert_fires_once_and_recovers(service):
     for index in range(12):
         recovered.append(
             await service.observe_group_message(
-                "정말 최고의 영화 감동 강추", chat_id=-100, user_id=1, at=1_799_990_100.0 + index
+                "정말 최고의 영화 감동 강추",
+                chat_id=-100,
+                user_id=index % 3,
+                at=1_799_990_100.0 + index,
             )
         )
     assert len([a for a in recovered if a]) == 1
@@ -126,12 +129,51 @@ async def test_group_mood_alert_fires_once_and_recovers(service):
     assert len(rows) == 24 and all(row.text is None for row in rows)  # no opt-in: no text
 
 
+async def test_an_alert_fires_only_on_enough_members_and_names_words_not_texts(service):
+    await service.set_alert(-300, ["0.4"], "en")
+    texts = ["최악이다 진짜 별로", "진짜 최악이다 짜증나", "별로 최악이다 ㅠㅠ"]
+    alone = [
+        await service.observe_group_message(texts[i % 3], chat_id=-300, user_id=1, at=1e9 + i)
+        for i in range(10)
+    ]
+    assert not any(alone)  # one member: no mood to alert on
+    fired = [
+        await service.observe_group_message(
+            texts[i % 3], chat_id=-300, user_id=i % 3, at=1e9 + 20 + i
+        )
+        for i in range(10)
+    ]
+    [alert] = [a for a in fired if a]
+    assert "분위기를 끌어내린 단어: " in alert and "최악이다 (-" in alert  # the group's language
+    assert not any(text in alert for text in texts) and "끌어올린" not in alert
+
+
+async def test_a_member_who_opted_out_is_not_read(service):
+    assert "had not opted out" in await service.opt_in(5, "en")
+    await service.observe_group_message("좋아요 최고", chat_id=-400, user_id=5, at=1e9)
+    assert "1 mood scores, 2 word statistics" in await service.opt_out(5, "en")
+    assert "already opted out" in await service.opt_out(5, "en")
+    await service.observe_group_message("좋아요 최고", chat_id=-400, user_id=5, at=1e9 + 1)
+    await service.observe_group_message("좋아요 최고", chat_id=-400, user_id=6, at=1e9 + 2)
+    assert [row.user_id for row in await service.storage.mood.scores(-400, 0)] == [6]
+    assert "again" in await service.opt_in(5, "en")
+    await service.observe_group_message("좋아요 최고", chat_id=-400, user_id=5, at=1e9 + 3)
+    assert [row.user_id for row in await service.storage.mood.scores(-400, 0)] == [6, 5]
+
+
 async def test_mood_report_and_its_arguments(service):
     empty = await service.mood_report(-200, [], "ko")
     assert empty.photo is None and "없어요" in empty.text
     await service.observe_group_message("좋아요", chat_id=-200, user_id=1, at=1_799_999_000.0)
+    lonely = await service.mood_report(-200, ["24"], "en")  # MOOD_MIN_MEMBERS is 3
+    assert lonely.photo is None and lonely.text.startswith("Last 24 hours: 1 messages from 1")
+    for user in (2, 3):
+        await service.observe_group_message(
+            "좋아요", chat_id=-200, user_id=user, at=1_799_999_001.0
+        )
     report = await service.mood_report(-200, ["24"], "en")
-    assert report.photo.startswith(PNG) and "1" in report.text
+    assert report.photo.startswith(PNG) and "3 messages · mean positivity" in report.text
+    assert "좋아요 (+" in report.text  # three members used it: it lifted the mood
     for bad in (["-3"], ["abc"], ["1", "2"], ["100000"]):
         with pytest.raises(UsageError):
             await service.mood_report(-200, bad, "en")

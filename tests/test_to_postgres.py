@@ -153,6 +153,18 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
             }
             for i in n
         ],
+        "mood_words": [
+            {
+                "chat_id": BIG_CHAT,
+                "hour": 1.7e9 - 1.7e9 % 3600 + 3600 * (i % 2),
+                "word": f"최악{i}",
+                "user_id": 9 + i,
+                "effect": -0.123456789012345 * i,
+                "uses": i + 1,
+            }
+            for i in n
+        ],
+        "mood_optouts": [{"user_id": 9 + i, "since": 1.7e9 + i} for i in n],
     }
 
 

@@ -27,6 +27,8 @@ mixins that reach into each other's attributes.
     replica_store.py Replicas: liveness, the retrain lock, the served model version
     digests.py       Digests: digest subscriptions and their send-once claims
     dashboards.py    Dashboards: whether members may open a group's dashboard
+    word_store.py    MoodWords: word statistics (words, never texts)
+    mood_optouts.py  MoodOptOuts: who opted out of mood
     store.py         Storage: opens the database, holds the repositories above
 """
 

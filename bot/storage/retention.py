@@ -5,6 +5,8 @@ correction (the corrector's own, or one made on the author's message). Two place
 correction's text: an admin's review decision (keyed by the text) and the examples of a
 retrain report (``training_runs.figures``). They are kept only while a correction of that
 text exists, so they go with the last one, whether /forget or the retention job removed it.
+Word statistics (``mood_words``) hold no text but are a member's: they go with /forget
+and age out like scores.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bot.storage.schema import (
     correction_reviews,
     corrections,
     mood_scores,
+    mood_words,
     training_runs,
     verdicts,
 )
@@ -45,14 +48,16 @@ class Retention:
                 )
             )
             counts = [result.rowcount]
-            for table in (verdicts, mood_scores):
+            for table in (verdicts, mood_scores, mood_words):
                 result = await db.execute(sa.delete(table).where(table.c.user_id == user_id))
                 counts.append(result.rowcount)
             await drop_orphan_copies(db)
-        return Removed(corrections=counts[0], verdicts=counts[1], scores=counts[2])
+        return Removed(corrections=counts[0], verdicts=counts[1], scores=counts[2], words=counts[3])
 
     async def prune(self, before: float) -> Removed:
-        """Drop what is older than ``before``: verdicts (with their texts) and group scores.
+        """Drop what is older than ``before``: verdicts (with their texts), group scores
+        and word statistics (by their hour's start, so an hour goes as soon as it begins
+        before ``before``).
 
         Corrections are not aged out: each is training data its author chose to give, and
         one a model learned is taught again to every full retrain (from scratch), so
@@ -61,13 +66,14 @@ class Retention:
         statements = (
             sa.delete(verdicts).where(verdicts.c.created_at < before),
             sa.delete(mood_scores).where(mood_scores.c.at < before),
+            sa.delete(mood_words).where(mood_words.c.hour < before),
         )
         counts = []
         async with self._db.write() as db:
             for statement in statements:
                 counts.append((await db.execute(statement)).rowcount)
             await drop_orphan_copies(db)
-        return Removed(verdicts=counts[0], scores=counts[1])
+        return Removed(verdicts=counts[0], scores=counts[1], words=counts[2])
 
 
 async def drop_orphan_copies(db: AsyncConnection) -> None:

@@ -83,6 +83,7 @@ class Removed:
     corrections: int = 0
     verdicts: int = 0
     scores: int = 0
+    words: int = 0  # word statistics rows (member, hour, word)
 
 
 class RunStatus(StrEnum):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 14  # the head revision, "0014"
+SCHEMA_VERSION = 15  # the head revision, "0015"
 
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FLOAT: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
@@ -216,4 +216,24 @@ digest_claims = sa.Table(  # 14: one row per (chat, period) a process took on to
     sa.Column("owner", TEXT, nullable=False),  # Storage.process_id of the claimer
     sa.Column("claimed_at", FLOAT, nullable=False),
     sa.Column("sent_at", FLOAT),  # None: claimed, not yet sent (re-claimable after the lease)
+)
+
+mood_words = sa.Table(  # 15: words that moved the mood, per member and UTC hour; no texts
+    "mood_words",
+    metadata,
+    sa.Column("chat_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("hour", FLOAT, primary_key=True),  # epoch seconds of the hour's start
+    sa.Column("word", TEXT, primary_key=True),
+    sa.Column("user_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("effect", FLOAT, nullable=False),  # summed change of P(positive)
+    sa.Column("uses", INT, nullable=False),
+    sa.Index("mood_words_user", "user_id"),  # /forget, /optout
+    sa.Index("mood_words_hour", "hour"),  # retention
+)
+
+mood_optouts = sa.Table(  # 15: members whose messages are not read for mood, in any group
+    "mood_optouts",
+    metadata,
+    sa.Column("user_id", INT, primary_key=True, autoincrement=False),
+    sa.Column("since", FLOAT, nullable=False),
 )

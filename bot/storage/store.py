@@ -20,11 +20,13 @@ from bot.storage.digests import Digests
 from bot.storage.errors import translated
 from bot.storage.inbox_store import UpdateInbox
 from bot.storage.location import Location
+from bot.storage.mood_optouts import MoodOptOuts
 from bot.storage.mood_store import MoodScores
 from bot.storage.replica_store import Replicas
 from bot.storage.retention import Retention
 from bot.storage.runs import TrainingRuns
 from bot.storage.verdicts import Verdicts
+from bot.storage.word_store import MoodWords
 
 
 class Storage:
@@ -53,6 +55,8 @@ class Storage:
         self.inbox = UpdateInbox(db, clock, self.process_id, self.replicas)
         self.dashboards = Dashboards(db, clock)
         self.digests = Digests(db, clock)
+        self.mood_words = MoodWords(db, clock)
+        self.mood_optouts = MoodOptOuts(db, clock)
 
     @classmethod
     async def open(

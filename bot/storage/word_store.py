@@ -1,0 +1,96 @@
+"""Word statistics of group messages: which words moved the mood, by whom, by hour.
+
+One row per (chat, member, UTC hour, word) with the summed effect of that word on
+P(positive) and how often it was used. That shape keeps words, never texts (a row cannot
+be put back into a message: words are lower-cased, stripped and filed by hour only),
+can be removed per member (/forget, /optout) and per age (RETENTION_DAYS), and lets the
+window query count the distinct members behind each word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from bot.mood_words import Drivers, Step, WordUse, aggregate, hour_of
+from bot.storage.base import Clock
+from bot.storage.database import Database
+from bot.storage.schema import mood_words
+
+
+class MoodWords:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, chat_id: int, user_id: int, at: float, steps: Sequence[Step]) -> None:
+        """Add one message's word steps (see ``bot.mood_words.word_steps``) to the hour's
+        rows of its sender."""
+        if not steps:
+            return
+        hour = hour_of(at)
+        statement = self._db.insert(mood_words)
+        statement = statement.on_conflict_do_update(
+            index_elements=[
+                mood_words.c.chat_id,
+                mood_words.c.hour,
+                mood_words.c.word,
+                mood_words.c.user_id,
+            ],
+            set_={
+                "effect": mood_words.c.effect + statement.excluded.effect,
+                "uses": mood_words.c.uses + statement.excluded.uses,
+            },
+        )
+        merged: dict[str, float] = {}
+        for word, effect in steps:  # one row per word: ON CONFLICT cannot hit a row twice
+            merged[word] = merged.get(word, 0.0) + effect
+        values = [
+            {
+                "chat_id": chat_id,
+                "user_id": user_id,
+                "hour": hour,
+                "word": w,
+                "effect": e,
+                "uses": 1,
+            }
+            for w, e in merged.items()
+        ]
+        async with self._db.write() as db:
+            await db.execute(statement, values)
+
+    async def drivers(
+        self, chat_id: int, since: float, until: float, min_members: int, top: int = 5
+    ) -> Drivers:
+        """The words that moved the chat's mood most in the hours touching [since, until]
+        (epoch seconds), each used by at least ``min_members`` distinct members. SQL
+        narrows to those words and sums per member; ``bot.mood_words.aggregate`` ranks
+        them."""
+        window = sa.and_(
+            mood_words.c.chat_id == chat_id,
+            mood_words.c.hour >= hour_of(since),
+            mood_words.c.hour <= until,
+        )
+        shared = (
+            sa.select(mood_words.c.word)
+            .where(window)
+            .group_by(mood_words.c.word)
+            .having(sa.func.count(sa.distinct(mood_words.c.user_id)) >= min_members)
+        )
+        rows = await self._db.fetch(
+            sa.select(
+                mood_words.c.word,
+                mood_words.c.user_id,
+                sa.func.min(mood_words.c.hour),
+                sa.func.sum(mood_words.c.effect),
+                sa.func.sum(mood_words.c.uses),
+            )
+            .where(window, mood_words.c.word.in_(shared))
+            .group_by(mood_words.c.word, mood_words.c.user_id)
+        )
+        uses = [  # PostgreSQL sums integers as NUMERIC
+            WordUse(word, user, hour, float(effect), int(count))
+            for word, user, hour, effect, count in rows
+        ]
+        return aggregate(uses, since, until, min_members, top)
