@@ -52,6 +52,7 @@ COMMANDS = (
     Command("store_text", _GROUP_ADMIN),
     Command("language", _GROUP_ADMIN),
     Command("timezone", _GROUP_ADMIN),
+    Command("mood_export", _GROUP_ADMIN),
     Command("forget", _EVERYWHERE),
     Command("rnn", _PRIVATE),
     Command("lstm", _PRIVATE),

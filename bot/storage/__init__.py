@@ -13,6 +13,7 @@ method returns) live in one place that can be read and tested on its own.
     groups.py        mood scores and chat settings    inbox.py      received updates
     runs.py          training runs                    retention.py  /forget and pruning
     replicas.py      the cross-process retrain lock and the served model version
+    score_imports.py imported history's scores, in batches, never with text
     store.py         Storage, made of the stores above
 """
 

@@ -22,6 +22,7 @@ from bot.storage.location import Location
 from bot.storage.replica_store import ReplicaStore
 from bot.storage.retention import RetentionStore
 from bot.storage.runs import RunStore
+from bot.storage.score_imports import ScoreImports
 from bot.storage.verdicts import VerdictStore
 
 
@@ -44,6 +45,7 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
         self._verdicts = GroupCommit(self._insert_verdicts)
         self._received = GroupCommit(self._insert_received)
         self._handled = GroupCommit(self._mark_handled)
+        self.score_imports = ScoreImports(db, clock)  # imported history: batches, no text
 
     @classmethod
     async def open(
