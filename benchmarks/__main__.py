@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import bot_bench, kill_bench, replica_bench, swap_bench, trace_bench
+from benchmarks import (
+    bot_bench,
+    import_bench,
+    kill_bench,
+    replica_bench,
+    swap_bench,
+    trace_bench,
+)
 from benchmarks.common import rounded
 from training.registry import Registry, RegistryError
 
@@ -24,6 +31,7 @@ def main() -> int:
     figures.update(bot_bench.run(registry.root))
     figures.update(replica_bench.run(registry.root))
     figures.update(kill_bench.run(registry.root))
+    figures.update(import_bench.run(model_dir))
     print(json.dumps(rounded(figures)))
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import sys
 import tempfile
 import time
@@ -22,10 +23,12 @@ from typing import Any
 
 from benchmarks.common import rounded
 from bot.chat_export import export_id, read_export
-from bot.history_import import HistoryImporter, ImportProgress
+from bot.history_import import BATCH, HistoryImporter, ImportProgress
 from bot.serving import ModelService
 from bot.storage import Storage
-from nlp.ensemble import load_model
+from bot.storage.score_imports import ImportedScore
+from nlp.ensemble import Servable, load_model, members_of_model
+from nlp.inference import SentimentModel
 from training.data import load_split
 from training.registry import Registry, RegistryError
 
@@ -149,22 +152,37 @@ async def _run(model_dir: Path, count: int) -> dict[str, float]:
             state = await importer.run(data, chat_id, ImportProgress(), on_progress)
             total_s = time.perf_counter() - started
             stored = (await storage._fetch("SELECT COUNT(*) FROM mood_scores"))[0][0]
-            trace_s = await _trace_only(models, texts[:5000])
+            sample = texts[:5000]
+            trace_s = await _trace_only(models, sample)
+            tokenize_s = _tokenize_only(models.model, sample)
         finally:
             await storage.close()
             await models.stop()
+        insert_s = await _insert_only(Path(folder) / "inserts.sqlite3", chat_id, state.added)
     figures = {
         "import_100k_s" if count == MESSAGES else f"import_{count}_s": total_s,
+        "import_msgs_per_s": count / total_s,
         "import_parse_s": parse_s,
         "import_trace_ms_per_msg": trace_s * 1000,
+        "import_tokenize_ms_per_msg": tokenize_s * 1000,
+        "import_insert_s": insert_s,
         "import_zip_mb": len(data) / 1e6,
+        "import_json_mb": len(export_bytes(generated_export(chat_id, texts, 1000, end=now)))
+        * count
+        / 1000
+        / 1e6,
         "import_stored": float(stored),
+        "import_load_1min": os.getloadavg()[0],
     }
     print(
-        f"import of {count:,} messages ({len(data) / 1e6:.1f} MB zipped): {total_s:.1f} s, "
+        f"import of {count:,} messages ({len(data) / 1e6:.1f} MB zipped, "
+        f"{figures['import_json_mb']:.0f} MB of JSON): {total_s:.1f} s, "
         f"{state.added:,} scores stored, {state.skipped:,} skipped, {len(edits)} progress "
-        f"updates; parsing alone {parse_s:.1f} s; tracing {trace_s * 1000:.2f} ms/message "
-        f"(x {state.total:,} = {trace_s * state.total:.1f} s)"
+        f"updates\nwhere the time goes: parsing {parse_s:.1f} s; tracing "
+        f"{trace_s * 1000:.2f} ms/message (x {state.total:,} = {trace_s * state.total:.1f} s), "
+        f"of which tokenising {tokenize_s * 1000:.2f} ms; storing {state.added:,} scores "
+        f"{insert_s:.1f} s (load average {figures['import_load_1min']:.1f} on "
+        f"{os.cpu_count()} cores)"
     )
     return figures
 
@@ -172,9 +190,29 @@ async def _run(model_dir: Path, count: int) -> dict[str, float]:
 async def _trace_only(models: ModelService, texts: list[str]) -> float:
     """Seconds per message for trace_many alone, in the import's batch size."""
     started = time.perf_counter()
-    for start in range(0, len(texts), 512):
-        await models.trace_many(texts[start : start + 512])
+    for start in range(0, len(texts), BATCH):
+        await models.trace_many(texts[start : start + BATCH])
     return (time.perf_counter() - started) / len(texts)
+
+
+def _tokenize_only(model: Servable, texts: list[str]) -> float:
+    """Seconds per message the members' tokenisers take alone, in the import's batches."""
+    started = time.perf_counter()
+    for member in members_of_model(model):
+        if isinstance(member, SentimentModel):
+            for start in range(0, len(texts), BATCH):
+                member.tokenizer.tokenize_many(texts[start : start + BATCH])
+    return (time.perf_counter() - started) / len(texts)
+
+
+async def _insert_only(path: Path, chat_id: int, count: int) -> float:
+    """Seconds to store ``count`` scores in the import's batches, into a fresh file."""
+    rows = [ImportedScore(n, 1000 + n % MEMBERS, 0.5, 1e9 + n) for n in range(count)]
+    async with await Storage.open(path) as storage:
+        started = time.perf_counter()
+        for start in range(0, count, BATCH):
+            await storage.score_imports.add_many(chat_id, "bench", rows[start : start + BATCH])
+        return time.perf_counter() - started
 
 
 def main() -> int:
