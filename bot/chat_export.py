@@ -36,6 +36,7 @@ class Refusal(Enum):
     OTHER_CHAT = "other_chat"
     TOO_BIG = "too_big"
     EMPTY = "empty"
+    TOO_OLD = "too_old"  # every message older than RETENTION_DAYS
 
 
 class ExportRefused(ValueError):

@@ -13,7 +13,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.chat_export import ChatExport, ExportMessage, iter_batches, read_export
+from bot.chat_export import (
+    ChatExport,
+    ExportMessage,
+    ExportRefused,
+    Refusal,
+    iter_batches,
+    read_export,
+)
 from bot.service import HANGUL
 from bot.serving import ModelService
 from bot.storage import Storage
@@ -64,7 +71,8 @@ class HistoryImporter:
         on_progress: Callable[[ImportProgress], Awaitable[object]],
     ) -> ImportProgress:
         """Import ``data`` into ``chat_id``'s mood history, updating ``progress`` after
-        every batch. Raises ExportRefused (nothing stored) for a bad file."""
+        every batch. Raises ExportRefused (nothing stored) for a bad file, or one whose
+        messages are all older than RETENTION_DAYS."""
         export = await asyncio.to_thread(read_export, data, chat_id)
         messages = self._within_retention(export, progress)
         progress.total = len(messages)
@@ -83,6 +91,8 @@ class HistoryImporter:
         """Scores older than RETENTION_DAYS would be pruned within hours: not imported."""
         oldest = self.clock() - self.retention_days * 86_400
         kept = tuple(m for m in export.messages if m.at >= oldest)
+        if not kept:
+            raise ExportRefused(Refusal.TOO_OLD)
         progress.skipped = export.skipped + len(export.messages) - len(kept)
         return kept
 

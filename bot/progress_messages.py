@@ -160,7 +160,9 @@ async def follow_import(
         data = await download()
         await importer.run(data, chat_id, state, on_progress)
     except ExportRefused as refused:
-        await progress.show(say(f"import.{refused.reason.value}", lang), final=True)
+        days = round(importer.retention_days)
+        text = say(f"import.{refused.reason.value}", lang, retention_days=days)
+        await progress.show(text, final=True)
         return
     except BadRequest as error:  # getFile refuses files over 20 MB
         if "too big" not in error.message.lower():

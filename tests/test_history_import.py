@@ -265,3 +265,17 @@ def test_the_hourly_csv_shows_a_mean_only_where_enough_members_wrote():
         ["2026-12-04T10:00:00+09:00", "1", "1", ""],  # one member: no mean
         ["2026-12-04T11:00:00+09:00", "0", "0", ""],
     ]
+
+
+async def test_an_export_older_than_the_retention_period_is_refused(tmp_path: Path):
+    data = _export(SUPERGROUP, [_message(1, "오래된 좋은 글")])
+    async with await Storage.open(tmp_path / "bot.sqlite3") as storage:
+        importer = HistoryImporter(storage, cast(ModelService, _Model()), 1, lambda: NOW + 86_400)
+
+        async def on_progress(state: ImportProgress) -> None:
+            raise AssertionError("nothing to show before the refusal")
+
+        with pytest.raises(ExportRefused) as refused:
+            await importer.run(data, SUPERGROUP, ImportProgress(), on_progress)
+        assert refused.value.reason is Refusal.TOO_OLD
+        assert await storage.scores(SUPERGROUP, 0) == []

@@ -9,6 +9,7 @@ import io
 import json
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from benchmarks.import_bench import export_bytes, generated_export
@@ -85,3 +86,30 @@ async def _texts_anywhere(database: str) -> list[str]:
                     if isinstance(value, str) and any(text[:8] in value for text in TEXTS)
                 ]
     return found
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_an_import_cut_by_a_restart_says_so_and_sending_it_again_finishes_it(
+    tg, bot, settings
+):
+    admin, second, third = (tg.create_user(name) for name in ("서연", "지호", "예준"))
+    group = tg.group_chat("독서 모임", [admin, second, third], admins=[admin], bot_is_admin=True)
+    export = generated_export(group.id, TEXTS, 8_000, end=time.time(), days=2, members=6)
+    scored = sum(m["type"] == "message" and bool(m["text"]) for m in export["messages"])
+    data = export_bytes(export)
+    tg.send_document(group, admin, data, "result.json", "application/json")
+    progress = await tg.wait_for_bot_message(group)
+    await tg.wait_for_message(progress, lambda m: "%)" in m["text"] and "(0%)" not in m["text"])
+
+    await bot.close()  # a restart in the middle of the import
+    stopped = tg.bot_message(group, progress["message_id"])
+    assert stopped["text"].startswith("⏹") and f"{scored:,}개 중" in stopped["text"]
+    [(partial,)] = await rows(settings.database, "SELECT COUNT(*) FROM mood_scores")
+    assert 0 < partial < scored
+
+    await bot.start(tg)
+    tg.send_document(group, admin, data, "result.json", "application/json")
+    again = await tg.wait_for_bot_message(group)
+    again = await tg.wait_for_message(again, lambda m: "✅" in m["text"], timeout=120)
+    assert f"새 분위기 점수 {scored - partial:,}개" in again["text"]
+    assert await rows(settings.database, "SELECT COUNT(*) FROM mood_scores") == [(scored,)]
