@@ -166,8 +166,8 @@ def test_another_basic_groups_export_is_not_this_supergroups():
 # --- storing --------------------------------------------------------------------------------
 
 
-async def test_batches_are_stored_once_however_often_they_arrive(tmp_path: Path):
-    async with await Storage.open(tmp_path / "bot.sqlite3") as storage:
+async def test_batches_are_stored_once_however_often_they_arrive(database: str):
+    async with await Storage.open(database) as storage:
         batch = [ImportedScore(n, 11, 0.25, NOW + n) for n in range(1, 4)]
         assert await storage.score_imports.add_many(SUPERGROUP, "v1", batch) == 3
         assert await storage.score_imports.add_many(SUPERGROUP, "v1", batch) == 0
