@@ -35,9 +35,10 @@ class ScoreImports:
         self, chat_id: int, model_version: str, scores: Sequence[ImportedScore]
     ) -> int:
         """Insert a batch in one transaction; returns how many were new. A message scored
-        before (an earlier import, or seen live: Desktop's ids are the chat's message
-        ids) is skipped by the (chat, message) unique index, so importing twice adds
-        nothing."""
+        before (an earlier import, or seen live: in a supergroup Desktop's ids are the
+        chat's message ids) is skipped by the (chat, message) unique index, so importing
+        twice adds nothing. (A basic group numbers messages per account: there an
+        export's ids are its exporter's, see docs/group-mood.md.)"""
         if not scores:
             return 0
         for row in scores:
