@@ -36,6 +36,10 @@ async def test_an_admin_imports_an_export_and_mood_covers_its_period(tg, bot, se
     scored = sum(m["type"] == "message" and bool(m["text"]) for m in export["messages"])
     assert scored == COUNT - 24 - 24  # service messages and photos without a caption
 
+    private = tg.private_chat(admin)
+    tg.send_document(private, admin, data, "result.json", "application/json")
+    assert "그룹에 관리자가 보내" in (await tg.wait_for_bot_message(private))["text"]
+
     tg.send_document(group, second, data, "result.json", "application/json")  # not an admin
     tg.send_document(group, admin, json.dumps({"chats": []}).encode(), "result.json")
     reading = await tg.wait_for_bot_message(group)  # the member's file got no answer
