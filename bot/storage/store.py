@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import sqlalchemy as sa
 
@@ -23,10 +22,8 @@ from bot.storage.location import Location
 from bot.storage.replica_store import ReplicaStore
 from bot.storage.retention import RetentionStore
 from bot.storage.runs import RunStore
+from bot.storage.score_imports import ScoreImports
 from bot.storage.verdicts import VerdictStore
-
-if TYPE_CHECKING:
-    from bot.storage.score_imports import ScoreImports
 
 
 class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_alive
@@ -48,6 +45,7 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
         self._verdicts = GroupCommit(self._insert_verdicts)
         self._received = GroupCommit(self._insert_received)
         self._handled = GroupCommit(self._mark_handled)
+        self.score_imports = ScoreImports(db, clock)  # imported history: batches, no text
 
     @classmethod
     async def open(
@@ -96,16 +94,6 @@ class Storage(  # type: ignore[misc]  # InboxStore declares ReplicaStore's _is_a
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    @functools.cached_property
-    def score_imports(self) -> ScoreImports:
-        """Imported history's scores: batches, no text. Imported on first use: with the
-        import at the top of this module, tests/test_crash_recovery.py's kill -9 test
-        answered 40-56 updates twice instead of 0-1 (polling; reproduced 7 times, not
-        understood yet)."""
-        from bot.storage.score_imports import ScoreImports
-
-        return ScoreImports(self._db, self._clock)
 
     async def schema_version(self) -> int:
         return await self._db.schema_version()
