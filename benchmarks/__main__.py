@@ -9,6 +9,7 @@ from benchmarks import (
     bot_bench,
     compare,
     digest_bench,
+    import_bench,
     kill_bench,
     replica_bench,
     swap_bench,
@@ -34,6 +35,7 @@ def main() -> int:
     figures.update(replica_bench.run(registry.root))
     figures.update(kill_bench.run(registry.root))
     figures.update(digest_bench.run())
+    figures.update(import_bench.run(model_dir))
     print(json.dumps(rounded(figures)))
     return 0
 

@@ -335,6 +335,7 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
         "store_text": handlers.store_text,
         "language": handlers.language,
         "timezone": handlers.timezone,
+        "mood_export": handlers.mood_export,
         "status": handlers.status,
         "corrections": handlers.corrections,
         "models": handlers.models,
@@ -346,6 +347,8 @@ def register_handlers(application: Application, handlers: Handlers) -> None:
     for names, callback in commands.items():
         application.add_handler(CommandHandler(names, callback, filters=new_message))
     application.add_handler(CallbackQueryHandler(handlers.button))
+    exports = filters.Document.FileExtension("json") | filters.Document.FileExtension("zip")
+    application.add_handler(MessageHandler(exports & new_message, handlers.history_document))
     text = filters.TEXT & ~filters.COMMAND & new_message
     application.add_handler(MessageHandler(text & private, handlers.private_text))
     application.add_handler(MessageHandler(text & groups, handlers.group_text))

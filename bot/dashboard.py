@@ -36,6 +36,8 @@ _CACHE_LIMIT = 10_000  # (chat, user) pairs remembered; the oldest half goes bey
 START_PREFIX = "dash_"  # the /start parameter of a dashboard deep link
 _ADMINS = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
 
+DRIVERS_DAYS = 7  # the words that moved the mood this past week
+
 
 class TelegramUnavailable(Exception):
     """getChatMember failed for a reason other than an answer (network, flood limit)."""
@@ -147,9 +149,8 @@ class Dashboard:
             threshold=(await service.storage.chats.chat_settings(chat_id)).alert_threshold,
             min_members=service.settings.mood_min_members,
         )
-        # After the merge with the word statistics (bot/mood_words.py), plug them in here:
-        #   drivers = await service.storage.mood_words.drivers(
-        #       chat_id, since, now, min_members=group.min_members)
-        drivers = None  # WORD DRIVERS CALL SITE
+        drivers = await service.storage.mood_words.drivers(
+            chat_id, now - DRIVERS_DAYS * 86_400, now, min_members=group.min_members
+        )
         # Twelve weeks of a busy group are ~1 s of arithmetic: off the event loop.
         return await asyncio.to_thread(dashboard_data.dashboard_document, rows, group, now, drivers)

@@ -132,11 +132,12 @@ class DigestSender:
         rows = await self.storage.digests.scores([sub.chat_id for sub, _ in due], since, until)
         composed = []
         for subscription, end in due:
-            # LEAD: after merging the mood branch, plug the word drivers in here:
-            # drivers = await self.storage.mood_words.drivers(subscription.chat_id,
-            #     digests.period_start(subscription.period, end).timestamp(),
-            #     end.timestamp(), self.settings.mood_min_members)
-            drivers = None
+            drivers = await self.storage.mood_words.drivers(
+                subscription.chat_id,
+                digests.period_start(subscription.period, end).timestamp(),
+                end.timestamp(),
+                self.settings.mood_min_members,
+            )
             composed.append(
                 digests.compose(
                     rows.get(subscription.chat_id, ()),

@@ -1,16 +1,22 @@
 """The group commands: messages observed for the mood, /mood, /dashboard (and the private
 chat its link opens), the settings a group's admins change (/mood_alert, /digest,
-/store_text, /language, /timezone, /dashboard members), and each member's /optout and
-/optin (also in a private chat: the choice holds for every group)."""
+/store_text, /language, /timezone, /dashboard members), the admins' history import (a chat
+export sent as a document) and /mood_export, and each member's /optout and /optin (also in
+a private chat: the choice holds for every group)."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
 from telegram.ext import ContextTypes
 
+from bot import progress_messages
+from bot.chat_export import MAX_DOWNLOAD_BYTES
 from bot.handler_base import HandlerBase
-from bot.identities import sender_id
+from bot.history_import import ImportBusy, ImportProgress
+from bot.identities import in_group, sender_id
 from bot.keyboards import send_reply
+from bot.long_jobs import Notice
+from bot.progress_messages import ProgressMessage
 from bot.replies import say
 
 
@@ -131,3 +137,55 @@ class GroupHandlers(HandlerBase):
             update.effective_chat.id, context.args or [], await self._lang(update)
         )
         await update.effective_message.reply_text(answer)
+
+    async def mood_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._in_group(update) or not await self._chat_admin(update, context):
+            return
+        lang = await self._lang(update)
+        reply = await self.service.mood_export(update.effective_chat.id, context.args or [], lang)
+        await send_reply(update.effective_message, reply, lang)
+
+    async def history_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A .json or .zip document: a chat export to import when a group's admin sends it
+        there. Members' files are group content, not addressed to the bot: ignored."""
+        message = update.effective_message
+        lang = await self._lang(update)
+        if not in_group(update):
+            await message.reply_text(say("import.in_group", lang))
+            return
+        if not await self._is_chat_admin(update, context):
+            return
+        document, chat_id = message.document, update.effective_chat.id
+        if document.file_size is not None and document.file_size > MAX_DOWNLOAD_BYTES:
+            await message.reply_text(say("import.too_big", lang))
+            return
+        try:
+            self.importer.claim(chat_id)
+        except ImportBusy:
+            await message.reply_text(say("import.busy", lang))
+            return
+        try:
+            progress = ProgressMessage(await message.reply_text(say("import.starting", lang)))
+            zone = await self.service.chat_zone(chat_id)
+        except BaseException:
+            self.importer.release(chat_id)
+            raise
+        await self._handled(update)
+        state = ImportProgress()
+
+        async def download() -> bytes:
+            return bytes(await (await document.get_file()).download_as_bytearray())
+
+        def told(key: str) -> Notice:
+            return lambda: progress.show(
+                progress_messages.import_stopped_text(key, state, lang), final=True
+            )
+
+        self.jobs.start(
+            f"import {chat_id}",
+            progress_messages.follow_import(
+                self.importer, download, chat_id, state, progress, lang, zone
+            ),
+            on_stopped=told("import.stopped"),
+            on_failed=told("import.failed"),
+        )

@@ -7,6 +7,7 @@ the error handler), bot.group_handlers and bot.admin_handlers.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from telegram import Update
@@ -18,6 +19,7 @@ from bot.dashboard import Dashboard
 from bot.demo_runner import DemoRunner
 from bot.digest_sender import DigestSender
 from bot.error_reports import ErrorReporter
+from bot.history_import import HistoryImporter
 from bot.identities import in_group, lang_of
 from bot.job_callbacks import JobCallbacks
 from bot.long_jobs import LongJobs
@@ -56,6 +58,16 @@ class HandlerBase:
         self.job_callbacks = JobCallbacks(service, retrainer, self.jobs)
         self.digests = DigestSender(service.storage, service.settings, clock=service.clock)
 
+    @functools.cached_property
+    def importer(self) -> HistoryImporter:
+        """Built at the first chat export. Built here in __init__, it made
+        tests/test_crash_recovery.py's kill -9 polling test answer 40-56 updates twice
+        instead of 0-1 (both backends, reproduced; not understood yet)."""
+        service = self.service
+        return HistoryImporter(
+            service.storage, service.models, service.settings.retention_days, service.clock
+        )
+
     async def _lang(self, update: Update) -> Lang:
         """What to answer in: a group's own language in groups, the person's elsewhere."""
         user = update.effective_user
@@ -88,19 +100,23 @@ class HandlerBase:
 
     async def _chat_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         """A group's settings are its admins' to change, asked of Telegram each time."""
-        sender_chat = update.effective_message.sender_chat
-        if sender_chat is not None and sender_chat.id == update.effective_chat.id:
-            return True  # an anonymous admin: only admins can post as the group itself
-        if sender_chat is None:  # a channel posting here is no admin of the group
-            member = await context.bot.get_chat_member(
-                update.effective_chat.id, update.effective_user.id
-            )
-            if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
-                return True
+        if await self._is_chat_admin(update, context):
+            return True
         await update.effective_message.reply_text(
             say("error.chat_admins_only", await self._lang(update))
         )
         return False
+
+    async def _is_chat_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        sender_chat = update.effective_message.sender_chat
+        if sender_chat is not None and sender_chat.id == update.effective_chat.id:
+            return True  # an anonymous admin: only admins can post as the group itself
+        if sender_chat is not None:  # a channel posting here is no admin of the group
+            return False
+        member = await context.bot.get_chat_member(
+            update.effective_chat.id, update.effective_user.id
+        )
+        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
     async def _bot_admin(self, update: Update) -> bool:
         """The bot's own commands are for ADMIN_IDS; everyone else is told so."""

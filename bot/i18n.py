@@ -106,3 +106,9 @@ def zone_label(zone: tzinfo | None, at: datetime | None = None) -> str:
 def local_time(at: float, zone: tzinfo) -> str:
     moment = datetime.fromtimestamp(at, zone)
     return f"{moment:%H:%M} {zone_label(zone, moment)}"
+
+
+def local_date_time(at: float, zone: tzinfo) -> str:
+    """A date and time in ``zone``, labelled with it: 2026-12-04 15:00 KST."""
+    moment = datetime.fromtimestamp(at, zone)
+    return f"{moment:%Y-%m-%d %H:%M} {zone_label(zone, moment)}"

@@ -54,6 +54,7 @@ COMMANDS = (
     Command("store_text", _GROUP_ADMIN),
     Command("language", _GROUP_ADMIN),
     Command("timezone", _GROUP_ADMIN),
+    Command("mood_export", _GROUP_ADMIN),
     Command("forget", _EVERYWHERE),
     Command("optout", _EVERYWHERE),
     Command("optin", _EVERYWHERE),

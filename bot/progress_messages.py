@@ -1,5 +1,5 @@
-"""The message that shows a long job's progress: sent when a retrain or a demo starts,
-then edited as it advances, and finally showing the outcome (and a demo's chart).
+"""The message that shows a long job's progress: sent when a retrain, a demo or a history
+import starts, then edited as it advances, and finally showing the outcome.
 
 The work itself runs in the background (bot.long_jobs); these coroutines are that work,
 seen from the asker's chat.
@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from datetime import tzinfo
 
 from telegram import InputFile, Message
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
-from bot import charts, replies
+from bot import charts, i18n, replies
+from bot.chat_export import ExportRefused, Refusal
 from bot.demo_runner import DemoResult, DemoRunner, DemoWorkerError
+from bot.history_import import HistoryImporter, ImportProgress
 from bot.replies import Lang, say
 from bot.retraining import RetrainAlreadyRunning, Retrainer
 from training.protocol import ProgressEvent
@@ -107,3 +110,66 @@ async def send_demo_chart(message: Message, result: DemoResult, lang: Lang) -> N
     font the bot has."""
     png = await asyncio.to_thread(charts.demo_chart, result, lang=lang)
     await message.reply_photo(InputFile(png, "demo.png"))
+
+
+def import_progress_text(state: ImportProgress, lang: Lang) -> str:
+    percent = 100 * state.done // state.total if state.total else 0
+    return say("import.progress", lang, done=state.done, total=state.total, percent=percent)
+
+
+def import_outcome_text(
+    state: ImportProgress, lang: Lang, zone: tzinfo, retention_days: float
+) -> str:
+    first, last = (
+        i18n.local_date_time(at, zone) if at is not None else "-"
+        for at in (state.first_at, state.last_at)
+    )
+    return say(
+        "import.done",
+        lang,
+        added=state.added,
+        total=state.total,
+        skipped=state.skipped,
+        first=first,
+        last=last,
+        retention_days=round(retention_days),
+    )
+
+
+def import_stopped_text(key: str, state: ImportProgress, lang: Lang) -> str:
+    """What was stored when an import stops or fails: a second send finishes it."""
+    return say(key, lang, done=state.done, total=state.total, added=state.added)
+
+
+async def follow_import(
+    importer: HistoryImporter,
+    download: Callable[[], Awaitable[bytes]],
+    chat_id: int,
+    state: ImportProgress,
+    progress: ProgressMessage,
+    lang: Lang,
+    zone: tzinfo,
+) -> None:
+    """A group admin's history import: download, the count as batches are stored, then
+    the outcome; a refused file is one clear answer and changes nothing."""
+
+    async def on_progress(current: ImportProgress) -> None:
+        await progress.show(import_progress_text(current, lang))
+
+    try:
+        data = await download()
+        await importer.run(data, chat_id, state, on_progress)
+    except ExportRefused as refused:
+        days = round(importer.retention_days)
+        text = say(f"import.{refused.reason.value}", lang, retention_days=days)
+        await progress.show(text, final=True)
+        return
+    except BadRequest as error:  # getFile refuses files over 20 MB
+        if "too big" not in error.message.lower():
+            raise
+        await progress.show(say(f"import.{Refusal.TOO_BIG.value}", lang), final=True)
+        return
+    finally:
+        importer.release(chat_id)
+    text = import_outcome_text(state, lang, zone, importer.retention_days)
+    await progress.show(text, final=True)

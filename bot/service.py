@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from bot import charts, i18n, mood, mood_words, replies
+from bot import charts, i18n, mood, mood_csv, mood_words, replies
 from bot.first_model import FullModelFollowUp
 from bot.overlay import ContestedText, CorrectionOverlay, Vote, contested
 from bot.replies import Lang, say
@@ -29,8 +29,10 @@ from training.registry import Registry, RegistryError
 
 log = logging.getLogger(__name__)
 
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")  # syllables and jamo
+HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")  # syllables and jamo
 MAX_MOOD_HOURS = 720
+MAX_EXPORT_DAYS = 366
+DEFAULT_EXPORT_DAYS = 7
 INBOX_KEEP_S = 2 * 86_400  # Telegram redelivers an update for at most a day
 POSITIVE_WORDS = {"긍정", "positive", "pos", "1", "좋음", "👍"}
 NEGATIVE_WORDS = {"부정", "negative", "neg", "0", "나쁨", "👎"}
@@ -104,7 +106,7 @@ class SentimentService:
         says why (see replies.REASON_NO_HANGUL), without reaching the model. The model
         itself scores whatever it can tokenise: NSMC has reviews like "good" and "-_-"."""
         normalized = normalize_text(text)
-        if normalized.strip() and not _HANGUL.search(normalized):
+        if normalized.strip() and not HANGUL.search(normalized):
             version = self.models.model.version
             return Trace(text, (), (), 0.5, version, replies.REASON_NO_HANGUL)
         return await self.models.trace(text)
@@ -386,6 +388,21 @@ class SentimentService:
         drivers = await self.storage.mood_words.drivers(chat_id, start, now, min_members)
         return Reply(replies.mood_summary_text(summary, lang, drivers), photo=photo)
 
+    async def mood_export(self, chat_id: int, args: list[str], lang: Lang) -> Reply:
+        """/mood_export [days]: the group's hourly aggregates as a CSV document, in its
+        own time zone; no texts, no members' ids."""
+        days = _parse_days(args, lang)
+        now = self.clock()
+        start = now - days * 86_400
+        scores = await self.storage.mood.scores(chat_id, start)
+        if not scores:
+            return Reply(say("export.empty", lang, days=days))
+        zone = await self.chat_zone(chat_id)
+        buckets = mood.hourly_buckets(scores, start, now, zone)
+        content = mood_csv.hourly_csv(buckets, self.settings.mood_min_members)
+        name = f"mood-{time.strftime('%Y%m%d', time.gmtime(now))}-{days}d.csv"
+        return Reply(name, document=(name, content))
+
     async def set_alert(self, chat_id: int, args: list[str], lang: Lang) -> str:
         if len(args) != 1:
             raise UsageError(say("mood.alert_usage", lang))
@@ -514,6 +531,14 @@ def _parse_hours(args: list[str], lang: Lang) -> int:
     if len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= MAX_MOOD_HOURS:
         return int(args[0])
     raise UsageError(say("mood.usage", lang))
+
+
+def _parse_days(args: list[str], lang: Lang) -> int:
+    if not args:
+        return DEFAULT_EXPORT_DAYS
+    if len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= MAX_EXPORT_DAYS:
+        return int(args[0])
+    raise UsageError(say("export.usage", lang, max_days=MAX_EXPORT_DAYS))
 
 
 def _parse_fraction(raw: str) -> float | None:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -91,6 +91,15 @@ class ModelService:
         except asyncio.QueueFull as error:
             raise ServingBusy(f"{self._queue.qsize()} messages are waiting") from error
         return await future
+
+    async def trace_many(self, texts: Sequence[str]) -> list[Trace]:
+        """Trace a batch of background work (an imported history) in the inference thread,
+        behind the live batches already waiting: live messages wait for at most one such
+        batch, and an import never fills the queue that answers "busy"."""
+        if self._worker is None:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._model.trace_batch, texts)
 
     async def swap(self, load: Callable[[], Servable]) -> Servable:
         """Load and warm a model, then serve it; returns the old one. Which version to

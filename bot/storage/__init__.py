@@ -29,6 +29,7 @@ mixins that reach into each other's attributes.
     dashboards.py    Dashboards: whether members may open a group's dashboard
     word_store.py    MoodWords: word statistics (words, never texts)
     mood_optouts.py  MoodOptOuts: who opted out of mood
+    score_imports.py ScoreImports: imported history's scores, in batches, never with text
     store.py         Storage: opens the database, holds the repositories above
 """
 

@@ -7,6 +7,7 @@ it outlives /forget, because deleting it would start reading their messages agai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -54,7 +55,14 @@ class MoodOptOuts:
         return removed.rowcount == 1
 
     async def is_out(self, user_id: int) -> bool:
+        return bool(await self.among([user_id]))
+
+    async def among(self, user_ids: Iterable[int]) -> set[int]:
+        """Which of these members opted out (an imported batch asks once)."""
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return set()
         rows = await self._db.fetch(
-            sa.select(mood_optouts.c.user_id).where(mood_optouts.c.user_id == user_id)
+            sa.select(mood_optouts.c.user_id).where(mood_optouts.c.user_id.in_(wanted))
         )
-        return bool(rows)
+        return {int(row[0]) for row in rows}

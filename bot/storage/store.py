@@ -25,6 +25,7 @@ from bot.storage.mood_store import MoodScores
 from bot.storage.replica_store import Replicas
 from bot.storage.retention import Retention
 from bot.storage.runs import TrainingRuns
+from bot.storage.score_imports import ScoreImports
 from bot.storage.verdicts import Verdicts
 from bot.storage.word_store import MoodWords
 
@@ -57,6 +58,7 @@ class Storage:
         self.digests = Digests(db, clock)
         self.mood_words = MoodWords(db, clock)
         self.mood_optouts = MoodOptOuts(db, clock)
+        self.score_imports = ScoreImports(db, clock)  # imported history: batches, no text
 
     @classmethod
     async def open(

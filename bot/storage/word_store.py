@@ -27,9 +27,22 @@ class MoodWords:
     async def add(self, chat_id: int, user_id: int, at: float, steps: Sequence[Step]) -> None:
         """Add one message's word steps (see ``bot.mood_words.word_steps``) to the hour's
         rows of its sender."""
-        if not steps:
+        await self.add_many(chat_id, [(user_id, at, steps)])
+
+    async def add_many(
+        self, chat_id: int, messages: Sequence[tuple[int, float, Sequence[Step]]]
+    ) -> None:
+        """Several messages' steps, as (sender, time, steps), in one transaction: an
+        imported history adds thousands at a time."""
+        merged: dict[tuple[float, str, int], list[float]] = {}
+        for user_id, at, steps in messages:
+            hour = hour_of(at)
+            for word in {word for word, _ in steps}:  # a message uses a word once
+                merged.setdefault((hour, word, user_id), [0.0, 0])[1] += 1
+            for word, effect in steps:  # one row per key: ON CONFLICT cannot hit a row twice
+                merged[(hour, word, user_id)][0] += effect
+        if not merged:
             return
-        hour = hour_of(at)
         statement = self._db.insert(mood_words)
         statement = statement.on_conflict_do_update(
             index_elements=[
@@ -43,19 +56,16 @@ class MoodWords:
                 "uses": mood_words.c.uses + statement.excluded.uses,
             },
         )
-        merged: dict[str, float] = {}
-        for word, effect in steps:  # one row per word: ON CONFLICT cannot hit a row twice
-            merged[word] = merged.get(word, 0.0) + effect
         values = [
             {
                 "chat_id": chat_id,
                 "user_id": user_id,
                 "hour": hour,
-                "word": w,
-                "effect": e,
-                "uses": 1,
+                "word": word,
+                "effect": effect,
+                "uses": int(uses),
             }
-            for w, e in merged.items()
+            for (hour, word, user_id), (effect, uses) in merged.items()
         ]
         async with self._db.write() as db:
             await db.execute(statement, values)

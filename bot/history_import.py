@@ -1,0 +1,130 @@
+"""Filling a group's mood history from a Telegram Desktop export: parse, score, store.
+
+Telegram-free (the handler downloads the file and shows the progress): the export is
+read whole and checked first (bot.chat_export), so a bad file changes nothing; then it is
+scored in batches through the served model and each batch stored in one transaction.
+Scores only: texts go to the model and nowhere else, whatever /store_text says, because
+the senders wrote them before anyone could opt out of their being kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot import mood_words
+from bot.chat_export import (
+    ChatExport,
+    ExportMessage,
+    ExportRefused,
+    Refusal,
+    iter_batches,
+    read_export,
+)
+from bot.service import HANGUL
+from bot.serving import ModelService
+from bot.storage import Storage
+from bot.storage.score_imports import ImportedScore
+from nlp.inference import normalize_text
+
+BATCH = 512  # one trace_batch and one transaction; live traffic waits at most one batch
+
+
+@dataclass
+class ImportProgress:
+    """Where an import stands: shown as it goes, and in the answer if it stops."""
+
+    total: int = 0  # messages with text in the export, within the retention period
+    done: int = 0  # of those, looked at (scored, or already stored)
+    added: int = 0  # new scores stored
+    skipped: int = 0  # service messages, no text or sender, too old, not Korean, known
+    first_at: float | None = None
+    last_at: float | None = None
+
+
+class ImportBusy(RuntimeError):
+    """This group's history is being imported already."""
+
+
+@dataclass
+class HistoryImporter:
+    storage: Storage
+    models: ModelService
+    retention_days: float
+    clock: Callable[[], float]
+    _running: set[int] = field(default_factory=set)
+
+    def claim(self, chat_id: int) -> None:
+        """One import per group at a time; raises ImportBusy."""
+        if chat_id in self._running:
+            raise ImportBusy(chat_id)
+        self._running.add(chat_id)
+
+    def release(self, chat_id: int) -> None:
+        self._running.discard(chat_id)
+
+    async def run(
+        self,
+        data: bytes,
+        chat_id: int,
+        progress: ImportProgress,
+        on_progress: Callable[[ImportProgress], Awaitable[object]],
+    ) -> ImportProgress:
+        """Import ``data`` into ``chat_id``'s mood history, updating ``progress`` after
+        every batch. Raises ExportRefused (nothing stored) for a bad file, or one whose
+        messages are all older than RETENTION_DAYS."""
+        export = await asyncio.to_thread(read_export, data, chat_id)
+        messages = self._within_retention(export, progress)
+        progress.total = len(messages)
+        if messages:
+            progress.first_at, progress.last_at = messages[0].at, messages[-1].at
+        await on_progress(progress)
+        for batch in iter_batches(messages, BATCH):
+            await self._import_batch(chat_id, batch, progress)
+            progress.done += len(batch)
+            await on_progress(progress)
+        return progress
+
+    def _within_retention(
+        self, export: ChatExport, progress: ImportProgress
+    ) -> tuple[ExportMessage, ...]:
+        """Scores older than RETENTION_DAYS would be pruned within hours: not imported."""
+        oldest = self.clock() - self.retention_days * 86_400
+        kept = tuple(m for m in export.messages if m.at >= oldest)
+        if not kept:
+            raise ExportRefused(Refusal.TOO_OLD)
+        progress.skipped = export.skipped + len(export.messages) - len(kept)
+        return kept
+
+    async def _import_batch(
+        self, chat_id: int, batch: list[ExportMessage], progress: ImportProgress
+    ) -> None:
+        known = await self.storage.score_imports.known(chat_id, [m.message_id for m in batch])
+        opted_out = await self.storage.mood_optouts.among(m.user_id for m in batch)
+        fresh = [
+            m
+            for m in batch
+            if m.message_id not in known and m.user_id not in opted_out and _readable(m.text)
+        ]
+        progress.skipped += len(batch) - len(fresh)
+        if not fresh:
+            return
+        traces = await self.models.trace_many([m.text for m in fresh])
+        scored = [(m, t) for m, t in zip(fresh, traces, strict=True) if not t.is_empty]
+        progress.skipped += len(fresh) - len(scored)
+        if not scored:
+            return
+        rows = [ImportedScore(m.message_id, m.user_id, t.positive, m.at) for m, t in scored]
+        progress.added += await self.storage.score_imports.add_many(
+            chat_id, scored[0][1].model_version, rows
+        )
+        await self.storage.mood_words.add_many(
+            chat_id, [(m.user_id, m.at, mood_words.word_steps(t)) for m, t in scored]
+        )
+
+
+def _readable(text: str) -> bool:
+    """What a live group message needs to be scored (bot.service: Korean text only)."""
+    normalized = normalize_text(text)
+    return bool(normalized.strip()) and bool(HANGUL.search(normalized))
