@@ -218,7 +218,7 @@ def build_application(runtime: Runtime) -> Application:
 
 def schedule_digests(application: Application, sender: DigestSender) -> None:
     """Every process looks for due digests; the database claim lets one of them send
-    each (bot.storage.digests), so a replica that dies leaves its digests to the others."""
+    each (bot.storage.digest_store), so a replica that dies leaves its digests to the others."""
 
     async def send_digests(context) -> None:
         sent = await sender.send_due(context.bot)

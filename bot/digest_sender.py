@@ -1,5 +1,5 @@
 """Digests in and out of the database: `/digest` settings, finding the due ones, and
-sending each once (claimed in the database first: bot.storage.digests).
+sending each once (claimed in the database first: bot.storage.digest_store).
 
 Every process runs the round (replicas included); the claim decides which one sends. The
 composition itself is pure (bot.digests); the picture is bot.digest_charts.
@@ -24,7 +24,7 @@ from bot.replies import Lang, say
 from bot.service import UsageError
 from bot.settings import Settings, zone_named
 from bot.storage import Storage
-from bot.storage.digests import Subscription
+from bot.storage.digest_store import Subscription
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Each group's digest goes out once, also when several processes share the database: the
-claim (bot.storage.digests) on SQLite and PostgreSQL, two Storage objects standing for two
+claim (bot.storage.digest_store) on SQLite and PostgreSQL, two Storage objects standing for two
 replicas, and whole rounds sent through the fake Bot API over real HTTP."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bot.digest_sender import DigestSender
 from bot.digests import Period, period_start
 from bot.settings import Settings
 from bot.storage import Storage
-from bot.storage.digests import CLAIM_LEASE_S
+from bot.storage.digest_store import CLAIM_LEASE_S
 from tests.databases import database_env
 from tests.e2e import telegram_env
 

@@ -202,3 +202,13 @@ def test_every_link_lands_on_a_file_and_heading_that_exist(page: str):
 @pytest.mark.parametrize("diary", [r"\bsession\b", "✗", "✓", r"\buntil session", r"first version"])
 def test_no_development_diary_in_the_readme(readme: Readme, diary):
     assert not re.search(diary, readme.text, re.I)
+
+
+def test_no_two_modules_share_a_file_name_across_folders() -> None:
+    """One name per room: `bot/x.py` and `bot/storage/x.py` would be two rooms called x."""
+    seen: dict[str, list[str]] = {}
+    for folder in ("bot", "nlp", "training"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "migrations" not in path.parts and path.name != "__init__.py":
+                seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

@@ -29,7 +29,7 @@ async def test_only_the_trainer_and_a_lone_bot_schedule_the_jobs(settings) -> No
     assert {"retention", "retrain-interval", "retrain", "digests"} <= lone
     assert "retrain-due" not in lone
     # Every process follows the served version, refreshes its metrics and looks for due
-    # digests (each claimed once in the database: bot.storage.digests); on PostgreSQL a
+    # digests (each claimed once in the database: bot.storage.digest_store); on PostgreSQL a
     # replica also takes over the updates of one that died.
     assert replica - {"replay-orphans"} == {"follow-model", "metrics", "digests"}
     assert {"retention", "retrain-interval", "retrain-due", "follow-model", "digests"} <= trainer

@@ -25,7 +25,7 @@ mixins that reach into each other's attributes.
     runs.py          TrainingRuns: training runs
     retention.py     Retention: /forget and pruning
     replica_store.py Replicas: liveness, the retrain lock, the served model version
-    digests.py       Digests: digest subscriptions and their send-once claims
+    digest_store.py  Digests: digest subscriptions and their send-once claims
     dashboards.py    Dashboards: whether members may open a group's dashboard
     word_store.py    MoodWords: word statistics (words, never texts)
     mood_optouts.py  MoodOptOuts: who opted out of mood

@@ -16,7 +16,7 @@ from bot.storage.chat_store import ChatSettingsStore
 from bot.storage.correction_store import Corrections
 from bot.storage.dashboards import Dashboards
 from bot.storage.database import DEFAULT_BUSY_TIMEOUT, Database
-from bot.storage.digests import Digests
+from bot.storage.digest_store import Digests
 from bot.storage.errors import translated
 from bot.storage.inbox_store import UpdateInbox
 from bot.storage.location import Location
