@@ -15,17 +15,15 @@ from benchmarks import (
     swap_bench,
     trace_bench,
 )
-from benchmarks.common import rounded
-from training.registry import Registry, RegistryError
+from benchmarks.common import current_model_dir, rounded
+from training.registry import Registry
 
 
 def main() -> int:
-    registry = Registry.from_env()
-    try:
-        model_dir = registry.current_dir()
-    except RegistryError as error:
-        print(f"error: {error}", file=sys.stderr)
+    model_dir = current_model_dir()
+    if model_dir is None:
         return 1
+    registry = Registry.from_env()
     print(f"benchmarking model {model_dir.name}")
     figures: dict[str, float] = {}
     figures.update(compare.run(registry))

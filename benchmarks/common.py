@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -32,3 +34,15 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 5) -> lis
 
 def rounded(figures: dict[str, float | int]) -> dict[str, float | int]:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+
+
+def current_model_dir() -> Path | None:
+    """The registry's served version (``MODEL_REGISTRY``), or None with the reason printed:
+    a bench measures the model the bot would serve."""
+    from training.registry import Registry, RegistryError
+
+    try:
+        return Registry.from_env().current_dir()
+    except RegistryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import rounded
+from benchmarks.common import current_model_dir, rounded
 from bot.chat_export import export_id, read_export
 from bot.history_import import BATCH, HistoryImporter, ImportProgress
 from bot.serving import ModelService
@@ -30,7 +30,6 @@ from bot.storage.score_imports import ImportedScore
 from nlp.ensemble import Servable, load_model, members_of_model
 from nlp.inference import SentimentModel
 from training.data import load_split
-from training.registry import Registry, RegistryError
 
 MESSAGES = 100_000
 MEMBERS = 40
@@ -218,11 +217,8 @@ async def _insert_only(path: Path, chat_id: int, count: int) -> float:
 
 
 def main() -> int:
-    registry = Registry.from_env()
-    try:
-        model_dir = registry.current_dir()
-    except RegistryError as error:
-        print(f"error: {error}", file=sys.stderr)
+    model_dir = current_model_dir()
+    if model_dir is None:
         return 1
     count = int(sys.argv[1]) if len(sys.argv) > 1 else MESSAGES
     print(json.dumps(rounded(run(model_dir, count))))
