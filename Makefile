@@ -27,8 +27,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m bot
 
+# The dashboard's browser test drives Debian's headless Chromium through chromedriver.
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(BROWSER):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
+
 # Everything: the CI gate; the 20 slowest tests listed at the end, to keep it under 8 minutes.
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest -q --durations=20
 
 # The edit-run loop (under a minute on 2 cores): no trained model, TensorFlow, child

@@ -1,7 +1,7 @@
 """Headless Chromium from the Debian packages (`chromium`, `chromium-driver`), driven by
 Selenium through its chromedriver: nothing is downloaded, no browser build of its own.
 
-`.ci/run` installs the packages when they are missing; without them `chromium()` raises
+`make test` installs the packages when they are missing; without them `chromium()` raises
 NoBrowser with the command that installs them (a test fails with it, never skips).
 """
 
