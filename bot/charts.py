@@ -13,7 +13,7 @@ import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -275,22 +275,10 @@ def mood_figure(
         color=BAR_COLOUR,
     )
     count_axes.set_ylabel(labels["messages"])
-    # The twin is created later and so drawn on top; put the mood line back in front.
-    mood_axes.set_zorder(count_axes.get_zorder() + 1)
-    mood_axes.patch.set_visible(False)
-
     centres = [start + timedelta(minutes=30) for start in starts]
-    means = [math.nan if bucket.mean is None else bucket.mean for bucket in series]
-    mood_axes.plot(
-        centres,  # type: ignore[arg-type]
-        means,
-        color=LINE_COLOUR,
-        marker="o",
-        markersize=3,
-        linewidth=2,
-        label=labels["mood"],
+    plot_mood_over_counts(
+        mood_axes, count_axes, centres, [b.mean for b in series], 2, labels["mood"]
     )
-    mood_axes.axhline(0.5, color=NEUTRAL_COLOUR, linewidth=1, linestyle=":")
     if threshold is not None:
         mood_axes.axhline(
             threshold,
@@ -309,6 +297,31 @@ def mood_figure(
     if title:
         mood_axes.set_title(title)
     return figure
+
+
+def plot_mood_over_counts(
+    mood_axes: Axes,
+    count_axes: Axes,
+    centres: Sequence[datetime],
+    means: Sequence[float | None],
+    linewidth: float,
+    label: str | None = None,
+) -> None:
+    """The mood line (gaps where no mood may be shown) in front of the message counts of
+    its twin axes, with the neutral 0.5 dotted: the /mood chart's and the digest's."""
+    # The twin is created later and so drawn on top; put the mood line back in front.
+    mood_axes.set_zorder(count_axes.get_zorder() + 1)
+    mood_axes.patch.set_visible(False)
+    mood_axes.plot(
+        centres,  # type: ignore[arg-type]
+        [math.nan if mean is None else mean for mean in means],
+        color=LINE_COLOUR,
+        marker="o",
+        markersize=3,
+        linewidth=linewidth,
+        label=label,
+    )
+    mood_axes.axhline(0.5, color=NEUTRAL_COLOUR, linewidth=1, linestyle=":")
 
 
 def loss_figure(

@@ -19,10 +19,10 @@ from bot import i18n
 from bot.charts import (
     BAR_COLOUR,
     LINE_COLOUR,
-    NEUTRAL_COLOUR,
     _labels,
     _new_figure,
     _to_png,
+    plot_mood_over_counts,
 )
 from bot.digests import Digest, weekday_names
 
@@ -69,19 +69,9 @@ def _activity_panel(mood_axes: Axes, digest: Digest, lang: str) -> None:
     )
     count_axes.set_ylabel(labels["messages"])
     count_axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    mood_axes.set_zorder(count_axes.get_zorder() + 1)
-    mood_axes.patch.set_visible(False)
     shown = [span for span in digest.spans if span.mean is not None]
     centres = [span.start + (span.end - span.start) / 2 for span in digest.spans]
-    means = [math.nan if span.mean is None else span.mean for span in digest.spans]
-    mood_axes.plot(
-        centres,  # type: ignore[arg-type]
-        means,
-        color=LINE_COLOUR,
-        marker="o",
-        markersize=3,
-        linewidth=1.5,
-    )
+    plot_mood_over_counts(mood_axes, count_axes, centres, [s.mean for s in digest.spans], 1.5)
     mood_axes.hlines(  # each mean across the stretch it describes
         [span.mean or 0.0 for span in shown],  # all shown: never None
         [span.start for span in shown],  # type: ignore[arg-type]
@@ -90,7 +80,6 @@ def _activity_panel(mood_axes: Axes, digest: Digest, lang: str) -> None:
         linewidth=2.5,
         alpha=0.35,
     )
-    mood_axes.axhline(0.5, color=NEUTRAL_COLOUR, linewidth=1, linestyle=":")
     mood_axes.set_ylim(0.0, 1.0)
     mood_axes.set_ylabel(labels["mood"])
     zone = digest.end.tzinfo
