@@ -27,6 +27,7 @@ from bot.serving import ModelService
 from bot.storage import Storage
 from bot.storage.score_imports import ImportedScore
 from nlp.inference import normalize_text
+from nlp.trace import Trace
 
 BATCH = 512  # one trace_batch and one transaction; live traffic waits at most one batch
 
@@ -115,13 +116,23 @@ class HistoryImporter:
         progress.skipped += len(fresh) - len(scored)
         if not scored:
             return
+        # A stop (the bot shutting down) waits for the batch's writes instead of cutting a
+        # transaction in half: a cancelled write left SQLite's lock with its connection.
+        storing = asyncio.ensure_future(self._store(chat_id, scored))
+        try:
+            progress.added += await asyncio.shield(storing)
+        except asyncio.CancelledError:
+            progress.added += await storing
+            raise
+
+    async def _store(self, chat_id: int, scored: list[tuple[ExportMessage, Trace]]) -> int:
+        """A batch's scores and word statistics; how many scores were new."""
         rows = [ImportedScore(m.message_id, m.user_id, t.positive, m.at) for m, t in scored]
-        progress.added += await self.storage.score_imports.add_many(
-            chat_id, scored[0][1].model_version, rows
-        )
+        added = await self.storage.score_imports.add_many(chat_id, scored[0][1].model_version, rows)
         await self.storage.mood_words.add_many(
             chat_id, [(m.user_id, m.at, mood_words.word_steps(t)) for m, t in scored]
         )
+        return added
 
 
 def _readable(text: str) -> bool:
