@@ -35,8 +35,11 @@ $(BROWSER):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
 # Everything: the CI gate; the 20 slowest tests listed at the end, to keep it under 8 minutes.
+# Two workers (pytest-xdist), one per core: most tests wait on a bot, a child process or a
+# server, so two run side by side; a file's tests stay on one worker to share its fixtures.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(BROWSER)
-	$(BIN)/python -m pytest -q --durations=20
+	$(BIN)/python -m pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadfile
 
 # The edit-run loop (under a minute on 2 cores): no trained model, TensorFlow, child
 # process or PostgreSQL.

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,6 @@ from tests.ports import free_port
 REPO = Path(__file__).resolve().parents[1]
 USERS = 50
 PER_USER = 3
-MAX_TWICE = 3  # of 150; measured 0 in 7 of 8 runs and 1 once (see bot/inbox.py)
 
 
 def _start_bot(
@@ -65,6 +66,13 @@ def _replayed(database: str):
     return check
 
 
+async def _unhandled_per_chat(database: str) -> Counter[int]:
+    """How many updates of each chat the inbox holds unhandled: at most these can be
+    answered a second time after a restart (see bot/inbox.py)."""
+    pending = await rows(database, "SELECT payload FROM inbox WHERE done_at IS NULL")
+    return Counter(json.loads(payload)["message"]["chat"]["id"] for (payload,) in pending)
+
+
 async def _unhandled(database: str) -> int:
     [(count,)] = await rows(database, "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL")
     return count
@@ -104,6 +112,7 @@ async def test_kill_9_with_messages_in_flight_loses_none_and_counts_groups_once(
         bot.wait(timeout=30)
         answered_before = sum(len(_verdicts(tg, c)) for c in chats)
         assert answered_before < total, "the kill came too late to test anything"
+        unhandled_at_kill = await _unhandled_per_chat(database)
 
         bot = _start_bot(tg, tmp_path, registry, port, database)
         await _until(
@@ -113,13 +122,17 @@ async def test_kill_9_with_messages_in_flight_loses_none_and_counts_groups_once(
         )
         # Every update marked handled: each reply that will go out has gone out.
         await _until(_replayed(database), 30, "the replay finished")
-        per_chat = [len(_verdicts(tg, chat)) for chat in chats]
-        assert all(count >= PER_USER for count in per_chat)  # 150 of 150 answered
-        # A reply sent in the last milliseconds before the kill, whose update was not yet
-        # marked handled, goes out again on replay (see bot/inbox.py): rare, bounded.
-        twice = sum(per_chat) - total
-        print(f"answered twice after kill -9 ({mode}): {twice}")
-        assert twice <= MAX_TWICE
+        per_chat = {chat.id: len(_verdicts(tg, chat)) for chat in chats}
+        assert all(count >= PER_USER for count in per_chat.values())  # 150 of 150 answered
+        # A reply sent just before the kill, whose update was not yet marked handled, goes
+        # out again on replay; an update marked handled is never answered twice. How many
+        # fall in that window depends on the machine's load, so the bound is the window.
+        twice = {chat: count - PER_USER for chat, count in per_chat.items() if count > PER_USER}
+        print(f"answered twice after kill -9 ({mode}): {sum(twice.values())}")
+        assert all(extra <= unhandled_at_kill[chat] for chat, extra in twice.items()), (
+            twice,
+            unhandled_at_kill,
+        )
         scored = await rows(
             database, "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM mood_scores"
         )
