@@ -1,5 +1,5 @@
 """The bot admins' commands (ADMIN_IDS): status, corrections, models, rollback, retrain
-and the review of contested corrections."""
+and the review of contested corrections (their buttons: bot.button_handlers)."""
 
 from __future__ import annotations
 
@@ -8,52 +8,58 @@ from telegram.ext import ContextTypes
 
 from bot import progress_messages, replies, retrain_triggers
 from bot.buttons import Kind
-from bot.handler_base import HandlerBase
+from bot.handler_context import HandlerContext
 from bot.keyboards import keyboard, send_reply
-from bot.progress_messages import ProgressMessage, quietly
+from bot.long_jobs import LongJobs
+from bot.progress_messages import ProgressMessage
 from bot.replies import say
+from bot.retraining import Retrainer
+from bot.update_fields import message_of, user_of
 
 MAX_REVIEW_ITEMS = 5
 
 
-class AdminHandlers(HandlerBase):
+class AdminHandlers:
+    def __init__(self, ctx: HandlerContext, retrainer: Retrainer, jobs: LongJobs) -> None:
+        self.ctx = ctx
+        self.service = ctx.service
+        self.retrainer = retrainer
+        self.jobs = jobs  # retrains: never awaited in a handler
+
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            lang = await self._lang(update)
-            await update.effective_message.reply_text(await self.service.status(lang))
+        if await self.ctx.bot_admin(update):
+            lang = await self.ctx.lang(update)
+            await message_of(update).reply_text(await self.service.status(lang))
 
     async def corrections(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            lang = await self._lang(update)
+        if await self.ctx.bot_admin(update):
+            lang = await self.ctx.lang(update)
             await send_reply(
-                update.effective_message, await self.service.corrections_document(lang), lang
+                message_of(update), await self.service.corrections_document(lang), lang
             )
 
     async def models(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            lang = await self._lang(update)
-            await update.effective_message.reply_text(
-                replies.fit(await self.service.models_text(lang))
-            )
+        if await self.ctx.bot_admin(update):
+            lang = await self.ctx.lang(update)
+            await message_of(update).reply_text(replies.fit(await self.service.models_text(lang)))
 
     async def rollback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._bot_admin(update):
-            answer = await self.service.rollback(context.args or [], await self._lang(update))
-            await update.effective_message.reply_text(answer)
+        if await self.ctx.bot_admin(update):
+            answer = await self.service.rollback(context.args or [], await self.ctx.lang(update))
+            await message_of(update).reply_text(answer)
 
     async def retrain(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Retrain now; the admin watches one message being edited as it goes."""
-        if not await self._bot_admin(update):
+        if not await self.ctx.bot_admin(update):
             return
-        lang = await self._lang(update)
+        lang, message = await self.ctx.lang(update), message_of(update)
         if self.retrainer.running:
-            await update.effective_message.reply_text(say("retrain.busy", lang))
+            await message.reply_text(say("retrain.busy", lang))
             return
         mode = retrain_triggers.admin_mode(context.args or [])
-        sent = await update.effective_message.reply_text(say("retrain.started", lang))
-        progress = ProgressMessage(sent)
-        await self._handled(update)
-        trigger = f"admin {update.effective_user.id}"
+        progress = ProgressMessage(await message.reply_text(say("retrain.started", lang)))
+        await self.ctx.handled(update)
+        trigger = f"admin {user_of(update).id}"
         self.jobs.start(
             f"retrain ({trigger})",
             progress_messages.follow_retrain(self.retrainer, trigger, mode, progress, lang),
@@ -61,26 +67,13 @@ class AdminHandlers(HandlerBase):
             on_failed=lambda: progress.show(say("error.internal", lang), final=True),
         )
 
-    async def _review_button(self, update: Update, correction_id: int, approve: bool) -> None:
-        query = update.callback_query
-        lang = await self._lang(update)
-        if not self.service.settings.is_admin(query.from_user.id):
-            await query.answer(say("error.admins_only", lang), show_alert=True)
-            return
-        answer = await self.service.decide_review(
-            correction_id, approve=approve, admin_id=query.from_user.id, lang=lang
-        )
-        await query.answer(answer[:200])
-        original = query.message.text if query.message and query.message.text else ""
-        await quietly(query.edit_message_text(replies.fit(f"{original}\n\n{answer}")))
-
     async def review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/review: contested corrections, each with approve and reject buttons."""
-        if not await self._bot_admin(update):
+        if not await self.ctx.bot_admin(update):
             return
-        lang = await self._lang(update)
+        lang = await self.ctx.lang(update)
         items = await self.service.review_queue(MAX_REVIEW_ITEMS)
-        message = update.effective_message
+        message = message_of(update)
         if not items:
             await message.reply_text(say("review.none", lang))
             return

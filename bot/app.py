@@ -1,8 +1,6 @@
 """Wiring: open the runtime (database, model, service), build the Application, run it.
 
-Handler groups, in the order PTB consults them:
-    -1  gatekeeping: the per-user rate limit, in private chats and groups
-     0  commands, buttons, private text, group text, explicit ignores
+The handlers and their order: bot.handlers.
 """
 
 from __future__ import annotations
@@ -20,12 +18,8 @@ from apscheduler.triggers.cron import CronTrigger
 from telegram import Update
 from telegram.ext import (
     Application,
-    CallbackQueryHandler,
-    CommandHandler,
     JobQueue,
-    MessageHandler,
     Updater,
-    filters,
 )
 from telegram.request import HTTPXRequest
 
@@ -37,7 +31,8 @@ from bot.demo_runner import DemoRunner
 from bot.digest_sender import CHECK_INTERVAL_S, DigestSender
 from bot.error_reports import ErrorReporter
 from bot.first_model import FullModelFollowUp
-from bot.handlers import Handlers
+from bot.handler_context import HandlerContext
+from bot.handlers import build_handlers, register_handlers
 from bot.inbox import InboxApplication, InboxBot, InboxQueue
 from bot.job_callbacks import JobCallbacks
 from bot.long_jobs import LongJobs
@@ -190,15 +185,20 @@ def build_application(runtime: Runtime) -> Application:
         .build()
     )
     runtime.dashboard = Dashboard(runtime.service, bot, url=settings.dashboard_url)
-    handlers = Handlers(
-        runtime.service,
-        RateLimiter(settings.rate_limit_per_minute_here),
-        runtime.retrainer,
-        runtime.demos,
-        runtime.jobs,
+    service = runtime.service
+    job_callbacks = JobCallbacks(service, runtime.retrainer, runtime.jobs)
+    digests = DigestSender(service.storage, settings, clock=service.clock)
+    handlers = build_handlers(
+        HandlerContext(service, job_callbacks.admin_langs),
+        limiter=RateLimiter(settings.rate_limit_per_minute_here),
+        retrainer=runtime.retrainer,
+        demos=runtime.demos,
+        jobs=runtime.jobs,
+        after_correction=job_callbacks.after_correction,
+        digests=digests,
+        dashboard=runtime.dashboard,
         reporter=ErrorReporter(settings.error_report_chats, lang=i18n.DEFAULT_LANGUAGE),
         metrics=inbox.metrics,
-        dashboard=runtime.dashboard,
     )
     register_handlers(application, handlers)
     follow_other_processes(application, runtime, inbox)
@@ -211,8 +211,8 @@ def build_application(runtime: Runtime) -> Application:
         refresh_metrics, interval=METRICS_REFRESH_S, first=METRICS_REFRESH_S, name="metrics"
     )
     if settings.role.runs_jobs:
-        schedule_jobs(application, handlers.job_callbacks, settings)
-    schedule_digests(application, handlers.digests)
+        schedule_jobs(application, job_callbacks, settings)
+    schedule_digests(application, digests)
     return application
 
 
@@ -314,53 +314,6 @@ def schedule_jobs(application: Application, jobs: JobCallbacks, settings: Settin
             first=DUE_CHECK_S,
             name="retrain-due",
         )
-
-
-def register_handlers(application: Application, handlers: Handlers) -> None:
-    private = filters.ChatType.PRIVATE
-    groups = filters.ChatType.GROUPS
-    new_message = filters.UpdateType.MESSAGE
-    application.add_handler(MessageHandler(new_message, handlers.rate_limit), group=-1)
-    commands = {
-        ("start", "help"): handlers.help,
-        "trace": handlers.trace_command,
-        "correct": handlers.correct_command,
-        "forget": handlers.forget,
-        "optout": handlers.optout,
-        "optin": handlers.optin,
-        "mood": handlers.mood,
-        "dashboard": handlers.dashboard,
-        "mood_alert": handlers.mood_alert,
-        "digest": handlers.digest,
-        "store_text": handlers.store_text,
-        "language": handlers.language,
-        "timezone": handlers.timezone,
-        "mood_export": handlers.mood_export,
-        "status": handlers.status,
-        "corrections": handlers.corrections,
-        "models": handlers.models,
-        "rollback": handlers.rollback,
-        "retrain": handlers.retrain,
-        "review": handlers.review,
-        ("rnn", "lstm", "gru"): handlers.demo,
-    }
-    for names, callback in commands.items():
-        application.add_handler(CommandHandler(names, callback, filters=new_message))
-    application.add_handler(CallbackQueryHandler(handlers.button))
-    exports = filters.Document.FileExtension("json") | filters.Document.FileExtension("zip")
-    application.add_handler(MessageHandler(exports & new_message, handlers.history_document))
-    text = filters.TEXT & ~filters.COMMAND & new_message
-    application.add_handler(MessageHandler(text & private, handlers.private_text))
-    application.add_handler(MessageHandler(text & groups, handlers.group_text))
-    application.add_handler(
-        MessageHandler(private & new_message & ~filters.TEXT, handlers.not_text)
-    )
-    application.add_handler(
-        MessageHandler(private & new_message & filters.COMMAND, handlers.unknown_command)
-    )
-    ignored = filters.UpdateType.EDITED | filters.UpdateType.CHANNEL_POSTS
-    application.add_handler(MessageHandler(ignored, handlers.ignore))
-    application.add_error_handler(handlers.error)
 
 
 async def run_bot(settings: Settings, stop: asyncio.Event) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from telegram.ext import CommandHandler
 
-from bot.app import register_handlers
+from bot.handlers import register_handlers
 from bot.settings import VARIABLES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,11 +134,13 @@ class _Application:
 
 
 class _AnyHandlers:
-    def __getattr__(self, name: str):
-        async def callback(update, context) -> None:
-            return None
+    """Stands for every handler component and every callback of one."""
 
-        return callback
+    def __getattr__(self, name: str) -> _AnyHandlers:
+        return _AnyHandlers()
+
+    async def __call__(self, update: object, context: object) -> None:
+        return None
 
 
 def _registered_commands() -> set[str]:
