@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.base import Clock
-from bot.storage.database import Database
+from bot.storage.database import Database, Insert, per_backend
 from bot.storage.group_commit import GroupCommit
 from bot.storage.replica_store import Replicas
 from bot.storage.schema import inbox
+
+# Once marked, no longer remembered (bounds the set if a marked update never reaches
+# ``handled``, as with a handler that ran outside the application).
+_MARKED_KEPT = 10_000
+
+
+def _receive(insert: Insert) -> Any:
+    return insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.update_id])
+
+
+_RECEIVE = per_backend(_receive)  # values: update_id, payload, received_at, owner
+_MARK_HANDLED = (
+    sa.update(inbox)
+    .where(inbox.c.update_id.in_(sa.bindparam("update_ids", expanding=True)))
+    .values(done_at=sa.bindparam("done"), payload=None)
+)
 
 
 class UpdateInbox:
@@ -22,6 +41,7 @@ class UpdateInbox:
         self._replicas = replicas
         self._received: GroupCommit[tuple[int, str], bool] = GroupCommit(self._insert_received)
         self._handled: GroupCommit[int, None] = GroupCommit(self._mark_handled)
+        self._marked: set[int] = set()  # marked within another repository's transaction
 
     async def drain(self) -> None:
         """Wait until every update submitted is committed (before the database closes)."""
@@ -41,7 +61,22 @@ class UpdateInbox:
 
     async def handled(self, update_id: int) -> None:
         """The update was handled: drop its payload (it may hold a message's text)."""
+        if update_id in self._marked:
+            self._marked.discard(update_id)  # committed already, with its handler's writes
+            return
         await self._handled.submit(update_id)
+
+    async def mark_handled_in(self, connection: AsyncConnection, update_id: int) -> None:
+        """Mark an update handled within a caller's write transaction, so a handler whose
+        last write is its own saves the inbox a commit; call ``marked_elsewhere`` once
+        that transaction has committed."""
+        await connection.execute(_MARK_HANDLED, {"update_ids": [update_id], "done": self._clock()})
+
+    def marked_elsewhere(self, update_id: int) -> None:
+        """The update's handled mark is committed: ``handled`` has nothing left to do."""
+        if len(self._marked) >= _MARKED_KEPT:
+            self._marked.clear()  # a stale entry only costs a redundant mark
+        self._marked.add(update_id)
 
     async def unhandled(self) -> list[tuple[int, str]]:
         """Updates received but never handled by a process that has gone (the bot died
@@ -96,25 +131,16 @@ class UpdateInbox:
     async def _insert_received(self, rows: list[tuple[int, str]]) -> list[bool]:
         fresh = []
         async with self._db.write() as db:
+            statement = self._db.statement(_RECEIVE)
             for update_id, payload in rows:
-                result = await db.execute(
-                    self._db.insert(inbox)
-                    .values(
-                        update_id=update_id,
-                        payload=payload,
-                        received_at=self._clock(),
-                        owner=self.process_id,
-                    )
-                    .on_conflict_do_nothing(index_elements=[inbox.c.update_id])
-                )
+                values = {"update_id": update_id, "payload": payload}
+                values |= {"received_at": self._clock(), "owner": self.process_id}
+                result = await db.execute(statement, values)
                 fresh.append(result.rowcount == 1)
         return fresh
 
     async def _mark_handled(self, update_ids: list[int]) -> list[None]:
         async with self._db.write() as db:
-            await db.execute(
-                sa.update(inbox)
-                .where(inbox.c.update_id.in_(sorted(set(update_ids))))
-                .values(done_at=self._clock(), payload=None)
-            )
+            marks = {"update_ids": sorted(set(update_ids)), "done": self._clock()}
+            await db.execute(_MARK_HANDLED, marks)
         return [None] * len(update_ids)

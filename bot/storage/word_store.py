@@ -10,13 +10,68 @@ window query count the distinct members behind each word.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.mood_words import Drivers, Step, WordUse, aggregate, hour_of
 from bot.storage.base import Clock
-from bot.storage.database import Database
+from bot.storage.database import Database, Insert, per_backend
 from bot.storage.schema import mood_words
+
+Message = tuple[int, float, Sequence[Step]]  # (sender, time, word steps)
+
+
+def _upsert(insert: Insert) -> Any:
+    statement = insert(mood_words)
+    return statement.on_conflict_do_update(
+        index_elements=[
+            mood_words.c.chat_id,
+            mood_words.c.hour,
+            mood_words.c.word,
+            mood_words.c.user_id,
+        ],
+        set_={
+            "effect": mood_words.c.effect + statement.excluded.effect,
+            "uses": mood_words.c.uses + statement.excluded.uses,
+        },
+    )
+
+
+_UPSERT = per_backend(_upsert)
+
+
+def _rows(chat_id: int, messages: Sequence[Message]) -> list[dict[str, object]]:
+    """One row per (hour, word, sender): ON CONFLICT cannot hit a row twice in a statement."""
+    merged: dict[tuple[float, str, int], list[float]] = {}
+    for user_id, at, steps in messages:
+        hour = hour_of(at)
+        for word in {word for word, _ in steps}:  # a message uses a word once
+            merged.setdefault((hour, word, user_id), [0.0, 0])[1] += 1
+        for word, effect in steps:
+            merged[(hour, word, user_id)][0] += effect
+    return [
+        {
+            "chat_id": chat_id,
+            "user_id": user_id,
+            "hour": hour,
+            "word": word,
+            "effect": effect,
+            "uses": int(uses),
+        }
+        for (hour, word, user_id), (effect, uses) in merged.items()
+    ]
+
+
+async def add_words(
+    db: Database, connection: AsyncConnection, chat_id: int, messages: Sequence[Message]
+) -> None:
+    """Add messages' word steps within a caller's transaction (a group message's score
+    and its words are committed together)."""
+    rows = _rows(chat_id, messages)
+    if rows:
+        await connection.execute(db.statement(_UPSERT), rows)
 
 
 class MoodWords:
@@ -29,46 +84,13 @@ class MoodWords:
         rows of its sender."""
         await self.add_many(chat_id, [(user_id, at, steps)])
 
-    async def add_many(
-        self, chat_id: int, messages: Sequence[tuple[int, float, Sequence[Step]]]
-    ) -> None:
+    async def add_many(self, chat_id: int, messages: Sequence[Message]) -> None:
         """Several messages' steps, as (sender, time, steps), in one transaction: an
         imported history adds thousands at a time."""
-        merged: dict[tuple[float, str, int], list[float]] = {}
-        for user_id, at, steps in messages:
-            hour = hour_of(at)
-            for word in {word for word, _ in steps}:  # a message uses a word once
-                merged.setdefault((hour, word, user_id), [0.0, 0])[1] += 1
-            for word, effect in steps:  # one row per key: ON CONFLICT cannot hit a row twice
-                merged[(hour, word, user_id)][0] += effect
-        if not merged:
+        if not any(steps for _, _, steps in messages):
             return
-        statement = self._db.insert(mood_words)
-        statement = statement.on_conflict_do_update(
-            index_elements=[
-                mood_words.c.chat_id,
-                mood_words.c.hour,
-                mood_words.c.word,
-                mood_words.c.user_id,
-            ],
-            set_={
-                "effect": mood_words.c.effect + statement.excluded.effect,
-                "uses": mood_words.c.uses + statement.excluded.uses,
-            },
-        )
-        values = [
-            {
-                "chat_id": chat_id,
-                "user_id": user_id,
-                "hour": hour,
-                "word": word,
-                "effect": effect,
-                "uses": int(uses),
-            }
-            for (hour, word, user_id), (effect, uses) in merged.items()
-        ]
         async with self._db.write() as db:
-            await db.execute(statement, values)
+            await add_words(self._db, db, chat_id, messages)
 
     async def drivers(
         self, chat_id: int, since: float, until: float, min_members: int, top: int = 5
