@@ -17,6 +17,7 @@ mixins that reach into each other's attributes.
     errors.py        StorageError and what each backend's errors become
     rows.py          the dataclasses handed out
     group_commit.py  rows arriving together share one transaction
+    cache.py         a group's settings and the opt-outs, kept in memory for CACHED_S
     correction_store.py  Corrections: corrections, admin reviews, the CSV export
     verdicts.py      Verdicts: replies' verdicts
     mood_store.py    MoodScores: a score per message

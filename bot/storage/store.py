@@ -48,7 +48,7 @@ class Storage:
         self.process_id = secrets.token_hex(8)  # marks the updates this process received
         self.corrections = Corrections(db, clock)
         self.verdicts = Verdicts(db, clock)
-        self.chats = ChatSettingsStore(db)
+        self.chats = ChatSettingsStore(db, clock)
         self.runs = TrainingRuns(db, clock)
         self.retention = Retention(db)
         self.replicas = Replicas(db, clock, self.process_id)
