@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -39,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from bot.storage import sqlite_thread
 from bot.storage.errors import DatabaseReadOnly, StorageError, translated
 from bot.storage.location import Backend, Location, parse_location
 from bot.storage.schema import SCHEMA_VERSION
@@ -209,14 +209,14 @@ def _newer() -> StorageError:
 
 
 def _sqlite_engine(path: Path, *, busy_timeout: float, read_only: bool) -> AsyncEngine:
-    async def connect() -> aiosqlite.Connection:
+    async def connect() -> sqlite_thread.Connection:
         if read_only:
             # mode=ro makes SQLite itself refuse writes, even for root.
             uri = path.resolve().as_uri() + "?mode=ro"
-            return await aiosqlite.connect(
+            return await sqlite_thread.connect(
                 uri, uri=True, timeout=busy_timeout, isolation_level=None
             )
-        return await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+        return await sqlite_thread.connect(str(path), timeout=busy_timeout, isolation_level=None)
 
     engine = create_async_engine(
         sa.URL.create("sqlite+aiosqlite", database=str(path)),  # shown in logs; connect() opens
