@@ -47,4 +47,4 @@ async def test_a_slow_answer_times_out_and_a_busy_connection_is_waited_for() -> 
                 await bot.send_message(chat.id, "느림", read_timeout=0.1)
             # Three calls through one connection: each waits for the one before.
             sent = await asyncio.gather(*(bot.send_message(chat.id, f"{i}") for i in range(3)))
-            assert sorted(message.text for message in sent) == ["0", "1", "2"]
+            assert sorted(str(message.text) for message in sent) == ["0", "1", "2"]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.base import Clock
-from bot.storage.database import Database, Insert, per_backend
+from bot.storage.database import Database, shared_sql
 from bot.storage.group_commit import GroupCommit
 from bot.storage.replica_store import Replicas
 from bot.storage.schema import inbox
@@ -18,11 +16,14 @@ from bot.storage.schema import inbox
 _MARKED_KEPT = 10_000
 
 
-def _receive(insert: Insert) -> Any:
-    return insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.update_id])
-
-
-_RECEIVE = per_backend(_receive)  # values: update_id, payload, received_at, owner
+_RECEIVE = shared_sql(
+    """
+    INSERT INTO inbox (update_id, payload, received_at, owner)
+    VALUES (:update_id, :payload, :received_at, :owner)
+    ON CONFLICT (update_id) DO NOTHING
+    """,
+    *(inbox.c[name] for name in ("update_id", "payload", "received_at", "owner")),
+)
 _MARK_HANDLED = (
     sa.update(inbox)
     .where(inbox.c.update_id.in_(sa.bindparam("update_ids", expanding=True)))
@@ -131,11 +132,10 @@ class UpdateInbox:
     async def _insert_received(self, rows: list[tuple[int, str]]) -> list[bool]:
         fresh = []
         async with self._db.write() as db:
-            statement = self._db.statement(_RECEIVE)
             for update_id, payload in rows:
                 values = {"update_id": update_id, "payload": payload}
                 values |= {"received_at": self._clock(), "owner": self.process_id}
-                result = await db.execute(statement, values)
+                result = await db.execute(_RECEIVE, values)
                 fresh.append(result.rowcount == 1)
         return fresh
 

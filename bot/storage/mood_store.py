@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 
 from bot.mood_words import Step
-from bot.storage.database import Database, Insert, per_backend
+from bot.storage.database import Database, shared_sql
 from bot.storage.inbox_store import UpdateInbox
 from bot.storage.rows import ScoreRow, check_probability
-from bot.storage.schema import chat_settings, mood_optouts, mood_scores
+from bot.storage.schema import mood_scores
 from bot.storage.word_store import add_words
 
+_ADDED = ("chat_id", "user_id", "score", "model_version", "at", "text", "message_id")
 _SCORE_FIELDS = (
     mood_scores.c.chat_id,
     mood_scores.c.user_id,
@@ -22,28 +22,23 @@ _SCORE_FIELDS = (
     mood_scores.c.at,
     mood_scores.c.text,
 )
-_ADDED = ("chat_id", "user_id", "score", "model_version", "at", "text", "message_id")
-
-
-def _add_score(insert: Insert) -> Any:
-    """The score, its text only if the chat keeps texts and nothing at all for a member
-    who opted out: both rules are checked by the statement itself, in the transaction
-    that writes, so neither a caller's mistake nor a stale cache can break them."""
-    value = {name: sa.bindparam(name, type_=mood_scores.c[name].type) for name in _ADDED}
-    keeps_text = sa.exists().where(
-        chat_settings.c.chat_id == value["chat_id"], chat_settings.c.store_text == 1
-    )
-    opted_out = sa.exists().where(mood_optouts.c.user_id == value["user_id"])
-    row = sa.select(
-        *(value[name] for name in _ADDED[:5]),
-        sa.case((keeps_text, value["text"]), else_=sa.null()),
-        value["message_id"],
-    ).where(~opted_out)
-    columns = [mood_scores.c[name] for name in _ADDED]
-    return insert(mood_scores).from_select(columns, row).on_conflict_do_nothing()
-
-
-_ADD_SCORE = per_backend(_add_score)  # the same (chat, message) again: nothing
+# The score, its text only if the chat keeps texts and nothing at all for a member who
+# opted out: both rules are checked by the statement itself, in the transaction that
+# writes, so neither a caller's mistake nor a stale cache can break them. The same
+# (chat, message) again: nothing.
+_ADD_SCORE = shared_sql(
+    """
+    INSERT INTO mood_scores (chat_id, user_id, score, model_version, at, text, message_id)
+    SELECT :chat_id, :user_id, :score, :model_version, :at,
+        CASE WHEN EXISTS (
+            SELECT 1 FROM chat_settings WHERE chat_id = :chat_id AND store_text = 1
+        ) THEN :text END,
+        :message_id
+    WHERE NOT EXISTS (SELECT 1 FROM mood_optouts WHERE user_id = :user_id)
+    ON CONFLICT DO NOTHING
+    """,
+    *(mood_scores.c[name] for name in _ADDED),
+)
 
 
 class MoodScores:
@@ -79,7 +74,7 @@ class MoodScores:
         row = (chat_id, user_id, score, model_version, at, text, message_id)
         values = dict(zip(_ADDED, row, strict=True))
         async with self._db.write() as db:
-            added = (await db.execute(self._db.statement(_ADD_SCORE), values)).rowcount == 1
+            added = (await db.execute(_ADD_SCORE, values)).rowcount == 1
             if added:
                 await add_words(self._db, db, chat_id, [(user_id, at, steps)])
             if update_id is not None:

@@ -10,36 +10,29 @@ window query count the distinct members behind each word.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.mood_words import Drivers, Step, WordUse, aggregate, hour_of
 from bot.storage.base import Clock
-from bot.storage.database import Database, Insert, per_backend
+from bot.storage.database import Database, shared_sql
 from bot.storage.schema import mood_words
 
 Message = tuple[int, float, Sequence[Step]]  # (sender, time, word steps)
 
 
-def _upsert(insert: Insert) -> Any:
-    statement = insert(mood_words)
-    return statement.on_conflict_do_update(
-        index_elements=[
-            mood_words.c.chat_id,
-            mood_words.c.hour,
-            mood_words.c.word,
-            mood_words.c.user_id,
-        ],
-        set_={
-            "effect": mood_words.c.effect + statement.excluded.effect,
-            "uses": mood_words.c.uses + statement.excluded.uses,
-        },
-    )
-
-
-_UPSERT = per_backend(_upsert)
+# One statement for every row of a message (or of an imported batch), built once.
+_UPSERT = shared_sql(
+    """
+    INSERT INTO mood_words (chat_id, hour, word, user_id, effect, uses)
+    VALUES (:chat_id, :hour, :word, :user_id, :effect, :uses)
+    ON CONFLICT (chat_id, hour, word, user_id) DO UPDATE SET
+        effect = mood_words.effect + excluded.effect,
+        uses = mood_words.uses + excluded.uses
+    """,
+    *mood_words.c,
+)
 
 
 def _rows(chat_id: int, messages: Sequence[Message]) -> list[dict[str, object]]:
@@ -71,7 +64,7 @@ async def add_words(
     and its words are committed together)."""
     rows = _rows(chat_id, messages)
     if rows:
-        await connection.execute(db.statement(_UPSERT), rows)
+        await connection.execute(_UPSERT, rows)
 
 
 class MoodWords:
