@@ -24,7 +24,8 @@ async def test_statements_results_in_chunks_and_errors(tmp_path: Path) -> None:
         await cursor.execute("INSERT INTO t VALUES (?)", (9_999,))
         assert cursor.lastrowid == 9_999
         await cursor.execute("SELECT n FROM t WHERE n < ? ORDER BY n", (2_500,))
-        assert [column[0] for column in cursor.description] == ["n"]
+        described: list[tuple[str, ...]] = list(cursor.description or ())
+        assert [column[0] for column in described] == ["n"]
         assert await cursor.fetchone() == (0,)
         assert [row[0] for row in await cursor.fetchmany(1_500)] == list(range(1, 1_501))
         assert [row[0] for row in await cursor.fetchall()] == list(range(1_501, 2_500))

@@ -25,9 +25,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -50,6 +50,10 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock key for schema upgrades: replicas opening together upgrade once.
 _MIGRATION_LOCK = 0x6B6F_5354_0001
 PG_CONNECT_TIMEOUT_S = 10.0
+
+Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]]  # one row, or many
+Execute = Callable[[sa.TextClause, Parameters], int]  # runs a statement, gives its rowcount
+Result = TypeVar("Result")
 
 
 def shared_sql(statement: str, *columns: sa.Column[Any]) -> sa.TextClause:
@@ -123,6 +127,22 @@ class Database:
                 async with self._writer.begin() as connection:
                     yield connection
 
+    async def write_sql(self, work: Callable[[Execute], Result]) -> Result:
+        """One write transaction of ``shared_sql`` statements, run by ``work``, a plain
+        function: on SQLite the whole transaction (BEGIN IMMEDIATE, the statements,
+        COMMIT) is one trip to SQLite's thread instead of one per statement, for the
+        writes every message makes; on PostgreSQL it runs in ``write``'s transaction.
+        """
+        if self.backend != "sqlite":
+            async with self.write() as connection:
+                return await connection.run_sync(lambda sync: work(_executor(sync)))
+        async with self._lock:
+            with translated():
+                async with self._writer.connect() as connection:
+                    driver = (await connection.get_raw_connection()).driver_connection
+                    assert isinstance(driver, sqlite_thread.Connection)
+                    return await driver.transaction(work)
+
     async def fetch(
         self,
         statement: str | sa.Executable,
@@ -195,6 +215,13 @@ class Database:
         if self.backend == "sqlite":
             # Kept in step, so a bot from before Alembic still reads the version it knows.
             connection.exec_driver_sql(f"PRAGMA user_version = {int(SCHEMA_VERSION)}")
+
+
+def _executor(connection: sa.Connection) -> Execute:
+    def execute(statement: sa.TextClause, parameters: Parameters) -> int:
+        return connection.execute(statement, parameters).rowcount
+
+    return execute
 
 
 def _newer() -> StorageError:

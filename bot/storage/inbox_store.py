@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.base import Clock
-from bot.storage.database import Database, shared_sql
+from bot.storage.database import Database, Execute, shared_sql
 from bot.storage.group_commit import GroupCommit
 from bot.storage.replica_store import Replicas
 from bot.storage.schema import inbox
@@ -24,10 +23,10 @@ _RECEIVE = shared_sql(
     """,
     *(inbox.c[name] for name in ("update_id", "payload", "received_at", "owner")),
 )
-_MARK_HANDLED = (
-    sa.update(inbox)
-    .where(inbox.c.update_id.in_(sa.bindparam("update_ids", expanding=True)))
-    .values(done_at=sa.bindparam("done"), payload=None)
+_MARK_HANDLED = shared_sql(
+    "UPDATE inbox SET done_at = :done_at, payload = NULL WHERE update_id = :update_id",
+    inbox.c.done_at,
+    inbox.c.update_id,
 )
 
 
@@ -67,11 +66,11 @@ class UpdateInbox:
             return
         await self._handled.submit(update_id)
 
-    async def mark_handled_in(self, connection: AsyncConnection, update_id: int) -> None:
-        """Mark an update handled within a caller's write transaction, so a handler whose
-        last write is its own saves the inbox a commit; call ``marked_elsewhere`` once
-        that transaction has committed."""
-        await connection.execute(_MARK_HANDLED, {"update_ids": [update_id], "done": self._clock()})
+    def mark_handled_with(self, execute: Execute, update_id: int) -> None:
+        """Mark an update handled within a caller's ``write_sql`` transaction, so a
+        handler whose last write is its own saves the inbox a commit; call
+        ``marked_elsewhere`` once that transaction has committed."""
+        execute(_MARK_HANDLED, {"update_id": update_id, "done_at": self._clock()})
 
     def marked_elsewhere(self, update_id: int) -> None:
         """The update's handled mark is committed: ``handled`` has nothing left to do."""
@@ -130,17 +129,20 @@ class UpdateInbox:
             return result.rowcount
 
     async def _insert_received(self, rows: list[tuple[int, str]]) -> list[bool]:
-        fresh = []
-        async with self._db.write() as db:
-            for update_id, payload in rows:
-                values = {"update_id": update_id, "payload": payload}
-                values |= {"received_at": self._clock(), "owner": self.process_id}
-                result = await db.execute(_RECEIVE, values)
-                fresh.append(result.rowcount == 1)
-        return fresh
+        values = [
+            {"update_id": update_id, "payload": payload, "received_at": self._clock()}
+            for update_id, payload in rows
+        ]
+
+        def insert(execute: Execute) -> list[bool]:
+            return [execute(_RECEIVE, row | {"owner": self.process_id}) == 1 for row in values]
+
+        return await self._db.write_sql(insert)
 
     async def _mark_handled(self, update_ids: list[int]) -> list[None]:
-        async with self._db.write() as db:
-            marks = {"update_ids": sorted(set(update_ids)), "done": self._clock()}
-            await db.execute(_MARK_HANDLED, marks)
+        done_at = self._clock()
+        marks = [
+            {"update_id": update_id, "done_at": done_at} for update_id in sorted(set(update_ids))
+        ]
+        await self._db.write_sql(lambda execute: execute(_MARK_HANDLED, marks))
         return [None] * len(update_ids)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from bot.mood_words import Step
-from bot.storage.database import Database, shared_sql
+from bot.storage.database import Database, Execute, shared_sql
 from bot.storage.inbox_store import UpdateInbox
 from bot.storage.rows import ScoreRow, check_probability
 from bot.storage.schema import mood_scores
@@ -73,12 +73,16 @@ class MoodScores:
         check_probability("score", score)
         row = (chat_id, user_id, score, model_version, at, text, message_id)
         values = dict(zip(_ADDED, row, strict=True))
-        async with self._db.write() as db:
-            added = (await db.execute(_ADD_SCORE, values)).rowcount == 1
+
+        def write(execute: Execute) -> bool:
+            added = execute(_ADD_SCORE, values) == 1
             if added:
-                await add_words(self._db, db, chat_id, [(user_id, at, steps)])
+                add_words(execute, chat_id, [(user_id, at, steps)])
             if update_id is not None:
-                await self._inbox.mark_handled_in(db, update_id)
+                self._inbox.mark_handled_with(execute, update_id)
+            return added
+
+        added = await self._db.write_sql(write)
         if update_id is not None:
             self._inbox.marked_elsewhere(update_id)
         return added

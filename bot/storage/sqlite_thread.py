@@ -11,13 +11,16 @@ connection's cursor runs the statement and fetches its rows in one trip; everyth
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 
+Result = TypeVar("Result")
+Execute = Callable[[Any, Any], int]  # (a text() statement, its parameters) -> rowcount
 CHUNK = 1_000  # rows a trip brings back; the rest of a larger result waits in SQLite's thread
 
 # description, rowcount, lastrowid, the first rows, the cursor if rows are left
@@ -42,6 +45,13 @@ class Connection(aiosqlite.Connection):
     async def close_cursor(self, cursor: sqlite3.Cursor) -> None:
         await self._execute(cursor.close)
 
+    async def transaction(self, work: Callable[[Execute], Result]) -> Result:
+        """``work`` in BEGIN IMMEDIATE … COMMIT (ROLLBACK if it raises), all in one trip;
+        ``work`` runs in SQLite's thread and is given a function that runs a ``text()``
+        statement with named parameters (a mapping, or a list of them for many rows)."""
+        result: Result = await self._execute(_transaction, self, work)
+        return result
+
 
 async def connect(database: str, **kwargs: Any) -> Connection:
     """Like ``await aiosqlite.connect(...)``: ``kwargs`` go to ``sqlite3.connect``."""
@@ -52,6 +62,25 @@ async def connect(database: str, **kwargs: Any) -> Connection:
     connection = Connection(connector, iter_chunk_size=64)
     await connection  # starts its thread and connects there
     return connection
+
+
+def _transaction(connection: Connection, work: Callable[[Execute], Result]) -> Result:
+    """In SQLite's thread."""
+    raw = connection._conn
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(functools.partial(_execute_text, raw))
+    except BaseException:
+        raw.rollback()
+        raise
+    raw.commit()
+    return result
+
+
+def _execute_text(raw: sqlite3.Connection, statement: Any, parameters: Any) -> int:
+    if isinstance(parameters, Mapping):
+        return raw.execute(statement.text, parameters).rowcount
+    return raw.executemany(statement.text, parameters).rowcount
 
 
 def _run(connection: Connection, sql: str, parameters: Any, many: bool) -> Outcome:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.mood_words import Drivers, Step, WordUse, aggregate, hour_of
 from bot.storage.base import Clock
-from bot.storage.database import Database, shared_sql
+from bot.storage.database import Database, Execute, shared_sql
 from bot.storage.schema import mood_words
 
 Message = tuple[int, float, Sequence[Step]]  # (sender, time, word steps)
@@ -57,14 +56,12 @@ def _rows(chat_id: int, messages: Sequence[Message]) -> list[dict[str, object]]:
     ]
 
 
-async def add_words(
-    db: Database, connection: AsyncConnection, chat_id: int, messages: Sequence[Message]
-) -> None:
-    """Add messages' word steps within a caller's transaction (a group message's score
-    and its words are committed together)."""
+def add_words(execute: Execute, chat_id: int, messages: Sequence[Message]) -> None:
+    """Add messages' word steps within a caller's ``write_sql`` transaction (a group
+    message's score and its words are committed together)."""
     rows = _rows(chat_id, messages)
     if rows:
-        await connection.execute(_UPSERT, rows)
+        execute(_UPSERT, rows)
 
 
 class MoodWords:
@@ -82,8 +79,7 @@ class MoodWords:
         imported history adds thousands at a time."""
         if not any(steps for _, _, steps in messages):
             return
-        async with self._db.write() as db:
-            await add_words(self._db, db, chat_id, messages)
+        await self._db.write_sql(lambda execute: add_words(execute, chat_id, messages))
 
     async def drivers(
         self, chat_id: int, since: float, until: float, min_members: int, top: int = 5
