@@ -10,6 +10,7 @@ import pytest
 from telegram import Bot
 from telegram.error import BadRequest, TimedOut
 
+from bot import bot_api_request
 from bot.bot_api_request import AiohttpRequest
 from tests.fake_telegram import running_fake_telegram, tiny_png
 
@@ -48,3 +49,17 @@ async def test_a_slow_answer_times_out_and_a_busy_connection_is_waited_for() -> 
             # Three calls through one connection: each waits for the one before.
             sent = await asyncio.gather(*(bot.send_message(chat.id, f"{i}") for i in range(3)))
             assert sorted(str(message.text) for message in sent) == ["0", "1", "2"]
+
+
+def test_the_environments_proxy_is_honoured_as_httpx_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    bot_api_request._env_proxy.cache_clear()
+    try:
+        proxy = bot_api_request._proxy_for("https://api.telegram.org/bot1:x/sendMessage")
+        assert proxy == "http://proxy.example:3128"
+        assert bot_api_request._proxy_for("http://127.0.0.1:8081/bot1:x/getUpdates") is None
+    finally:
+        bot_api_request._env_proxy.cache_clear()

@@ -129,13 +129,14 @@ class UpdateInbox:
             return result.rowcount
 
     async def _insert_received(self, rows: list[tuple[int, str]]) -> list[bool]:
+        received_at, owner = self._clock(), self.process_id
         values = [
-            {"update_id": update_id, "payload": payload, "received_at": self._clock()}
+            {"update_id": update_id, "payload": payload, "received_at": received_at, "owner": owner}
             for update_id, payload in rows
         ]
 
         def insert(execute: Execute) -> list[bool]:
-            return [execute(_RECEIVE, row | {"owner": self.process_id}) == 1 for row in values]
+            return [execute(_RECEIVE, row) == 1 for row in values]
 
         return await self._db.write_sql(insert)
 
