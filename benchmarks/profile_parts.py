@@ -26,7 +26,13 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inbox", ("InboxQueue._write_then_put", "retry_unavailable", "InboxQueue.settled")),
     ("scoring", ("nlp/", "onnxruntime/", "kiwipiepy/", "bot/serving.py")),
     ("database", ("bot/storage/", "sqlalchemy/", "aiosqlite/", "sqlite3/", "asyncpg/")),
-    ("bot_api_http", ("httpx/", "httpcore/", "h11/", "anyio/", "telegram/request/")),
+    (
+        "bot_api_http",
+        (
+            *("httpx/", "httpcore/", "h11/", "anyio/", "telegram/request/"),
+            *("aiohttp/", "yarl/", "multidict/", "bot/bot_api_request.py"),
+        ),
+    ),
     ("telegram_objects", ("telegram/_",)),
     ("rate_limit", ("bot/ratelimit.py", "bot/delivery.py", "_aioratelimiter", "aiolimiter/")),
     ("replies", ("bot/replies.py", "bot/keyboards.py", "bot/i18n.py", "bot/menus.py")),

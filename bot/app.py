@@ -21,9 +21,9 @@ from telegram.ext import (
     JobQueue,
     Updater,
 )
-from telegram.request import HTTPXRequest
 
 from bot import i18n
+from bot.bot_api_request import AiohttpRequest
 from bot.dashboard import Dashboard
 from bot.dashboard_web import routes as dashboard_routes
 from bot.delivery import PatientRateLimiter
@@ -167,12 +167,9 @@ def build_application(runtime: Runtime) -> Application:
         settings.token,
         base_url=settings.base_url,
         base_file_url=settings.base_file_url,
-        # PTB's default of 256 connections costs CPU: httpcore checks every pooled
-        # connection on each request. A few keep-alive connections carry hundreds a second.
-        request=HTTPXRequest(
-            connection_pool_size=settings.http_connections, pool_timeout=POOL_TIMEOUT_S
-        ),
-        get_updates_request=HTTPXRequest(),
+        # A few keep-alive connections carry hundreds of calls a second.
+        request=AiohttpRequest(settings.http_connections, pool_timeout=POOL_TIMEOUT_S),
+        get_updates_request=AiohttpRequest(),
         rate_limiter=PatientRateLimiter(overall_max_rate=settings.outgoing_per_second_here),
         inbox=inbox,
     )

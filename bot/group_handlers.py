@@ -40,6 +40,7 @@ class GroupHandlers:
             user_id=sender,
             at=message.date.timestamp(),
             message_id=message.message_id,
+            update_id=update.update_id,
         )
         if alert:
             await message.chat.send_message(alert)

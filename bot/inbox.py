@@ -170,6 +170,17 @@ class InboxBot(ExtBot):
         self._inbox = inbox  # before Bot.__init__ freezes the object
         super().__init__(*args, **kwargs)
 
+    async def initialize(self) -> None:
+        """A refused token (or any failure here) closes the HTTP sessions it opened:
+        python-telegram-bot shuts them down only for a bot that initialized, and an open
+        aiohttp session warns on stderr at exit, after the bot's own last line."""
+        try:
+            await super().initialize()
+        except BaseException:
+            await asyncio.gather(*(request.shutdown() for request in self._request))
+            self._requests_initialized = False
+            raise
+
     async def _do_post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
         result = await super()._do_post(endpoint, *args, **kwargs)
         if endpoint == "getUpdates":

@@ -326,10 +326,12 @@ class SentimentService:
         user_id: int,
         at: float,
         message_id: int | None = None,
+        update_id: int | None = None,
     ) -> str | None:
         """Score one group message; returns an alert to post (in the group's language), at
         most once per dip. A message scored before (a replayed or redelivered update) is
-        not counted again. A member who opted out is not read at all."""
+        not counted again. A member who opted out is not read at all. ``update_id`` (the
+        inbox's) is marked handled with the score, in its transaction."""
         if await self.storage.mood_optouts.is_out(user_id):
             return None
         trace = await self._read(text)
@@ -337,11 +339,18 @@ class SentimentService:
             return None
         # The text is kept only if the chat opted in; storage enforces that rule.
         added = await self.storage.mood.add_score(
-            chat_id, user_id, trace.positive, trace.model_version, at, text, message_id
+            chat_id,
+            user_id,
+            trace.positive,
+            trace.model_version,
+            at,
+            text,
+            message_id,
+            steps=mood_words.word_steps(trace),
+            update_id=update_id,
         )
         if not added:
             return None
-        await self.storage.mood_words.add(chat_id, user_id, at, mood_words.word_steps(trace))
         settings = await self.storage.chats.chat_settings(chat_id)
         if settings.alert_threshold is None:
             return None

@@ -29,8 +29,13 @@ class FakeClock:
 
 
 @pytest.fixture
-async def storage(database: str) -> AsyncIterator[Storage]:
-    async with await Storage.open(database, clock=FakeClock()) as opened:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def storage(database: str, clock: FakeClock) -> AsyncIterator[Storage]:
+    async with await Storage.open(database, clock=clock) as opened:
         yield opened
 
 
@@ -116,3 +121,43 @@ async def test_retention_prunes_words_by_their_hour(storage: Storage) -> None:
     left = await storage.mood_words.drivers(-1, 0, T0 + HOUR, min_members=1)
     assert {(d.word, d.uses) for d in left.down} == {("지루해", 2), ("최악", 4)}
     assert all(type(d.uses) is int for d in left.down)
+
+
+async def test_a_score_its_words_and_its_handled_mark_commit_together(
+    storage: Storage, database: str, clock: FakeClock
+) -> None:
+    assert await storage.inbox.receive(5, '{"update_id": 5}')
+    steps = [("좋다", 0.2), ("최악", -0.5)]
+    assert await storage.mood.add_score(
+        -1, 1, 0.7, "m1", T0, "좋다 최악", 10, steps=steps, update_id=5
+    )
+    assert await rows(database, "SELECT COUNT(*) FROM mood_words") == [(2,)]
+    marked = "SELECT update_id, done_at, payload FROM inbox"
+    assert await rows(database, marked) == [(5, T0, None)]
+    clock.now = T0 + 60
+    await storage.inbox.handled(5)  # committed with the score: nothing left to write
+    assert await rows(database, marked) == [(5, T0, None)]
+    assert await storage.inbox.count_unhandled() == 0
+
+    # The same message again (a redelivery under another update): not counted twice,
+    # but its update is marked handled all the same.
+    assert await storage.inbox.receive(6, '{"update_id": 6}')
+    assert not await storage.mood.add_score(
+        -1, 1, 0.7, "m1", T0, None, 10, steps=steps, update_id=6
+    )
+    assert await rows(database, "SELECT SUM(uses) FROM mood_words") == [(2,)]
+    assert await storage.inbox.count_unhandled() == 0
+
+
+async def test_a_member_opted_out_on_another_replica_is_never_scored(
+    storage: Storage, database: str
+) -> None:
+    """The score's own statement checks the opt-out, so a process whose cached opt-outs
+    are behind another replica's still stores nothing of the member."""
+    async with await Storage.open(database, clock=FakeClock()) as replica:
+        await replica.mood_optouts.opt_out(1)
+    steps = [("좋다", 0.2)]
+    assert not await storage.mood.add_score(-1, 1, 0.7, "m1", T0, None, 10, steps=steps)
+    assert await storage.mood.add_score(-1, 2, 0.7, "m1", T0, None, 11, steps=steps)
+    assert await rows(database, "SELECT user_id FROM mood_scores") == [(2,)]
+    assert await rows(database, "SELECT user_id FROM mood_words") == [(2,)]

@@ -13,10 +13,12 @@ sees each repository's state and dependencies in its constructor, not spread acr
 mixins that reach into each other's attributes.
 
     database.py      the engine per backend (connect, pragmas, transactions), migrations
+    sqlite_thread.py aiosqlite with one trip to SQLite's thread per statement
     schema.py        the tables at the latest version; migrations/ the Alembic revisions
     errors.py        StorageError and what each backend's errors become
     rows.py          the dataclasses handed out
     group_commit.py  rows arriving together share one transaction
+    cache.py         a group's settings and the opt-outs, kept in memory for CACHED_S
     correction_store.py  Corrections: corrections, admin reviews, the CSV export
     verdicts.py      Verdicts: replies' verdicts
     mood_store.py    MoodScores: a score per message

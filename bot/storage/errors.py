@@ -7,6 +7,7 @@ Callers catch ``StorageError`` only. The driver's own exception (``sqlite3.Error
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 
 from sqlalchemy import exc
@@ -111,6 +112,8 @@ def translated() -> Iterator[None]:
         raise
     except (exc.DBAPIError, exc.InterfaceError, OSError) as error:
         raise translate(error) from driver_error(error)
+    except sqlite3.Error as error:  # a transaction run in SQLite's thread (write_sql)
+        raise translate(error) from error
     except Exception as error:
         # asyncpg raises its own errors from connect(), outside SQLAlchemy's wrapping.
         if type(error).__module__.startswith("asyncpg"):

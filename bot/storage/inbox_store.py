@@ -5,10 +5,29 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from bot.storage.base import Clock
-from bot.storage.database import Database
+from bot.storage.database import Database, Execute, shared_sql
 from bot.storage.group_commit import GroupCommit
 from bot.storage.replica_store import Replicas
 from bot.storage.schema import inbox
+
+# Once marked, no longer remembered (bounds the set if a marked update never reaches
+# ``handled``, as with a handler that ran outside the application).
+_MARKED_KEPT = 10_000
+
+
+_RECEIVE = shared_sql(
+    """
+    INSERT INTO inbox (update_id, payload, received_at, owner)
+    VALUES (:update_id, :payload, :received_at, :owner)
+    ON CONFLICT (update_id) DO NOTHING
+    """,
+    *(inbox.c[name] for name in ("update_id", "payload", "received_at", "owner")),
+)
+_MARK_HANDLED = shared_sql(
+    "UPDATE inbox SET done_at = :done_at, payload = NULL WHERE update_id = :update_id",
+    inbox.c.done_at,
+    inbox.c.update_id,
+)
 
 
 class UpdateInbox:
@@ -22,6 +41,7 @@ class UpdateInbox:
         self._replicas = replicas
         self._received: GroupCommit[tuple[int, str], bool] = GroupCommit(self._insert_received)
         self._handled: GroupCommit[int, None] = GroupCommit(self._mark_handled)
+        self._marked: set[int] = set()  # marked within another repository's transaction
 
     async def drain(self) -> None:
         """Wait until every update submitted is committed (before the database closes)."""
@@ -41,7 +61,22 @@ class UpdateInbox:
 
     async def handled(self, update_id: int) -> None:
         """The update was handled: drop its payload (it may hold a message's text)."""
+        if update_id in self._marked:
+            self._marked.discard(update_id)  # committed already, with its handler's writes
+            return
         await self._handled.submit(update_id)
+
+    def mark_handled_with(self, execute: Execute, update_id: int) -> None:
+        """Mark an update handled within a caller's ``write_sql`` transaction, so a
+        handler whose last write is its own saves the inbox a commit; call
+        ``marked_elsewhere`` once that transaction has committed."""
+        execute(_MARK_HANDLED, {"update_id": update_id, "done_at": self._clock()})
+
+    def marked_elsewhere(self, update_id: int) -> None:
+        """The update's handled mark is committed: ``handled`` has nothing left to do."""
+        if len(self._marked) >= _MARKED_KEPT:
+            self._marked.clear()  # a stale entry only costs a redundant mark
+        self._marked.add(update_id)
 
     async def unhandled(self) -> list[tuple[int, str]]:
         """Updates received but never handled by a process that has gone (the bot died
@@ -94,27 +129,21 @@ class UpdateInbox:
             return result.rowcount
 
     async def _insert_received(self, rows: list[tuple[int, str]]) -> list[bool]:
-        fresh = []
-        async with self._db.write() as db:
-            for update_id, payload in rows:
-                result = await db.execute(
-                    self._db.insert(inbox)
-                    .values(
-                        update_id=update_id,
-                        payload=payload,
-                        received_at=self._clock(),
-                        owner=self.process_id,
-                    )
-                    .on_conflict_do_nothing(index_elements=[inbox.c.update_id])
-                )
-                fresh.append(result.rowcount == 1)
-        return fresh
+        received_at, owner = self._clock(), self.process_id
+        values = [
+            {"update_id": update_id, "payload": payload, "received_at": received_at, "owner": owner}
+            for update_id, payload in rows
+        ]
+
+        def insert(execute: Execute) -> list[bool]:
+            return [execute(_RECEIVE, row) == 1 for row in values]
+
+        return await self._db.write_sql(insert)
 
     async def _mark_handled(self, update_ids: list[int]) -> list[None]:
-        async with self._db.write() as db:
-            await db.execute(
-                sa.update(inbox)
-                .where(inbox.c.update_id.in_(sorted(set(update_ids))))
-                .values(done_at=self._clock(), payload=None)
-            )
+        done_at = self._clock()
+        marks = [
+            {"update_id": update_id, "done_at": done_at} for update_id in sorted(set(update_ids))
+        ]
+        await self._db.write_sql(lambda execute: execute(_MARK_HANDLED, marks))
         return [None] * len(update_ids)

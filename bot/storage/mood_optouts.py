@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from bot.storage.base import Clock
+from bot.storage.cache import Cached
 from bot.storage.database import Database
 from bot.storage.schema import mood_optouts, mood_scores, mood_words
 
@@ -26,14 +27,28 @@ class OptedOut:
     already: bool  # they had opted out before
 
 
+_EVERYONE = sa.select(mood_optouts.c.user_id)
+
+
 class MoodOptOuts:
+    """Opt-outs are asked about for every group message, so this process keeps the
+    whole (small: a row per member who opted out) set in memory (``bot.storage.cache``);
+    the score's INSERT checks the table itself, so the cache only spares the model."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._cache: Cached[str, frozenset[int]] = Cached(clock)
 
     async def opt_out(self, user_id: int) -> OptedOut:
         """Record the choice and delete the member's mood scores and word statistics in
         every group, in one transaction."""
+        try:
+            return await self._opt_out(user_id)
+        finally:
+            self._cache.drop("all")
+
+    async def _opt_out(self, user_id: int) -> OptedOut:
         async with self._db.write() as db:
             added = await db.execute(
                 self._db.insert(mood_optouts)
@@ -48,14 +63,24 @@ class MoodOptOuts:
 
     async def opt_in(self, user_id: int) -> bool:
         """Read the member's messages for mood again; False if they had not opted out."""
-        async with self._db.write() as db:
-            removed = await db.execute(
-                sa.delete(mood_optouts).where(mood_optouts.c.user_id == user_id)
-            )
+        try:
+            async with self._db.write() as db:
+                removed = await db.execute(
+                    sa.delete(mood_optouts).where(mood_optouts.c.user_id == user_id)
+                )
+        finally:
+            self._cache.drop("all")
         return removed.rowcount == 1
 
     async def is_out(self, user_id: int) -> bool:
-        return bool(await self.among([user_id]))
+        """Whether the member opted out, as this process knows it (another replica's
+        change within ``CACHED_S``)."""
+        everyone = self._cache.get("all")
+        if everyone is None:
+            generation = self._cache.generation
+            everyone = frozenset(int(row[0]) for row in await self._db.fetch(_EVERYONE))
+            self._cache.put("all", everyone, generation)
+        return user_id in everyone
 
     async def among(self, user_ids: Iterable[int]) -> set[int]:
         """Which of these members opted out (an imported batch asks once)."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
-from bot.storage.database import Database
+from bot.mood_words import Step
+from bot.storage.database import Database, Execute, shared_sql
+from bot.storage.inbox_store import UpdateInbox
 from bot.storage.rows import ScoreRow, check_probability
-from bot.storage.schema import chat_settings, mood_scores
+from bot.storage.schema import mood_scores
+from bot.storage.word_store import add_words
 
+_ADDED = ("chat_id", "user_id", "score", "model_version", "at", "text", "message_id")
 _SCORE_FIELDS = (
     mood_scores.c.chat_id,
     mood_scores.c.user_id,
@@ -16,13 +22,31 @@ _SCORE_FIELDS = (
     mood_scores.c.at,
     mood_scores.c.text,
 )
+# The score, its text only if the chat keeps texts and nothing at all for a member who
+# opted out: both rules are checked by the statement itself, in the transaction that
+# writes, so neither a caller's mistake nor a stale cache can break them. The same
+# (chat, message) again: nothing.
+_ADD_SCORE = shared_sql(
+    """
+    INSERT INTO mood_scores (chat_id, user_id, score, model_version, at, text, message_id)
+    SELECT :chat_id, :user_id, :score, :model_version, :at,
+        CASE WHEN EXISTS (
+            SELECT 1 FROM chat_settings WHERE chat_id = :chat_id AND store_text = 1
+        ) THEN :text END,
+        :message_id
+    WHERE NOT EXISTS (SELECT 1 FROM mood_optouts WHERE user_id = :user_id)
+    ON CONFLICT DO NOTHING
+    """,
+    *(mood_scores.c[name] for name in _ADDED),
+)
 
 
 class MoodScores:
     """The mood scores repository: what /mood, its chart and the alerts are made of."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, inbox: UpdateInbox) -> None:
         self._db = db
+        self._inbox = inbox
 
     async def add_score(
         self,
@@ -33,32 +57,35 @@ class MoodScores:
         at: float,
         text: str | None = None,
         message_id: int | None = None,
+        *,
+        steps: Sequence[Step] = (),
+        update_id: int | None = None,
     ) -> bool:
-        """Record one message's P(positive); False if that message was scored already.
+        """Record one message's P(positive) and its word ``steps`` (see
+        ``bot.mood_words.word_steps``); False if that message was scored already or its
+        sender opted out of mood.
 
-        ``text`` is dropped unless the chat opted in, checked here in the same
-        statement, so a caller's mistake cannot store text a chat did not allow.
+        ``text`` is dropped unless the chat opted in, checked here in the same statement,
+        so a caller's mistake cannot store text a chat did not allow. ``update_id``, the
+        update that carried the message, is marked handled in the same transaction: a
+        group message costs one commit, not three (score, words, handled mark).
         """
         check_probability("score", score)
-        opted_in = sa.exists().where(
-            chat_settings.c.chat_id == chat_id, chat_settings.c.store_text == 1
-        )
-        kept_text = sa.case((opted_in, sa.literal(text, sa.Text)), else_=sa.null())
-        statement = (
-            self._db.insert(mood_scores)
-            .values(
-                chat_id=chat_id,
-                user_id=user_id,
-                score=score,
-                model_version=model_version,
-                at=at,
-                text=kept_text,
-                message_id=message_id,
-            )
-            .on_conflict_do_nothing()  # the same (chat, message) again
-        )
-        async with self._db.write() as db:
-            return (await db.execute(statement)).rowcount == 1
+        row = (chat_id, user_id, score, model_version, at, text, message_id)
+        values = dict(zip(_ADDED, row, strict=True))
+
+        def write(execute: Execute) -> bool:
+            added = execute(_ADD_SCORE, values) == 1
+            if added:
+                add_words(execute, chat_id, [(user_id, at, steps)])
+            if update_id is not None:
+                self._inbox.mark_handled_with(execute, update_id)
+            return added
+
+        added = await self._db.write_sql(write)
+        if update_id is not None:
+            self._inbox.marked_elsewhere(update_id)
+        return added
 
     async def scores(self, chat_id: int, since: float) -> list[ScoreRow]:
         """Scores at or after ``since`` (epoch seconds), oldest first."""

@@ -48,12 +48,12 @@ class Storage:
         self.process_id = secrets.token_hex(8)  # marks the updates this process received
         self.corrections = Corrections(db, clock)
         self.verdicts = Verdicts(db, clock)
-        self.mood = MoodScores(db)
-        self.chats = ChatSettingsStore(db)
+        self.chats = ChatSettingsStore(db, clock)
         self.runs = TrainingRuns(db, clock)
         self.retention = Retention(db)
         self.replicas = Replicas(db, clock, self.process_id)
         self.inbox = UpdateInbox(db, clock, self.process_id, self.replicas)
+        self.mood = MoodScores(db, self.inbox)  # a score marks its update handled
         self.dashboards = Dashboards(db, clock)
         self.digests = Digests(db, clock)
         self.mood_words = MoodWords(db, clock)

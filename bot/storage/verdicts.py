@@ -27,6 +27,7 @@ _COLUMNS = (
     "created_at",
     "shown_label",
 )
+_INSERT = sa.insert(verdicts)  # built once: its compiled form is cached (per key set)
 
 
 class Verdicts:
@@ -75,7 +76,7 @@ class Verdicts:
             try:
                 async with self._db.write() as db:
                     await db.execute(
-                        sa.insert(verdicts),
+                        _INSERT,
                         [
                             {"id": verdict_id, **dict(zip(_COLUMNS, row, strict=True))}
                             for verdict_id, row in zip(ids, rows, strict=True)

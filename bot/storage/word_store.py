@@ -15,8 +15,53 @@ import sqlalchemy as sa
 
 from bot.mood_words import Drivers, Step, WordUse, aggregate, hour_of
 from bot.storage.base import Clock
-from bot.storage.database import Database
+from bot.storage.database import Database, Execute, shared_sql
 from bot.storage.schema import mood_words
+
+Message = tuple[int, float, Sequence[Step]]  # (sender, time, word steps)
+
+
+# One statement for every row of a message (or of an imported batch), built once.
+_UPSERT = shared_sql(
+    """
+    INSERT INTO mood_words (chat_id, hour, word, user_id, effect, uses)
+    VALUES (:chat_id, :hour, :word, :user_id, :effect, :uses)
+    ON CONFLICT (chat_id, hour, word, user_id) DO UPDATE SET
+        effect = mood_words.effect + excluded.effect,
+        uses = mood_words.uses + excluded.uses
+    """,
+    *mood_words.c,
+)
+
+
+def _rows(chat_id: int, messages: Sequence[Message]) -> list[dict[str, object]]:
+    """One row per (hour, word, sender): ON CONFLICT cannot hit a row twice in a statement."""
+    merged: dict[tuple[float, str, int], list[float]] = {}
+    for user_id, at, steps in messages:
+        hour = hour_of(at)
+        for word in {word for word, _ in steps}:  # a message uses a word once
+            merged.setdefault((hour, word, user_id), [0.0, 0])[1] += 1
+        for word, effect in steps:
+            merged[(hour, word, user_id)][0] += effect
+    return [
+        {
+            "chat_id": chat_id,
+            "user_id": user_id,
+            "hour": hour,
+            "word": word,
+            "effect": effect,
+            "uses": int(uses),
+        }
+        for (hour, word, user_id), (effect, uses) in merged.items()
+    ]
+
+
+def add_words(execute: Execute, chat_id: int, messages: Sequence[Message]) -> None:
+    """Add messages' word steps within a caller's ``write_sql`` transaction (a group
+    message's score and its words are committed together)."""
+    rows = _rows(chat_id, messages)
+    if rows:
+        execute(_UPSERT, rows)
 
 
 class MoodWords:
@@ -29,46 +74,12 @@ class MoodWords:
         rows of its sender."""
         await self.add_many(chat_id, [(user_id, at, steps)])
 
-    async def add_many(
-        self, chat_id: int, messages: Sequence[tuple[int, float, Sequence[Step]]]
-    ) -> None:
+    async def add_many(self, chat_id: int, messages: Sequence[Message]) -> None:
         """Several messages' steps, as (sender, time, steps), in one transaction: an
         imported history adds thousands at a time."""
-        merged: dict[tuple[float, str, int], list[float]] = {}
-        for user_id, at, steps in messages:
-            hour = hour_of(at)
-            for word in {word for word, _ in steps}:  # a message uses a word once
-                merged.setdefault((hour, word, user_id), [0.0, 0])[1] += 1
-            for word, effect in steps:  # one row per key: ON CONFLICT cannot hit a row twice
-                merged[(hour, word, user_id)][0] += effect
-        if not merged:
+        if not any(steps for _, _, steps in messages):
             return
-        statement = self._db.insert(mood_words)
-        statement = statement.on_conflict_do_update(
-            index_elements=[
-                mood_words.c.chat_id,
-                mood_words.c.hour,
-                mood_words.c.word,
-                mood_words.c.user_id,
-            ],
-            set_={
-                "effect": mood_words.c.effect + statement.excluded.effect,
-                "uses": mood_words.c.uses + statement.excluded.uses,
-            },
-        )
-        values = [
-            {
-                "chat_id": chat_id,
-                "user_id": user_id,
-                "hour": hour,
-                "word": word,
-                "effect": effect,
-                "uses": int(uses),
-            }
-            for (hour, word, user_id), (effect, uses) in merged.items()
-        ]
-        async with self._db.write() as db:
-            await db.execute(statement, values)
+        await self._db.write_sql(lambda execute: add_words(execute, chat_id, messages))
 
     async def drivers(
         self, chat_id: int, since: float, until: float, min_members: int, top: int = 5

@@ -1,0 +1,74 @@
+"""What a group message costs the database once its chat's settings and the opt-outs are
+cached: the inbox's insert, then the score, its words and the handled mark in one
+transaction, and no reads. On PostgreSQL the statements come from SQLAlchemy's compiled
+cache (its dialects' INSERT … ON CONFLICT never would, hence ``shared_sql``); on SQLite
+each transaction is one trip to SQLite's thread (``Database.write_sql``)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from bot.storage import Storage, sqlite_thread
+
+MESSAGES = 20
+
+
+async def _group_message(storage: Storage, i: int) -> None:
+    """What the bot does for one group message (bot.service.observe_group_message)."""
+    assert await storage.inbox.receive(i, "{}")
+    if not await storage.mood_optouts.is_out(7):
+        steps = [("좋다", 0.1), (f"단어{i % 3}", -0.2)]
+        await storage.mood.add_score(-1, 7, 0.6, "v1", 1e9 + i, "좋다", i, steps=steps, update_id=i)
+    await storage.chats.chat_settings(-1)
+    await storage.inbox.handled(i)  # committed with the score already
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_postgresql_runs_a_group_messages_statements_from_the_compiled_cache(
+    database: str,
+) -> None:
+    async with await Storage.open(database) as storage:
+        runs: list[list[tuple[str, str]]] = []
+        commits: list[int] = []
+
+        def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+            if context is not None and context.compiled is not None:
+                runs[-1].append((" ".join(statement.split()[:3]), context.cache_hit.name))
+
+        engine = storage._db.engine.sync_engine  # the test watches the bot's own engine
+        event.listen(engine, "before_cursor_execute", on_execute)
+        event.listen(engine, "commit", lambda conn: commits.append(len(runs)))
+        for i in range(MESSAGES):
+            runs.append([])
+            await _group_message(storage, i)
+        event.remove(engine, "before_cursor_execute", on_execute)
+        assert await storage.inbox.count_unhandled() == 0
+        hot = ["INSERT INTO inbox", "INSERT INTO mood_scores", "INSERT INTO mood_words"]
+        hot.append("UPDATE inbox SET")
+        assert all(run == [(s, "CACHE_HIT") for s in hot] for run in runs[1:]), runs[1:3]
+        assert all(commits.count(message) == 2 for message in range(2, MESSAGES + 1))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_takes_one_trip_per_transaction(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    original = sqlite_thread.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    async with await Storage.open(database) as storage:
+        await _group_message(storage, 0)  # reads the settings and the opt-outs
+        monkeypatch.setattr(sqlite_thread.Connection, "_execute", counted)
+        for i in range(1, MESSAGES):
+            await _group_message(storage, i)
+        monkeypatch.undo()
+        assert await storage.inbox.count_unhandled() == 0
+        [(scores,)] = await storage._fetch("SELECT COUNT(*) FROM mood_scores")
+        [(uses,)] = await storage._fetch("SELECT SUM(uses) FROM mood_words")
+    assert (scores, uses) == (MESSAGES, 2 * MESSAGES)
+    assert trips == ["_transaction"] * 2 * (MESSAGES - 1)
