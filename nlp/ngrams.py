@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nlp.batch_threads import in_parts
 from nlp.inference import normalize_text, unreadable_reason
 from nlp.model_config import NgramConfig
 from nlp.tokenizers import split_words
@@ -103,6 +104,10 @@ class NgramModel:
         return self.trace_batch([text])[0]
 
     def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
+        """A big batch on both cores (nlp.batch_threads), a small one in this thread."""
+        return in_parts(self.trace_batch_here, texts)
+
+    def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         """The batch's features are looked up together: reviews share most of their
         character n-grams, so each distinct one is hashed and searched for only once."""
         messages = [_Message.read(text, self.config.max_char_ngram) for text in texts]
