@@ -25,7 +25,9 @@ _OPSET = 17
 _IR_VERSION = 8  # what onnxruntime reads; the `onnx` package would write a newer one
 # One thread per session: a trace's steps are sequential, so a second thread only adds
 # hand-offs (batches gained nothing measurable), and in the bot the other core is busy
-# with Kiwi and the event loop.
+# with Kiwi and the event loop. Big batches use both cores by running two halves at once
+# on this session (nlp.batch_threads), which also overlaps one half's Python with the
+# other's network.
 INTRA_OP_THREADS = 1
 
 
