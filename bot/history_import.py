@@ -81,10 +81,30 @@ class HistoryImporter:
         if messages:
             progress.first_at, progress.last_at = messages[0].at, messages[-1].at
         await on_progress(progress)
-        for batch in iter_batches(messages, BATCH):
-            await self._import_batch(chat_id, batch, progress)
-            progress.done += len(batch)
-            await on_progress(progress)
+        # Each batch is traced while the one before is stored, so the model's threads and
+        # the event loop's writes overlap. A stop (the bot shutting down) waits for the
+        # writes in flight instead of cutting a transaction in half: a cancelled write
+        # left SQLite's lock with its connection.
+        storing: tuple[int, asyncio.Future[int]] | None = None  # (batch size, its writes)
+        try:
+            for batch in iter_batches(messages, BATCH):
+                scored = await self._score(chat_id, batch, progress)
+                if storing is not None:
+                    progress.added += await asyncio.shield(storing[1])
+                    progress.done += storing[0]
+                    storing = None
+                    await on_progress(progress)
+                storing = (len(batch), asyncio.ensure_future(self._store(chat_id, scored)))
+            if storing is not None:
+                progress.added += await asyncio.shield(storing[1])
+                progress.done += storing[0]
+                storing = None
+                await on_progress(progress)
+        except asyncio.CancelledError:
+            if storing is not None:
+                progress.added += await storing[1]
+                progress.done += storing[0]
+            raise
         return progress
 
     def _within_retention(
@@ -98,9 +118,10 @@ class HistoryImporter:
         progress.skipped = export.skipped + len(export.messages) - len(kept)
         return kept
 
-    async def _import_batch(
+    async def _score(
         self, chat_id: int, batch: list[ExportMessage], progress: ImportProgress
-    ) -> None:
+    ) -> list[tuple[ExportMessage, Trace]]:
+        """The batch's messages still to store, traced; the rest counted as skipped."""
         known = await self.storage.score_imports.known(chat_id, [m.message_id for m in batch])
         opted_out = await self.storage.mood_optouts.among(m.user_id for m in batch)
         fresh = [
@@ -110,23 +131,16 @@ class HistoryImporter:
         ]
         progress.skipped += len(batch) - len(fresh)
         if not fresh:
-            return
+            return []
         traces = await self.models.trace_many([m.text for m in fresh])
         scored = [(m, t) for m, t in zip(fresh, traces, strict=True) if not t.is_empty]
         progress.skipped += len(fresh) - len(scored)
-        if not scored:
-            return
-        # A stop (the bot shutting down) waits for the batch's writes instead of cutting a
-        # transaction in half: a cancelled write left SQLite's lock with its connection.
-        storing = asyncio.ensure_future(self._store(chat_id, scored))
-        try:
-            progress.added += await asyncio.shield(storing)
-        except asyncio.CancelledError:
-            progress.added += await storing
-            raise
+        return scored
 
     async def _store(self, chat_id: int, scored: list[tuple[ExportMessage, Trace]]) -> int:
         """A batch's scores and word statistics; how many scores were new."""
+        if not scored:
+            return 0
         rows = [ImportedScore(m.message_id, m.user_id, t.positive, m.at) for m, t in scored]
         added = await self.storage.score_imports.add_many(chat_id, scored[0][1].model_version, rows)
         await self.storage.mood_words.add_many(

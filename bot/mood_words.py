@@ -10,6 +10,7 @@ no explanation points at one person.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -56,6 +57,7 @@ class WordUse:
     uses: int
 
 
+@functools.lru_cache(maxsize=65_536)  # words repeat: an import normalises millions
 def normalise_word(word: str) -> str | None:
     """Lower-case, punctuation and symbols (emoji included) removed; None when nothing
     is left, a number is left, or it is too long to be a word."""

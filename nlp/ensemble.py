@@ -26,6 +26,7 @@ from nlp.artifacts import (
     read_model_dir,
     verify_model_dir,
 )
+from nlp.batch_threads import on_pool, splits
 from nlp.inference import SentimentModel
 from nlp.model_config import EnsembleConfig, NgramConfig
 from nlp.ngrams import NgramModel
@@ -68,7 +69,16 @@ class Ensemble:
         return self.trace_batch([text])[0]
 
     def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
-        per_member = [member.trace_batch(texts) for member in self.members]
+        """A big batch on both cores, its members side by side (nlp.batch_threads); a
+        small one in this thread."""
+        if not splits(len(texts)):
+            return self.trace_batch_here(texts)
+        return self._averaged(on_pool(lambda member: member.trace_batch_here(texts), self.members))
+
+    def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
+        return self._averaged([member.trace_batch_here(texts) for member in self.members])
+
+    def _averaged(self, per_member: Sequence[Sequence[Trace]]) -> list[Trace]:
         weights = self.config.member_weights()
         return [
             _average(self.version, traces, weights, self.config.bias)

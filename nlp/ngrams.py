@@ -21,12 +21,13 @@ On disk it is an ordinary member directory (nlp.artifacts): `config.json` holds 
 from __future__ import annotations
 
 import hashlib
-import math
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from nlp.batch_threads import in_parts
 from nlp.inference import normalize_text, unreadable_reason
 from nlp.model_config import NgramConfig
 from nlp.tokenizers import split_words
@@ -50,16 +51,26 @@ def word_features(words: Sequence[str], index: int, max_char_ngram: int) -> list
     n-grams of ' word ' (the spaces mark where a word starts and ends: 다 ≠ 다 ).
 
     May repeat a feature; callers count each distinct feature once."""
-    word = words[index]
-    features = [WORD + word]
+    own = own_features(words[index], max_char_ngram)
     if index:
-        features.append(f"{PAIR}{words[index - 1]} {word}")
+        return [own[0], pair_feature(words, index), *own[1:]]
+    return own
+
+
+def own_features(word: str, max_char_ngram: int) -> list[str]:
+    """The features of a word whatever precedes it: itself and its character n-grams."""
+    features = [WORD + word]
     padded = f" {word} "
     for size in range(1, min(max_char_ngram, len(padded)) + 1):
         features.extend(
             CHARS + padded[start : start + size] for start in range(len(padded) - size + 1)
         )
     return features
+
+
+def pair_feature(words: Sequence[str], index: int) -> str:
+    """The word pair that word `index` (not the first) ends."""
+    return f"{PAIR}{words[index - 1]} {words[index]}"
 
 
 def feature_hashes(features: Iterable[str]) -> np.ndarray:
@@ -103,19 +114,35 @@ class NgramModel:
         return self.trace_batch([text])[0]
 
     def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
-        """The batch's features are looked up together: reviews share most of their
-        character n-grams, so each distinct one is hashed and searched for only once."""
-        messages = [_Message.read(text, self.config.max_char_ngram) for text in texts]
-        weight = self._weights_by_feature(
-            f for message in messages for features in message.per_word for f in features
-        )
-        return [self._to_trace(message, weight) for message in messages]
+        """A big batch on both cores (nlp.batch_threads), a small one in this thread."""
+        return in_parts(self.trace_batch_here, texts)
+
+    def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
+        messages = [_Message.read(text) for text in texts]
+        logits = self._logits_many([message.lowered for message in messages])
+        return [self._to_trace(m, values) for m, values in zip(messages, logits, strict=True)]
 
     def logits_per_word(self, words: Sequence[str]) -> list[float]:
         """The score after each word: intercept + weights of the distinct features so far."""
-        per_word = _features_per_word(words, self.config.max_char_ngram)
-        weight = self._weights_by_feature(f for features in per_word for f in features)
-        return self._running_logits(per_word, weight)
+        return [float(logit) for logit in self._logits_many([words])[0]]
+
+    def _logits_many(self, word_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Every message's score after each word, the batch at once. Reviews share most of
+        their words and character n-grams, so each distinct word's features are built,
+        hashed and looked up once; a feature counts at the first word of its message that
+        brings it (numpy's `unique` finds those), then each message's words are summed."""
+        table = _FeatureTable(self.config.max_char_ngram)
+        ids, slots = table.read(word_lists)
+        weights = self.weights_of(table.features)
+        counts = [len(words) for words in word_lists]
+        message_of = np.repeat(np.arange(len(word_lists)), counts)[slots]
+        _, first = np.unique(message_of * len(weights) + ids, return_index=True)
+        per_word = np.bincount(slots[first], weights=weights[ids[first]], minlength=sum(counts))
+        bounds = np.cumsum([0, *counts]).tolist()
+        return [
+            self._intercept + np.cumsum(per_word[start:end])
+            for start, end in itertools.pairwise(bounds)
+        ]
 
     def weights_of(self, features: Sequence[str]) -> np.ndarray:
         """Each feature's weight; 0 for features the model does not know."""
@@ -125,26 +152,11 @@ class NgramModel:
         slots = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
         return np.where(self._hashes[slots] == hashes, self._coef[slots], 0.0)
 
-    def _weights_by_feature(self, features: Iterable[str]) -> dict[str, float]:
-        distinct = list(dict.fromkeys(features))
-        return dict(zip(distinct, self.weights_of(distinct).tolist(), strict=True))
-
-    def _running_logits(
-        self, per_word: Sequence[Sequence[str]], weight: dict[str, float]
-    ) -> list[float]:
-        unread = {f: weight[f] for features in per_word for f in features}
-        total, logits = self._intercept, []
-        for features in per_word:
-            total += sum(unread.pop(feature, 0.0) for feature in features)  # each counts once
-            logits.append(total)
-        return logits
-
-    def _to_trace(self, message: _Message, weight: dict[str, float]) -> Trace:
+    def _to_trace(self, message: _Message, logits: np.ndarray) -> Trace:
         text = message.text
         if message.reason is not None:
             return Trace(text, (), (), 0.5, self.version, message.reason)
-        logits = self._running_logits(message.per_word, weight)
-        probabilities = tuple(_sigmoid(logit) for logit in logits)
+        probabilities = tuple((0.5 * (1.0 + np.tanh(0.5 * logits))).tolist())
         return Trace(
             text=text,
             words=tuple(message.words),
@@ -158,23 +170,48 @@ class NgramModel:
 class _Message(NamedTuple):
     text: str
     words: list[str]  # as written
-    per_word: list[list[str]]  # the features each word brings
+    lowered: list[str]  # what the features are made of
     reason: str | None  # why it cannot be read, if it cannot
 
     @classmethod
-    def read(cls, text: str, max_char_ngram: int) -> _Message:
+    def read(cls, text: str) -> _Message:
         normalized = normalize_text(text)
         words = split_words(normalized)
-        per_word = _features_per_word(_lowered(words), max_char_ngram)
-        return cls(text, words, per_word, unreadable_reason(normalized, bool(words)))
+        return cls(text, words, _lowered(words), unreadable_reason(normalized, bool(words)))
 
 
-def _features_per_word(words: Sequence[str], max_char_ngram: int) -> list[list[str]]:
-    return [word_features(words, k, max_char_ngram) for k in range(len(words))]
+class _FeatureTable:
+    """A batch's distinct features, numbered in the order they are first met."""
 
+    def __init__(self, max_char_ngram: int) -> None:
+        self.max_char_ngram = max_char_ngram
+        self._ids: dict[str, int] = {}  # in the order met: a new feature gets len(_ids)
+        self._own: dict[str, list[int]] = {}  # a word's own features, built once a batch
 
-def _sigmoid(logit: float) -> float:
-    return 0.5 * (1.0 + math.tanh(0.5 * logit))
+    @property
+    def features(self) -> list[str]:
+        return list(self._ids)
+
+    def read(self, word_lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The feature ids of every word of every message, and the word (counted over
+        the whole batch) that brings each."""
+        ids: list[int] = []
+        per_word: list[int] = []
+        numbers = self._ids
+        number = numbers.setdefault  # inlined: half a million features a batch of 5,000
+        for words in word_lists:
+            for index, word in enumerate(words):
+                own = self._own.get(word)
+                if own is None:
+                    own = self._own[word] = [
+                        number(f, len(numbers)) for f in own_features(word, self.max_char_ngram)
+                    ]
+                ids.extend(own)
+                if index:
+                    ids.append(number(pair_feature(words, index), len(numbers)))
+                per_word.append(len(own) + (1 if index else 0))
+        slots = np.repeat(np.arange(len(per_word)), per_word)
+        return np.array(ids, dtype=np.int64), slots
 
 
 def _check_weights(weights: dict[str, np.ndarray]) -> None:

@@ -25,7 +25,9 @@ _OPSET = 17
 _IR_VERSION = 8  # what onnxruntime reads; the `onnx` package would write a newer one
 # One thread per session: a trace's steps are sequential, so a second thread only adds
 # hand-offs (batches gained nothing measurable), and in the bot the other core is busy
-# with Kiwi and the event loop.
+# with Kiwi and the event loop. Big batches use both cores by running two halves at once
+# on this session (nlp.batch_threads), which also overlaps one half's Python with the
+# other's network.
 INTRA_OP_THREADS = 1
 
 
@@ -51,7 +53,10 @@ class RecurrentRuntime:
         )
 
     def states(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """(batch, time) ids -> (batch, time, units) outputs; rows past their length are 0."""
+        """(batch, time) ids -> (time, batch, units) outputs; steps past a row's length are 0.
+
+        Time-major, as ONNX Runtime's kernels write it: no transposed copy, and the running
+        max over time that the classifier reads runs along contiguous memory."""
         feeds = {"ids": ids.astype(np.int64, copy=False), "lengths": lengths.astype(np.int32)}
         (outputs,) = self._session.run(None, feeds)
         return np.asarray(outputs)
@@ -81,7 +86,7 @@ def _onnx_weights(config: ModelConfig, weights: dict[str, np.ndarray]) -> dict[s
 
 
 def _graph(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bytes:
-    """Embedding lookup -> LSTM or GRU, stopping at each row's length -> (batch, time, units).
+    """Embedding lookup -> LSTM or GRU, stopping at each row's length -> (time, batch, units).
 
     The initialisers in the graph are empty placeholders: the session reads the real
     arrays in place (see `RecurrentRuntime.__init__`)."""
@@ -98,8 +103,7 @@ def _graph(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bytes:
             hidden_size=config.units,
             **cell_options,  # type: ignore[arg-type]  # onnx's stub types no attribute
         ),
-        helper.make_node("Squeeze", ["by_time", "direction_axis"], ["squeezed"]),
-        helper.make_node("Transpose", ["squeezed"], ["outputs"], perm=[1, 0, 2]),
+        helper.make_node("Squeeze", ["by_time", "direction_axis"], ["outputs"]),
     ]
     placeholders = [
         numpy_helper.from_array(np.zeros((0,) * array.ndim, dtype=np.float32), name)

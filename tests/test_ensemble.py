@@ -126,3 +126,41 @@ def test_weights_and_bias_keep_the_trace_exact_and_survive_a_reload(ensemble_reg
     plain = replace(model.config, weights=(), bias=0.0)
     assert EnsembleConfig.from_dict(plain.to_dict()) == plain
     assert "weights" not in plain.to_dict()  # a plain average reads as older versions wrote it
+
+
+def test_a_big_batch_traces_the_members_side_by_side_and_equals_one_thread(ensemble_registry):
+    """A batch of at least MIN_SPLIT messages runs the members on the batch pool's two
+    threads (Kiwi's analyser beside the others' Python), each member on the whole batch;
+    the traces are those of one thread. A live micro-batch stays on the calling thread."""
+    import threading
+
+    from nlp import batch_threads
+
+    model = ensemble_registry.load_current()
+    texts = [*load_split("test").texts[: batch_threads.MIN_SPLIT - 2], "", "ㅋㅋ 😀"]
+    threads: dict[str, set[str]] = {}
+    for member in model.members:
+        here = member.trace_batch_here
+
+        def recording(batch, here=here, name=member.config.name):
+            threads.setdefault(name, set()).add(threading.current_thread().name)
+            assert len(batch) in (len(texts), 1)  # the whole batch, or the one-thread check
+            return here(batch)
+
+        member.trace_batch_here = recording
+    split = model.trace_batch(texts)
+    assert set(threads) == {m.config.name for m in model.members}
+    assert all(name.startswith("batch") for names in threads.values() for name in names)
+    threads.clear()
+    alone = model.trace_batch_here(texts)
+    assert all(names == {threading.current_thread().name} for names in threads.values())
+    assert [t.words for t in split] == [t.words for t in alone]
+    assert [t.reason for t in split[-2:]] == ["empty", None]
+    np.testing.assert_allclose(
+        [p for t in split for p in t.probabilities],
+        [p for t in alone for p in t.probabilities],
+        atol=1e-7,
+    )
+    threads.clear()
+    model.trace_batch(texts[:1])
+    assert all(names == {threading.current_thread().name} for names in threads.values())

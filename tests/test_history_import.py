@@ -4,6 +4,7 @@ database file (no text stored anywhere), and the CSV export's cells."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -26,7 +27,7 @@ from bot.chat_export import (
     sender_of,
     text_of,
 )
-from bot.history_import import HistoryImporter, ImportProgress
+from bot.history_import import BATCH, HistoryImporter, ImportProgress
 from bot.serving import ModelService
 from bot.storage import ScoreRow, Storage
 from bot.storage.score_imports import ImportedScore
@@ -321,3 +322,44 @@ async def test_an_import_fills_word_statistics_and_skips_members_who_opted_out(t
     words = {row[0] for row in await rows(database, "SELECT word FROM mood_words")}
     assert not words & set(texts)
     assert await rows(database, "SELECT word FROM mood_words WHERE user_id = 1000") == []
+
+
+class _HeldModel(_Model):
+    """Traces the first batch; holds the second until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.second_batch = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def trace_many(self, texts: list[str]) -> list[Trace]:
+        if self.traced:
+            self.second_batch.set()
+            await self.release.wait()
+        return await super().trace_many(texts)
+
+
+async def test_a_batch_is_traced_while_the_one_before_is_stored_and_a_stop_keeps_it(
+    tmp_path: Path,
+):
+    """The import overlaps the model's work on a batch with the writes of the previous
+    one; a stop while the second batch is traced still waits for the first's writes and
+    counts them, so the answer says what was kept."""
+    texts = ["오늘 정말 좋았다", "진짜 별로다 짜증나"]
+    data = export_bytes(generated_export(SUPERGROUP, texts, BATCH + 100, end=NOW, days=2))
+    async with await Storage.open(tmp_path / "bot.sqlite3") as storage:
+        model = _HeldModel()
+        importer = HistoryImporter(storage, cast(ModelService, model), 90, lambda: NOW)
+        progress = ImportProgress()
+
+        async def on_progress(state: ImportProgress) -> None:
+            pass
+
+        running = asyncio.create_task(importer.run(data, SUPERGROUP, progress, on_progress))
+        await asyncio.wait_for(model.second_batch.wait(), timeout=30)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(running, timeout=30)
+        stored = await storage.mood.scores(SUPERGROUP, 0)
+    assert model.traced == progress.added == len(stored) > 0  # the first batch, all of it
+    assert progress.done == BATCH

@@ -105,3 +105,47 @@ def test_syllable_spaces_mark_word_starts_and_belong_to_the_word_they_start():
     rebuilt = make_tokenizer(tokenizer.settings())
     assert rebuilt.tokenize("꿀잼 ㅋㅋ") == tokenizer.tokenize("꿀잼 ㅋㅋ")
     assert SyllableTokenizer().settings() == {"name": "syllable", "max_tokens": 150}
+
+
+def _syllables_one_by_one(text: str, max_tokens: int, spaces: bool) -> list[tuple[str, int]]:
+    """The syllable tokeniser as first written, a token at a time: the reference."""
+    tokens: list[tuple[str, int]] = []
+    for index, word in enumerate(text.lower().split()):
+        if spaces and index:
+            tokens.append((" ", index))
+        tokens.extend((char, index) for char in word)
+    return tokens[:max_tokens]
+
+
+EDGE_TEXTS = ["", "   ", "🙂🙂", "hello World", "재밌다\t\n최고", "ㅋㅋ 개꿀잼!!", "좋아 " * 99]
+
+
+def test_syllable_columns_equal_the_token_at_a_time_reference(nsmc_dir):
+    """Batches read a message's syllables as one string and a repeat of word indexes."""
+    from nlp.tokenizers import SyllableTokenizer
+    from training.data import read_corpus
+
+    texts = read_corpus(nsmc_dir / "ratings_test.txt").texts[:2000] + EDGE_TEXTS
+    for max_tokens, spaces in ((150, False), (150, True), (7, True)):
+        tokenizer = SyllableTokenizer(max_tokens=max_tokens, spaces=spaces)
+        for text, columns in zip(texts, tokenizer.columns_many(texts), strict=True):
+            expected = _syllables_one_by_one(text, max_tokens, spaces)
+            assert list(zip(columns.texts, columns.words.tolist())) == expected
+
+
+def test_every_tokenizer_gives_the_same_tokens_in_columns(nsmc_dir):
+    """What a batch reads (`columns_many`, Kiwi's worker threads) is what one message
+    reads (`tokenize`)."""
+    from nlp.tokenizers import MecabTokenizer, SyllableTokenizer
+    from training.data import read_corpus
+
+    texts = read_corpus(nsmc_dir / "ratings_test.txt").texts[:300] + EDGE_TEXTS
+    tokenizers = (
+        SeedTokenizer(),
+        KiwiTokenizer(multi_dict=False),
+        MecabTokenizer(),
+        SyllableTokenizer(spaces=True),
+    )
+    for tokenizer in tokenizers:
+        columns = tokenizer.columns_many(texts)
+        assert [c.tokens() for c in columns] == [tokenizer.tokenize(t) for t in texts]

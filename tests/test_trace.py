@@ -157,3 +157,37 @@ def test_serving_process_never_imports_tensorflow(trained_registry):
     )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result == {"words": len(SENTENCE.split()), "modules": ["onnxruntime"]}
+
+
+def test_a_big_batch_runs_on_both_cores_and_equals_one_thread(trained_model, monkeypatch):
+    """A batch of at least MIN_SPLIT messages is cut in parts traced on the batch pool's
+    threads (nlp.batch_threads); the traces are those of one thread, in order. A live
+    micro-batch stays on the calling thread."""
+    import threading
+
+    from nlp import batch_threads
+
+    texts = [f"{SENTENCE} {n}" if n % 3 else "최고 ㅋㅋ" for n in range(batch_threads.MIN_SPLIT)]
+    texts[5] = ""
+    threads: list[str] = []
+    here = trained_model.trace_batch_here
+
+    def recording(part):
+        threads.append(threading.current_thread().name)
+        return here(part)
+
+    monkeypatch.setattr(trained_model, "trace_batch_here", recording)
+    split = trained_model.trace_batch(texts)
+    assert len(threads) == batch_threads.BATCH_THREADS
+    assert all(name.startswith("batch") for name in threads)
+    alone = here(texts)
+    assert [t.words for t in split] == [t.words for t in alone]
+    np.testing.assert_allclose(
+        [p for t in split for p in t.probabilities],
+        [p for t in alone for p in t.probabilities],
+        atol=1e-6,  # other groups, other summation order
+    )
+    assert split[5].is_empty and split[5].text == ""
+    threads.clear()
+    trained_model.trace_batch(texts[:64])
+    assert threads == [threading.current_thread().name]
