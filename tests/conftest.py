@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.clocks import clock, storage  # noqa: F401  fixtures of the storage tests
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_NSMC = REPO / "tests" / "data" / "nsmc"  # NSMC_DIR overrides it
 

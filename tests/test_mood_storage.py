@@ -3,40 +3,19 @@ added, what the window query returns, and what /forget, /optout and retention re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.mood_words import WordDriver
 from bot.storage import Removed, Storage
+from tests.clocks import T0, FakeClock
 from tests.databases import rows
 
 HOUR = 3600.0
-T0 = 1_700_000_000.0  # 22:13:20 UTC
 HOUR_START = 1_699_999_200.0  # the UTC hour T0 falls in
 
 
 def shown(drivers: tuple[WordDriver, ...]) -> tuple[tuple[str, float, int, int], ...]:
     return tuple((d.word, round(d.effect, 6), d.uses, d.members) for d in drivers)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def storage(database: str, clock: FakeClock) -> AsyncIterator[Storage]:
-    async with await Storage.open(database, clock=clock) as opened:
-        yield opened
 
 
 async def add_dip(storage: Storage, chat: int = -1, at: float = T0) -> None:

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,35 +37,17 @@ from bot.storage import (
 )
 from bot.storage.database import MIGRATIONS_DIR
 from bot.storage.schema import metadata
+from tests.clocks import FakeClock
 from tests.legacy_schema import LEGACY_MIGRATIONS, write_legacy_file
 from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A SQLite file, for what only SQLite has (pragmas, files from before Alembic)."""
     return tmp_path / "bot.sqlite3"
-
-
-@pytest.fixture
-async def storage(database: str, clock: FakeClock) -> AsyncIterator[Storage]:
-    async with await Storage.open(database, clock=clock) as opened:
-        yield opened
 
 
 def _engine(database: str) -> AsyncEngine:

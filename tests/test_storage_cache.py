@@ -10,28 +10,9 @@ import pytest
 
 from bot.storage import Storage
 from bot.storage.cache import CACHED_S, Cached
+from tests.clocks import T0, FakeClock
 
-T0 = 1_700_000_000.0
 CHAT = -100
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def storage(database: str, clock: FakeClock) -> AsyncIterator[Storage]:
-    async with await Storage.open(database, clock=clock) as opened:
-        yield opened
 
 
 @pytest.fixture
