@@ -156,7 +156,24 @@ class KiwiTokenizer:
         }
 
 
-class MecabTokenizer:
+class _ColumnTokenizer:
+    """A tokeniser that builds one message's columns at a time (``_columns``); the
+    Token list and the batch forms follow from it."""
+
+    def _columns(self, text: str) -> TokenColumns:
+        raise NotImplementedError
+
+    def tokenize(self, text: str) -> list[Token]:
+        return self._columns(text).tokens()
+
+    def tokenize_many(self, texts: Sequence[str]) -> list[list[Token]]:
+        return [self.tokenize(text) for text in texts]
+
+    def columns_many(self, texts: Sequence[str]) -> list[TokenColumns]:
+        return [self._columns(text) for text in texts]
+
+
+class MecabTokenizer(_ColumnTokenizer):
     """Korean morphemes from python-mecab-ko (MeCab with the mecab-ko-dic dictionary),
     written ``form/TAG`` like Kiwi's, each filed under the word where it ends.
 
@@ -182,15 +199,6 @@ class MecabTokenizer:
             tagger = MecabTokenizer._local.tagger = mecab.MeCab()._tagger
         return tagger
 
-    def tokenize(self, text: str) -> list[Token]:
-        return self._columns(text).tokens()
-
-    def tokenize_many(self, texts: Sequence[str]) -> list[list[Token]]:
-        return [self.tokenize(text) for text in texts]
-
-    def columns_many(self, texts: Sequence[str]) -> list[TokenColumns]:
-        return [self._columns(text) for text in texts]
-
     def _columns(self, text: str) -> TokenColumns:
         from mecab.utils import create_lattice
 
@@ -211,7 +219,7 @@ class MecabTokenizer:
         return {"name": self.name, "max_tokens": self.max_tokens}
 
 
-class SyllableTokenizer:
+class SyllableTokenizer(_ColumnTokenizer):
     """Every character of every word (lower-cased): Hangul syllables, jamo such as ㅋ and
     ㅠ, letters, digits, punctuation and emoji.
 
@@ -230,15 +238,6 @@ class SyllableTokenizer:
     def __init__(self, max_tokens: int = 150, spaces: bool = False) -> None:
         self.max_tokens = max_tokens
         self.spaces = spaces
-
-    def tokenize(self, text: str) -> list[Token]:
-        return self._columns(text).tokens()
-
-    def tokenize_many(self, texts: Sequence[str]) -> list[list[Token]]:
-        return [self.tokenize(text) for text in texts]
-
-    def columns_many(self, texts: Sequence[str]) -> list[TokenColumns]:
-        return [self._columns(text) for text in texts]
 
     def _columns(self, text: str) -> TokenColumns:
         """The words joined (by a space when `spaces`), so the tokens are the characters of
