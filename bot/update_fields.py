@@ -7,9 +7,13 @@ reports as any internal error, instead of an AttributeError on None somewhere de
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from telegram import CallbackQuery, Chat, Document, Message, Update, User
 
 from bot.identities import sender_id
+
+T = TypeVar("T")
 
 
 class MissingField(RuntimeError):
@@ -21,51 +25,42 @@ class MissingField(RuntimeError):
         self.field = field
 
 
+def _present(value: T | None, field: str, update_id: int | None = None) -> T:
+    if value is None:
+        raise MissingField(field, update_id)
+    return value
+
+
 def message_of(update: Update) -> Message:
     """The message of a message, command or edit handler's update."""
-    if update.effective_message is None:
-        raise MissingField("message", update.update_id)
-    return update.effective_message
+    return _present(update.effective_message, "message", update.update_id)
 
 
 def user_of(update: Update) -> User:
     """The person behind the update (for a message sent as a chat: Telegram's placeholder)."""
-    if update.effective_user is None:
-        raise MissingField("user", update.update_id)
-    return update.effective_user
+    return _present(update.effective_user, "user", update.update_id)
 
 
 def sender_of(update: Update) -> int:
     """Who a message speaks for (bot.identities.sender_id): every message has a sender."""
-    sender = sender_id(update)
-    if sender is None:
-        raise MissingField("sender", update.update_id)
-    return sender
+    return _present(sender_id(update), "sender", update.update_id)
 
 
 def chat_of(update: Update) -> Chat:
     """The chat the update happened in."""
-    if update.effective_chat is None:
-        raise MissingField("chat", update.update_id)
-    return update.effective_chat
+    return _present(update.effective_chat, "chat", update.update_id)
 
 
 def query_of(update: Update) -> CallbackQuery:
     """The button press of a CallbackQueryHandler's update."""
-    if update.callback_query is None:
-        raise MissingField("callback query", update.update_id)
-    return update.callback_query
+    return _present(update.callback_query, "callback query", update.update_id)
 
 
 def text_of(message: Message) -> str:
     """The text of a message that a TEXT or COMMAND filter let through."""
-    if message.text is None:
-        raise MissingField("text")
-    return message.text
+    return _present(message.text, "text")
 
 
 def document_of(message: Message) -> Document:
     """The document of a message that a Document filter let through."""
-    if message.document is None:
-        raise MissingField("document")
-    return message.document
+    return _present(message.document, "document")
