@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from benchmarks.common import rounded
-from benchmarks.compare import MODELS, newest
+from benchmarks.compare import compared_versions
 from benchmarks.trace_bench import _batch_throughput
 from nlp.ensemble import load_model
 from training.data import load_split
@@ -32,11 +32,7 @@ PASSES = 3  # as trace_bench._batch_throughput
 def run(registry: Registry, repeats: int = 3) -> dict[str, float]:
     reviews = load_split("test").texts[:5000]
     figures: dict[str, float] = {}
-    for prefix, config in MODELS:
-        info = newest(registry, config)
-        if info is None:
-            print(f"{prefix}: the registry holds no version of config {config!r}")
-            continue
+    for prefix, info in compared_versions(registry):
         model = load_model(info.path, version=info.name)
         rates, cpu_ms = [], []
         for _ in range(repeats):

@@ -19,6 +19,7 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -47,6 +48,16 @@ def newest(registry: Registry, config: str) -> VersionInfo | None:
         if info.problem is None and not info.is_quick and info.metrics.get("config") == config
     ]
     return found[-1] if found else None
+
+
+def compared_versions(registry: Registry) -> Iterator[tuple[str, VersionInfo]]:
+    """(prefix, version) for each of MODELS the registry holds; says which it lacks."""
+    for prefix, config in MODELS:
+        info = newest(registry, config)
+        if info is None:
+            print(f"{prefix}: the registry holds no version of config {config!r}; not compared")
+            continue
+        yield prefix, info
 
 
 def serving_only(info: VersionInfo, folder: Path) -> Path:
@@ -119,11 +130,7 @@ def figures_for(info: VersionInfo) -> dict[str, float]:
 
 def run(registry: Registry) -> dict[str, float]:
     result: dict[str, float] = {}
-    for prefix, config in MODELS:
-        info = newest(registry, config)
-        if info is None:
-            print(f"{prefix}: the registry holds no version of config {config!r}; not compared")
-            continue
+    for prefix, info in compared_versions(registry):
         print(f"{prefix}: {info.name}")
         figures = figures_for(info)
         print(f"{prefix}: " + ", ".join(f"{k} {v:.3f}" for k, v in rounded(figures).items()))
