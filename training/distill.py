@@ -38,6 +38,10 @@ class DistillPlan:
     middle_reviews: int = 0  # reviews rated 5-8, taken by a fixed hash of their id
     any_reviews: int = 0  # reviews of any rating, by the same hash
     chat_utterances: bool = False  # the Q column of Chatbot_data
+    # How much of the teacher's P(positive) goes into the target of every labelled training
+    # row (0: its 0/1 label as it is). A star or a vote says "positive"; the teacher says how
+    # sure anyone could be, which is what a small student can learn most from.
+    labelled_weight: float = 0.0
 
 
 NO_DISTILLATION = DistillPlan("none")
@@ -46,8 +50,12 @@ REVIEWS_AND_CHAT = DistillPlan("reviews+chat", middle_reviews=80_000, chat_utter
 # 200,000 extra reviews of every rating (the labelled ones included: a probability says
 # more than a star), and of the chat utterances.
 STUDENT_PLAN = DistillPlan("student", any_reviews=200_000, chat_utterances=True)
+# The same, every labelled row's target halfway to the teacher's probability.
+STUDENT_SOFT_PLAN = DistillPlan(
+    "student+soft", any_reviews=200_000, chat_utterances=True, labelled_weight=0.5
+)
 PLANS: dict[str, DistillPlan] = {
-    plan.name: plan for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT, STUDENT_PLAN)
+    plan.name: plan for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT, STUDENT_PLAN, STUDENT_SOFT_PLAN)
 }
 # What `python -m training.train --config NAME` distils by default: the default ensemble
 # learns from its own teacher (docs/results.md, "More data"), the student from the served
@@ -115,6 +123,19 @@ def reviews_by_hash(path: Path, count: int, ratings: range) -> list[str]:
 def chat_utterances(path: Path) -> list[str]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [row["Q"] for row in csv.DictReader(handle) if row.get("Q")]
+
+
+def blended_labels(
+    teacher: Servable, texts: Sequence[str], labels: Sequence[float], weight: float, progress: bool
+) -> list[float]:
+    """Each label moved `weight` of the way to the teacher's probability for its text; a
+    text the teacher cannot read keeps its label."""
+    soft = teacher_labels(teacher, texts, progress)
+    by_text = dict(zip(soft.texts, soft.probabilities, strict=True))
+    return [
+        round((1 - weight) * label + weight * by_text[text], 4) if text in by_text else label
+        for text, label in zip(texts, labels, strict=True)
+    ]
 
 
 def teacher_labels(teacher: Servable, texts: Sequence[str], progress: bool = True) -> SoftRows:

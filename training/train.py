@@ -10,6 +10,7 @@ test file is only read once, after training, to report the version's accuracy.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -44,6 +45,7 @@ from training.distill import (
     NO_DISTILLATION,
     PLANS,
     DistillPlan,
+    blended_labels,
     teacher_labels,
     unlabelled_texts,
 )
@@ -76,6 +78,9 @@ class TrainingRequest:
     seed: int = 42
     extra_texts: Sequence[str] = ()  # e.g. users' corrections, added to the training part
     extra_labels: Sequence[float] = ()  # 0/1, or a teacher's P(positive) (training.distill)
+    # What the training file's rows are fitted to when not their 0/1 labels (a blend with a
+    # teacher's probabilities, training.distill.blended_labels); validation reads the labels.
+    train_targets: Sequence[float] | None = None
     base: Servable | None = None  # fine-tune from these weights and vocabularies
     learning_rate: float | None = None  # None: the configuration's own
     note: dict[str, Any] = field(default_factory=dict)
@@ -94,7 +99,14 @@ class TrainingRequest:
             "seed": self.seed,
             "holdout": self.holdout,
         }
+        if self.train_targets is not None:
+            parts["targets"] = hashlib.sha256(str(list(self.train_targets)).encode()).hexdigest()
         return run_key(parts, self.extra_texts, self.extra_labels)
+
+    def targets(self) -> np.ndarray:
+        """The training file's rows as they are fitted, every row (index with `rows()`)."""
+        chosen = self.train.labels if self.train_targets is None else self.train_targets
+        return np.asarray(chosen, dtype=np.float32)
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Training and validation rows of `train`; no validation rows without a holdout."""
@@ -227,11 +239,11 @@ def _fit_ngram(
     from training.ngram_fit import fit_ngram_model
 
     train_rows, val_rows = request.rows()
-    texts, labels = request.train.texts, request.train.labels
+    texts, labels, targets = request.train.texts, request.train.labels, request.targets()
     model, history = fit_ngram_model(
         config,
         [texts[i] for i in train_rows] + list(request.extra_texts),
-        [labels[i] for i in train_rows] + list(request.extra_labels),
+        [float(targets[i]) for i in train_rows] + list(request.extra_labels),
         ([texts[i] for i in val_rows], [labels[i] for i in val_rows]),
         name,
         request.progress,
@@ -302,7 +314,7 @@ def _fit(
     labels = np.asarray(request.train.labels)
     train_rows, val_rows = request.rows()
     train_tokens = [tokens[i] for i in train_rows]
-    train_labels = labels[train_rows]
+    train_labels = request.targets()[train_rows]
     if request.extra_texts:
         train_tokens += tokenize_texts(tokenizer, request.extra_texts, "tokenise extra")
         train_labels = np.concatenate([train_labels, np.asarray(request.extra_labels)])
@@ -545,7 +557,10 @@ def _teacher(
 def distilled(
     request: TrainingRequest, plan: DistillPlan, teacher: Servable, texts: list[str]
 ) -> TrainingRequest:
-    """`request` plus `texts` with the teacher's probabilities as their labels."""
+    """`request` plus `texts` with the teacher's probabilities as their labels, and its
+    labelled rows blended with them where the plan says so."""
+    if plan.labelled_weight:
+        request = _blended(request, teacher, plan.labelled_weight)
     soft = teacher_labels(teacher, texts, request.progress)
     note = dict(request.note)
     note["data"] = {
@@ -555,6 +570,7 @@ def distilled(
             "teacher": teacher.version,
             "rows": len(soft.texts),
             "mean_probability": round(float(np.mean(soft.probabilities or [0.5])), 4),
+            "labelled_weight": plan.labelled_weight,
         },
     }
     return replace(
@@ -563,6 +579,25 @@ def distilled(
         extra_labels=[*request.extra_labels, *soft.probabilities],
         note=note,
     )
+
+
+def _blended(request: TrainingRequest, teacher: Servable, weight: float) -> TrainingRequest:
+    """The training rows' and the extra rows' labels moved towards the teacher's view;
+    validation rows are left out (the teacher is not asked about them) and keep theirs."""
+    train_rows, _ = request.rows()
+    texts = [request.train.texts[i] for i in train_rows]
+    labels = [float(request.train.labels[i]) for i in train_rows]
+    blended = blended_labels(
+        teacher,
+        [*texts, *request.extra_texts],
+        [*labels, *request.extra_labels],
+        weight,
+        request.progress,
+    )
+    targets = [float(label) for label in request.train.labels]
+    for row, target in zip(train_rows, blended[: len(texts)], strict=True):
+        targets[row] = target
+    return replace(request, train_targets=targets, extra_labels=blended[len(texts) :])
 
 
 def _epoch_events(emit: Emit | None, config: AnyConfig) -> EpochCallback | None:
