@@ -14,11 +14,14 @@ in benchmarks/chat/ (see its README); every retrain goes through the real comman
    of other users change, before retraining (the overlay) and after it? And when the
    same 50 arrive in a batch with 20 honest users' corrections?
 
-Prints each figure as it goes and ends with one JSON line.
+Prints each figure as it goes, and each retrain's progress events with the seconds since
+its process started; ends with one JSON line. `--stages 1` runs only the first (a few
+minutes), `--stages 1,3` the first and the third.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -32,7 +35,7 @@ from benchmarks.common import rounded
 from bot.overlay import CorrectionOverlay, Vote
 from nlp.ensemble import Servable
 from training.data import Corpus, load_split, read_corpus
-from training.protocol import RetrainResult
+from training.protocol import ProgressEvent, RetrainResult
 from training.recipe import RetrainRecipe
 from training.registry import Registry
 from training.trust import CorrectionRow, write_rows
@@ -63,11 +66,27 @@ def run_retrain(registry: Path, rows: list[CorrectionRow], scratch: Path) -> Ret
         "--out-result",
         str(out),
     ]
-    subprocess.run(command, check=False, stdout=subprocess.DEVNULL)
+    started = time.monotonic()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            event = ProgressEvent.from_json(line)
+            if event is not None:
+                print(f"  {time.monotonic() - started:6.1f} s  {_describe(event)}", flush=True)
     result = RetrainResult.read(out)
     if result is None:
         raise RuntimeError("the retraining process wrote no result")
     return result
+
+
+def _describe(event: ProgressEvent) -> str:
+    """One line per progress event: where the retrain's seconds go."""
+    parts = [event.kind.value, event.stage.value if event.stage else "", event.job or ""]
+    if event.member_name:
+        parts.append(f"member {event.member}/{event.members} {event.member_name}")
+    if event.status:
+        parts.append(event.status)
+    return " ".join(part for part in parts if part)
 
 
 class Loop:
@@ -249,17 +268,42 @@ class Loop:
             self.registry.discard(result.candidate_version)
 
 
-def main() -> int:
+STAGES = 4
+
+
+def _stages(argv: list[str] | None) -> set[int]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.loop_bench")
+    parser.add_argument(
+        "--stages",
+        default=",".join(str(n) for n in range(1, STAGES + 1)),
+        help="which stages to run, e.g. 1 or 1,3 (default: all four)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        chosen = {int(part) for part in args.stages.split(",") if part.strip()}
+    except ValueError:
+        parser.error(f"--stages takes numbers from 1 to {STAGES}, not {args.stages!r}")
+    if not chosen or not chosen <= set(range(1, STAGES + 1)):
+        parser.error(f"--stages takes numbers from 1 to {STAGES}, not {args.stages!r}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    stages = _stages(argv)
     registry = Registry.from_env()
     with tempfile.TemporaryDirectory(prefix="loop-bench-") as scratch:
         loop = Loop(registry.root, Path(scratch))
         print(f"learning loop on model {loop.base.version}")
         loop.baseline()
-        loop.twenty_users()
-        loop.curve()
-        loop.thousand()
-        loop.poisoning()
-        loop.poisoning_among_honest_users()
+        if 1 in stages:
+            loop.twenty_users()
+        if 2 in stages:
+            loop.curve()
+        if 3 in stages:
+            loop.thousand()
+        if 4 in stages:
+            loop.poisoning()
+            loop.poisoning_among_honest_users()
         figures = dict(loop.figures)
     print(json.dumps(rounded({k: v for k, v in figures.items() if not isinstance(v, str)})))
     return 0
