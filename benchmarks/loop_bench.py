@@ -4,7 +4,8 @@ Simulated users correct the current model's verdicts on the hand-written chat me
 in benchmarks/chat/ (see its README); every retrain goes through the real command line,
 `python -m training.retrain`, against a copy of the registry (CURRENT is never moved).
 
-1. Twenty users each correct one wrong verdict of the "corrected" half: is the candidate
+1. Twenty users each correct one wrong verdict of the "corrected" half (then of
+   chat_dev.txt, for a model right on all but a few of the half): is the candidate
    accepted, does it answer them as corrected, do the "unseen" half and NSMC change?
 2. A learning curve: accuracy on the unseen half after 0, 25, 50, 100 and all labelled
    messages of the corrected half (each labelled by a different user; a message the
@@ -14,17 +15,21 @@ in benchmarks/chat/ (see its README); every retrain goes through the real comman
    of other users change, before retraining (the overlay) and after it? And when the
    same 50 arrive in a batch with 20 honest users' corrections?
 
-Prints each figure as it goes and ends with one JSON line.
+Prints each figure as it goes, and each retrain's progress events with the seconds since
+its process started; ends with one JSON line. `--stages 1` runs only the first (a few
+minutes), `--stages 1,3` the first and the third.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,7 @@ from benchmarks.common import rounded
 from bot.overlay import CorrectionOverlay, Vote
 from nlp.ensemble import Servable
 from training.data import Corpus, load_split, read_corpus
-from training.protocol import RetrainResult
+from training.protocol import ProgressEvent, RetrainResult
 from training.recipe import RetrainRecipe
 from training.registry import Registry
 from training.trust import CorrectionRow, write_rows
@@ -42,6 +47,16 @@ CANARY = Path(__file__).resolve().parents[1] / "training" / "canary.tsv"
 CURVE = (25, 50, 100, 1_000)  # 1,000: every message of the corrected half
 NSMC_ROWS = 10_000  # from the end of the test file: the gate reads its head
 POISON_ROWS = 50
+TWENTY = 20  # users who each correct one wrong verdict
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """Messages the model gets wrong, with their right labels."""
+
+    texts: list[str]
+    labels: list[int]
+    from_dev: int  # how many of them come from chat_dev.txt
 
 
 def accuracy(model: Servable, data: Corpus) -> float:
@@ -63,11 +78,27 @@ def run_retrain(registry: Path, rows: list[CorrectionRow], scratch: Path) -> Ret
         "--out-result",
         str(out),
     ]
-    subprocess.run(command, check=False, stdout=subprocess.DEVNULL)
+    started = time.monotonic()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            event = ProgressEvent.from_json(line)
+            if event is not None:
+                print(f"  {time.monotonic() - started:6.1f} s  {_describe(event)}", flush=True)
     result = RetrainResult.read(out)
     if result is None:
         raise RuntimeError("the retraining process wrote no result")
     return result
+
+
+def _describe(event: ProgressEvent) -> str:
+    """One line per progress event: where the retrain's seconds go."""
+    parts = [event.kind.value, event.stage.value if event.stage else "", event.job or ""]
+    if event.member_name:
+        parts.append(f"member {event.member}/{event.members} {event.member_name}")
+    if event.status:
+        parts.append(event.status)
+    return " ".join(part for part in parts if part)
 
 
 class Loop:
@@ -79,6 +110,7 @@ class Loop:
         self.base = self.registry.load_current()
         self.corrected = read_corpus(CHAT / "chat_corrected.txt")
         self.unseen = read_corpus(CHAT / "chat_unseen.txt")
+        self.dev = read_corpus(CHAT / "chat_dev.txt")
         test = load_split("test")
         self.nsmc = Corpus(
             test.texts[-NSMC_ROWS:], test.labels[-NSMC_ROWS:], 0, test.source, test.sha256
@@ -102,23 +134,21 @@ class Loop:
         self.record("nsmc_accuracy_before", accuracy(self.base, self.nsmc))
 
     def twenty_users(self) -> None:
-        wrong = [
-            i for i, label in enumerate(self.base_verdicts) if label != self.corrected.labels[i]
+        wrong = self._wrong_verdicts(TWENTY)
+        self.record("retrain_20_from_chat_dev", wrong.from_dev)
+        rows = [
+            CorrectionRow(k + 1, text, label, 1_000 + k, float(k))
+            for k, (text, label) in enumerate(zip(wrong.texts, wrong.labels, strict=True))
         ]
-        chosen = wrong[:20]
-        rows = [self._row(k, i, user=1_000 + k) for k, i in enumerate(chosen)]
         started = time.monotonic()
         result = run_retrain(self.root, rows, self.scratch)
         self.record("retrain_20_seconds", time.monotonic() - started)
         self.record("retrain_20_accepted", int(result.accepted))
         self._print_checks(result)
         model = self.candidate(result)
-        texts = [self.corrected.texts[i] for i in chosen]
-        learned = [t.label for t in model.trace_batch(texts)]
-        hits = sum(
-            label == self.corrected.labels[i] for label, i in zip(learned, chosen, strict=True)
-        )
-        self.record("retrain_20_corrected_share", hits / len(chosen))
+        learned = [t.label for t in model.trace_batch(list(wrong.texts))]
+        hits = sum(label == y for label, y in zip(learned, wrong.labels, strict=True))
+        self.record("retrain_20_corrected_share", hits / len(wrong.texts))
         self.record("retrain_20_chat_unseen_accuracy", accuracy(model, self.unseen))
         self.record("retrain_20_nsmc_accuracy", accuracy(model, self.nsmc))
         nsmc_change = (
@@ -187,8 +217,11 @@ class Loop:
     def poisoning_among_honest_users(self) -> None:
         """The same 50 rows in one batch with 20 honest users' corrections."""
         rows, probe = self._poison_rows(666)
-        wrong = [i for i, y in enumerate(self.base_verdicts) if y != self.corrected.labels[i]]
-        honest = [self._row(1_000 + k, i, user=1_000 + k) for k, i in enumerate(wrong[:20])]
+        wrong = self._wrong_verdicts(TWENTY)
+        honest = [
+            CorrectionRow(1_001 + k, text, label, 1_000 + k, float(1_000 + k))
+            for k, (text, label) in enumerate(zip(wrong.texts, wrong.labels, strict=True))
+        ]
         before = [t.label for t in self.base.trace_batch(probe)]
         result = run_retrain(self.root, rows + honest, self.scratch)
         self._print_checks(result)
@@ -226,6 +259,26 @@ class Loop:
         )
         self._discard(result)
 
+    def _wrong_verdicts(self, count: int) -> Wrong:
+        """`count` messages the model gets wrong, with their right labels: the corrected
+        half's first, then, for a model right on nearly all of them, chat_dev.txt's (the
+        other file of the chat development set; chat_unseen.txt is never corrected)."""
+        texts: list[str] = []
+        labels: list[int] = []
+        for data in (self.corrected, self.dev):
+            verdicts = (
+                self.base_verdicts
+                if data is self.corrected
+                else [t.label for t in self.base.trace_batch(data.texts)]
+            )
+            for text, verdict, label in zip(data.texts, verdicts, data.labels, strict=True):
+                if verdict != label and len(texts) < count:
+                    texts.append(text)
+                    labels.append(label)
+            if data is self.corrected:
+                from_corrected = len(texts)
+        return Wrong(texts, labels, len(texts) - from_corrected)
+
     @staticmethod
     def _print_checks(result: RetrainResult) -> None:
         print(
@@ -249,17 +302,42 @@ class Loop:
             self.registry.discard(result.candidate_version)
 
 
-def main() -> int:
+STAGES = 4
+
+
+def _stages(argv: list[str] | None) -> set[int]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.loop_bench")
+    parser.add_argument(
+        "--stages",
+        default=",".join(str(n) for n in range(1, STAGES + 1)),
+        help="which stages to run, e.g. 1 or 1,3 (default: all four)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        chosen = {int(part) for part in args.stages.split(",") if part.strip()}
+    except ValueError:
+        parser.error(f"--stages takes numbers from 1 to {STAGES}, not {args.stages!r}")
+    if not chosen or not chosen <= set(range(1, STAGES + 1)):
+        parser.error(f"--stages takes numbers from 1 to {STAGES}, not {args.stages!r}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    stages = _stages(argv)
     registry = Registry.from_env()
     with tempfile.TemporaryDirectory(prefix="loop-bench-") as scratch:
         loop = Loop(registry.root, Path(scratch))
         print(f"learning loop on model {loop.base.version}")
         loop.baseline()
-        loop.twenty_users()
-        loop.curve()
-        loop.thousand()
-        loop.poisoning()
-        loop.poisoning_among_honest_users()
+        if 1 in stages:
+            loop.twenty_users()
+        if 2 in stages:
+            loop.curve()
+        if 3 in stages:
+            loop.thousand()
+        if 4 in stages:
+            loop.poisoning()
+            loop.poisoning_among_honest_users()
         figures = dict(loop.figures)
     print(json.dumps(rounded({k: v for k, v in figures.items() if not isinstance(v, str)})))
     return 0

@@ -178,21 +178,36 @@ def _mixed_batches(
     seed: int,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """`steps` padded batches, `correction_share` of each drawn from the corrections (with
-    replacement, so a few are seen many times) and the rest walking through the replay."""
+    replacement, so a few are seen many times) and the rest a group of replay reviews of
+    about the same length (`_replay_groups`), the groups in a new random order every pass."""
     rng = np.random.default_rng(seed)
     per_batch = max(1, round(rules.batch_size * rules.correction_share))
-    replay_order = rng.permutation(len(replay_ids))
-    cursor = 0
+    groups = _replay_groups(replay_ids, rules.batch_size - per_batch, rng)
+    order: list[int] = []
     batches = []
     for _ in range(steps):
-        take = rules.batch_size - per_batch
-        rows = np.take(replay_order, range(cursor, cursor + take), mode="wrap")
-        cursor += take
+        if not order:
+            order = list(rng.permutation(len(groups)))
+        rows = groups[order.pop()]
         chosen = rng.integers(0, len(correction_ids), per_batch)
         id_lists = [replay_ids[i] for i in rows] + [correction_ids[i] for i in chosen]
         labels = np.concatenate([replay_labels[rows], correction_labels[chosen]])
         batches.append((_pad(id_lists), labels.astype(np.int32)))
     return batches
+
+
+def _replay_groups(
+    replay_ids: list[list[int]], size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The replay cut into groups of `size` reviews of about the same length. A batch is
+    padded to its longest row and a recurrent step costs the same for padding as for a
+    token: random groups of 48 NSMC reviews pad to ~136 syllables where the mean review
+    has 35, so length groups make a step about three times cheaper; every review is still
+    replayed once a pass. Ties in length are broken at random; groups differ in size by one
+    at most."""
+    lengths = np.asarray([len(ids) for ids in replay_ids], dtype=np.float64)
+    order = np.lexsort((rng.random(len(lengths)), lengths))
+    return list(np.array_split(order, max(1, -(-len(order) // size))))
 
 
 def _pad(id_lists: Sequence[Sequence[int]]) -> np.ndarray:

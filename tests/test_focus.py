@@ -1,0 +1,64 @@
+"""The focused fine-tune's batches (training/focus.py): the replay in groups of about the
+same length, so a batch pads little, with the corrections' share kept in every batch."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from training.focus import _mixed_batches, _replay_groups
+from training.recipe import FocusRules
+
+CORRECTION = 7  # the token id the corrections are made of, to tell their rows apart
+
+
+def _replay(count: int, seed: int = 0) -> list[list[int]]:
+    """Review-like lengths: most short, a long tail up to 140 tokens."""
+    lengths = np.random.default_rng(seed).geometric(1 / 35, count).clip(1, 140)
+    return [[1 + row % 5] * int(length) for row, length in enumerate(lengths)]
+
+
+def test_every_replay_row_is_in_one_group_and_groups_hold_similar_lengths() -> None:
+    replay = _replay(1_000)
+    groups = _replay_groups(replay, 48, np.random.default_rng(1))
+    rows = np.concatenate(groups)
+    assert sorted(rows.tolist()) == list(range(1_000))
+    assert {len(group) for group in groups} <= {47, 48}
+    lengths = [[len(replay[i]) for i in group] for group in groups]
+    for shorter, longer in itertools.pairwise(lengths):
+        assert max(shorter) <= min(longer)
+
+
+def test_batches_keep_the_correction_share_and_pad_far_less_than_random_rows() -> None:
+    replay = _replay(4_000)
+    labels = np.arange(4_000, dtype=np.int32) % 2
+    corrections = [[CORRECTION] * 6, [CORRECTION] * 9]
+    rules = FocusRules()
+    per_batch = round(rules.batch_size * rules.correction_share)
+    batches = _mixed_batches(replay, labels, corrections, np.array([1, 0]), rules, 120, 42)
+
+    assert len(batches) == 120
+    for matrix, batch_labels in batches:
+        assert matrix.shape[0] == len(batch_labels)
+        assert rules.batch_size - 1 <= len(batch_labels) <= rules.batch_size  # groups: ±1
+        assert matrix.shape[1] % 8 == 0
+        assert int((matrix[:, 0] == CORRECTION).sum()) == per_batch
+    mean_width = np.mean([matrix.shape[1] for matrix, _ in batches])
+    rng = np.random.default_rng(3)
+    random_widths = [
+        max(len(replay[i]) for i in rng.choice(4_000, rules.batch_size - per_batch))
+        for _ in range(120)
+    ]
+    assert mean_width < 0.6 * np.mean(random_widths)
+
+
+def test_a_pass_replays_every_group_before_any_group_comes_again() -> None:
+    replay = [[1] * (1 + row % 50) for row in range(480)]  # 10 groups of 48
+    batches = _mixed_batches(
+        replay, np.zeros(480, np.int32), [[CORRECTION]], np.array([1]), FocusRules(), 10, 0
+    )
+    widths = sorted(matrix.shape[1] for matrix, _ in batches)
+    groups = _replay_groups(replay, 48, np.random.default_rng(0))
+    expected = sorted(-(-max(len(replay[i]) for i in g) // 8) * 8 for g in groups)
+    assert widths == expected
