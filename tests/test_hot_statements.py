@@ -9,6 +9,8 @@ thread (``Database.write_sql``)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import event
 
@@ -129,3 +131,47 @@ async def test_sqlite_takes_one_trip_per_private_message_transaction(
         [(verdicts,)] = await storage._fetch("SELECT COUNT(*) FROM verdicts")
     assert verdicts == MESSAGES
     assert trips == ["_transaction"] * 3 * MESSAGES
+
+
+async def test_group_messages_scored_together_share_one_transaction(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The messages of one poll are traced in one batch, so their scores arrive together:
+    one commit for all of them, each with its own answer and its update marked handled."""
+    commits: list[object] = []
+    async with await Storage.open(database) as storage:
+        for i in range(MESSAGES):
+            assert await storage.inbox.receive(i, "{}")
+        engine = storage._db.engine.sync_engine
+
+        def on_commit(connection) -> None:  # PostgreSQL's (SQLAlchemy's) commits
+            commits.append(connection)
+
+        event.listen(engine, "commit", on_commit)
+        original = sqlite_thread.Connection._execute
+
+        async def counted(self, fn, *args, **kwargs):
+            commits.append(fn)  # SQLite's: each write transaction is one trip
+            return await original(self, fn, *args, **kwargs)
+
+        monkeypatch.setattr(sqlite_thread.Connection, "_execute", counted)
+        steps = [("좋다", 0.1)]
+        added = await asyncio.gather(
+            *(
+                # the last message is the first one again: not counted twice
+                storage.mood.add_score(
+                    -1, 7, 0.6, "v1", 1e9 + i, None, i % (MESSAGES - 1), steps=steps, update_id=i
+                )
+                for i in range(MESSAGES)
+            )
+        )
+        for i in range(MESSAGES):
+            await storage.inbox.handled(i)  # committed with the scores already
+        monkeypatch.undo()
+        event.remove(engine, "commit", on_commit)
+        assert added == [True] * (MESSAGES - 1) + [False]
+        assert len(commits) == 1
+        assert await storage.inbox.count_unhandled() == 0
+        [(scores,)] = await storage._fetch("SELECT COUNT(*) FROM mood_scores")
+        [(uses,)] = await storage._fetch("SELECT SUM(uses) FROM mood_words")
+    assert (scores, uses) == (MESSAGES - 1, MESSAGES - 1)
