@@ -173,7 +173,7 @@ def build_application(runtime: Runtime) -> Application:
         get_updates_request=AiohttpRequest(),
         rate_limiter=PatientRateLimiter(overall_max_rate=settings.outgoing_per_second_here),
         inbox=inbox,
-        pacer=PollPacer(settings.poll_interval),
+        pacer=PollPacer(0.0 if settings.webhook_url else settings.poll_interval),
     )
     application = (
         Application.builder()

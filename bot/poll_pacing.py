@@ -50,7 +50,7 @@ class PollPacer:
 
     def sending_to(self, chat_id: object) -> None:
         """The bot is sending something to ``chat_id`` (an id, or a @username)."""
-        if isinstance(chat_id, int) and len(self._answered) < _ANSWERED_KEPT:
+        if self.longest and isinstance(chat_id, int) and len(self._answered) < _ANSWERED_KEPT:
             self._answered.add(chat_id)
 
     def polled(self, updates: object) -> None:
