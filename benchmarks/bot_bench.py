@@ -2,12 +2,20 @@
 
 The bot runs as its own process (`python -m bot`), exactly as deployed, against the fake
 Bot API server from the test suite, which also checks every request the bot makes.
+
+    python -m benchmarks.bot_bench --registry DIR [--beside-group RATE]
+
+runs only the round trip of a one-message-at-a-time conversation (the first figure of
+`make bench`), on a fresh bot; with ``--beside-group``, while a group sends RATE messages
+a second (what a busy bot's poll pacing costs a conversation).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -18,9 +26,10 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import percentiles_ms
+from benchmarks.common import percentiles_ms, rounded
 from tests.e2e import telegram_env
 from tests.fake_telegram import running_fake_telegram
+from training.registry import Registry
 
 ROUND_TRIPS = 200
 LOAD_RATE = int(os.environ.get("BENCH_LOAD_RATE", "200"))  # messages per second
@@ -123,6 +132,29 @@ async def _round_trips(tg) -> list[float]:
     return clock.latencies
 
 
+async def _round_trips_beside_group(tg, rate: float) -> list[float]:
+    """``_round_trips`` while 50 members of a group (read by the bot, scored, no reply)
+    send ``rate`` messages a second, from 2 s before until the conversation ends."""
+    members = [tg.create_user(f"g{i}") for i in range(50)]
+    group = tg.group_chat("벤치 모임", members, admins=members[:1], bot_is_admin=True)
+    done = asyncio.Event()
+
+    async def stream() -> None:
+        started, index = time.perf_counter(), 0
+        while not done.is_set():
+            tg.send_text(group, members[index % len(members)], REVIEWS[index % len(REVIEWS)])
+            index += 1
+            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+
+    streaming = asyncio.create_task(stream())
+    await asyncio.sleep(2)  # the bot sees a busy chat before the conversation starts
+    try:
+        return await _round_trips(tg)
+    finally:
+        done.set()
+        await streaming
+
+
 async def load(
     tg, rate: float = LOAD_RATE, seconds: float = LOAD_SECONDS, prefix: str = "u"
 ) -> tuple[int, int, float]:
@@ -211,3 +243,33 @@ def run(registry_root: Path) -> dict[str, float]:
         f"{figures['many_users_rss_after_mb']:.0f} MB after"
     )
     return figures
+
+
+async def _round_trips_alone(registry_root: Path, beside_group: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as scratch:
+        async with running_fake_telegram() as tg:
+            process = await start_bot(tg, registry_root, Path(scratch))
+            try:
+                if beside_group:
+                    latencies = await _round_trips_beside_group(tg, beside_group)
+                else:
+                    latencies = await _round_trips(tg)
+            finally:
+                process.terminate()
+                await asyncio.to_thread(process.wait, 60)
+    p50, p99 = percentiles_ms(latencies)
+    return {"roundtrip_p50_ms": p50, "roundtrip_p99_ms": p99}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bot_bench", description=__doc__)
+    parser.add_argument("--registry", type=Path, default=None, help="default: MODEL_REGISTRY")
+    parser.add_argument("--beside-group", type=float, default=0.0, metavar="RATE")
+    args = parser.parse_args(argv)
+    root = args.registry or Registry.from_env().root
+    print(json.dumps(rounded(asyncio.run(_round_trips_alone(root, args.beside_group)))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

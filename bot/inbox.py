@@ -32,9 +32,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from telegram import Bot, Update
+from telegram._utils.types import JSONDict
 from telegram.ext import Application, ExtBot
 
 from bot.metrics import Metrics
+from bot.poll_pacing import PollPacer
 from bot.storage import DatabaseUnavailable, StorageError, UpdateInbox
 
 log = logging.getLogger(__name__)
@@ -162,12 +164,15 @@ class InboxQueue(asyncio.Queue):
 
 class InboxBot(ExtBot):
     """Confirms a batch of updates to Telegram (the next getUpdates) only once the inbox
-    holds all of it."""
+    holds all of it, and polls no sooner than ``pacer`` says (`bot.poll_pacing`)."""
 
-    __slots__ = ("_inbox",)
+    __slots__ = ("_inbox", "_pacer")
 
-    def __init__(self, *args: Any, inbox: InboxQueue, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, inbox: InboxQueue, pacer: PollPacer | None = None, **kwargs: Any
+    ) -> None:
         self._inbox = inbox  # before Bot.__init__ freezes the object
+        self._pacer = pacer or PollPacer(0.0)
         super().__init__(*args, **kwargs)
 
     async def initialize(self) -> None:
@@ -181,10 +186,13 @@ class InboxBot(ExtBot):
             self._requests_initialized = False
             raise
 
-    async def _do_post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
-        result = await super()._do_post(endpoint, *args, **kwargs)
+    async def _do_post(self, endpoint: str, data: JSONDict, **kwargs: Any) -> Any:
+        if endpoint != "getUpdates":
+            self._pacer.sending_to(data.get("chat_id"))
+        result = await super()._do_post(endpoint, data, **kwargs)
         if endpoint == "getUpdates":
             self._inbox.received(result)
+            self._pacer.polled(result)
         if self._inbox.metrics is not None:  # counted once Telegram has taken it
             self._inbox.metrics.answered(endpoint)
         return result
@@ -192,6 +200,9 @@ class InboxBot(ExtBot):
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         await self._inbox.settled()
         await self._inbox.wait_for_room()
+        delay = self._pacer.delay()
+        if delay:
+            await asyncio.sleep(delay)
         return await super().get_updates(*args, **kwargs)
 
 

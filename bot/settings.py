@@ -104,7 +104,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MOOD_MIN_MEMBERS", "3"),
     Variable("DEMO_CACHE_DIR", "var/demos"),
     Variable("POLL_TIMEOUT", "30"),
-    Variable("POLL_INTERVAL", "0.01"),
+    Variable("POLL_INTERVAL", "0.05"),
     Variable("OUTGOING_PER_SECOND", "30"),
     Variable("HTTP_CONNECTIONS", "16"),
     Variable("DB_BUSY_TIMEOUT", "5"),

@@ -9,7 +9,9 @@ from pathlib import Path
 from telegram import Update
 
 from bot.inbox import InboxBot, InboxQueue
+from bot.poll_pacing import PollPacer
 from bot.storage import Storage
+from tests.clocks import FakeClock
 from tests.databases import rows
 
 
@@ -52,4 +54,36 @@ async def test_an_update_not_polled_is_kept_from_its_object(tg, tmp_path: Path) 
             assert json.loads(payload) == update.to_dict()
             assert Update.de_json(json.loads(payload), bot) == update
         finally:
+            await bot.shutdown()
+
+
+async def test_the_bot_tells_its_pacer_of_each_poll_and_each_chat_it_sends_to(
+    tg, tmp_path: Path
+) -> None:
+    """What `bot.poll_pacing` decides from: a poll's updates as the Bot API sent them, and
+    the chats sent to since the poll before."""
+    clock = FakeClock()
+    pacer = PollPacer(60.0, clock)  # a wait of a minute pays at any rate
+    user, other = tg.create_user("민지"), tg.create_user("서준")
+    chat = tg.private_chat(user)
+    async with await Storage.open(tmp_path / "bot.sqlite3") as storage:
+        inbox = InboxQueue(deferred=True)
+        inbox.store = storage.inbox
+        bot = InboxBot(tg.token, base_url=tg.base_url, inbox=inbox, pacer=pacer)
+        await bot.initialize()
+        try:
+            tg.send_text(chat, user, "배우 연기가 정말 좋았어요")
+            (first,) = await bot.get_updates(timeout=0)
+            assert pacer.delay() == 60.0  # someone wrote, nobody has been answered
+            await bot.send_message(chat.id, "답장")
+            clock.now += 60.0
+            tg.send_text(chat, user, "그럼 이건요?")
+            (update,) = await bot.get_updates(timeout=0, offset=first.update_id + 1)
+            assert update.effective_chat is not None and update.effective_chat.id == chat.id
+            assert pacer.delay() == 0.0  # a conversation: its next message comes at once
+            tg.send_text(tg.private_chat(other), other, "감동 그 자체")
+            assert len(await bot.get_updates(timeout=0, offset=update.update_id + 1)) == 1
+            assert pacer.delay() == 60.0
+        finally:
+            await inbox.settled()
             await bot.shutdown()

@@ -492,6 +492,29 @@ async def test_verdicts_arriving_together_share_a_commit_and_all_persist(databas
     ]
 
 
+async def test_a_verdict_id_taken_already_rolls_back_and_retries_with_a_fresh_one(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids are random: a collision (1 in 2**62) must cost a retry, never the verdict."""
+    from bot.storage import verdicts as verdicts_module
+
+    async def remember(user_id: int) -> int:
+        return await storage.verdicts.remember_verdict(
+            chat_id=user_id, message_id=1, text="좋아요", predicted_label=1, probability=0.9,
+            model_version="m1", user_id=user_id,
+        )  # fmt: skip
+
+    taken = await remember(1)
+    drawn = iter([taken, taken + 1])
+    monkeypatch.setattr(verdicts_module.secrets, "randbits", lambda bits: next(drawn))
+    fresh = await remember(2)
+    assert fresh == taken + 1
+    first = await storage.verdicts.get_verdict(taken)
+    second = await storage.verdicts.get_verdict(fresh)
+    assert first is not None and (first.chat_id, first.user_id) == (1, 1)
+    assert second is not None and (second.chat_id, second.user_id) == (2, 2)
+
+
 class HeldCommit:
     """A commit that waits for the test to let it finish, so rows submitted meanwhile
     arrive while it runs, by construction rather than by timing."""

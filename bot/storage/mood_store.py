@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from bot.mood_words import Step
 from bot.storage.database import Database, Execute, shared_sql
+from bot.storage.group_commit import GroupCommit
 from bot.storage.inbox_store import UpdateInbox
 from bot.storage.rows import ScoreRow, check_probability
 from bot.storage.schema import mood_scores
@@ -41,12 +44,28 @@ _ADD_SCORE = shared_sql(
 )
 
 
+@dataclass(frozen=True)
+class _Score:
+    """One message's score as ``add_score`` was given it."""
+
+    values: dict[str, Any]  # _ADD_SCORE's parameters
+    steps: Sequence[Step]
+    update_id: int | None
+
+
 class MoodScores:
-    """The mood scores repository: what /mood, its chart and the alerts are made of."""
+    """The mood scores repository: what /mood, its chart and the alerts are made of.
+    Scores arriving together (the messages of one poll, traced in one batch) share a
+    commit."""
 
     def __init__(self, db: Database, inbox: UpdateInbox) -> None:
         self._db = db
         self._inbox = inbox
+        self._pending: GroupCommit[_Score, bool] = GroupCommit(self._commit)
+
+    async def drain(self) -> None:
+        """Wait until every score submitted is committed (before the database closes)."""
+        await self._pending.drain()
 
     async def add_score(
         self,
@@ -68,23 +87,28 @@ class MoodScores:
         ``text`` is dropped unless the chat opted in, checked here in the same statement,
         so a caller's mistake cannot store text a chat did not allow. ``update_id``, the
         update that carried the message, is marked handled in the same transaction: a
-        group message costs one commit, not three (score, words, handled mark).
+        group message costs one commit, not three (score, words, handled mark), and
+        messages scored together share it.
         """
         check_probability("score", score)
         row = (chat_id, user_id, score, model_version, at, text, message_id)
         values = dict(zip(_ADDED, row, strict=True))
+        return await self._pending.submit(_Score(values, steps, update_id))
 
-        def write(execute: Execute) -> bool:
-            added = execute(_ADD_SCORE, values) == 1
-            if added:
-                add_words(execute, chat_id, [(user_id, at, steps)])
-            if update_id is not None:
-                self._inbox.mark_handled_with(execute, update_id)
-            return added
+    async def _commit(self, scores: list[_Score]) -> list[bool]:
+        added = await self._db.write_sql(lambda execute: [self._write(execute, s) for s in scores])
+        for score in scores:
+            if score.update_id is not None:
+                self._inbox.marked_elsewhere(score.update_id)
+        return added
 
-        added = await self._db.write_sql(write)
-        if update_id is not None:
-            self._inbox.marked_elsewhere(update_id)
+    def _write(self, execute: Execute, score: _Score) -> bool:
+        values = score.values
+        added = execute(_ADD_SCORE, values) == 1
+        if added:
+            add_words(execute, values["chat_id"], [(values["user_id"], values["at"], score.steps)])
+        if score.update_id is not None:
+            self._inbox.mark_handled_with(execute, score.update_id)
         return added
 
     async def scores(self, chat_id: int, since: float) -> list[ScoreRow]:

@@ -93,6 +93,7 @@ class Storage:
 
     async def close(self) -> None:
         await self.verdicts.drain()
+        await self.mood.drain()
         await self.inbox.drain()
         await self.replicas.release_liveness()
         await self._db.close()
