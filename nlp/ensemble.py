@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from nlp.artifacts import (
     read_model_dir,
     verify_model_dir,
 )
-from nlp.batch_threads import on_pool, splits
+from nlp.batch_threads import splits, submit
 from nlp.inference import SentimentModel
 from nlp.model_config import EnsembleConfig, NgramConfig
 from nlp.ngrams import NgramModel
@@ -73,7 +74,13 @@ class Ensemble:
         small one in this thread."""
         if not splits(len(texts)):
             return self.trace_batch_here(texts)
-        return self._averaged(on_pool(lambda member: member.trace_batch_here(texts), self.members))
+        return self.submit_batch(texts).result()
+
+    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
+        """The batch's members queued side by side on the batch pool, averaged by the
+        thread that finishes the last: a caller with more batches queues the next before
+        this one is done, and the pool's threads go from one batch to the next."""
+        return submit(lambda member: member.trace_batch_here(texts), self.members, self._averaged)
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         return self._averaged([member.trace_batch_here(texts) for member in self.members])

@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nlp.batch_threads import in_parts
+from nlp.batch_threads import in_parts, in_parts_later
 from nlp.model_config import ModelConfig
 from nlp.model_weights import check_weight_shapes
 from nlp.recurrent_runtime import RecurrentRuntime
@@ -82,6 +83,10 @@ class SentimentModel:
     def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
         """Trace many messages: a big batch on both cores (nlp.batch_threads)."""
         return in_parts(self.trace_batch_here, texts)
+
+    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
+        """`trace_batch` queued on the batch pool (nlp.batch_threads.in_parts_later)."""
+        return in_parts_later(self.trace_batch_here, texts)
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         """Trace many messages in this thread, with recurrent passes over padded groups."""

@@ -164,3 +164,13 @@ def test_a_big_batch_traces_the_members_side_by_side_and_equals_one_thread(ensem
     threads.clear()
     model.trace_batch(texts[:1])
     assert all(names == {threading.current_thread().name} for names in threads.values())
+    # An import queues the next batch behind the one being traced: the same traces.
+    first, second = model.submit_batch(texts), model.submit_batch(texts[::-1])
+    for queued, expected in ((first, split), (second, split[::-1])):
+        traces = queued.result(timeout=60)
+        assert [t.words for t in traces] == [t.words for t in expected]
+        np.testing.assert_allclose(
+            [p for t in traces for p in t.probabilities],
+            [p for t in expected for p in t.probabilities],
+            atol=1e-7,
+        )
