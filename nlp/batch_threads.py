@@ -30,6 +30,7 @@ _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 _Combined = TypeVar("_Combined")
 _pool: list[ThreadPoolExecutor] = []
+_early: list[ThreadPoolExecutor] = []
 _lock = threading.Lock()
 
 
@@ -104,6 +105,17 @@ def submit(
     for part in parts:
         part.add_done_callback(finished)
     return combined
+
+
+def early(function: Callable[[_Item], _Result], item: _Item) -> Future[_Result]:
+    """``function(item)`` started now on a thread of its own, for work that runs mostly
+    outside Python (Kiwi's analyser in its C++ threads): a batch's analysis goes on while
+    the pool's threads trace the batch before it, filling the cores the GIL leaves idle.
+    One thread, so batches are analysed in the order they come."""
+    with _lock:
+        if not _early:
+            _early.append(ThreadPoolExecutor(1, thread_name_prefix="early"))
+        return _early[0].submit(function, item)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.batch_threads import in_parts, in_parts_later
+from nlp.batch_threads import early, in_parts, in_parts_later
 from nlp.model_config import ModelConfig
 from nlp.model_weights import check_weight_shapes
 from nlp.recurrent_runtime import RecurrentRuntime
@@ -51,6 +51,13 @@ class _Encoded:
     tokens: TokenColumns
     ids: list[int]
     reason: str | None
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A batch tokenised for one member, ready for its network (`trace_encoded`)."""
+
+    messages: list[_Encoded]
 
 
 class SentimentModel:
@@ -90,7 +97,20 @@ class SentimentModel:
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         """Trace many messages in this thread, with recurrent passes over padded groups."""
-        encoded = self._encode_many(texts)
+        return self.trace_encoded(self.encode_many(texts))
+
+    def encode_early(self, texts: Sequence[str]) -> Future[Encoded] | None:
+        """The batch's tokens started now (nlp.batch_threads.early) when the tokeniser
+        works outside Python, for `trace_encoded` later; None when it does not."""
+        return early(self.encode_many, texts) if self.tokenizer.early else None
+
+    def encode_many(self, texts: Sequence[str]) -> Encoded:
+        """The messages' tokens and ids: the first half of `trace_batch_here`."""
+        return Encoded(self._encode_many(texts))
+
+    def trace_encoded(self, batch: Encoded) -> list[Trace]:
+        """The second half of `trace_batch_here`: the network and the traces."""
+        encoded = batch.messages
         readable = [item for item in encoded if item.ids]
         probabilities = self._positive_per_token([item.ids for item in readable])
         by_identity = {id(item): row for item, row in zip(readable, probabilities)}

@@ -93,3 +93,22 @@ def test_in_parts_later_cuts_a_big_batch_and_keeps_a_small_one_whole():
     assert batch_threads.in_parts_later(trace_here, ["a", "b"]).result(timeout=WAIT) == ["A", "B"]
     assert parts == [2]
     assert batch_threads.in_parts_later(trace_here, []).result(timeout=WAIT) == []
+
+
+def test_early_work_runs_on_its_own_thread_in_order_beside_a_busy_pool():
+    """Kiwi's analysis of the next batch starts while both pool threads are taken."""
+    release = threading.Event()
+    held = batch_threads.submit(
+        lambda n: release.wait(WAIT), range(batch_threads.BATCH_THREADS), list
+    )
+    order: list[int] = []
+
+    def analyse(n: int) -> str:
+        order.append(n)
+        return threading.current_thread().name
+
+    futures = [batch_threads.early(analyse, n) for n in range(3)]
+    assert {future.result(timeout=WAIT) for future in futures} == {"early_0"}
+    assert order == [0, 1, 2] and not held.done()
+    release.set()
+    assert held.result(timeout=WAIT) == [True] * batch_threads.BATCH_THREADS
