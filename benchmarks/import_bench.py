@@ -200,7 +200,8 @@ async def _run(model_dir: Path, count: int) -> dict[str, float]:
 
 async def _trace_only(models: ModelService, texts: list[str]) -> tuple[float, float]:
     """CPU seconds per message for trace_many alone, in the import's batch size, and the
-    median wall seconds of one batch: the longest a live message waits behind it."""
+    median wall seconds of one batch, one at a time (a live message does not wait behind
+    it: `_live_beside_import` times what an import costs one)."""
     started, walls = time.process_time(), []
     for start in range(0, len(texts), BATCH):
         began = time.perf_counter()

@@ -139,7 +139,8 @@ class HistoryImporter:
         return kept
 
     async def _score(self, chat_id: int, batch: list[ExportMessage]) -> _Traced:
-        """The batch's messages still to store, traced; the rest counted as skipped."""
+        """The batch's messages still to store, traced; the rest count as skipped once
+        the batch is stored (`_count`), so a batch dropped by a stop counts for nothing."""
         known = await self.storage.score_imports.known(chat_id, [m.message_id for m in batch])
         opted_out = await self.storage.mood_optouts.among(m.user_id for m in batch)
         fresh = [
@@ -155,7 +156,7 @@ class HistoryImporter:
         )
 
     async def _store(self, chat_id: int, traced: _Traced) -> _Traced:
-        """A batch's scores and word statistics; how many scores were new."""
+        """A batch's scores and word statistics; the batch, with how many scores were new."""
         scored = traced.scored
         if scored:
             rows = [ImportedScore(m.message_id, m.user_id, t.positive, m.at) for m, t in scored]
