@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import current_model_dir, rounded
+from benchmarks.common import current_model_dir, percentiles_ms, rounded
 from bot.chat_export import export_id, read_export
 from bot.history_import import BATCH, HistoryImporter, ImportProgress
 from bot.serving import ModelService
@@ -36,6 +36,8 @@ from training.data import load_split
 MESSAGES = 100_000
 MEMBERS = 40
 DAYS = 20
+LIVE_IMPORT = 10_000  # messages of the import that live messages are timed beside
+LIVE_EVERY_S = 0.05  # a live message every 50 ms: a busy group during the import
 
 
 def generated_export(
@@ -156,6 +158,7 @@ async def _run(model_dir: Path, count: int) -> dict[str, float]:
             stored = (await storage._fetch("SELECT COUNT(*) FROM mood_scores"))[0][0]
             sample = texts[:5000]
             trace_s, batch_wall_s = await _trace_only(models, sample)
+            live_ms = await _live_beside_import(importer, texts, chat_id - 1, now)
             tokenize_s = _tokenize_only(models.model, sample)
         finally:
             await storage.close()
@@ -169,6 +172,8 @@ async def _run(model_dir: Path, count: int) -> dict[str, float]:
         "import_trace_cpu_ms_per_msg": trace_s * 1000,
         "import_tokenize_cpu_ms_per_msg": tokenize_s * 1000,
         "import_batch_wall_ms": batch_wall_s * 1000,
+        "import_live_p50_ms": live_ms[0],
+        "import_live_p99_ms": live_ms[1],
         "import_insert_cpu_s": insert_s,
         "import_zip_mb": len(data) / 1e6,
         "import_json_mb": len(export_bytes(generated_export(chat_id, texts, 1000, end=now)))
@@ -185,7 +190,8 @@ async def _run(model_dir: Path, count: int) -> dict[str, float]:
         f"updates\nwhere the CPU goes: parsing {parse_s:.1f} s (wall); tracing "
         f"{trace_s * 1000:.2f} ms/message (x {state.total:,} = {trace_s * state.total:.1f} s), "
         f"of which tokenising {tokenize_s * 1000:.2f} ms; a batch of {BATCH} "
-        f"{batch_wall_s * 1000:.0f} ms (wall); storing {state.added:,} scores "
+        f"{batch_wall_s * 1000:.0f} ms (wall); a live message beside an import "
+        f"{live_ms[0]:.0f} ms p50, {live_ms[1]:.0f} ms p99; storing {state.added:,} scores "
         f"{insert_s:.1f} s (load average {figures['import_load_1min']:.1f} on "
         f"{os.cpu_count()} cores)"
     )
@@ -194,13 +200,36 @@ async def _run(model_dir: Path, count: int) -> dict[str, float]:
 
 async def _trace_only(models: ModelService, texts: list[str]) -> tuple[float, float]:
     """CPU seconds per message for trace_many alone, in the import's batch size, and the
-    median wall seconds of one batch: the longest a live message waits behind it."""
+    median wall seconds of one batch, one at a time (a live message does not wait behind
+    it: `_live_beside_import` times what an import costs one)."""
     started, walls = time.process_time(), []
     for start in range(0, len(texts), BATCH):
         began = time.perf_counter()
         await models.trace_many(texts[start : start + BATCH])
         walls.append(time.perf_counter() - began)
     return (time.process_time() - started) / len(texts), float(np.median(walls))
+
+
+async def _live_beside_import(
+    importer: HistoryImporter, texts: list[str], chat_id: int, now: float
+) -> tuple[float, float]:
+    """p50 and p99 ms of a live message's trace (one every `LIVE_EVERY_S`) while another
+    group's export of `LIVE_IMPORT` messages is imported: what the import costs the bot's
+    answers."""
+    data = export_bytes(generated_export(chat_id, texts, LIVE_IMPORT, end=now))
+
+    async def quiet(state: ImportProgress) -> None:
+        pass
+
+    importing = asyncio.create_task(importer.run(data, chat_id, ImportProgress(), quiet))
+    latencies: list[float] = []  # seconds
+    while not importing.done():
+        began = time.perf_counter()
+        await importer.models.trace(texts[len(latencies) % len(texts)])
+        latencies.append(time.perf_counter() - began)
+        await asyncio.wait([importing], timeout=LIVE_EVERY_S)
+    await importing
+    return percentiles_ms(latencies)
 
 
 def _tokenize_only(model: Servable, texts: list[str]) -> float:

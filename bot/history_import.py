@@ -10,6 +10,8 @@ the senders wrote them before anyone could opt out of their being kept.
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -29,7 +31,8 @@ from bot.storage.score_imports import ImportedScore
 from nlp.inference import normalize_text
 from nlp.trace import Trace
 
-BATCH = 512  # one trace_batch and one transaction; live traffic waits at most one batch
+BATCH = 512  # one trace and one transaction
+AHEAD = 2  # batches traced at once: the next queued behind the one running
 
 
 @dataclass
@@ -81,31 +84,48 @@ class HistoryImporter:
         if messages:
             progress.first_at, progress.last_at = messages[0].at, messages[-1].at
         await on_progress(progress)
-        # Each batch is traced while the one before is stored, so the model's threads and
-        # the event loop's writes overlap. A stop (the bot shutting down) waits for the
-        # writes in flight instead of cutting a transaction in half: a cancelled write
-        # left SQLite's lock with its connection.
-        storing: tuple[int, asyncio.Future[int]] | None = None  # (batch size, its writes)
+        await self._pipeline(chat_id, messages, progress, on_progress)
+        return progress
+
+    async def _pipeline(
+        self,
+        chat_id: int,
+        messages: tuple[ExportMessage, ...],
+        progress: ImportProgress,
+        on_progress: Callable[[ImportProgress], Awaitable[object]],
+    ) -> None:
+        """`AHEAD` batches traced at once (the next one queued on the model's threads
+        while one runs, so they never wait for each other between batches) while the
+        batch before them is stored, in order. A stop or a failure drops the batches being
+        traced but waits for the writes in flight and counts them, instead of cutting a
+        transaction in half: a cancelled write left SQLite's lock with its connection."""
+        batches = iter_batches(messages, BATCH)
+        tracing: deque[asyncio.Task[_Traced]] = deque()
+        storing: asyncio.Task[_Traced] | None = None
         try:
-            for batch in iter_batches(messages, BATCH):
-                scored = await self._score(chat_id, batch, progress)
+            while True:
+                for batch in itertools.islice(batches, AHEAD - len(tracing)):
+                    tracing.append(asyncio.ensure_future(self._score(chat_id, batch)))
+                if not tracing:
+                    break
+                traced = await asyncio.shield(tracing[0])
+                tracing.popleft()
                 if storing is not None:
-                    progress.added += await asyncio.shield(storing[1])
-                    progress.done += storing[0]
+                    _count(await asyncio.shield(storing), progress)
                     storing = None
                     await on_progress(progress)
-                storing = (len(batch), asyncio.ensure_future(self._store(chat_id, scored)))
+                storing = asyncio.ensure_future(self._store(chat_id, traced))
             if storing is not None:
-                progress.added += await asyncio.shield(storing[1])
-                progress.done += storing[0]
+                _count(await asyncio.shield(storing), progress)
                 storing = None
                 await on_progress(progress)
-        except asyncio.CancelledError:
+        except BaseException:
+            for task in tracing:
+                task.cancel()
+            await asyncio.gather(*tracing, return_exceptions=True)
             if storing is not None:
-                progress.added += await storing[1]
-                progress.done += storing[0]
+                _count(await storing, progress)
             raise
-        return progress
 
     def _within_retention(
         self, export: ChatExport, progress: ImportProgress
@@ -118,10 +138,9 @@ class HistoryImporter:
         progress.skipped = export.skipped + len(export.messages) - len(kept)
         return kept
 
-    async def _score(
-        self, chat_id: int, batch: list[ExportMessage], progress: ImportProgress
-    ) -> list[tuple[ExportMessage, Trace]]:
-        """The batch's messages still to store, traced; the rest counted as skipped."""
+    async def _score(self, chat_id: int, batch: list[ExportMessage]) -> _Traced:
+        """The batch's messages still to store, traced; the rest count as skipped once
+        the batch is stored (`_count`), so a batch dropped by a stop counts for nothing."""
         known = await self.storage.score_imports.known(chat_id, [m.message_id for m in batch])
         opted_out = await self.storage.mood_optouts.among(m.user_id for m in batch)
         fresh = [
@@ -129,24 +148,42 @@ class HistoryImporter:
             for m in batch
             if m.message_id not in known and m.user_id not in opted_out and _readable(m.text)
         ]
-        progress.skipped += len(batch) - len(fresh)
         if not fresh:
-            return []
+            return _Traced(len(batch), [])
         traces = await self.models.trace_many([m.text for m in fresh])
-        scored = [(m, t) for m, t in zip(fresh, traces, strict=True) if not t.is_empty]
-        progress.skipped += len(fresh) - len(scored)
-        return scored
-
-    async def _store(self, chat_id: int, scored: list[tuple[ExportMessage, Trace]]) -> int:
-        """A batch's scores and word statistics; how many scores were new."""
-        if not scored:
-            return 0
-        rows = [ImportedScore(m.message_id, m.user_id, t.positive, m.at) for m, t in scored]
-        added = await self.storage.score_imports.add_many(chat_id, scored[0][1].model_version, rows)
-        await self.storage.mood_words.add_many(
-            chat_id, [(m.user_id, m.at, mood_words.word_steps(t)) for m, t in scored]
+        return _Traced(
+            len(batch), [(m, t) for m, t in zip(fresh, traces, strict=True) if not t.is_empty]
         )
-        return added
+
+    async def _store(self, chat_id: int, traced: _Traced) -> _Traced:
+        """A batch's scores and word statistics; the batch, with how many scores were new."""
+        scored = traced.scored
+        if scored:
+            rows = [ImportedScore(m.message_id, m.user_id, t.positive, m.at) for m, t in scored]
+            version = scored[0][1].model_version
+            traced.added = await self.storage.score_imports.add_many(chat_id, version, rows)
+            await self.storage.mood_words.add_many(
+                chat_id, [(m.user_id, m.at, mood_words.word_steps(t)) for m, t in scored]
+            )
+        return traced
+
+
+@dataclass
+class _Traced:
+    """A batch on its way: its size, its messages to store with their traces, and once
+    stored how many scores were new."""
+
+    size: int
+    scored: list[tuple[ExportMessage, Trace]]
+    added: int = 0
+
+
+def _count(stored: _Traced, progress: ImportProgress) -> None:
+    """A stored batch in the progress: looked at, added, and skipped (known, opted out,
+    not Korean, or nothing the model could read)."""
+    progress.done += stored.size
+    progress.added += stored.added
+    progress.skipped += stored.size - len(stored.scored)
 
 
 def _readable(text: str) -> bool:

@@ -93,13 +93,14 @@ class ModelService:
         return await future
 
     async def trace_many(self, texts: Sequence[str]) -> list[Trace]:
-        """Trace a batch of background work (an imported history) in the inference thread,
-        behind the live batches already waiting: live messages wait for at most one such
-        batch, and an import never fills the queue that answers "busy"."""
+        """Trace a batch of background work (an imported history) on the batch pool
+        (nlp.batch_threads), not in the inference thread: a live message never queues
+        behind it, it only shares the cores, and an import never fills the queue that
+        answers "busy". A caller may queue its next batch while one is traced, so the
+        pool's threads go from one batch to the next without waiting for each other."""
         if self._worker is None:
             await self.start()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._model.trace_batch, texts)
+        return await asyncio.wrap_future(self._model.submit_batch(texts))
 
     async def swap(self, load: Callable[[], Servable]) -> Servable:
         """Load and warm a model, then serve it; returns the old one. Which version to

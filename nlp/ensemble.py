@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from nlp.artifacts import (
     read_model_dir,
     verify_model_dir,
 )
-from nlp.batch_threads import on_pool, splits
+from nlp.batch_threads import splits, submit
 from nlp.inference import SentimentModel
 from nlp.model_config import EnsembleConfig, NgramConfig
 from nlp.ngrams import NgramModel
@@ -73,7 +74,24 @@ class Ensemble:
         small one in this thread."""
         if not splits(len(texts)):
             return self.trace_batch_here(texts)
-        return self._averaged(on_pool(lambda member: member.trace_batch_here(texts), self.members))
+        return self.submit_batch(texts).result()
+
+    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
+        """The batch's members queued side by side on the batch pool, averaged by the
+        thread that finishes the last: a caller with more batches queues the next before
+        this one is done, and the pool's threads go from one batch to the next. A member
+        whose tokeniser works outside Python (Kiwi) starts tokenising now, beside the
+        batch before, and is queued last, to find its tokens ready."""
+        started = [_Started(member, texts) for member in self.members]
+        order = sorted(range(len(started)), key=lambda index: started[index].early is not None)
+
+        def averaged(traces: list[list[Trace]]) -> list[Trace]:
+            by_member = dict(zip(order, traces, strict=True))
+            return self._averaged([by_member[index] for index in range(len(order))])
+
+        combined = submit(lambda index: started[index].traces(), order, averaged)
+        combined.add_done_callback(lambda done: _cancelled(done, started))
+        return combined
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         return self._averaged([member.trace_batch_here(texts) for member in self.members])
@@ -84,6 +102,31 @@ class Ensemble:
             _average(self.version, traces, weights, self.config.bias)
             for traces in zip(*per_member, strict=True)
         ]
+
+
+class _Started:
+    """One member's part of a submitted batch: its early tokens, if it has any."""
+
+    def __init__(self, member: Member, texts: Sequence[str]) -> None:
+        self.member, self.texts = member, texts
+        self.early = member.encode_early(texts) if isinstance(member, SentimentModel) else None
+
+    def traces(self) -> list[Trace]:
+        if self.early is None:
+            return self.member.trace_batch_here(self.texts)
+        assert isinstance(self.member, SentimentModel)
+        return self.member.trace_encoded(self.early.result())
+
+    def cancel(self) -> None:
+        if self.early is not None:
+            self.early.cancel()
+
+
+def _cancelled(batch: Future[list[Trace]], started: Sequence[_Started]) -> None:
+    """A cancelled batch's early tokenising is dropped too, if it has not started."""
+    if batch.cancelled():
+        for member in started:
+            member.cancel()
 
 
 def _average(version: str, traces: Sequence[Trace], weights: Sequence[float], bias: float) -> Trace:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nlp.batch_threads import in_parts
+from nlp.batch_threads import early, in_parts, in_parts_later
 from nlp.model_config import ModelConfig
 from nlp.model_weights import check_weight_shapes
 from nlp.recurrent_runtime import RecurrentRuntime
@@ -52,6 +53,13 @@ class _Encoded:
     reason: str | None
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A batch tokenised for one member, ready for its network (`trace_encoded`)."""
+
+    messages: list[_Encoded]
+
+
 class SentimentModel:
     """A loaded model version: tokeniser, vocabulary and weights, ready to trace."""
 
@@ -83,9 +91,26 @@ class SentimentModel:
         """Trace many messages: a big batch on both cores (nlp.batch_threads)."""
         return in_parts(self.trace_batch_here, texts)
 
+    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
+        """`trace_batch` queued on the batch pool (nlp.batch_threads.in_parts_later)."""
+        return in_parts_later(self.trace_batch_here, texts)
+
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         """Trace many messages in this thread, with recurrent passes over padded groups."""
-        encoded = self._encode_many(texts)
+        return self.trace_encoded(self.encode_many(texts))
+
+    def encode_early(self, texts: Sequence[str]) -> Future[Encoded] | None:
+        """The batch's tokens started now (nlp.batch_threads.early) when the tokeniser
+        works outside Python, for `trace_encoded` later; None when it does not."""
+        return early(self.encode_many, texts) if self.tokenizer.early else None
+
+    def encode_many(self, texts: Sequence[str]) -> Encoded:
+        """The messages' tokens and ids: the first half of `trace_batch_here`."""
+        return Encoded(self._encode_many(texts))
+
+    def trace_encoded(self, batch: Encoded) -> list[Trace]:
+        """The second half of `trace_batch_here`: the network and the traces."""
+        encoded = batch.messages
         readable = [item for item in encoded if item.ids]
         probabilities = self._positive_per_token([item.ids for item in readable])
         by_identity = {id(item): row for item, row in zip(readable, probabilities)}

@@ -23,11 +23,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from nlp.batch_threads import in_parts
+from nlp.batch_threads import in_parts, in_parts_later
 from nlp.inference import normalize_text, unreadable_reason
 from nlp.model_config import NgramConfig
 from nlp.tokenizers import split_words
@@ -116,6 +117,10 @@ class NgramModel:
     def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
         """A big batch on both cores (nlp.batch_threads), a small one in this thread."""
         return in_parts(self.trace_batch_here, texts)
+
+    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
+        """`trace_batch` queued on the batch pool (nlp.batch_threads.in_parts_later)."""
+        return in_parts_later(self.trace_batch_here, texts)
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         messages = [_Message.read(text) for text in texts]

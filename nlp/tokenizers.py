@@ -40,6 +40,9 @@ def columns_of(tokens: Sequence[Token]) -> TokenColumns:
 
 class Tokenizer(Protocol):
     name: str
+    # Whether a batch's tokenising runs mostly outside Python (it releases the GIL), so
+    # it is worth starting early, beside other work (nlp.batch_threads.early).
+    early: bool
 
     def tokenize(self, text: str) -> list[Token]: ...
 
@@ -66,6 +69,7 @@ class SeedTokenizer:
     """
 
     name = "seed"
+    early = False
 
     def __init__(self, max_chars: int = 5, max_tokens: int = 25) -> None:
         self.max_chars = max_chars
@@ -102,6 +106,7 @@ class KiwiTokenizer:
     """
 
     name = "kiwi"
+    early = True  # Kiwi's analyser runs in its C++ worker threads
     _lock = threading.Lock()
     _shared: ClassVar[dict[bool, Any]] = {}
 
@@ -185,6 +190,7 @@ class MecabTokenizer(_ColumnTokenizer):
     """
 
     name = "mecab"
+    early = False  # MeCab's C++ parse is quick; the reading of its lattice is Python
     _local = threading.local()  # a MeCab tagger is not safe to share between threads
 
     def __init__(self, max_tokens: int = 80) -> None:
@@ -234,6 +240,7 @@ class SyllableTokenizer(_ColumnTokenizer):
     """
 
     name = "syllable"
+    early = False
 
     def __init__(self, max_tokens: int = 150, spaces: bool = False) -> None:
         self.max_tokens = max_tokens

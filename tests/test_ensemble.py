@@ -130,8 +130,9 @@ def test_weights_and_bias_keep_the_trace_exact_and_survive_a_reload(ensemble_reg
 
 def test_a_big_batch_traces_the_members_side_by_side_and_equals_one_thread(ensemble_registry):
     """A batch of at least MIN_SPLIT messages runs the members on the batch pool's two
-    threads (Kiwi's analyser beside the others' Python), each member on the whole batch;
-    the traces are those of one thread. A live micro-batch stays on the calling thread."""
+    threads, each member on the whole batch, Kiwi's analysis started first on the early
+    thread (beside the others' Python); the traces are those of one thread. A live
+    micro-batch stays on the calling thread."""
     import threading
 
     from nlp import batch_threads
@@ -139,17 +140,27 @@ def test_a_big_batch_traces_the_members_side_by_side_and_equals_one_thread(ensem
     model = ensemble_registry.load_current()
     texts = [*load_split("test").texts[: batch_threads.MIN_SPLIT - 2], "", "ㅋㅋ 😀"]
     threads: dict[str, set[str]] = {}
-    for member in model.members:
-        here = member.trace_batch_here
 
-        def recording(batch, here=here, name=member.config.name):
+    def recorded(step, name):
+        def recording(batch):
             threads.setdefault(name, set()).add(threading.current_thread().name)
-            assert len(batch) in (len(texts), 1)  # the whole batch, or the one-thread check
-            return here(batch)
+            return step(batch)
 
-        member.trace_batch_here = recording
+        return recording
+
+    for member in model.members:
+        name = member.config.name
+        member.trace_batch_here = recorded(member.trace_batch_here, name)
+        if isinstance(member, SentimentModel):
+            member.encode_many = recorded(member.encode_many, f"{name} tokens")
+            member.trace_encoded = recorded(member.trace_encoded, f"{name} network")
     split = model.trace_batch(texts)
-    assert set(threads) == {m.config.name for m in model.members}
+    assert threads.pop("kiwi tokens") == {"early_0"}
+    assert threads.pop("kiwi network") <= {"batch_0", "batch_1"}
+    assert set(threads) == {
+        *("mecab", "mecab tokens", "mecab network"),
+        *("syllable", "syllable tokens", "syllable network", "ngram"),
+    }
     assert all(name.startswith("batch") for names in threads.values() for name in names)
     threads.clear()
     alone = model.trace_batch_here(texts)
@@ -164,3 +175,13 @@ def test_a_big_batch_traces_the_members_side_by_side_and_equals_one_thread(ensem
     threads.clear()
     model.trace_batch(texts[:1])
     assert all(names == {threading.current_thread().name} for names in threads.values())
+    # An import queues the next batch behind the one being traced: the same traces.
+    first, second = model.submit_batch(texts), model.submit_batch(texts[::-1])
+    for queued, expected in ((first, split), (second, split[::-1])):
+        traces = queued.result(timeout=60)
+        assert [t.words for t in traces] == [t.words for t in expected]
+        np.testing.assert_allclose(
+            [p for t in traces for p in t.probabilities],
+            [p for t in expected for p in t.probabilities],
+            atol=1e-7,
+        )

@@ -27,7 +27,7 @@ from bot.chat_export import (
     sender_of,
     text_of,
 )
-from bot.history_import import BATCH, HistoryImporter, ImportProgress
+from bot.history_import import AHEAD, BATCH, HistoryImporter, ImportProgress
 from bot.serving import ModelService
 from bot.storage import ScoreRow, Storage
 from bot.storage.score_imports import ImportedScore
@@ -363,3 +363,48 @@ async def test_a_batch_is_traced_while_the_one_before_is_stored_and_a_stop_keeps
         stored = await storage.mood.scores(SUPERGROUP, 0)
     assert model.traced == progress.added == len(stored) > 0  # the first batch, all of it
     assert progress.done == BATCH
+
+
+class _OverlappingModel(_Model):
+    """Holds the first batch until the next one is being traced too; counts how many
+    batches are traced at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tracing = 0
+        self.most = 0
+        self.next_batch = asyncio.Event()
+
+    async def trace_many(self, texts: list[str]) -> list[Trace]:
+        self.tracing += 1
+        self.most = max(self.most, self.tracing)
+        try:
+            if self.most == 1:  # the first batch, alone so far: held
+                await asyncio.wait_for(self.next_batch.wait(), timeout=30)
+            else:
+                self.next_batch.set()
+            return await super().trace_many(texts)
+        finally:
+            self.tracing -= 1
+
+
+async def test_the_next_batch_is_traced_while_one_is_and_no_more(tmp_path: Path):
+    """The import queues the next batch with the model before the current one is traced
+    (so the model's threads never wait between batches), never more than AHEAD at once
+    (memory stays bounded), and stores them all in order."""
+    texts = ["오늘 정말 좋았다", "진짜 별로다 짜증나"]
+    data = export_bytes(generated_export(SUPERGROUP, texts, 4 * BATCH + 10, end=NOW, days=2))
+    async with await Storage.open(tmp_path / "bot.sqlite3") as storage:
+        model = _OverlappingModel()
+        importer = HistoryImporter(storage, cast(ModelService, model), 90, lambda: NOW)
+        seen: list[int] = []
+
+        async def on_progress(state: ImportProgress) -> None:
+            seen.append(state.done)
+
+        result = await importer.run(data, SUPERGROUP, ImportProgress(), on_progress)
+        stored = await storage.mood.scores(SUPERGROUP, 0)
+    assert model.most == AHEAD == 2
+    assert result.done == result.total and result.added == model.traced == len(stored) > 0
+    assert seen == sorted(seen) and seen[-1] == result.total
+    assert stored == sorted(stored, key=lambda row: row.at)

@@ -8,13 +8,16 @@ import itertools
 import shutil
 import subprocess
 import sys
+import threading
 
 import psutil
 
 from bot.app import open_runtime
 from bot.serving import ModelService
 from bot.settings import Settings
+from nlp import batch_threads
 from nlp.ensemble import load_model
+from nlp.trace import Trace
 
 TEXTS = ["정말 재밌어요", "최악의 영화 돈 아까움", "그냥 그랬다 ㅋㅋ", "배우 연기가 좋았다"]
 
@@ -181,3 +184,40 @@ async def test_a_request_that_fails_fails_alone(trained_model):
     answered = [r for r in results if not isinstance(r, Exception)]
     assert len(answered) == 8 and all(r.model_version == trained_model.version for r in answered)
     assert [r.text for r in answered] == TEXTS * 2  # each its own answer, in order
+
+
+class _HeldImport:
+    """Traces live batches at once; an import's batch (`submit_batch`, on the batch pool)
+    waits until released."""
+
+    version = "held"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def trace_batch(self, texts):
+        return [Trace(text, (text,), (0.9,), 0.9, self.version) for text in texts]
+
+    def submit_batch(self, texts):
+        return batch_threads.submit(self._held, [texts], lambda parts: parts[0])
+
+    def _held(self, texts):
+        assert self.release.wait(30)
+        return self.trace_batch(texts)
+
+
+async def test_a_live_message_is_answered_while_an_import_batch_is_traced():
+    """An import's batch runs on the batch pool, not in the inference thread, so a live
+    message never queues behind it."""
+    model = _HeldImport()
+    service = ModelService(model)
+    await service.start()
+    try:
+        importing = asyncio.create_task(service.trace_many(TEXTS * 100))
+        live = await asyncio.wait_for(service.trace("정말 재밌어요"), timeout=30)
+        assert live.text == "정말 재밌어요" and not importing.done()
+        model.release.set()
+        assert [t.text for t in await asyncio.wait_for(importing, timeout=30)] == TEXTS * 100
+    finally:
+        model.release.set()
+        await service.stop()

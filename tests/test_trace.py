@@ -191,3 +191,14 @@ def test_a_big_batch_runs_on_both_cores_and_equals_one_thread(trained_model, mon
     threads.clear()
     trained_model.trace_batch(texts[:64])
     assert threads == [threading.current_thread().name]
+    threads.clear()  # queued on the pool (an import's batches): the same traces
+    assert trained_model.submit_batch(texts).result(timeout=60) == split
+    small = trained_model.submit_batch(texts[:64]).result(timeout=60)
+    assert [t.words for t in small] == [t.words for t in alone[:64]]
+    np.testing.assert_allclose(
+        [p for t in small for p in t.probabilities],
+        [p for t in alone[:64] for p in t.probabilities],
+        atol=1e-6,
+    )
+    assert len(threads) == batch_threads.BATCH_THREADS + 1
+    assert all(name.startswith("batch") for name in threads)
