@@ -10,7 +10,7 @@ import pytest
 from nlp.ensemble import load_model
 from nlp.model_config import NGRAM
 from training.data import load_split
-from training.distill import STUDENT_SOFT_PLAN, DistillPlan
+from training.distill import STUDENT_PLAN, DistillPlan
 from training.registry import Registry
 from training.train import TrainingRequest, distilled, run_training
 
@@ -45,7 +45,7 @@ def _teacher_view(teacher, texts: list[str]) -> np.ndarray:
 
 def test_training_rows_move_halfway_to_the_teacher_and_validation_keeps_its_labels(teacher):
     request = _request()
-    blended = distilled(request, STUDENT_SOFT_PLAN, teacher, [])
+    blended = distilled(request, STUDENT_PLAN, teacher, [])
     train_rows, val_rows = request.rows()
     targets = blended.targets()
     labels = np.asarray(request.train.labels, dtype=np.float32)
@@ -62,7 +62,7 @@ def test_training_rows_move_halfway_to_the_teacher_and_validation_keeps_its_labe
 
 def test_without_a_labelled_weight_the_labels_are_learned_as_they_are(teacher):
     request = _request()
-    plain = distilled(request, replace(STUDENT_SOFT_PLAN, labelled_weight=0.0), teacher, [])
+    plain = distilled(request, replace(STUDENT_PLAN, labelled_weight=0.0), teacher, [])
     assert plain.train_targets is None
     assert np.array_equal(plain.targets(), np.asarray(request.train.labels, dtype=np.float32))
     assert list(plain.extra_labels) == [1.0, 0.0]
