@@ -39,6 +39,17 @@ async def _private_message(storage: Storage, i: int) -> None:
     await storage.inbox.handled(i)
 
 
+def _count_trips(monkeypatch: pytest.MonkeyPatch, trips: list[object]) -> None:
+    """Appends each function sent to SQLite's thread: one a write transaction."""
+    original = sqlite_thread.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_thread.Connection, "_execute", counted)
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_postgresql_runs_a_group_messages_statements_from_the_compiled_cache(
     database: str,
@@ -91,16 +102,10 @@ async def test_postgresql_runs_a_private_messages_statements_from_the_compiled_c
 async def test_sqlite_takes_one_trip_per_transaction(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trips: list[str] = []
-    original = sqlite_thread.Connection._execute
-
-    async def counted(self, fn, *args, **kwargs):
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await original(self, fn, *args, **kwargs)
-
+    trips: list[object] = []
     async with await Storage.open(database) as storage:
         await _group_message(storage, 0)  # reads the settings and the opt-outs
-        monkeypatch.setattr(sqlite_thread.Connection, "_execute", counted)
+        _count_trips(monkeypatch, trips)
         for i in range(1, MESSAGES):
             await _group_message(storage, i)
         monkeypatch.undo()
@@ -115,15 +120,9 @@ async def test_sqlite_takes_one_trip_per_transaction(
 async def test_sqlite_takes_one_trip_per_private_message_transaction(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trips: list[str] = []
-    original = sqlite_thread.Connection._execute
-
-    async def counted(self, fn, *args, **kwargs):
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await original(self, fn, *args, **kwargs)
-
+    trips: list[object] = []
     async with await Storage.open(database) as storage:
-        monkeypatch.setattr(sqlite_thread.Connection, "_execute", counted)
+        _count_trips(monkeypatch, trips)
         for i in range(MESSAGES):
             await _private_message(storage, i)
         monkeypatch.undo()
@@ -148,13 +147,7 @@ async def test_group_messages_scored_together_share_one_transaction(
             commits.append(connection)
 
         event.listen(engine, "commit", on_commit)
-        original = sqlite_thread.Connection._execute
-
-        async def counted(self, fn, *args, **kwargs):
-            commits.append(fn)  # SQLite's: each write transaction is one trip
-            return await original(self, fn, *args, **kwargs)
-
-        monkeypatch.setattr(sqlite_thread.Connection, "_execute", counted)
+        _count_trips(monkeypatch, commits)  # SQLite's: each write transaction is one trip
         steps = [("좋다", 0.1)]
         added = await asyncio.gather(
             *(
