@@ -4,31 +4,11 @@ when a group stops keeping texts."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.storage import RunStatus, Storage
+from tests.clocks import FakeClock
 
 TEXT, OTHER_TEXT, NSMC_TEXT = "이 영화 정말 좋아요", "배우들이 아까웠다", "엔딩이 좋았던 영화"
 DAY = 86_400.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def storage(database: str, clock: Clock):
-    async with await Storage.open(database, clock=clock) as opened:
-        yield opened
 
 
 async def _correct(storage: Storage, text: str, user_id: int, **extra: int) -> int:
@@ -92,7 +72,7 @@ async def test_forget_by_the_author_of_a_corrected_message(storage: Storage) -> 
 
 
 async def test_retention_keeps_what_a_model_learned_and_forget_takes_its_copies(
-    storage: Storage, clock: Clock
+    storage: Storage, clock: FakeClock
 ) -> None:
     """A learned correction is taught again to every full retrain, so age never removes it
     (docs/learning-loop.md); its review and report example stay with it until /forget."""
