@@ -10,6 +10,8 @@ thread (``Database.write_sql``)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -50,6 +52,18 @@ def _count_trips(monkeypatch: pytest.MonkeyPatch, trips: list[object]) -> None:
     monkeypatch.setattr(sqlite_thread.Connection, "_execute", counted)
 
 
+def _record_statements(engine: Any, runs: list[list[tuple[str, str]]]) -> Callable[..., None]:
+    """Appends each compiled statement's first words and its cache use to the last run;
+    returns the listener, for `event.remove`."""
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+        if context is not None and context.compiled is not None:
+            runs[-1].append((" ".join(statement.split()[:3]), context.cache_hit.name))
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    return on_execute
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_postgresql_runs_a_group_messages_statements_from_the_compiled_cache(
     database: str,
@@ -58,12 +72,8 @@ async def test_postgresql_runs_a_group_messages_statements_from_the_compiled_cac
         runs: list[list[tuple[str, str]]] = []
         commits: list[int] = []
 
-        def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
-            if context is not None and context.compiled is not None:
-                runs[-1].append((" ".join(statement.split()[:3]), context.cache_hit.name))
-
         engine = storage._db.engine.sync_engine  # the test watches the bot's own engine
-        event.listen(engine, "before_cursor_execute", on_execute)
+        on_execute = _record_statements(engine, runs)
         event.listen(engine, "commit", lambda conn: commits.append(len(runs)))
         for i in range(MESSAGES):
             runs.append([])
@@ -83,12 +93,8 @@ async def test_postgresql_runs_a_private_messages_statements_from_the_compiled_c
     async with await Storage.open(database) as storage:
         runs: list[list[tuple[str, str]]] = []
 
-        def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
-            if context is not None and context.compiled is not None:
-                runs[-1].append((" ".join(statement.split()[:3]), context.cache_hit.name))
-
         engine = storage._db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", on_execute)
+        on_execute = _record_statements(engine, runs)
         for i in range(MESSAGES):
             runs.append([])
             await _private_message(storage, i)
