@@ -50,7 +50,9 @@ def accuracy(y_true: Any, y_pred: Any) -> Any:
     return ops.cast(ops.equal(target, y_pred[:, 1] >= 0.5), "float32")
 
 
-def build_model(config: ModelConfig) -> keras.Model:
+def build_model(config: ModelConfig, steps_per_epoch: int | None = None) -> keras.Model:
+    """The network, compiled. Given `steps_per_epoch` (a full training), its rate follows
+    the configuration's schedule (`learning_rate`); otherwise it stays constant."""
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedded = layers.Embedding(
         config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding"
@@ -74,11 +76,41 @@ def build_model(config: ModelConfig) -> keras.Model:
     probabilities = layers.Dense(2, activation="softmax", name="classifier")(features)
     model = keras.Model(token_ids, probabilities, name=f"sentiment_{config.name}")
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
         loss=positive_cross_entropy,
         metrics=[accuracy],
     )
     return model
+
+
+def learning_rate(config: ModelConfig, steps_per_epoch: int | None) -> Any:
+    """A constant rate, or one that falls linearly to 0 over the last `decay_epochs`."""
+    if not (config.decay_epochs and steps_per_epoch):
+        return config.learning_rate
+    constant_epochs = max(0, config.max_epochs - config.decay_epochs)
+    return LinearTail(
+        config.learning_rate,
+        constant_steps=constant_epochs * steps_per_epoch,
+        decay_steps=config.decay_epochs * steps_per_epoch,
+    )
+
+
+class LinearTail(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore[misc]
+    """`rate` for `constant_steps`, then linearly down to 0 over `decay_steps`."""
+
+    def __init__(self, rate: float, constant_steps: int, decay_steps: int) -> None:
+        self.rate, self.constant_steps, self.decay_steps = rate, constant_steps, decay_steps
+
+    def __call__(self, step: Any) -> Any:
+        into_decay = ops.maximum(ops.cast(step, "float32") - self.constant_steps, 0.0)
+        return self.rate * ops.maximum(1.0 - into_decay / self.decay_steps, 0.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "constant_steps": self.constant_steps,
+            "decay_steps": self.decay_steps,
+        }
 
 
 WEIGHT_NAMES = ("embedding", "kernel", "recurrent_kernel", "bias", "dense_kernel", "dense_bias")

@@ -118,3 +118,21 @@ def test_evaluate_writes_one_prediction_row_per_input(trained_registry, tmp_path
     assert fields[0] == "2" and fields[1] == "0" and fields[4] == "최악의 영화"
     assert fields[2] == str(int(float(fields[3]) >= 0.5))
     assert '"n": 2' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_last_epochs_anneal_the_learning_rate_to_zero():
+    """`decay_epochs` of a full training lower the rate linearly to 0 after the constant
+    epochs; without a step count (the focused retrain) the rate stays as configured."""
+    from nlp.model import build_model, learning_rate
+    from nlp.model_config import SYLLABLE
+
+    config = SYLLABLE.with_overrides(max_epochs=3, decay_epochs=2, vocab_size=50, units=8)
+    schedule = learning_rate(config, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in (0, 9, 10, 20, 30, 40)]
+    rate = config.learning_rate
+    assert rates == pytest.approx([rate, rate, rate, rate / 2, 0.0, 0.0])
+    assert learning_rate(config, None) == rate
+    assert learning_rate(config.with_overrides(decay_epochs=0), 10) == rate
+    model = build_model(config, steps_per_epoch=10)
+    assert float(model.optimizer.learning_rate) == pytest.approx(rate)  # at step 0

@@ -322,13 +322,13 @@ def _fit(
         vocabulary = base.vocabulary
     else:
         vocabulary = Vocabulary.build(train_tokens, config.vocab_size, config.min_count)
-    model = build_model(config.with_overrides(vocab_size=len(vocabulary)))
-    if base is not None:
-        import_weights(model, base.weights)
     train_ids = [vocabulary.encode(t) for t in train_tokens]
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
     train_batches = BucketedBatches(train_ids, train_labels, config.batch_size, request.seed)
+    model = build_model(config.with_overrides(vocab_size=len(vocabulary)), len(train_batches))
+    if base is not None:
+        import_weights(model, base.weights)
     callbacks: list[Any] = [EpochProgress(epochs, len(train_batches), on_epoch, request.progress)]
     validation: dict[str, Any] = {}
     if request.holdout:
