@@ -163,3 +163,25 @@ def test_an_ngram_only_base_is_refitted_without_a_learning_rate(ngram_model):
     from training.retrain import _learning_rate
 
     assert _learning_rate(ngram_model, RetrainRecipe()) == 0.0
+
+
+def test_a_focused_refit_keeps_what_it_said_of_the_replay_and_learns_the_corrections(
+    ngram_model,
+):
+    """The replay's targets are the model's own probabilities: with nothing to learn the
+    refit keeps every weight, and what the corrections teach moves the replay's verdicts
+    far less than the corrections' own."""
+    from training.focus import Labelled, focus_ngram
+    from training.recipe import FocusRules
+
+    replay_rows = load_split("train").head(600)
+    replay = Labelled(replay_rows.texts, replay_rows.labels)
+    unchanged, _ = focus_ngram(ngram_model, replay, Labelled([], []), FocusRules())
+    np.testing.assert_allclose(unchanged.weights["coef"], ngram_model.weights["coef"], atol=1e-4)
+
+    taught = ["개꿀잼띠 ㄹㅇ", "존잼 인정 개꿀잼띠"]
+    focused, _ = focus_ngram(ngram_model, replay, Labelled(taught, [1, 1]), FocusRules())
+    assert all(focused.trace(text).positive > 0.5 for text in taught)
+    before = np.array([t.positive for t in ngram_model.trace_batch(replay.texts)])
+    after = np.array([t.positive for t in focused.trace_batch(replay.texts)])
+    assert np.mean(np.abs(after - before)) < 0.02

@@ -250,14 +250,19 @@ def focus_ngram(
     column_of = {feature: column for column, feature in enumerate(columns)}
     matrix = _binary_matrix(column_of, rows + correction_rows)
     prior = np.asarray(base.weights_of(columns), dtype=np.float64)
-    labels = np.concatenate([replay.labels, corrections.labels]).astype(np.float64)
+    intercept = float(base.weights["intercept"][0])
+    replay_matrix = matrix[: len(rows)]
+    # The replay's targets are the model's own probabilities, not the reviews' labels: at
+    # the current weights the replay then pulls nowhere and only resists what the
+    # corrections would change on reviews (learning without forgetting, Li & Hoiem 2016).
+    own = _sigmoid(replay_matrix @ prior + intercept)
+    labels = np.concatenate([own, np.asarray(corrections.labels, dtype=np.float64)])
     weight = (
         np.concatenate(
             [np.ones(len(rows)), np.full(len(correction_rows), rules.ngram_correction_weight)]
         )
         * config.regularization
     )
-    intercept = float(base.weights["intercept"][0])
 
     def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
         logits = matrix @ theta + intercept
