@@ -136,3 +136,23 @@ def test_the_last_epochs_anneal_the_learning_rate_to_zero():
     assert learning_rate(config.with_overrides(decay_epochs=0), 10) == rate
     model = build_model(config, steps_per_epoch=10)
     assert float(model.optimizer.learning_rate) == pytest.approx(rate)  # at step 0
+
+
+@pytest.mark.slow
+def test_annealing_a_version_continues_its_weights_with_a_falling_rate(
+    trained_registry, trained_model, tmp_path
+):
+    """`--anneal-from`: the version's network goes on from its own weights and vocabulary
+    for the run's epochs, every one of them annealed, and is published as a new version."""
+    from training.registry import Registry
+    from training.train import main
+
+    out = Registry(tmp_path / "models")
+    argv = ["--config", "kiwi", "--limit", "3000", "--test-limit", "300", "--out", str(out.root)]
+    assert main([*argv, "--anneal-from", str(trained_registry.current_dir()), "--epochs", "1"]) == 0
+    (info,) = out.versions()
+    annealed = out.load(info.name)
+    assert annealed.vocabulary == trained_model.vocabulary
+    assert annealed.config.decay_epochs == annealed.config.max_epochs == 1
+    assert info.metrics["fine_tuned_from"] == trained_model.version
+    assert info.metrics["epochs_run"] == 1

@@ -83,6 +83,9 @@ class TrainingRequest:
     train_targets: Sequence[float] | None = None
     base: Servable | None = None  # fine-tune from these weights and vocabularies
     learning_rate: float | None = None  # None: the configuration's own
+    # Every epoch of this run lowers the rate towards 0 (with a base: settling a model
+    # trained at a constant rate, as `STUDENT.decay_epochs` does within one run).
+    anneal: bool = False
     note: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     # False: a final fit on every training row for the configuration's epochs, which were
@@ -141,6 +144,9 @@ def run_training(
     recipe = request.base.config if request.base else request.config
     if request.learning_rate is not None:
         recipe = recipe.with_overrides(learning_rate=request.learning_rate)
+    if request.anneal:
+        epochs = request.epochs or 1
+        recipe = recipe.with_overrides(max_epochs=epochs, decay_epochs=epochs)
     name = registry.new_version_name(recipe.name)
     bases = members_of_model(request.base) if request.base else [None] * len(members_of(recipe))
     key = request.key(recipe)
@@ -406,6 +412,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "without it, --distill trains the teacher first",
     )
     parser.add_argument(
+        "--anneal-from",
+        type=Path,
+        default=None,
+        metavar="VERSION_DIR",
+        help="continue this version's networks for --epochs (default 2), the learning rate "
+        "falling linearly to 0",
+    )
+    parser.add_argument(
         "--no-holdout",
         action="store_true",
         help="final fit: train on every training row for the configuration's epochs "
@@ -482,15 +496,21 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     note.update(
         {key: value for key, value in (("role", args.role), ("replaces", args.replaces)) if value}
     )
+    try:
+        base = load_model(args.anneal_from) if args.anneal_from else None
+    except (ModelLoadError, OSError) as error:
+        return _fail(emit, str(error))
     request = TrainingRequest(
         config,
         train,
         test,
-        epochs=args.epochs,
+        epochs=args.epochs or (2 if base else None),
         seed=args.seed,
         holdout=not args.no_holdout,
         extra_texts=list(extra.texts),
         extra_labels=list(extra.labels),
+        base=base,
+        anneal=base is not None,
         note=note,
     )
     plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
