@@ -77,8 +77,9 @@ class FocusRules:
     Every network takes `steps` optimiser steps on batches in which `correction_share` of
     the rows are corrections (drawn again and again) and the rest a fixed replay sample
     of `replay_rows` NSMC reviews, and keeps `interpolation` of the change in its
-    weights; the n-gram member is re-fitted on the same replay plus the corrections, each
-    weighing `ngram_correction_weight` reviews, with its current weights as the prior.
+    weights; the n-gram member is re-fitted on the same replay (its targets: the member's
+    own probabilities) plus the corrections, each weighing `ngram_correction_weight`
+    reviews, with its current weights as the prior.
     Measured in docs/learning-loop.md.
     """
 
