@@ -65,6 +65,7 @@ from training.registry import QUICK_ROLE, Registry, RegistryError
 from training.tokenized import cached_tokens, tokenize_texts
 
 VALIDATION_FRACTION = 0.1
+ANNEAL_EPOCHS = 2  # what --anneal-from runs unless told: the student's own decay_epochs
 EXIT_PARENT_GONE = 4  # as training.retrain: --watch-stdin saw the parent's end of stdin close
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
@@ -145,7 +146,7 @@ def run_training(
     if request.learning_rate is not None:
         recipe = recipe.with_overrides(learning_rate=request.learning_rate)
     if request.anneal:
-        epochs = request.epochs or 1
+        epochs = request.epochs or ANNEAL_EPOCHS
         recipe = recipe.with_overrides(max_epochs=epochs, decay_epochs=epochs)
     name = registry.new_version_name(recipe.name)
     bases = members_of_model(request.base) if request.base else [None] * len(members_of(recipe))
@@ -416,8 +417,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         metavar="VERSION_DIR",
-        help="continue this version's networks for --epochs (default 2), the learning rate "
-        "falling linearly to 0",
+        help=f"continue this version's networks for --epochs (default {ANNEAL_EPOCHS}), the "
+        "learning rate falling linearly to 0",
     )
     parser.add_argument(
         "--no-holdout",
@@ -504,7 +505,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         config,
         train,
         test,
-        epochs=args.epochs or (2 if base else None),
+        epochs=args.epochs,
         seed=args.seed,
         holdout=not args.no_holdout,
         extra_texts=list(extra.texts),
