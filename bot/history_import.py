@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot import mood_words
 from bot.chat_export import (
@@ -28,11 +31,14 @@ from bot.service import HANGUL
 from bot.serving import ModelService
 from bot.storage import Storage
 from bot.storage.score_imports import ImportedScore
+from nlp.batch_processes import BatchProcesses
 from nlp.inference import normalize_text
 from nlp.trace import Trace
 
+log = logging.getLogger(__name__)
+
 BATCH = 512  # one trace and one transaction
-AHEAD = 2  # batches traced at once: the next queued behind the one running
+AHEAD = 2  # batches traced at once on threads: the next queued behind the one running
 
 
 @dataclass
@@ -57,6 +63,10 @@ class HistoryImporter:
     models: ModelService
     retention_days: float
     clock: Callable[[], float]
+    processes: int = 0  # IMPORT_PROCESSES: 0 traces on the bot's own threads
+    # Where a version's files are (the registry), for the processes to load it; None (or
+    # a version not there) traces on the bot's threads.
+    version_dir: Callable[[str], Path | None] | None = None
     _running: set[int] = field(default_factory=set)
 
     def claim(self, chat_id: int) -> None:
@@ -77,15 +87,32 @@ class HistoryImporter:
     ) -> ImportProgress:
         """Import ``data`` into ``chat_id``'s mood history, updating ``progress`` after
         every batch. Raises ExportRefused (nothing stored) for a bad file, or one whose
-        messages are all older than RETENTION_DAYS."""
-        export = await asyncio.to_thread(read_export, data, chat_id)
-        messages = self._within_retention(export, progress)
-        progress.total = len(messages)
-        if messages:
-            progress.first_at, progress.last_at = messages[0].at, messages[-1].at
-        await on_progress(progress)
-        await self._pipeline(chat_id, messages, progress, on_progress)
+        messages are all older than RETENTION_DAYS.
+
+        The tracing processes start first, so their model loads while the file is read."""
+        tracer = _Tracer(self.models, self._start_processes())
+        try:
+            export = await asyncio.to_thread(read_export, data, chat_id)
+            messages = self._within_retention(export, progress)
+            progress.total = len(messages)
+            if messages:
+                progress.first_at, progress.last_at = messages[0].at, messages[-1].at
+            await on_progress(progress)
+            await self._pipeline(chat_id, messages, progress, on_progress, tracer)
+            await tracer.close()  # the processes' batches are done: they end now
+        finally:
+            tracer.abandon()  # a refused file or a stop: they end on their own
         return progress
+
+    def _start_processes(self) -> BatchProcesses | None:
+        """Processes for the served version, if it has files to load them from."""
+        if self.processes < 1 or self.version_dir is None:
+            return None
+        version = self.models.model.version
+        directory = self.version_dir(version)
+        if directory is None or not directory.is_dir():
+            return None
+        return BatchProcesses(directory, version, self.processes)
 
     async def _pipeline(
         self,
@@ -93,19 +120,21 @@ class HistoryImporter:
         messages: tuple[ExportMessage, ...],
         progress: ImportProgress,
         on_progress: Callable[[ImportProgress], Awaitable[object]],
+        tracer: _Tracer,
     ) -> None:
-        """`AHEAD` batches traced at once (the next one queued on the model's threads
-        while one runs, so they never wait for each other between batches) while the
-        batch before them is stored, in order. A stop or a failure drops the batches being
-        traced but waits for the writes in flight and counts them, instead of cutting a
-        transaction in half: a cancelled write left SQLite's lock with its connection."""
+        """`tracer.ahead` batches traced at once (the next one queued on the model's
+        threads or processes while they run, so they never wait for each other between
+        batches) while the batch before them is stored, in order. A stop or a failure
+        drops the batches being traced but waits for the writes in flight and counts
+        them, instead of cutting a transaction in half: a cancelled write left SQLite's
+        lock with its connection."""
         batches = iter_batches(messages, BATCH)
         tracing: deque[asyncio.Task[_Traced]] = deque()
         storing: asyncio.Task[_Traced] | None = None
         try:
             while True:
-                for batch in itertools.islice(batches, AHEAD - len(tracing)):
-                    tracing.append(asyncio.ensure_future(self._score(chat_id, batch)))
+                for batch in itertools.islice(batches, tracer.ahead - len(tracing)):
+                    tracing.append(asyncio.ensure_future(self._score(chat_id, batch, tracer)))
                 if not tracing:
                     break
                 traced = await asyncio.shield(tracing[0])
@@ -138,7 +167,7 @@ class HistoryImporter:
         progress.skipped = export.skipped + len(export.messages) - len(kept)
         return kept
 
-    async def _score(self, chat_id: int, batch: list[ExportMessage]) -> _Traced:
+    async def _score(self, chat_id: int, batch: list[ExportMessage], tracer: _Tracer) -> _Traced:
         """The batch's messages still to store, traced; the rest count as skipped once
         the batch is stored (`_count`), so a batch dropped by a stop counts for nothing."""
         known = await self.storage.score_imports.known(chat_id, [m.message_id for m in batch])
@@ -150,7 +179,7 @@ class HistoryImporter:
         ]
         if not fresh:
             return _Traced(len(batch), [])
-        traces = await self.models.trace_many([m.text for m in fresh])
+        traces = await tracer.trace([m.text for m in fresh])
         return _Traced(
             len(batch), [(m, t) for m, t in zip(fresh, traces, strict=True) if not t.is_empty]
         )
@@ -166,6 +195,46 @@ class HistoryImporter:
                 chat_id, [(m.user_id, m.at, mood_words.word_steps(t)) for m, t in scored]
             )
         return traced
+
+
+@dataclass
+class _Tracer:
+    """Where one import's batches are traced: its own processes while they last, else
+    the bot's batch threads (ModelService.trace_many). A process that dies (killed, out
+    of memory, a model it could not load) costs no batch: that batch and the rest are
+    traced on the threads."""
+
+    models: ModelService
+    processes: BatchProcesses | None
+
+    @property
+    def ahead(self) -> int:
+        """Batches in flight: one running per process and one queued behind them, so no
+        process waits for the loop between batches."""
+        return AHEAD if self.processes is None else self.processes.count + 1
+
+    async def trace(self, texts: Sequence[str]) -> list[Trace]:
+        processes = self.processes
+        if processes is not None:
+            try:
+                return await asyncio.wrap_future(processes.submit(texts))
+            except BrokenProcessPool as error:
+                log.warning("an import process stopped (%s); tracing on threads", error)
+                await self.close()
+        return await self.models.trace_many(texts)
+
+    async def close(self) -> None:
+        """End the processes, waiting for a batch still running (under a second)."""
+        processes, self.processes = self.processes, None
+        if processes is not None:
+            await asyncio.to_thread(processes.close)
+
+    def abandon(self) -> None:
+        """End the processes without waiting: the batches not started are dropped, and a
+        process ends when its batch does."""
+        processes, self.processes = self.processes, None
+        if processes is not None:
+            processes.close(wait=False)
 
 
 @dataclass

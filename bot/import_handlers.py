@@ -30,7 +30,12 @@ class ImportHandlers:
         """Built at the first chat export: most deployments never import one."""
         service = self.service
         return HistoryImporter(
-            service.storage, service.models, service.settings.retention_days, service.clock
+            service.storage,
+            service.models,
+            service.settings.retention_days,
+            service.clock,
+            processes=service.settings.import_processes,
+            version_dir=service.registry.path_of,
         )
 
     async def history_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -102,6 +102,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RATE_LIMIT_PER_MINUTE", "20"),
     Variable("MOOD_WINDOW", "20"),
     Variable("MOOD_MIN_MEMBERS", "3"),
+    Variable("IMPORT_PROCESSES", "2"),
     Variable("DEMO_CACHE_DIR", "var/demos"),
     Variable("POLL_TIMEOUT", "30"),
     Variable("POLL_INTERVAL", "0.05"),
@@ -174,6 +175,7 @@ class Settings:
     rate_limit_per_minute: int
     mood_window: int
     mood_min_members: int  # mood is shown only for windows with this many distinct senders
+    import_processes: int  # processes tracing a chat export (nlp.batch_processes); 0: threads
     demo_cache_dir: Path
     poll_timeout: int
     poll_interval: float
@@ -217,6 +219,7 @@ class Settings:
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", minimum=0),
             mood_window=_int(env, "MOOD_WINDOW", minimum=1),
             mood_min_members=_int(env, "MOOD_MIN_MEMBERS", minimum=1),
+            import_processes=_int(env, "IMPORT_PROCESSES", minimum=0, maximum=64),
             demo_cache_dir=path_setting(env, "DEMO_CACHE_DIR", DEFAULTS),
             poll_timeout=_int(env, "POLL_TIMEOUT", minimum=0),
             poll_interval=_float(env, "POLL_INTERVAL", minimum=0),
