@@ -68,6 +68,7 @@ class HistoryImporter:
     # a version not there) traces on the bot's threads.
     version_dir: Callable[[str], Path | None] | None = None
     _running: set[int] = field(default_factory=set)
+    _processes_busy: bool = False  # one import at a time has processes: memory stays bounded
 
     def claim(self, chat_id: int) -> None:
         """One import per group at a time; raises ImportBusy."""
@@ -89,8 +90,11 @@ class HistoryImporter:
         every batch. Raises ExportRefused (nothing stored) for a bad file, or one whose
         messages are all older than RETENTION_DAYS.
 
-        The tracing processes start first, so their model loads while the file is read."""
-        tracer = _Tracer(self.models, self._start_processes())
+        The tracing processes start first, so their model loads while the file is read.
+        Another group's import meanwhile is traced on the bot's threads: IMPORT_PROCESSES
+        bounds the copies of the model in memory, whatever the admins send."""
+        processes = self._start_processes()
+        tracer = _Tracer(self.models, processes)
         try:
             export = await asyncio.to_thread(read_export, data, chat_id)
             messages = self._within_retention(export, progress)
@@ -102,16 +106,19 @@ class HistoryImporter:
             await tracer.close()  # the processes' batches are done: they end now
         finally:
             tracer.abandon()  # a refused file or a stop: they end on their own
+            if processes is not None:
+                self._processes_busy = False
         return progress
 
     def _start_processes(self) -> BatchProcesses | None:
         """Processes for the served version, if it has files to load them from."""
-        if self.processes < 1 or self.version_dir is None:
+        if self.processes < 1 or self.version_dir is None or self._processes_busy:
             return None
         version = self.models.model.version
         directory = self.version_dir(version)
         if directory is None or not directory.is_dir():
             return None
+        self._processes_busy = True
         return BatchProcesses(directory, version, self.processes)
 
     async def _pipeline(
@@ -218,7 +225,7 @@ class _Tracer:
         if processes is not None:
             try:
                 return await asyncio.wrap_future(processes.submit(texts))
-            except BrokenProcessPool as error:
+            except (BrokenProcessPool, OSError) as error:  # died, or could not start
                 log.warning("an import process stopped (%s); tracing on threads", error)
                 await self.close()
         return await self.models.trace_many(texts)

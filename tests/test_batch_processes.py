@@ -3,6 +3,7 @@ bot's threads, and a process that dies or cannot load the model costs no message
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import subprocess
@@ -30,11 +31,18 @@ def texts(trained_registry) -> list[str]:
     return [text for text in load_split("test").head(600).texts if text.strip()]
 
 
-def _workers() -> list[psutil.Process]:
-    """This process's tracing workers (not multiprocessing's resource tracker)."""
-    return [
-        child for child in psutil.Process().children() if "spawn_main" in " ".join(child.cmdline())
-    ]
+def _workers(parent: int | None = None) -> list[psutil.Process]:
+    """A process's live tracing workers (not multiprocessing's resource tracker)."""
+    return [child for child in psutil.Process(parent).children() if _is_worker(child)]
+
+
+def _is_worker(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(
+            process.cmdline()
+        )
+    except psutil.Error:  # ended meanwhile
+        return False
 
 
 def test_a_process_traces_exactly_what_the_threads_trace(trained_registry, texts):
@@ -162,11 +170,7 @@ def test_a_bot_killed_outright_leaves_no_process_behind(trained_registry):
     )
     try:
         assert bot.stdout is not None and bot.stdout.readline() == "tracing\n"
-        workers = [
-            child
-            for child in psutil.Process(bot.pid).children()
-            if "spawn_main" in " ".join(child.cmdline())
-        ]
+        workers = _workers(bot.pid)
         assert len(workers) == 2
         bot.kill()
         bot.wait()
@@ -174,3 +178,32 @@ def test_a_bot_killed_outright_leaves_no_process_behind(trained_registry):
         assert alive == []
     finally:
         bot.kill()
+
+
+async def test_two_groups_importing_at_once_share_one_set_of_processes(
+    trained_registry, texts, tmp_path
+):
+    """IMPORT_PROCESSES bounds the model copies in memory: a second group's import
+    while one runs is traced on the threads, and both store every score."""
+    models = ModelService(trained_registry.load_current())
+    most_workers = [0]
+
+    async def on_progress(state: ImportProgress) -> None:
+        most_workers[0] = max(most_workers[0], len(_workers()))
+
+    async def one(storage: Storage, chat_id: int) -> ImportProgress:
+        data = export_bytes(generated_export(chat_id, texts, MESSAGES, end=NOW, members=5))
+        return await importer.run(data, chat_id, ImportProgress(), on_progress)
+
+    try:
+        async with await Storage.open(tmp_path / "bot.sqlite3") as storage:
+            importer = HistoryImporter(
+                storage, models, 90, lambda: NOW, 1, trained_registry.path_of
+            )
+            first, second = await asyncio.gather(one(storage, GROUP), one(storage, GROUP - 1))
+            stored = [len(await storage.mood.scores(chat, 0)) for chat in (GROUP, GROUP - 1)]
+    finally:
+        await models.stop()
+    assert most_workers[0] == 1
+    assert stored == [first.added, second.added] and first.added == second.added > 0
+    assert _workers() == []
