@@ -14,6 +14,7 @@ a lower priority, so the bot's live messages go first on a busy machine.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -27,6 +28,7 @@ from nlp.trace import Trace
 
 NICENESS = 5  # below the bot's live traces, which share the cores with an import
 PARENT_CHECK_S = 1.0
+OOM_SCORE_ADJ = 500  # out of memory, Linux kills a worker before the bot (its batch falls back)
 WARM_UP_TEXT = "정말 재밌어요"
 
 _served = None  # the model of this worker process (set by _load)
@@ -68,11 +70,18 @@ def _load(directory: str, version: str) -> None:
     global _served
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(NICENESS)
+    _offer_to_the_oom_killer()
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from nlp.ensemble import load_model
 
     _served = load_model(Path(directory), version)
     _served.trace_batch_here([WARM_UP_TEXT])
+
+
+def _offer_to_the_oom_killer() -> None:
+    """Raising one's own score needs no privilege; elsewhere than Linux it is skipped."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/oom_score_adj").write_text(str(OOM_SCORE_ADJ))
 
 
 def _exit_with_parent(parent: int) -> None:

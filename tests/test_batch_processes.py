@@ -18,7 +18,7 @@ from benchmarks.import_bench import export_bytes, generated_export
 from bot.history_import import BATCH, HistoryImporter, ImportProgress
 from bot.serving import ModelService
 from bot.storage import Storage
-from nlp.batch_processes import BatchProcesses
+from nlp.batch_processes import NICENESS, OOM_SCORE_ADJ, BatchProcesses
 from training.data import load_split
 
 GROUP = -1001234567890
@@ -50,6 +50,10 @@ def test_a_process_traces_exactly_what_the_threads_trace(trained_registry, texts
     processes = BatchProcesses(trained_registry.current_dir(), model.version, 1)
     try:
         from_process = processes.submit(texts).result(timeout=120)
+        (worker,) = _workers()
+        assert worker.nice() == min(psutil.Process().nice() + NICENESS, 19)  # live traces first
+        oom_score_adj = Path(f"/proc/{worker.pid}/oom_score_adj").read_text().strip()
+        assert oom_score_adj == str(OOM_SCORE_ADJ)  # killed before the bot out of memory
     finally:
         processes.close()
     here = model.trace_batch(texts)
@@ -154,7 +158,7 @@ def test_a_bot_killed_outright_leaves_no_process_behind(trained_registry):
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from nlp.batch_processes import BatchProcesses\n"
+        "from nlp.batch_processes import NICENESS, OOM_SCORE_ADJ, BatchProcesses\n"
         "processes = BatchProcesses(Path(sys.argv[1]), Path(sys.argv[1]).name, 2)\n"
         "batches = [processes.submit(['정말 재밌어요 최고'] * 512) for _ in range(40)]\n"
         "batches[0].result()\n"
