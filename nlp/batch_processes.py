@@ -45,7 +45,6 @@ class BatchProcesses:
     def __init__(self, directory: Path, version: str, processes: int) -> None:
         if processes < 1:
             raise ValueError("processes must be at least 1")
-        self.version = version
         self.count = processes
         self._pool = ProcessPoolExecutor(
             processes,
