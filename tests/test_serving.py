@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import weakref
 
 import psutil
 
@@ -61,6 +62,12 @@ async def test_five_swaps_under_load_lose_nothing(trained_registry):
 
 
 async def test_memory_does_not_grow_across_20_swaps(trained_registry):
+    """Every swapped-out model is freed; RSS is only a loose second check.
+
+    A process's RSS moves by a few MB for reasons of its own (other tests' threads
+    in the same xdist worker, allocator pools), so the exact check is that no old
+    model stays reachable; RSS must stay under what keeping half of them would cost.
+    """
     path = trained_registry.current_dir()
     service = ModelService(load_model(path, version="first"))
     await service.start()
@@ -68,14 +75,19 @@ async def test_memory_does_not_grow_across_20_swaps(trained_registry):
         await service.swap(lambda n=number: load_model(path, version=f"warm{n}"))
     gc.collect()
     before = psutil.Process().memory_info().rss
+    swapped_out: list[weakref.ref[object]] = []
     for number in range(20):
+        swapped_out.append(weakref.ref(service.model))
         await service.swap(lambda n=number: load_model(path, version=f"swap{n}"))
         await service.trace("좋아요")
     gc.collect()
     growth_mb = (psutil.Process().memory_info().rss - before) / 1e6
     await service.stop()
     model_mb = sum(a.nbytes for a in service.model.weights.values()) / 1e6
-    assert growth_mb < model_mb, f"grew {growth_mb:.1f} MB over 20 swaps ({model_mb:.1f} MB model)"
+    alive = [ref() for ref in swapped_out if ref() is not None]
+    assert alive == [], f"{len(alive)} swapped-out models still reachable"
+    message = f"grew {growth_mb:.1f} MB over 20 swaps ({model_mb:.1f} MB model)"
+    assert growth_mb < 10 * model_mb, message
 
 
 async def test_a_restart_serves_the_version_chosen_last(trained_registry, tmp_path):
