@@ -138,6 +138,17 @@ def test_the_last_epochs_anneal_the_learning_rate_to_zero():
     assert float(model.optimizer.learning_rate) == pytest.approx(rate)  # at step 0
 
 
+def test_early_stopping_waits_for_the_annealed_epochs():
+    """A run whose rate anneals is judged on its annealed epochs: a dip at a constant rate
+    (which stopped a 9-epoch student at epoch 3) must not end it before they run."""
+    from nlp.model_config import KIWI, STUDENT
+    from training.train import _first_annealed_epoch
+
+    assert _first_annealed_epoch(STUDENT) == STUDENT.max_epochs - 2 == 7
+    assert _first_annealed_epoch(STUDENT.with_overrides(decay_epochs=5)) == 4
+    assert _first_annealed_epoch(KIWI) == 0  # no annealing: watched throughout
+
+
 @pytest.mark.slow
 def test_annealing_a_version_continues_its_weights_with_a_falling_rate(
     trained_registry, trained_model, tmp_path
