@@ -102,9 +102,9 @@ SYLLABLE = KIWI.with_overrides(
 # One network to serve alone (issue 22): syllables with word starts marked need no analyser
 # (tokenising costs microseconds, not Kiwi's 0.86 ms), and 192 units are the most a 25-word
 # trace affords within 1 ms. It learns from the ensemble's probabilities over every review
-# and chat text there is (training.distill: STUDENT_PLAN). 7 epochs at a constant rate
-# (the best validation accuracy of an 8-epoch run), then 2 that anneal it: validation
-# 0.8815 -> 0.8849, test 0.8788 -> 0.8817 (docs/results.md, "The student, trained").
+# and chat text there is (training.distill: STUDENT_PLAN). 4 epochs of its 2,493 batches at
+# a constant rate, then 3 that anneal it (validation 0.8840 -> 0.8890; annealing alone was
+# worth +0.3-0.5 points in every run: docs/results.md, "The student, trained").
 STUDENT = SYLLABLE.with_overrides(
     name="student",
     tokenizer={"name": "syllable", "max_tokens": 150, "spaces": True},
@@ -112,8 +112,8 @@ STUDENT = SYLLABLE.with_overrides(
     embedding_dim=192,
     units=192,
     batch_size=256,
-    max_epochs=9,
-    decay_epochs=2,
+    max_epochs=7,
+    decay_epochs=3,
 )
 
 

@@ -144,8 +144,8 @@ def test_early_stopping_waits_for_the_annealed_epochs():
     from nlp.model_config import KIWI, STUDENT
     from training.train import _first_annealed_epoch
 
-    assert _first_annealed_epoch(STUDENT) == STUDENT.max_epochs - 2 == 7
-    assert _first_annealed_epoch(STUDENT.with_overrides(decay_epochs=5)) == 4
+    assert _first_annealed_epoch(STUDENT) == STUDENT.max_epochs - STUDENT.decay_epochs == 4
+    assert _first_annealed_epoch(STUDENT.with_overrides(max_epochs=9, decay_epochs=2)) == 7
     assert _first_annealed_epoch(KIWI) == 0  # no annealing: watched throughout
 
 
