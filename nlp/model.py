@@ -87,10 +87,9 @@ def learning_rate(config: ModelConfig, steps_per_epoch: int | None) -> Any:
     """A constant rate, or one that falls linearly to 0 over the last `decay_epochs`."""
     if not (config.decay_epochs and steps_per_epoch):
         return config.learning_rate
-    constant_epochs = max(0, config.max_epochs - config.decay_epochs)
     return LinearTail(
         config.learning_rate,
-        constant_steps=constant_epochs * steps_per_epoch,
+        constant_steps=config.first_annealed_epoch * steps_per_epoch,
         decay_steps=config.decay_epochs * steps_per_epoch,
     )
 

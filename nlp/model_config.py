@@ -38,6 +38,12 @@ class ModelConfig:
     decay_epochs: int = 0
 
     @property
+    def first_annealed_epoch(self) -> int:
+        """The epoch (from 0) where the rate starts to fall; 0 when it never does. The
+        learning-rate schedule and early stopping both start from it."""
+        return max(0, self.max_epochs - self.decay_epochs) if self.decay_epochs else 0
+
+    @property
     def max_tokens(self) -> int:
         return int(self.tokenizer["max_tokens"])
 

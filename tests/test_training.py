@@ -140,13 +140,13 @@ def test_the_last_epochs_anneal_the_learning_rate_to_zero():
 
 def test_early_stopping_waits_for_the_annealed_epochs():
     """A run whose rate anneals is judged on its annealed epochs: a dip at a constant rate
-    (which stopped a 9-epoch student at epoch 3) must not end it before they run."""
+    (which stopped a 9-epoch student at epoch 3) must not end it before they run. Early
+    stopping and the rate schedule start from the same epoch."""
     from nlp.model_config import KIWI, STUDENT
-    from training.train import _first_annealed_epoch
 
-    assert _first_annealed_epoch(STUDENT) == STUDENT.max_epochs - STUDENT.decay_epochs == 4
-    assert _first_annealed_epoch(STUDENT.with_overrides(max_epochs=9, decay_epochs=2)) == 7
-    assert _first_annealed_epoch(KIWI) == 0  # no annealing: watched throughout
+    assert STUDENT.first_annealed_epoch == STUDENT.max_epochs - STUDENT.decay_epochs == 4
+    assert STUDENT.with_overrides(max_epochs=9, decay_epochs=2).first_annealed_epoch == 7
+    assert KIWI.first_annealed_epoch == 0  # no annealing: watched throughout
 
 
 @pytest.mark.slow
