@@ -36,6 +36,9 @@ class ModelConfig:
     # The last N of a full training's epochs lower the learning rate linearly to 0: Adam at
     # a constant rate keeps stepping past the minimum it circles; annealing settles in it.
     decay_epochs: int = 0
+    # The chance that a space of a training text is dropped in an epoch's copy of it (and
+    # about a third as many inserted): training.augment. Tokenisers with spaces only.
+    spacing_noise: float = 0.0
 
     @property
     def first_annealed_epoch(self) -> int:

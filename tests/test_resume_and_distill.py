@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from training.data import load_split
+from training.distill import TEACHER_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRA = REPO / "tests" / "data" / "extra"
@@ -106,10 +107,15 @@ def test_distillation_trains_its_teacher_first_and_reuses_it(tmp_path: Path) -> 
     distilled = student["data"]["distilled"]
     assert distilled["teacher"] == teacher["version"] and distilled["rows"] > 0
     assert 0 < distilled["mean_probability"] < 1
+    labelled = sorted((tmp_path / "cache" / TEACHER_CACHE).iterdir())
+    written = [path.stat().st_mtime_ns for path in labelled]
 
     output, _ = _train(env, out, *args).communicate(timeout=600)
     assert f"teacher: {teacher['version']}, from an earlier run" in output
-    assert len(_versions(out)) == 3  # the teacher was not trained again
+    versions = _versions(out)
+    assert len(versions) == 3  # the teacher was not trained again
+    assert versions[2]["data"]["distilled"] == distilled  # the same rows, the same labels
+    assert [path.stat().st_mtime_ns for path in labelled] == written  # read, not labelled again
 
 
 def test_without_unlabelled_text_no_teacher_is_trained(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ longest review (rounded up to 8) makes an epoch several times faster than paddin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -21,11 +21,13 @@ class BucketedBatches:
         batch_size: int,
         seed: int,
         shuffle: bool = True,
+        augment: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.id_lists = id_lists
         self.labels = np.asarray(labels, dtype=np.float32)  # P(positive): soft when distilled
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.augment = augment  # a fresh copy of each batch (training.augment)
         self.lengths = np.array([max(1, len(ids)) for ids in id_lists])
         self.rng = np.random.default_rng(seed)
         self.batches = self._plan()
@@ -56,6 +58,8 @@ class BucketedBatches:
         for position, row in enumerate(rows):
             ids = self.id_lists[row]
             matrix[position, : len(ids)] = ids
+        if self.augment is not None:
+            matrix = _rounded(self.augment(matrix))
         return matrix, self.labels[rows]
 
     def dataset(self) -> tf.data.Dataset:
@@ -76,3 +80,9 @@ class BucketedBatches:
             tf.TensorSpec(shape=(None,), dtype=tf.float32),
         )
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+
+
+def _rounded(matrix: np.ndarray) -> np.ndarray:
+    """Padded on the right to a multiple of ROUND_TO: few distinct shapes to trace."""
+    extra = -matrix.shape[1] % ROUND_TO
+    return np.pad(matrix, ((0, 0), (0, extra))) if extra else matrix

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from nlp.ensemble import Servable
@@ -28,6 +29,7 @@ from training.corpora import EXTRA_REVIEWS_FILE, text_key
 
 CHATBOT_FILE = "chatbot_data/ChatbotData.csv"
 TEACHER_BATCH = 512
+TEACHER_CACHE = "teacher"  # under the cache directory: see `teacher_labels`
 
 
 @dataclass(frozen=True)
@@ -126,11 +128,16 @@ def chat_utterances(path: Path) -> list[str]:
 
 
 def blended_labels(
-    teacher: Servable, texts: Sequence[str], labels: Sequence[float], weight: float, progress: bool
+    teacher: Servable,
+    texts: Sequence[str],
+    labels: Sequence[float],
+    weight: float,
+    progress: bool,
+    cache_dir: Path | None = None,
 ) -> list[float]:
     """Each label moved `weight` of the way to the teacher's probability for its text; a
     text the teacher cannot read keeps its label."""
-    soft = teacher_labels(teacher, texts, progress)
+    soft = teacher_labels(teacher, texts, progress, cache_dir)
     by_text = dict(zip(soft.texts, soft.probabilities, strict=True))
     return [
         round((1 - weight) * label + weight * by_text[text], 4) if text in by_text else label
@@ -138,16 +145,68 @@ def blended_labels(
     ]
 
 
-def teacher_labels(teacher: Servable, texts: Sequence[str], progress: bool = True) -> SoftRows:
-    """The teacher's final P(positive) for each text; texts it cannot read are dropped."""
-    kept: list[str] = []
-    probabilities: list[float] = []
+def teacher_labels(
+    teacher: Servable,
+    texts: Sequence[str],
+    progress: bool = True,
+    cache_dir: Path | None = None,
+) -> SoftRows:
+    """The teacher's final P(positive) for each text; texts it cannot read are dropped.
+
+    With a `cache_dir`, the probabilities are kept under the teacher's version and the
+    texts' hash: the student's 640,000 texts take the ensemble about 13 minutes, which a
+    resumed or repeated run then skips."""
+    path = _cache_path(cache_dir, teacher.version, texts)
+    probabilities = _read_cached(path, len(texts))
+    if probabilities is None:
+        probabilities = _label(teacher, texts, progress)
+        _write_cached(path, probabilities)
+    readable = ~np.isnan(probabilities)
+    return SoftRows(
+        [text for text, kept in zip(texts, readable, strict=True) if kept],
+        [float(p) for p in probabilities[readable]],
+    )
+
+
+def _label(teacher: Servable, texts: Sequence[str], progress: bool) -> np.ndarray:
+    """P(positive) rounded to 4 places for each text; NaN where the teacher reads nothing."""
+    probabilities = np.full(len(texts), np.nan)
     with tqdm(total=len(texts), unit="text", desc="teacher", disable=not progress) as bar:
         for start in range(0, len(texts), TEACHER_BATCH):
             batch = texts[start : start + TEACHER_BATCH]
-            for text, trace in zip(batch, teacher.trace_batch(batch), strict=True):
+            for offset, trace in enumerate(teacher.trace_batch(batch)):
                 if not trace.is_empty:
-                    kept.append(text)
-                    probabilities.append(round(float(trace.positive), 4))
+                    probabilities[start + offset] = round(float(trace.positive), 4)
             bar.update(len(batch))
-    return SoftRows(kept, probabilities)
+    return probabilities
+
+
+def _cache_path(cache_dir: Path | None, teacher: str, texts: Sequence[str]) -> Path | None:
+    """One file per teacher version and list of texts; a version's weights never change
+    under its name (training.registry), so the name stands for them."""
+    if cache_dir is None:
+        return None
+    digest = hashlib.sha256(teacher.encode())
+    for text in texts:
+        digest.update(b"\0" + text.encode())
+    return cache_dir / TEACHER_CACHE / f"{digest.hexdigest()[:24]}.npy"
+
+
+def _read_cached(path: Path | None, count: int) -> np.ndarray | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        probabilities = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):  # cut short or damaged: label again
+        return None
+    return probabilities if probabilities.shape == (count,) else None
+
+
+def _write_cached(path: Path | None, probabilities: np.ndarray) -> None:
+    """Written aside and renamed, so a run killed while writing leaves no half file."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.npy")
+    np.save(partial, probabilities, allow_pickle=False)
+    partial.replace(path)

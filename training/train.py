@@ -310,6 +310,7 @@ def _fit(
     import keras
 
     from nlp.model import build_model, import_weights
+    from training.augment import spacing_noise_for
     from training.batches import BucketedBatches
     from training.progress import EpochProgress
 
@@ -332,7 +333,12 @@ def _fit(
     train_ids = [vocabulary.encode(t) for t in train_tokens]
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
-    train_batches = BucketedBatches(train_ids, train_labels, config.batch_size, request.seed)
+    noise = spacing_noise_for(
+        config.spacing_noise, config.tokenizer, vocabulary.index.get(" "), request.seed
+    )
+    train_batches = BucketedBatches(
+        train_ids, train_labels, config.batch_size, request.seed, augment=noise
+    )
     model = build_model(config.with_overrides(vocab_size=len(vocabulary)), len(train_batches))
     if base is not None:
         import_weights(model, base.weights)
@@ -586,7 +592,7 @@ def distilled(
     labelled rows blended with them where the plan says so."""
     if plan.labelled_weight:
         request = _blended(request, teacher, plan.labelled_weight)
-    soft = teacher_labels(teacher, texts, request.progress)
+    soft = teacher_labels(teacher, texts, request.progress, TrainingPaths.from_env().cache_dir)
     note = dict(request.note)
     note["data"] = {
         **note.get("data", {}),
@@ -618,6 +624,7 @@ def _blended(request: TrainingRequest, teacher: Servable, weight: float) -> Trai
         [*labels, *request.extra_labels],
         weight,
         request.progress,
+        TrainingPaths.from_env().cache_dir,
     )
     targets = [float(label) for label in request.train.labels]
     for row, target in zip(train_rows, blended[: len(texts)], strict=True):
