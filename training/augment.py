@@ -5,7 +5,8 @@ over syllables that marks word starts (`SyllableTokenizer(spaces=True)`, the stu
 learns the spacing it saw. Each epoch drops some of a text's spaces and inserts others,
 on the id matrix of the batch, so the copies cost no tokenising and no labelling: a copy
 keeps its text's target (a label, or the teacher's probability of the text as written),
-since spacing seldom changes what a message means.
+since spacing seldom changes what a message means. Measured on the student and left off
+(`ModelConfig.spacing_noise`): it gained on unspaced reviews and lost more elsewhere.
 """
 
 from __future__ import annotations
