@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+from nlp.model_config import STUDENT, SYLLABLE
 from nlp.tokenizers import SyllableTokenizer
 from nlp.vocabulary import PAD_ID, Vocabulary
 from training.augment import SpacingNoise, spacing_noise_for
@@ -80,11 +81,11 @@ def test_a_copy_is_cut_where_the_tokeniser_cuts() -> None:
 
 
 def test_noise_needs_a_tokeniser_that_writes_spaces() -> None:
-    assert spacing_noise_for(0.0, {"name": "syllable", "max_tokens": 150}, None, 0) is None
+    assert spacing_noise_for(SYLLABLE, None, 0) is None
     with pytest.raises(ValueError, match="spaces"):
-        spacing_noise_for(0.1, {"name": "syllable", "max_tokens": 150}, None, 0)
-    made = spacing_noise_for(0.1, TOKENIZER.settings(), SPACE, 0)
-    assert made is not None and made.max_tokens == 150
+        spacing_noise_for(SYLLABLE.with_overrides(spacing_noise=0.1), None, 0)
+    made = spacing_noise_for(STUDENT.with_overrides(spacing_noise=0.1), SPACE, 0)
+    assert made is not None and made.max_tokens == STUDENT.max_tokens == 150
 
 
 def test_bucketed_batches_respace_every_pass_and_keep_labels_aligned() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp.model_config import ModelConfig
 from nlp.vocabulary import PAD_ID
 
 # Korean words run 2-4 syllables, so a text has about twice as many boundaries inside
@@ -53,14 +54,13 @@ class SpacingNoise:
         return out
 
 
-def spacing_noise_for(
-    rate: float, tokenizer_settings: dict[str, object], space_id: int | None, seed: int
-) -> SpacingNoise | None:
+def spacing_noise_for(config: ModelConfig, space_id: int | None, seed: int) -> SpacingNoise | None:
     """The noise a configuration asks for, or None; only a tokeniser that writes spaces
     as tokens can be respaced on ids."""
-    if not rate:
+    if not config.spacing_noise:
         return None
-    if not tokenizer_settings.get("spaces") or space_id is None:
+    if not config.tokenizer.get("spaces") or space_id is None:
         raise ValueError("spacing_noise needs a tokenizer that writes spaces as tokens")
-    max_tokens = int(str(tokenizer_settings["max_tokens"]))
-    return SpacingNoise(space_id, rate, max_tokens, np.random.default_rng(seed))
+    return SpacingNoise(
+        space_id, config.spacing_noise, config.max_tokens, np.random.default_rng(seed)
+    )

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nlp.ensemble import Servable
+from training.array_cache import cached_array
 from training.corpora import EXTRA_REVIEWS_FILE, text_key
 
 CHATBOT_FILE = "chatbot_data/ChatbotData.csv"
@@ -157,10 +158,7 @@ def teacher_labels(
     texts' hash: the student's 640,000 texts take the ensemble about 13 minutes, which a
     resumed or repeated run then skips."""
     path = _cache_path(cache_dir, teacher.version, texts)
-    probabilities = _read_cached(path, len(texts))
-    if probabilities is None:
-        probabilities = _label(teacher, texts, progress)
-        _write_cached(path, probabilities)
+    probabilities = cached_array(path, len(texts), lambda: _label(teacher, texts, progress))
     readable = ~np.isnan(probabilities)
     return SoftRows(
         [text for text, kept in zip(texts, readable, strict=True) if kept],
@@ -190,23 +188,3 @@ def _cache_path(cache_dir: Path | None, teacher: str, texts: Sequence[str]) -> P
     for text in texts:
         digest.update(b"\0" + text.encode())
     return cache_dir / TEACHER_CACHE / f"{digest.hexdigest()[:24]}.npy"
-
-
-def _read_cached(path: Path | None, count: int) -> np.ndarray | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        probabilities = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):  # cut short or damaged: label again
-        return None
-    return probabilities if probabilities.shape == (count,) else None
-
-
-def _write_cached(path: Path | None, probabilities: np.ndarray) -> None:
-    """Written aside and renamed, so a run killed while writing leaves no half file."""
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npy")
-    np.save(partial, probabilities, allow_pickle=False)
-    partial.replace(path)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
 import time
 import traceback
@@ -37,6 +36,7 @@ import numpy as np
 from nlp.artifacts import ModelLoadError
 from nlp.ensemble import Servable, Trained
 from nlp.model_config import CONFIGS, AnyConfig, NgramConfig
+from training.array_cache import cached_array
 from training.corpora import DEFAULT_MIX, LabelledRows, extra_rows, held_out_chat_texts
 from training.data import Corpus, DataError, load_split, read_corpus
 from training.focus import Focuser, Labelled, MemberCallback
@@ -343,14 +343,10 @@ def _cached_labels(model: Servable, data: Corpus) -> list[int]:
         / "gate"
         / f"{model.version}-{data.sha256[:16]}-{len(data)}.npy"
     )
-    if cache.is_file():
-        return [int(label) for label in np.load(cache)]
-    labels = _labels(model, data.texts)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(partial, np.asarray(labels, dtype=np.int8))
-    os.replace(partial, cache)
-    return labels
+    labels = cached_array(
+        cache, len(data), lambda: np.asarray(_labels(model, data.texts), dtype=np.int8)
+    )
+    return [int(label) for label in labels]
 
 
 def _replay(train: Corpus, recipe: RetrainRecipe) -> Labelled:

@@ -333,9 +333,7 @@ def _fit(
     train_ids = [vocabulary.encode(t) for t in train_tokens]
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
-    noise = spacing_noise_for(
-        config.spacing_noise, config.tokenizer, vocabulary.index.get(" "), request.seed
-    )
+    noise = spacing_noise_for(config, vocabulary.index.get(" "), request.seed)
     train_batches = BucketedBatches(
         train_ids, train_labels, config.batch_size, request.seed, augment=noise
     )

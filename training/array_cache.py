@@ -1,0 +1,41 @@
+"""Arrays computed once and kept in the cache directory: a model's outputs over a fixed
+list of texts (the gate's NSMC predictions, a teacher's labels) do not change between
+runs, and computing them again costs minutes.
+
+A file is written aside and renamed, so a run killed while writing leaves none; a file
+that is cut short, damaged or of the wrong length is computed again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def cached_array(path: Path | None, length: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """The array stored at `path` if it holds `length` values, else `compute()`, stored
+    there; no `path`: computed every time."""
+    if path is None:
+        return compute()
+    stored = _read(path, length)
+    if stored is not None:
+        return stored
+    array = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(partial, array, allow_pickle=False)
+    os.replace(partial, path)
+    return array
+
+
+def _read(path: Path, length: int) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return array if array.shape == (length,) else None
