@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from training.corpora import (
+    CHATBOT_FILE,
     MIXES,
     NSMC_ONLY,
     WITH_CHAT,
@@ -22,6 +23,7 @@ from training.corpora import (
     extra_rows,
     held_out_chat_texts,
     kote_label,
+    read_breakup_chat,
     read_extra_reviews,
     read_written_chat,
     text_key,
@@ -77,9 +79,40 @@ def test_no_held_out_text_reaches_the_training_rows(tmp_path: Path) -> None:
     assert rows.counts()["kote"]["0"] > 0 and rows.counts()["kote"]["1"] > 0
 
 
+def test_chatbot_data_break_up_messages_are_negatives_and_nothing_else_is_taken() -> None:
+    import csv
+
+    path = EXTRA / "chat" / CHATBOT_FILE
+    with path.open(encoding="utf-8", newline="") as handle:
+        filed = [(row["Q"], row["label"].strip()) for row in csv.DictReader(handle)]
+    rows = read_breakup_chat(path)
+    assert set(rows.labels) == {0}
+    assert rows.texts == [text for text, topic in filed if topic == "1"]  # in file order
+    assert len(rows) == 40  # daily life and love stay out
+
+
+def test_a_held_out_chat_message_filed_under_break_up_is_never_trained_on(
+    tmp_path: Path,
+) -> None:
+    """chat_dev.txt is a sample of Chatbot_data: its messages are in the file the break-up
+    rows come from, and must not come out of it."""
+    dev_text = next(t for t in held_out_chat_texts() if "," not in t and '"' not in t)
+    planted = tmp_path / "chat"
+    (planted / "chatbot_data").mkdir(parents=True)
+    original = (EXTRA / "chat" / CHATBOT_FILE).read_text(encoding="utf-8")
+    (planted / CHATBOT_FILE).write_text(original + f"{dev_text},위로해 드립니다.,1\n", "utf-8")
+    assert dev_text in read_breakup_chat(planted / CHATBOT_FILE).texts
+    mix = DataMix("breakup only", breakup_chat=True)
+    rows = extra_rows(mix, None, planted, held_out_chat_texts())
+    assert rows.counts() == {"breakup": {"0": 40, "1": 0}}
+    assert text_key(dev_text) not in {text_key(text) for text in rows.texts}
+
+
 def test_a_named_mix_without_its_data_is_an_error_the_default_degrades(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="CHAT_DATA_DIR"):
         extra_rows(WITH_CHAT, EXTRA, None, [])
+    with pytest.raises(DataError, match=r"ChatbotData\.csv"):
+        extra_rows(DataMix("break-up", breakup_chat=True), None, tmp_path, [])
     rows = extra_rows(WITH_CHAT, EXTRA, None, [], required=False)
     assert set(rows.counts()) == {"reviews"}
     assert set(extra_rows(WITH_WRITTEN_CHAT, None, None, [], required=False).counts()) == {

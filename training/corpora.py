@@ -13,6 +13,13 @@ Why these rules:
   is positive when at least `kote_margin` of its polar emotions are positive, negative when at
   most 1 - `kote_margin` are, and left out otherwise. It is the only labelled text here that
   reads like chat rather than a film review.
+* **Chatbot_data's break-up topic** (songys/Chatbot_data: everyday messages filed under three
+  topics, 0 daily life, 1 break-up, 2 love): read as negative. In the hand-labelled sample of
+  `benchmarks/chat/chat_dev.txt` (every 25th row), 103 of the 104 break-up messages with a
+  polarity are negative (39 of 143 had none); daily life (87% negative) and love (72%) are
+  mixed and stay unlabelled (the teacher labels them: training.distill). Sadness, longing
+  and tears are praise in a film review ("눈물이 나네", "가슴이 아프네"), and a model that has
+  only read reviews says so of a friend's "카톡사진을 보니 눈물이 나네".
 
 Nothing that is evaluated is ever trained on: every row whose normalised text equals a text
 of the NSMC test file or of a held-out chat set is dropped (`without_held_out`), whatever its
@@ -21,6 +28,7 @@ source says about itself.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 import sys
@@ -32,6 +40,8 @@ from pathlib import Path
 from training.data import DataError
 
 EXTRA_REVIEWS_FILE = "reviews_extra.tsv"
+CHATBOT_FILE = "chatbot_data/ChatbotData.csv"  # columns Q (the message), A, label (topic)
+BREAKUP_TOPIC = "1"
 # Everyday chat messages written and labelled for training (training/chat/README.md).
 WRITTEN_CHAT = Path(__file__).resolve().parent / "chat"
 # Hand-labelled chat sets that models are tuned or judged on (benchmarks/chat/README.md).
@@ -116,6 +126,7 @@ class DataMix:
     # The project's own hand-written chat messages, each seen this many times per epoch:
     # a few thousand rows among 180k reviews would otherwise barely move the networks.
     written_chat_repeat: int = 0
+    breakup_chat: bool = False  # Chatbot_data's break-up messages, as negatives
 
 
 NSMC_ONLY = DataMix("nsmc")
@@ -124,8 +135,16 @@ WITH_CHAT = DataMix("nsmc+reviews+kote", extra_reviews=True, kote=True)
 WITH_WRITTEN_CHAT = DataMix(
     "nsmc+reviews+kote+written", extra_reviews=True, kote=True, written_chat_repeat=3
 )
+WITH_BREAKUP_CHAT = DataMix(
+    "nsmc+reviews+kote+written+breakup",
+    extra_reviews=True,
+    kote=True,
+    written_chat_repeat=3,
+    breakup_chat=True,
+)
 MIXES: dict[str, DataMix] = {
-    mix.name: mix for mix in (NSMC_ONLY, WITH_REVIEWS, WITH_CHAT, WITH_WRITTEN_CHAT)
+    mix.name: mix
+    for mix in (NSMC_ONLY, WITH_REVIEWS, WITH_CHAT, WITH_WRITTEN_CHAT, WITH_BREAKUP_CHAT)
 }
 
 
@@ -164,6 +183,9 @@ def extra_rows(
     if mix.kote:
         path = _source(chat_dir, KOTE_LABELS_FILE, "CHAT_DATA_DIR", required)
         rows = rows + (read_kote(path.parent.parent, mix) if path else EMPTY)
+    if mix.breakup_chat:
+        path = _source(chat_dir, CHATBOT_FILE, "CHAT_DATA_DIR", required)
+        rows = rows + (read_breakup_chat(path) if path else EMPTY)
     rows = without_held_out(rows, held_out)
     if mix.written_chat_repeat:  # repeated on purpose, after the duplicates are dropped
         written = without_held_out(read_written_chat(WRITTEN_CHAT), held_out)
@@ -232,6 +254,16 @@ def read_kote(chat_dir: Path, mix: DataMix) -> LabelledRows:
     return LabelledRows(texts, labels, ["kote"] * len(texts))
 
 
+def read_breakup_chat(path: Path) -> LabelledRows:
+    with path.open(encoding="utf-8", newline="") as handle:
+        texts = [
+            row["Q"]
+            for row in csv.DictReader(handle)
+            if (row.get("label") or "").strip() == BREAKUP_TOPIC and (row.get("Q") or "").strip()
+        ]
+    return LabelledRows(texts, [0] * len(texts), ["breakup"] * len(texts))
+
+
 def kote_label(emotions: Sequence[str], margin: float) -> int | None:
     positive = sum(emotion in POSITIVE_EMOTIONS for emotion in emotions)
     polar = sum(emotion not in NEUTRAL_EMOTIONS for emotion in emotions)
@@ -260,5 +292,6 @@ def without_held_out(rows: LabelledRows, held_out: Iterable[str]) -> LabelledRow
 
 
 # What `make train` adds to NSMC: chosen on the validation split and the chat dev set
-# (docs/results.md, "More data").
-DEFAULT_MIX = WITH_WRITTEN_CHAT
+# (docs/results.md, "More data"; the break-up messages: chat dev balanced 0.874 -> 0.897,
+# NSMC validation unchanged).
+DEFAULT_MIX = WITH_BREAKUP_CHAT

@@ -26,9 +26,8 @@ from tqdm import tqdm
 
 from nlp.ensemble import Servable
 from training.array_cache import cached_array
-from training.corpora import EXTRA_REVIEWS_FILE, text_key
+from training.corpora import CHATBOT_FILE, EXTRA_REVIEWS_FILE, text_key
 
-CHATBOT_FILE = "chatbot_data/ChatbotData.csv"
 TEACHER_BATCH = 512
 TEACHER_CACHE = "teacher"  # under the cache directory: see `teacher_labels`
 
