@@ -254,13 +254,18 @@ def read_kote(chat_dir: Path, mix: DataMix) -> LabelledRows:
     return LabelledRows(texts, labels, ["kote"] * len(texts))
 
 
-def read_breakup_chat(path: Path) -> LabelledRows:
+def chatbot_messages(path: Path, topic: str | None = None) -> list[str]:
+    """Chatbot_data's messages (its Q column), in file order: all, or one topic's."""
     with path.open(encoding="utf-8", newline="") as handle:
-        texts = [
+        return [
             row["Q"]
             for row in csv.DictReader(handle)
-            if (row.get("label") or "").strip() == BREAKUP_TOPIC and (row.get("Q") or "").strip()
+            if row.get("Q") and (topic is None or (row.get("label") or "").strip() == topic)
         ]
+
+
+def read_breakup_chat(path: Path) -> LabelledRows:
+    texts = chatbot_messages(path, BREAKUP_TOPIC)
     return LabelledRows(texts, [0] * len(texts), ["breakup"] * len(texts))
 
 

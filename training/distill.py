@@ -14,7 +14,6 @@ Held-out texts (the NSMC test file, the hand-labelled chat sets) are never disti
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import sys
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,7 @@ from tqdm import tqdm
 
 from nlp.ensemble import Servable
 from training.array_cache import cached_array
-from training.corpora import CHATBOT_FILE, EXTRA_REVIEWS_FILE, text_key
+from training.corpora import CHATBOT_FILE, EXTRA_REVIEWS_FILE, chatbot_messages, text_key
 
 TEACHER_BATCH = 512
 TEACHER_CACHE = "teacher"  # under the cache directory: see `teacher_labels`
@@ -91,7 +90,7 @@ def unlabelled_texts(
     if plan.chat_utterances:
         path = chat_dir / CHATBOT_FILE if chat_dir else None
         if path and path.is_file():
-            texts += chat_utterances(path)
+            texts += chatbot_messages(path)
         else:
             print(missing.format(CHATBOT_FILE, "CHAT_DATA_DIR"), file=sys.stderr)
     seen = {text_key(text) for text in held_out}
@@ -120,11 +119,6 @@ def reviews_by_hash(path: Path, count: int, ratings: range) -> list[str]:
                 rows.append((hashlib.sha256(fields[0].encode()).digest(), fields[2]))
     rows.sort()
     return [text for _, text in rows[:count]]
-
-
-def chat_utterances(path: Path) -> list[str]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [row["Q"] for row in csv.DictReader(handle) if row.get("Q")]
 
 
 def blended_labels(
