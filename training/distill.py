@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,12 @@ class DistillPlan:
     # row (0: its 0/1 label as it is). A star or a vote says "positive"; the teacher says how
     # sure anyone could be, which is what a small student can learn most from.
     labelled_weight: float = 0.0
+    # The extra reviews that NSMC's rule labels (rated 1-4 or 9-10) count as labelled rows:
+    # their star moves the teacher's probability as a label does (`labelled_weight`). A
+    # review that argues with other viewers' low ratings reads negative to the teacher and
+    # is rated 10. No plan that `make` runs uses it: measured worse (docs/results.md, "The
+    # extra reviews' stars as labels"), since every starred review left to distil is positive.
+    stars: bool = False
 
 
 NO_DISTILLATION = DistillPlan("none")
@@ -55,8 +61,10 @@ REVIEWS_AND_CHAT = DistillPlan("reviews+chat", middle_reviews=80_000, chat_utter
 STUDENT_PLAN = DistillPlan(
     "student", any_reviews=482_258, chat_utterances=True, labelled_weight=0.5
 )
+STUDENT_STARS_PLAN = replace(STUDENT_PLAN, name="student+stars", stars=True)
 PLANS: dict[str, DistillPlan] = {
-    plan.name: plan for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT, STUDENT_PLAN)
+    plan.name: plan
+    for plan in (NO_DISTILLATION, REVIEWS_AND_CHAT, STUDENT_PLAN, STUDENT_STARS_PLAN)
 }
 # What `python -m training.train --config NAME` distils by default: the default ensemble
 # learns from its own teacher (docs/results.md, "More data"), the student from the served
@@ -119,6 +127,28 @@ def reviews_by_hash(path: Path, count: int, ratings: range) -> list[str]:
                 rows.append((hashlib.sha256(fields[0].encode()).digest(), fields[2]))
     rows.sort()
     return [text for _, text in rows[:count]]
+
+
+def star_labels(path: Path) -> dict[str, int]:
+    """NSMC's rule over the extra reviews, by text key: rated 1-4 is 0, 9-10 is 1."""
+    labels: dict[str, int] = {}
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) == 3 and fields[1].isdigit() and not 5 <= int(fields[1]) <= 8:
+                labels[text_key(fields[2])] = int(int(fields[1]) >= 9)
+    return labels
+
+
+def starred(soft: SoftRows, stars: dict[str, int], weight: float) -> SoftRows:
+    """Each text NSMC's rule labels: its label moved `weight` of the way to the teacher's
+    probability, as `blended_labels` does for the labelled rows."""
+    probabilities = []
+    for text, probability in zip(soft.texts, soft.probabilities, strict=True):
+        star = stars.get(text_key(text))
+        blended = probability if star is None else (1 - weight) * star + weight * probability
+        probabilities.append(round(blended, 4))
+    return SoftRows(soft.texts, probabilities)
 
 
 def blended_labels(

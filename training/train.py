@@ -38,7 +38,13 @@ from nlp.ngrams import NgramModel
 from nlp.tokenizers import Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
 from training.checkpoints import MemberCheckpoints, run_key
-from training.corpora import DEFAULT_MIX, MIXES, extra_rows, held_out_chat_texts
+from training.corpora import (
+    DEFAULT_MIX,
+    EXTRA_REVIEWS_FILE,
+    MIXES,
+    extra_rows,
+    held_out_chat_texts,
+)
 from training.data import Corpus, DataError, load_split
 from training.distill import (
     DISTILL_PLANS,
@@ -46,6 +52,8 @@ from training.distill import (
     PLANS,
     DistillPlan,
     blended_labels,
+    star_labels,
+    starred,
     teacher_labels,
     unlabelled_texts,
 )
@@ -590,7 +598,11 @@ def distilled(
     labelled rows blended with them where the plan says so."""
     if plan.labelled_weight:
         request = _blended(request, teacher, plan.labelled_weight)
-    soft = teacher_labels(teacher, texts, request.progress, TrainingPaths.from_env().cache_dir)
+    paths = TrainingPaths.from_env()
+    soft = teacher_labels(teacher, texts, request.progress, paths.cache_dir)
+    reviews = paths.nsmc_dir / EXTRA_REVIEWS_FILE if paths.nsmc_dir else None
+    if plan.stars and reviews and reviews.is_file():
+        soft = starred(soft, star_labels(reviews), plan.labelled_weight)
     note = dict(request.note)
     note["data"] = {
         **note.get("data", {}),
@@ -600,6 +612,7 @@ def distilled(
             "rows": len(soft.texts),
             "mean_probability": round(float(np.mean(soft.probabilities or [0.5])), 4),
             "labelled_weight": plan.labelled_weight,
+            "stars": plan.stars,
         },
     }
     return replace(
