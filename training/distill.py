@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -119,25 +119,31 @@ def reviews_by_hash(path: Path, count: int, ratings: range) -> list[str]:
     """``count`` reviews rated within ``ratings``, the same ones on every machine."""
     if not count:
         return []
-    rows: list[tuple[bytes, str]] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) == 3 and fields[1].isdigit() and int(fields[1]) in ratings:
-                rows.append((hashlib.sha256(fields[0].encode()).digest(), fields[2]))
+    rows = [
+        (hashlib.sha256(review_id.encode()).digest(), text)
+        for review_id, rating, text in _rated_rows(path)
+        if rating in ratings
+    ]
     rows.sort()
     return [text for _, text in rows[:count]]
 
 
 def star_labels(path: Path) -> dict[str, int]:
     """NSMC's rule over the extra reviews, by text key: rated 1-4 is 0, 9-10 is 1."""
-    labels: dict[str, int] = {}
+    return {
+        text_key(text): int(rating >= 9)
+        for _, rating, text in _rated_rows(path)
+        if not 5 <= rating <= 8
+    }
+
+
+def _rated_rows(path: Path) -> Iterator[tuple[str, int, str]]:
+    """(id, rating, text) of each well-formed row of the extra reviews' file."""
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             fields = line.rstrip("\n").split("\t")
-            if len(fields) == 3 and fields[1].isdigit() and not 5 <= int(fields[1]) <= 8:
-                labels[text_key(fields[2])] = int(int(fields[1]) >= 9)
-    return labels
+            if len(fields) == 3 and fields[1].isdigit():
+                yield fields[0], int(fields[1]), fields[2]
 
 
 def starred(soft: SoftRows, stars: dict[str, int], weight: float) -> SoftRows:
@@ -146,9 +152,13 @@ def starred(soft: SoftRows, stars: dict[str, int], weight: float) -> SoftRows:
     probabilities = []
     for text, probability in zip(soft.texts, soft.probabilities, strict=True):
         star = stars.get(text_key(text))
-        blended = probability if star is None else (1 - weight) * star + weight * probability
-        probabilities.append(round(blended, 4))
+        probabilities.append(probability if star is None else blend(star, probability, weight))
     return SoftRows(soft.texts, probabilities)
+
+
+def blend(label: float, probability: float, weight: float) -> float:
+    """A label moved `weight` of the way to the teacher's probability, to 4 places."""
+    return round((1 - weight) * label + weight * probability, 4)
 
 
 def blended_labels(
@@ -164,7 +174,7 @@ def blended_labels(
     soft = teacher_labels(teacher, texts, progress, cache_dir)
     by_text = dict(zip(soft.texts, soft.probabilities, strict=True))
     return [
-        round((1 - weight) * label + weight * by_text[text], 4) if text in by_text else label
+        blend(label, by_text[text], weight) if text in by_text else label
         for text, label in zip(texts, labels, strict=True)
     ]
 
