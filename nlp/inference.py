@@ -186,7 +186,11 @@ class SentimentModel:
 def _running_max(states: np.ndarray) -> np.ndarray:
     """The max over steps 0..t at every step t of (time, ...) values: one call per step on
     contiguous rows, 40 times faster than `np.maximum.accumulate` along the first axis
-    (10 ms for a group of 64 reviews, measured)."""
+    (10 ms for a group of 64 reviews, measured). A single message, the bot's live trace, is
+    one contiguous (time, units) block, where the accumulate is the faster (0.08 against
+    0.14 ms for 75 steps of 192 units)."""
+    if states.shape[1] == 1:
+        return np.maximum.accumulate(states, axis=0)
     running = states.copy()
     for step in range(1, len(running)):
         np.maximum(running[step - 1], running[step], out=running[step])

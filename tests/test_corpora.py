@@ -190,7 +190,7 @@ def test_a_full_retrain_learns_from_the_same_extra_data_in_proportion() -> None:
 def test_the_student_plan_distils_on_reviews_of_every_rating_never_a_held_out_one(
     tmp_path: Path,
 ) -> None:
-    from training.distill import STUDENT_PLAN, DistillPlan, unlabelled_texts
+    from training.distill import DISTILL_PLANS, STUDENT_PLAN, DistillPlan, unlabelled_texts
 
     test_text = load_split("test").texts[0]
     planted = tmp_path / "nsmc"
@@ -210,3 +210,4 @@ def test_the_student_plan_distils_on_reviews_of_every_rating_never_a_held_out_on
     assert text_key(test_text) not in {text_key(text) for text in texts}
     assert unlabelled_texts(plan, planted, None, held_out) == texts  # the same on every run
     assert STUDENT_PLAN.any_reviews and STUDENT_PLAN.chat_utterances
+    assert DISTILL_PLANS["student"] is DISTILL_PLANS["student-gru"] is STUDENT_PLAN

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nlp.inference import SentimentModel
-from nlp.model_config import KIWI, SEED, STUDENT, SYLLABLE, ModelConfig
+from nlp.model_config import KIWI, SEED, STUDENT, STUDENT_GRU, SYLLABLE, ModelConfig
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
@@ -122,12 +122,13 @@ def test_syllable_config_word_prefixes_rerun_end_to_end():
 
 
 @KERAS
-def test_student_word_prefixes_rerun_end_to_end():
+@pytest.mark.parametrize("config", [STUDENT, STUDENT_GRU], ids=lambda config: config.name)
+def test_student_word_prefixes_rerun_end_to_end(config):
     """The served student reads a space before each word; the space belongs to the word it
     starts, so the trace after a word has not read the next one: re-tracing every word
     prefix gives the single pass's numbers, and they equal Keras on the same ids."""
     text = SENTENCE + " 😀"
-    model = _model_reading(STUDENT, [" ", *sorted(set(text.replace(" ", "")))])
+    model = _model_reading(config, [" ", *sorted(set(text.replace(" ", "")))])
     trace = _assert_word_prefixes_rerun(model, text)
     assert trace.words == tuple(text.split())
     assert model.tokenizer.tokenize("좋 아")[1].text == " "

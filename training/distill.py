@@ -69,7 +69,11 @@ PLANS: dict[str, DistillPlan] = {
 # What `python -m training.train --config NAME` distils by default: the default ensemble
 # learns from its own teacher (docs/results.md, "More data"), the student from the served
 # ensemble; other single networks, trained to compare, do not.
-DISTILL_PLANS: dict[str, DistillPlan] = {"default": REVIEWS_AND_CHAT, "student": STUDENT_PLAN}
+DISTILL_PLANS: dict[str, DistillPlan] = {
+    "default": REVIEWS_AND_CHAT,
+    "student": STUDENT_PLAN,
+    "student-gru": STUDENT_PLAN,
+}
 
 
 @dataclass(frozen=True)
