@@ -3,7 +3,7 @@ and two random samples of the reviews it gets wrong, to be judged by hand
 (docs/results.md, "How far averaging goes, and what the errors are"; the judged samples are
 `docs/experiments/nsmc_test_errors.tsv`).
 
-    NSMC_DIR=... CHAT_DATA_DIR=... python docs/experiments/error_sample.py OUT_DIR \
+    PYTHONPATH=. NSMC_DIR=... CHAT_DATA_DIR=... python docs/experiments/error_sample.py OUT_DIR \
         VERSION_DIR [VERSION_DIR ...]
 
 Writes `OUT_DIR/averaged.txt` (each set's accuracy for every combination of the versions:

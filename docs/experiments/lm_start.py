@@ -1,7 +1,7 @@
 """A network's embedding and recurrent layer pretrained as a next-token model, then fitted
 as usual (ULMFiT-style; docs/results.md, "A language model as a start": measured, not kept).
 
-    NSMC_DIR=... CHAT_DATA_DIR=... python docs/experiments/lm_start.py --member kiwi \
+    PYTHONPATH=. NSMC_DIR=... CHAT_DATA_DIR=... python docs/experiments/lm_start.py --member kiwi \
         [--lm-vocab 4000] [--fine-rate 1e-3] -- --config kiwi --data nsmc --distill none
 
 The arguments after `--` go to `python -m training.train`. The language model reads
