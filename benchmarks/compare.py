@@ -34,20 +34,27 @@ from training.data import load_split, read_corpus
 from training.evaluate import evaluate
 from training.registry import CURRENT_FILE, Registry, VersionInfo
 
-# prefix -> the model config whose newest version it names
+# prefix -> the model config whose newest version it names; a student's variants
+# (`student-lstm`, ...) count as the student
 MODELS = (("student", "student"), ("ensemble", "default"))
 LOAD_RATE = 400  # messages per second offered, the issue's target
 LOAD_SECONDS = 60.0
 
 
 def newest(registry: Registry, config: str) -> VersionInfo | None:
-    """The newest servable full version of ``config`` (names sort by training time)."""
+    """The newest servable full version of ``config`` or a variant of it (names sort by
+    training time)."""
     found = [
         info
         for info in registry.versions()
-        if info.problem is None and not info.is_quick and info.metrics.get("config") == config
+        if info.problem is None and not info.is_quick and _is_variant(info, config)
     ]
     return found[-1] if found else None
+
+
+def _is_variant(info: VersionInfo, config: str) -> bool:
+    name = str(info.metrics.get("config", ""))
+    return name == config or name.startswith(f"{config}-")
 
 
 def compared_versions(registry: Registry) -> Iterator[tuple[str, VersionInfo]]:

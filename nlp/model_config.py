@@ -109,14 +109,13 @@ SYLLABLE = KIWI.with_overrides(
     max_epochs=7,
 )
 
-# One network to serve alone (issue 22): syllables with word starts marked need no analyser
-# (tokenising costs microseconds, not Kiwi's 0.86 ms), and 192 units are the most a 25-word
-# trace affords within 1 ms. It learns from the ensemble's probabilities over every review
-# and chat text there is (training.distill: STUDENT_PLAN). 4 epochs of its 2,493 batches at
-# a constant rate, then 3 that anneal it (validation 0.8840 -> 0.8890; annealing alone was
-# worth +0.3-0.5 points in every run: docs/results.md, "The student, trained").
-STUDENT = SYLLABLE.with_overrides(
-    name="student",
+# The previous student recipe (issue 22), kept to compare with and as the student with
+# space tokens (`spacing_noise` needs them): one LSTM of 192 units over syllables with a
+# space token before each word; 4 epochs of its 2,493 batches at a constant rate, then 3
+# that anneal it (annealing alone was worth +0.3-0.5 points in every run: docs/results.md,
+# "The student, trained"). From the ensemble 826c: NSMC test 0.8797, 0.73 under it.
+STUDENT_LSTM = SYLLABLE.with_overrides(
+    name="student-lstm",
     tokenizer={"name": "syllable", "max_tokens": 150, "spaces": True},
     vocab_size=6_000,
     embedding_dim=192,
@@ -126,11 +125,21 @@ STUDENT = SYLLABLE.with_overrides(
     decay_epochs=3,
 )
 
-# The student's trade of speed for accuracy, for the team to choose (docs/results.md, "A GRU
-# of 256 units"): from the same teacher, data and seed, NSMC test 0.8797 -> 0.8829 (0.73 ->
-# 0.41 points under the teacher), for a 25-word trace of 1.19 ms instead of 0.88 (idle, 2
-# cores). `python -m training.train --config student-gru --teacher <ensemble version dir>`.
-STUDENT_GRU = STUDENT.with_overrides(name="student-gru", cell="gru", units=256)
+# One network to serve alone (issue 22): syllables need no analyser (tokenising costs
+# microseconds, not Kiwi's 0.86 ms), and each word's first one is its own token (`▁좋`
+# beside `좋`), so a word start costs no step of its own: a 25-word message is 69 steps, not
+# the 93 of space tokens, which pays for a GRU of 256 units at the LSTM 192's speed. It
+# learns from the ensemble's probabilities over every review and chat text there is
+# (training.distill: STUDENT_PLAN), on STUDENT_LSTM's schedule. From the ensemble 826c:
+# NSMC test 0.8825 (0.45 under it), the same 1.08 ms trace as STUDENT_LSTM's on one run
+# (docs/results.md, "Word starts marked").
+STUDENT = STUDENT_LSTM.with_overrides(
+    name="student",
+    tokenizer={"name": "syllable", "max_tokens": 150, "marks": True},
+    vocab_size=8_000,
+    cell="gru",
+    units=256,
+)
 
 
 @dataclass(frozen=True)
@@ -232,7 +241,7 @@ DEFAULT = EnsembleConfig(
 
 CONFIGS: dict[str, AnyConfig] = {
     config.name: config
-    for config in (SEED, KIWI, MECAB, SYLLABLE, STUDENT, STUDENT_GRU, NGRAM, DEFAULT)
+    for config in (SEED, KIWI, MECAB, SYLLABLE, STUDENT_LSTM, STUDENT, NGRAM, DEFAULT)
 }
 
 

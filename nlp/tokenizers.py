@@ -236,31 +236,58 @@ class SyllableTokenizer(_ColumnTokenizer):
     ``spaces`` puts a space token before every word but the first, filed under the word it
     starts, so the network sees where words begin (좋 아 요 vs 좋아 요) while the trace after
     word k still reads nothing of word k+1: the single served student needs that, the
-    ensemble member has the morpheme networks beside it.
+    ensemble member has the morpheme networks beside it. ``marks`` says the same without
+    the extra step: each word's first character is its own token, ``▁좋`` beside ``좋``, so a
+    25-word message is a quarter fewer steps (69 instead of 93) for a vocabulary about
+    twice as large.
     """
 
     name = "syllable"
     early = False
 
-    def __init__(self, max_tokens: int = 150, spaces: bool = False) -> None:
+    def __init__(self, max_tokens: int = 150, spaces: bool = False, marks: bool = False) -> None:
+        if spaces and marks:
+            raise ValueError(
+                "a syllable tokenizer marks word starts by spaces or by marks, not both"
+            )
         self.max_tokens = max_tokens
         self.spaces = spaces
+        self.marks = marks
 
     def _columns(self, text: str) -> TokenColumns:
         """The words joined (by a space when `spaces`), so the tokens are the characters of
-        one string and their words a repeat of the word indexes: no loop over characters."""
+        one string and their words a repeat of the word indexes: no loop over characters
+        (but one over words, when `marks`)."""
         words = split_words(text.lower())
         joined = (" " if self.spaces else "").join(words)[: self.max_tokens]
         lengths = [len(word) for word in words]
         if self.spaces and lengths:  # a space before every word but the first
             lengths = [lengths[0]] + [length + 1 for length in lengths[1:]]
         word_of = np.repeat(np.arange(len(words)), lengths)[: self.max_tokens]
+        if self.marks:
+            return TokenColumns(_marked_starts(joined, lengths), word_of)
         return TokenColumns(joined, word_of)
 
     def settings(self) -> dict[str, Any]:
-        if self.spaces:  # saved only when set, so older versions' settings stay equal
-            return {"name": self.name, "max_tokens": self.max_tokens, "spaces": True}
-        return {"name": self.name, "max_tokens": self.max_tokens}
+        settings: dict[str, Any] = {"name": self.name, "max_tokens": self.max_tokens}
+        # Options are saved only when set, so older versions' settings stay equal.
+        settings |= {option: True for option in ("spaces", "marks") if getattr(self, option)}
+        return settings
+
+
+WORD_START = "\u2581"  # ▁, SentencePiece's mark of a word's start
+
+
+def _marked_starts(joined: str, lengths: Sequence[int]) -> list[str]:
+    """The characters of ``joined`` with each word's first one written ``▁x``."""
+    tokens = list(joined)
+    start = 0
+    for length in lengths:
+        if start >= len(tokens):
+            break
+        tokens[start] = WORD_START + tokens[start]
+        start += length
+    return tokens
 
 
 def _word_index_by_offset(text: str) -> list[int]:

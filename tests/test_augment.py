@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from nlp.model_config import STUDENT, SYLLABLE
+from nlp.model_config import STUDENT, STUDENT_LSTM, SYLLABLE
 from nlp.tokenizers import SyllableTokenizer
 from nlp.vocabulary import PAD_ID, Vocabulary
 from training.augment import SpacingNoise, spacing_noise_for
@@ -84,8 +84,35 @@ def test_noise_needs_a_tokeniser_that_writes_spaces() -> None:
     assert spacing_noise_for(SYLLABLE, None, 0) is None
     with pytest.raises(ValueError, match="spaces"):
         spacing_noise_for(SYLLABLE.with_overrides(spacing_noise=0.1), None, 0)
-    made = spacing_noise_for(STUDENT.with_overrides(spacing_noise=0.1), SPACE, 0)
-    assert made is not None and made.max_tokens == STUDENT.max_tokens == 150
+    made = spacing_noise_for(STUDENT_LSTM.with_overrides(spacing_noise=0.1), SPACE, 0)
+    assert made is not None and made.max_tokens == STUDENT_LSTM.max_tokens == 150
+    with pytest.raises(ValueError, match="spaces"):  # marked word starts are no space tokens
+        spacing_noise_for(STUDENT.with_overrides(spacing_noise=0.1), None, 0)
+
+
+@pytest.mark.slow
+def test_a_network_trains_with_spacing_noise(tmp_path) -> None:
+    """The option end to end: a small student with space tokens trains on noisy copies
+    and is published like any version, its noise rate recorded with its recipe."""
+    from nlp.ensemble import load_model
+    from nlp.inference import SentimentModel
+    from training.data import load_split
+    from training.registry import Registry
+    from training.train import TrainingRequest, run_training
+
+    config = STUDENT_LSTM.with_overrides(units=16, embedding_dim=16, spacing_noise=0.15)
+    request = TrainingRequest(
+        config,
+        load_split("train").head(2_000),
+        load_split("test").head(200),
+        epochs=1,
+        progress=False,
+    )
+    result = run_training(request, Registry(tmp_path))
+    model = load_model(result.path)
+    assert isinstance(model, SentimentModel)
+    assert model.config.spacing_noise == 0.15 and model.config.tokenizer == config.tokenizer
+    assert model.trace("정말 재밌어요").words == ("정말", "재밌어요")
 
 
 def test_bucketed_batches_respace_every_pass_and_keep_labels_aligned() -> None:

@@ -210,4 +210,34 @@ def test_the_student_plan_distils_on_reviews_of_every_rating_never_a_held_out_on
     assert text_key(test_text) not in {text_key(text) for text in texts}
     assert unlabelled_texts(plan, planted, None, held_out) == texts  # the same on every run
     assert STUDENT_PLAN.any_reviews and STUDENT_PLAN.chat_utterances
-    assert DISTILL_PLANS["student"] is DISTILL_PLANS["student-gru"] is STUDENT_PLAN
+    assert DISTILL_PLANS["student"] is DISTILL_PLANS["student-lstm"] is STUDENT_PLAN
+
+
+def test_chat_copies_repeat_every_chat_like_row_and_no_review() -> None:
+    """`DistillPlan.chat_copies`: a labelled row from a chat source and a distilled chat
+    utterance are seen that many times; reviews, labelled or distilled, once."""
+    from training.corpora import LabelledRows, chatbot_messages
+    from training.distill import STUDENT_CHAT_PLAN, chat_text_keys, with_copies
+
+    utterance = chatbot_messages(EXTRA / "chat" / CHATBOT_FILE)[0]
+    extra = LabelledRows(
+        ["정말 재밌는 영화", "오늘 기분 최고", "헤어졌어"],
+        [1, 1, 0],
+        ["reviews", "kote", "breakup"],
+    )
+    keys = chat_text_keys(extra, EXTRA / "chat")
+    assert text_key(utterance) in keys and "정말 재밌는 영화" not in keys
+    assert chat_text_keys(extra, None) == {"오늘 기분 최고", "헤어졌어"}
+    texts = [*extra.texts, "지루한 리뷰", f" {utterance} "]  # as distillation appends them
+    labels = [1.0, 1.0, 0.0, 0.3, 0.8]
+    copied_texts, copied_labels = with_copies(texts, labels, keys, STUDENT_CHAT_PLAN.chat_copies)
+    counts = {text: copied_texts.count(text) for text in texts}
+    assert counts == {
+        "정말 재밌는 영화": 1,
+        "오늘 기분 최고": 4,
+        "헤어졌어": 4,
+        "지루한 리뷰": 1,
+        f" {utterance} ": 4,
+    }
+    assert dict(zip(copied_texts, copied_labels, strict=True)) == dict(zip(texts, labels))
+    assert with_copies(texts, labels, keys, 1) == (texts, labels)

@@ -41,7 +41,7 @@ def student_registry(trained_registry, tmp_path_factory) -> tuple[Registry, str,
     before = registry.current_name()
     assert before is not None
     request = TrainingRequest(
-        STUDENT.with_overrides(units=32, embedding_dim=32, spacing_noise=0.15),
+        STUDENT.with_overrides(units=32, embedding_dim=32),
         load_split("train").head(4_000),
         load_split("test").head(500),
         epochs=1,

@@ -1,3 +1,5 @@
+import pytest
+
 from nlp.tokenizers import KiwiTokenizer, SeedTokenizer, make_tokenizer
 
 
@@ -107,13 +109,42 @@ def test_syllable_spaces_mark_word_starts_and_belong_to_the_word_they_start():
     assert SyllableTokenizer().settings() == {"name": "syllable", "max_tokens": 150}
 
 
-def _syllables_one_by_one(text: str, max_tokens: int, spaces: bool) -> list[tuple[str, int]]:
+def test_syllable_marks_write_each_word_start_as_its_own_token():
+    """`marks` says where words begin without a step of its own: the first character of
+    every word (the first word's too) is ``▁x``, a different token from ``x``."""
+    from nlp.tokenizers import SyllableTokenizer
+
+    tokenizer = SyllableTokenizer(max_tokens=150, marks=True)
+    tokens = tokenizer.tokenize("  꿀잼  ㅋㅋ\tOK! 잼")
+    assert [(t.text, t.word) for t in tokens] == [
+        ("▁꿀", 0),
+        ("잼", 0),
+        ("▁ㅋ", 1),
+        ("ㅋ", 1),
+        ("▁o", 2),
+        ("k", 2),
+        ("!", 2),
+        ("▁잼", 3),
+    ]
+    assert tokenizer.settings() == {"name": "syllable", "max_tokens": 150, "marks": True}
+    rebuilt = make_tokenizer(tokenizer.settings())
+    assert rebuilt.tokenize("꿀잼 ㅋㅋ") == tokenizer.tokenize("꿀잼 ㅋㅋ")
+    with pytest.raises(ValueError, match="not both"):
+        SyllableTokenizer(spaces=True, marks=True)
+
+
+def _syllables_one_by_one(
+    text: str, max_tokens: int, spaces: bool, marks: bool = False
+) -> list[tuple[str, int]]:
     """The syllable tokeniser as first written, a token at a time: the reference."""
     tokens: list[tuple[str, int]] = []
     for index, word in enumerate(text.lower().split()):
         if spaces and index:
             tokens.append((" ", index))
-        tokens.extend((char, index) for char in word)
+        tokens.extend(
+            ("▁" + char if marks and not offset else char, index)
+            for offset, char in enumerate(word)
+        )
     return tokens[:max_tokens]
 
 
@@ -126,10 +157,16 @@ def test_syllable_columns_equal_the_token_at_a_time_reference(nsmc_dir):
     from training.data import read_corpus
 
     texts = read_corpus(nsmc_dir / "ratings_test.txt").texts[:2000] + EDGE_TEXTS
-    for max_tokens, spaces in ((150, False), (150, True), (7, True)):
-        tokenizer = SyllableTokenizer(max_tokens=max_tokens, spaces=spaces)
+    for max_tokens, spaces, marks in (
+        (150, False, False),
+        (150, True, False),
+        (7, True, False),
+        (150, False, True),
+        (7, False, True),
+    ):
+        tokenizer = SyllableTokenizer(max_tokens=max_tokens, spaces=spaces, marks=marks)
         for text, columns in zip(texts, tokenizer.columns_many(texts), strict=True):
-            expected = _syllables_one_by_one(text, max_tokens, spaces)
+            expected = _syllables_one_by_one(text, max_tokens, spaces, marks)
             assert list(zip(columns.texts, columns.words.tolist())) == expected
 
 
@@ -145,6 +182,7 @@ def test_every_tokenizer_gives_the_same_tokens_in_columns(nsmc_dir):
         KiwiTokenizer(multi_dict=False),
         MecabTokenizer(),
         SyllableTokenizer(spaces=True),
+        SyllableTokenizer(marks=True),
     )
     for tokenizer in tokenizers:
         columns = tokenizer.columns_many(texts)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from nlp.inference import SentimentModel
-from nlp.model_config import KIWI, SEED, STUDENT, STUDENT_GRU, SYLLABLE, ModelConfig
+from nlp.model_config import (
+    KIWI,
+    SEED,
+    STUDENT,
+    STUDENT_LSTM,
+    SYLLABLE,
+    ModelConfig,
+)
 from nlp.trace import Trace
 from nlp.vocabulary import Vocabulary
 
@@ -122,16 +129,29 @@ def test_syllable_config_word_prefixes_rerun_end_to_end():
 
 
 @KERAS
-@pytest.mark.parametrize("config", [STUDENT, STUDENT_GRU], ids=lambda config: config.name)
-def test_student_word_prefixes_rerun_end_to_end(config):
-    """The served student reads a space before each word; the space belongs to the word it
-    starts, so the trace after a word has not read the next one: re-tracing every word
-    prefix gives the single pass's numbers, and they equal Keras on the same ids."""
+def test_spaced_student_word_prefixes_rerun_end_to_end():
+    """The previous student (`student-lstm`) reads a space before each word; the space
+    belongs to the word it starts, so the trace after a word has not read the next one:
+    re-tracing every word prefix gives the single pass's numbers."""
     text = SENTENCE + " 😀"
-    model = _model_reading(config, [" ", *sorted(set(text.replace(" ", "")))])
+    model = _model_reading(STUDENT_LSTM, [" ", *sorted(set(text.replace(" ", "")))])
     trace = _assert_word_prefixes_rerun(model, text)
     assert trace.words == tuple(text.split())
     assert model.tokenizer.tokenize("좋 아")[1].text == " "
+
+
+@KERAS
+def test_student_word_prefixes_rerun_end_to_end():
+    """The served student marks word starts (``▁좋``): a word's first token is known from
+    the word alone, so the trace stays exact: every word prefix re-traced gives the single
+    pass's numbers."""
+    text = SENTENCE + " 😀"
+    words = text.split()
+    starts = sorted({"▁" + word[0] for word in words})
+    model = _model_reading(STUDENT, [*starts, *sorted(set(text.replace(" ", "")))])
+    trace = _assert_word_prefixes_rerun(model, text)
+    assert trace.words == tuple(words)
+    assert [token.text for token in model.tokenizer.tokenize("좋 아요")] == ["▁좋", "▁아", "요"]
 
 
 def test_serving_process_never_imports_tensorflow(trained_registry):

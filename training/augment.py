@@ -1,11 +1,12 @@
 """Spacing noise: a fresh copy of each training batch with its word spacing perturbed.
 
 Korean is spaced loosely in chat and reviews alike (좋아요진짜 / 좋 아 요), and a network
-over syllables that marks word starts (`SyllableTokenizer(spaces=True)`, the student)
-learns the spacing it saw. Each epoch drops some of a text's spaces and inserts others,
-on the id matrix of the batch, so the copies cost no tokenising and no labelling: a copy
+over syllables that steps over a space token before each word
+(`SyllableTokenizer(spaces=True)`, the `student-lstm` configuration) learns the spacing it
+saw. Each epoch drops some of a text's spaces and inserts others, on the id matrix of the
+batch, so the copies cost no tokenising and no labelling: a copy
 keeps its text's target (a label, or the teacher's probability of the text as written),
-since spacing seldom changes what a message means. Measured on the student and left off
+since spacing seldom changes what a message means. Measured on that student and left off
 (`ModelConfig.spacing_noise`): it gained on unspaced reviews and lost more elsewhere.
 """
 

@@ -52,10 +52,12 @@ from training.distill import (
     PLANS,
     DistillPlan,
     blended_labels,
+    chat_text_keys,
     star_labels,
     starred,
     teacher_labels,
     unlabelled_texts,
+    with_copies,
 )
 from training.evaluate import evaluate
 from training.paths import TrainingPaths
@@ -548,6 +550,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         except (RegistryError, ModelLoadError, OSError) as error:
             return _fail(emit, str(error))
         request = distilled(request, plan, teacher, texts)
+    if plan.chat_copies > 1:
+        request = _with_chat_copies(request, chat_text_keys(extra, paths.chat_dir), plan)
     if emit is not None:
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
     try:
@@ -621,6 +625,17 @@ def distilled(
         extra_labels=[*request.extra_labels, *soft.probabilities],
         note=note,
     )
+
+
+def _with_chat_copies(
+    request: TrainingRequest, keys: set[str], plan: DistillPlan
+) -> TrainingRequest:
+    """The extra rows with every chat-like one repeated as the plan asks; NSMC's rows are
+    reviews and stay as they are."""
+    texts, labels = with_copies(request.extra_texts, request.extra_labels, keys, plan.chat_copies)
+    note = dict(request.note)
+    note["data"] = {**note.get("data", {}), "chat_copies": plan.chat_copies}
+    return replace(request, extra_texts=texts, extra_labels=labels, note=note)
 
 
 def _blended(request: TrainingRequest, teacher: Servable, weight: float) -> TrainingRequest:
