@@ -95,6 +95,9 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(
         )
         scored = PER_USER * (PER_GROUP // PER_USER + 1) * GROUPS
         await _until(_scores_reach(database, scored), WAIT_S, "every group message scored")
+        # A dip's alert is posted after the score that shows it is stored: wait for it
+        # before stopping the survivor, which may still be sending it.
+        await _until(lambda: all(_alerts(tg, g) for g in groups), WAIT_S, "every dip alerted")
     finally:
         for replica in replicas:
             if replica.poll() is None:
@@ -113,9 +116,12 @@ async def test_two_replicas_behind_a_proxy_survive_a_kill_9(
     assert await rows(database, distinct) == [(scored,)]
     assert await rows(database, "SELECT COUNT(*) FROM mood_scores") == [(scored,)]
     for group in groups:  # one dip each, one alert each, whichever replica saw it
-        alerts = [m for m in tg.bot_messages(group) if "⚠️" in (m.get("text") or "")]
-        assert len(alerts) == 1, group
+        assert len(_alerts(tg, group)) == 1, group
     assert proxy.failed_over > 0 and len(proxy.served) == 2
+
+
+def _alerts(tg, group) -> list[dict]:
+    return [m for m in tg.bot_messages(group) if "⚠️" in (m.get("text") or "")]
 
 
 def _scores_reach(database: str, count: int):
