@@ -35,6 +35,43 @@ class MaskedMax(layers.Layer):  # type: ignore[misc]  # keras ships no types
         return None
 
 
+class StepFeatures(layers.Layer):  # type: ignore[misc]  # keras ships no types
+    """At every step t what the classifier reads after token t: the state, and with
+    `max_pool` the max of the states up to t (MaskedMax's value had the text ended at t).
+    The padding mask stops here: per-step targets carry their own weights."""
+
+    def __init__(self, max_pool: bool, max_steps: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_pool = max_pool
+        self.max_steps = max_steps
+        self.supports_masking = True
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        if not self.max_pool:
+            return inputs
+        running = inputs
+        if mask is not None:
+            running = ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9))
+        # The running max by doubling: after shifts 1, 2, 4, ... each step holds the max of
+        # the 2^k steps up to it. (keras.ops.associative_scan took 20 GB on ragged widths.)
+        steps, shift = ops.shape(inputs)[1], 1
+        while shift < self.max_steps:
+            earlier = ops.pad(running, [[0, 0], [shift, 0], [0, 0]], constant_values=-1e9)
+            running = ops.maximum(running, earlier[:, :steps])
+            shift *= 2
+        return ops.concatenate([inputs, running], axis=-1)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        *leading, units = input_shape
+        return (*leading, units * 2 if self.max_pool else units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "max_pool": self.max_pool, "max_steps": self.max_steps}
+
+
 def positive_cross_entropy(y_true: Any, y_pred: Any) -> Any:
     """Cross-entropy against P(positive): 0 or 1 for a labelled review, a teacher's probability
     for a distilled one (training.distill). For 0/1 labels it equals sparse categorical
@@ -44,15 +81,37 @@ def positive_cross_entropy(y_true: Any, y_pred: Any) -> Any:
     return -(target * ops.log(clipped[:, 1]) + (1.0 - target) * ops.log(clipped[:, 0]))
 
 
+def word_cross_entropy(y_true: Any, y_pred: Any) -> Any:
+    """Cross-entropy at every step that has a target, by its weight, summed over a text's
+    steps: y_true is (rows, steps, [target, weight, last]) (training.batches), y_pred the
+    per-step output of `build_model(..., word_targets=True)`."""
+    target, weight = y_true[..., 0], y_true[..., 1]
+    clipped = ops.clip(y_pred, 1e-7, 1.0)
+    entropy = -(target * ops.log(clipped[..., 1]) + (1.0 - target) * ops.log(clipped[..., 0]))
+    return ops.sum(weight * entropy, axis=1)
+
+
+def final_accuracy(y_true: Any, y_pred: Any) -> Any:
+    """`accuracy` at each text's last token, the verdict the served model gives."""
+    last = y_true[..., 2]
+    target = ops.sum(y_true[..., 0] * last, axis=1) >= 0.5
+    predicted = ops.sum(y_pred[..., 1] * last, axis=1) >= 0.5
+    return ops.cast(ops.equal(target, predicted), "float32")
+
+
 def accuracy(y_true: Any, y_pred: Any) -> Any:
     """Agreement on the side of 0.5; named so Keras reports `accuracy` / `val_accuracy`."""
     target = ops.cast(ops.reshape(y_true, (-1,)), y_pred.dtype) >= 0.5
     return ops.cast(ops.equal(target, y_pred[:, 1] >= 0.5), "float32")
 
 
-def build_model(config: ModelConfig, steps_per_epoch: int | None = None) -> keras.Model:
+def build_model(
+    config: ModelConfig, steps_per_epoch: int | None = None, word_targets: bool = False
+) -> keras.Model:
     """The network, compiled. Given `steps_per_epoch` (a full training), its rate follows
-    the configuration's schedule (`learning_rate`); otherwise it stays constant."""
+    the configuration's schedule (`learning_rate`); otherwise it stays constant. With
+    `word_targets` it outputs the probabilities after every token, to fit per-step targets
+    (training.word_targets); the weights are the same either way."""
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedded = layers.Embedding(
         config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding"
@@ -66,19 +125,37 @@ def build_model(config: ModelConfig, steps_per_epoch: int | None = None) -> kera
         config.units, return_sequences=True, return_state=True, name="recurrent"
     )(embedded)
     sequence, last_state = outputs[0], outputs[1]
+    if word_targets:
+        features = StepFeatures(config.max_pool, config.max_tokens, name="step_features")(sequence)
+        metric = keras.metrics.MeanMetricWrapper(final_accuracy, name="accuracy")
+        return _classified(config, steps_per_epoch, token_ids, features, word_cross_entropy, metric)
     features = last_state
     if config.max_pool:
         features = layers.Concatenate(name="state_and_max")(
             [last_state, MaskedMax(name="running_max")(sequence)]
         )
+    return _classified(
+        config, steps_per_epoch, token_ids, features, positive_cross_entropy, accuracy
+    )
+
+
+def _classified(
+    config: ModelConfig,
+    steps_per_epoch: int | None,
+    token_ids: Any,
+    features: Any,
+    loss: Any,
+    metric: Any,
+) -> keras.Model:
+    """Dropout and the 2-way classifier over `features`, compiled with `loss`."""
     if config.dropout:
         features = layers.Dropout(config.dropout, name="dropout")(features)
     probabilities = layers.Dense(2, activation="softmax", name="classifier")(features)
     model = keras.Model(token_ids, probabilities, name=f"sentiment_{config.name}")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
-        loss=positive_cross_entropy,
-        metrics=[accuracy],
+        loss=loss,
+        metrics=[metric],
     )
     return model
 

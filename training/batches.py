@@ -22,9 +22,17 @@ class BucketedBatches:
         seed: int,
         shuffle: bool = True,
         augment: Callable[[np.ndarray], np.ndarray] | None = None,
+        word_targets: list[np.ndarray] | None = None,
+        word_weight: float = 0.0,
     ) -> None:
+        if augment is not None and word_targets is not None:
+            raise ValueError("augmented tokens no longer line up with per-token targets")
         self.id_lists = id_lists
         self.labels = np.asarray(labels, dtype=np.float32)  # P(positive): soft when distilled
+        # Per token, a target or NaN (training.word_targets): each batch's targets are then
+        # (rows, width, 3) for nlp.model.word_cross_entropy, not one value a row.
+        self.word_targets = word_targets
+        self.word_weight = word_weight
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment = augment  # a fresh copy of each batch (training.augment)
@@ -60,7 +68,24 @@ class BucketedBatches:
             matrix[position, : len(ids)] = ids
         if self.augment is not None:
             matrix = _rounded(self.augment(matrix))
+        if self.word_targets is not None:
+            return matrix, self._step_targets(rows, width)
         return matrix, self.labels[rows]
+
+    def _step_targets(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """Per step: the target, its weight, and 1 at the text's last token. The last token
+        holds the row's own target at weight 1; the earlier word ends share `word_weight`."""
+        assert self.word_targets is not None
+        steps = np.zeros((len(rows), width, 3), dtype=np.float32)
+        for position, row in enumerate(rows):
+            last = self.lengths[row] - 1
+            targets = self.word_targets[row][:last]
+            ends = np.flatnonzero(~np.isnan(targets))
+            if len(ends):
+                steps[position, ends, 0] = targets[ends]
+                steps[position, ends, 1] = self.word_weight / len(ends)
+            steps[position, last] = (self.labels[row], 1.0, 1.0)
+        return steps
 
     def dataset(self) -> tf.data.Dataset:
         """A tf.data pipeline with ragged batch widths, reshuffled on every pass.
@@ -75,9 +100,10 @@ class BucketedBatches:
             for index in range(len(self)):
                 yield self[index]
 
+        targets = (None,) if self.word_targets is None else (None, None, 3)
         signature = (
             tf.TensorSpec(shape=(None, None), dtype=tf.int32),
-            tf.TensorSpec(shape=(None,), dtype=tf.float32),
+            tf.TensorSpec(shape=targets, dtype=tf.float32),
         )
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
 

@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nlp.ensemble import Servable
+from nlp.trace import Trace
 from training.array_cache import cached_array
 from training.corpora import (
     CHATBOT_FILE,
@@ -60,6 +61,9 @@ class DistillPlan:
     # that `make` runs uses it: four copies left chat dev where it was and cost 0.3 points
     # of NSMC test (docs/results.md, "Chat seen four times an epoch").
     chat_copies: int = 1
+    # How much the teacher's verdict after each word but the last counts, all of a text's
+    # words together, against its final target's 1 (training.word_targets); 0: final only.
+    word_weight: float = 0.0
 
 
 NO_DISTILLATION = DistillPlan("none")
@@ -74,6 +78,7 @@ STUDENT_PLAN = DistillPlan(
 )
 STUDENT_STARS_PLAN = replace(STUDENT_PLAN, name="student+stars", stars=True)
 STUDENT_CHAT_PLAN = replace(STUDENT_PLAN, name="student+chat", chat_copies=4)
+STUDENT_WORDS_PLAN = replace(STUDENT_PLAN, name="student+words", word_weight=0.5)
 PLANS: dict[str, DistillPlan] = {
     plan.name: plan
     for plan in (
@@ -82,6 +87,7 @@ PLANS: dict[str, DistillPlan] = {
         STUDENT_PLAN,
         STUDENT_STARS_PLAN,
         STUDENT_CHAT_PLAN,
+        STUDENT_WORDS_PLAN,
     )
 }
 # Labelled rows that read like chat, by their source (training.corpora).
@@ -240,7 +246,7 @@ def teacher_labels(
     With a `cache_dir`, the probabilities are kept under the teacher's version and the
     texts' hash: the student's 640,000 texts take the ensemble about 13 minutes, which a
     resumed or repeated run then skips."""
-    path = _cache_path(cache_dir, teacher.version, texts)
+    path = teacher_cache_path(cache_dir, TEACHER_CACHE, teacher.version, texts, ".npy")
     probabilities = cached_array(path, len(texts), lambda: _label(teacher, texts, progress))
     readable = ~np.isnan(probabilities)
     return SoftRows(
@@ -252,17 +258,24 @@ def teacher_labels(
 def _label(teacher: Servable, texts: Sequence[str], progress: bool) -> np.ndarray:
     """P(positive) rounded to 4 places for each text; NaN where the teacher reads nothing."""
     probabilities = np.full(len(texts), np.nan)
-    with tqdm(total=len(texts), unit="text", desc="teacher", disable=not progress) as bar:
-        for start in range(0, len(texts), TEACHER_BATCH):
-            batch = texts[start : start + TEACHER_BATCH]
-            for offset, trace in enumerate(teacher.trace_batch(batch)):
-                if not trace.is_empty:
-                    probabilities[start + offset] = round(float(trace.positive), 4)
-            bar.update(len(batch))
+    for row, trace in enumerate(traced(teacher, texts, progress, "teacher")):
+        if not trace.is_empty:
+            probabilities[row] = round(float(trace.positive), 4)
     return probabilities
 
 
-def _cache_path(cache_dir: Path | None, teacher: str, texts: Sequence[str]) -> Path | None:
+def traced(teacher: Servable, texts: Sequence[str], progress: bool, desc: str) -> Iterator[Trace]:
+    """The teacher's trace of each text in order, a batch at a time, under a progress bar."""
+    with tqdm(total=len(texts), unit="text", desc=desc, disable=not progress) as bar:
+        for start in range(0, len(texts), TEACHER_BATCH):
+            batch = texts[start : start + TEACHER_BATCH]
+            yield from teacher.trace_batch(batch)
+            bar.update(len(batch))
+
+
+def teacher_cache_path(
+    cache_dir: Path | None, folder: str, teacher: str, texts: Sequence[str], suffix: str
+) -> Path | None:
     """One file per teacher version and list of texts; a version's weights never change
     under its name (training.registry), so the name stands for them."""
     if cache_dir is None:
@@ -270,4 +283,4 @@ def _cache_path(cache_dir: Path | None, teacher: str, texts: Sequence[str]) -> P
     digest = hashlib.sha256(teacher.encode())
     for text in texts:
         digest.update(b"\0" + text.encode())
-    return cache_dir / TEACHER_CACHE / f"{digest.hexdigest()[:24]}.npy"
+    return cache_dir / folder / f"{digest.hexdigest()[:24]}{suffix}"

@@ -73,6 +73,7 @@ from training.protocol import (
 from training.quiet import quiet_tensorflow
 from training.registry import QUICK_ROLE, Registry, RegistryError
 from training.tokenized import cached_tokens, tokenize_texts
+from training.word_targets import WordTargets, row_token_targets, teacher_words
 
 VALIDATION_FRACTION = 0.1
 ANNEAL_EPOCHS = 2  # what --anneal-from runs unless told: the student's own decay_epochs
@@ -97,6 +98,9 @@ class TrainingRequest:
     # Every epoch of this run lowers the rate towards 0 (with a base: settling a model
     # trained at a constant rate, as `STUDENT.decay_epochs` does within one run).
     anneal: bool = False
+    # The teacher's verdict after each word of the training texts, fitted at the student's
+    # word ends as well as its final target (training.word_targets); None: final only.
+    word_targets: WordTargets | None = None
     note: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     # False: a final fit on every training row for the configuration's epochs, which were
@@ -113,6 +117,8 @@ class TrainingRequest:
             "seed": self.seed,
             "holdout": self.holdout,
         }
+        if self.word_targets is not None:
+            parts["word_targets"] = [self.word_targets.teacher, self.word_targets.weight]
         if self.train_targets is not None:
             parts["targets"] = hashlib.sha256(str(list(self.train_targets)).encode()).hexdigest()
         return run_key(parts, self.extra_texts, self.extra_labels)
@@ -344,16 +350,34 @@ def _fit(
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
     noise = spacing_noise_for(config, vocabulary.index.get(" "), request.seed)
+    per_word = _per_word(request, tokenizer, train_rows, train_ids)
     train_batches = BucketedBatches(
-        train_ids, train_labels, config.batch_size, request.seed, augment=noise
+        train_ids,
+        train_labels,
+        config.batch_size,
+        request.seed,
+        augment=noise,
+        word_targets=per_word,
+        word_weight=request.word_targets.weight if request.word_targets else 0.0,
     )
-    model = build_model(config.with_overrides(vocab_size=len(vocabulary)), len(train_batches))
+    model = build_model(
+        config.with_overrides(vocab_size=len(vocabulary)),
+        len(train_batches),
+        word_targets=per_word is not None,
+    )
     if base is not None:
         import_weights(model, base.weights)
     callbacks: list[Any] = [EpochProgress(epochs, len(train_batches), on_epoch, request.progress)]
     validation: dict[str, Any] = {}
     if request.holdout:
-        val_batches = BucketedBatches(val_ids, labels[val_rows], 512, request.seed, shuffle=False)
+        val_batches = BucketedBatches(
+            val_ids,
+            labels[val_rows],
+            512,
+            request.seed,
+            shuffle=False,
+            word_targets=None if per_word is None else [np.empty(0)] * len(val_ids),
+        )
         validation = {
             "validation_data": val_batches.dataset().repeat(),
             "validation_steps": len(val_batches),
@@ -381,6 +405,22 @@ def _fit(
         **validation,
     )
     return model, vocabulary, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def _per_word(
+    request: TrainingRequest,
+    tokenizer: Tokenizer,
+    train_rows: np.ndarray,
+    train_ids: list[list[int]],
+) -> list[np.ndarray] | None:
+    """Each fitted row's per-token targets (training.word_targets), in `train_ids`' order."""
+    if request.word_targets is None:
+        return None
+    texts = [*(request.train.texts[i] for i in train_rows), *request.extra_texts]
+    rows = row_token_targets(tokenizer, texts, request.word_targets.words, request.progress)
+    if any(len(row) != len(ids) for row, ids in zip(rows, train_ids, strict=True)):
+        raise ValueError("the word targets' tokens differ from the fitted tokens")
+    return rows
 
 
 def _best_validation(history: dict[str, list[float]]) -> float | None:
@@ -617,14 +657,27 @@ def distilled(
             "mean_probability": round(float(np.mean(soft.probabilities or [0.5])), 4),
             "labelled_weight": plan.labelled_weight,
             "stars": plan.stars,
+            "word_weight": plan.word_weight,
         },
     }
-    return replace(
+    request = replace(
         request,
         extra_texts=[*request.extra_texts, *soft.texts],
         extra_labels=[*request.extra_labels, *soft.probabilities],
         note=note,
     )
+    if plan.word_weight:
+        request = replace(request, word_targets=_word_targets(request, teacher, plan.word_weight))
+    return request
+
+
+def _word_targets(request: TrainingRequest, teacher: Servable, weight: float) -> WordTargets:
+    """The teacher's traces of every text the run fits (not of validation rows)."""
+    train_rows, _ = request.rows()
+    texts = [*(request.train.texts[i] for i in train_rows), *request.extra_texts]
+    cache_dir = TrainingPaths.from_env().cache_dir
+    words = teacher_words(teacher, texts, request.progress, cache_dir)
+    return WordTargets(teacher.version, weight, words)
 
 
 def _with_chat_copies(
