@@ -128,6 +128,12 @@ class TrainingRequest:
         chosen = self.train.labels if self.train_targets is None else self.train_targets
         return np.asarray(chosen, dtype=np.float32)
 
+    def fitted_texts(self) -> list[str]:
+        """Every text the run fits, in the order `_fit` stacks them: the training file's
+        training rows, then the extra rows."""
+        train_rows, _ = self.rows()
+        return [*(self.train.texts[i] for i in train_rows), *self.extra_texts]
+
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Training and validation rows of `train`; no validation rows without a holdout."""
         train_rows, val_rows = split_validation(len(self.train), self.seed)
@@ -350,7 +356,7 @@ def _fit(
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
     noise = spacing_noise_for(config, vocabulary.index.get(" "), request.seed)
-    per_word = _per_word(request, tokenizer, train_rows, train_ids)
+    per_word = _per_word(request, tokenizer, train_ids)
     train_batches = BucketedBatches(
         train_ids,
         train_labels,
@@ -408,15 +414,12 @@ def _fit(
 
 
 def _per_word(
-    request: TrainingRequest,
-    tokenizer: Tokenizer,
-    train_rows: np.ndarray,
-    train_ids: list[list[int]],
+    request: TrainingRequest, tokenizer: Tokenizer, train_ids: list[list[int]]
 ) -> list[np.ndarray] | None:
     """Each fitted row's per-token targets (training.word_targets), in `train_ids`' order."""
     if request.word_targets is None:
         return None
-    texts = [*(request.train.texts[i] for i in train_rows), *request.extra_texts]
+    texts = request.fitted_texts()
     rows = row_token_targets(tokenizer, texts, request.word_targets.words, request.progress)
     if any(len(row) != len(ids) for row, ids in zip(rows, train_ids, strict=True)):
         raise ValueError("the word targets' tokens differ from the fitted tokens")
@@ -673,10 +676,8 @@ def distilled(
 
 def _word_targets(request: TrainingRequest, teacher: Servable, weight: float) -> WordTargets:
     """The teacher's traces of every text the run fits (not of validation rows)."""
-    train_rows, _ = request.rows()
-    texts = [*(request.train.texts[i] for i in train_rows), *request.extra_texts]
     cache_dir = TrainingPaths.from_env().cache_dir
-    words = teacher_words(teacher, texts, request.progress, cache_dir)
+    words = teacher_words(teacher, request.fitted_texts(), request.progress, cache_dir)
     return WordTargets(teacher.version, weight, words)
 
 
