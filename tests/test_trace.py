@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nlp.inference import SentimentModel
+from nlp.inference import SentimentModel, _running_max
 from nlp.model_config import (
     KIWI,
     SEED,
@@ -61,6 +61,14 @@ def test_one_pass_equals_prefix_rerun(config):
         in_batch = model.positive_per_token([ids, ids[:1]])[0]  # padded after the text
         np.testing.assert_allclose(alone, expected, atol=1e-5)
         np.testing.assert_allclose(in_batch, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 8, 69, 150])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_the_running_max_is_the_max_so_far_at_every_step(steps, batch):
+    """Both ways of computing it (one message by doubling shifts, a group step by step)."""
+    states = np.random.default_rng(steps).normal(size=(steps, batch, 16)).astype(np.float32)
+    assert np.array_equal(_running_max(states), np.maximum.accumulate(states, axis=0))
 
 
 def test_batched_trace_equals_single_traces(trained_model):
