@@ -58,8 +58,8 @@ class DistillPlan:
     stars: bool = False
     # Each chat-like row (the labelled chat sources and the distilled chat utterances) is
     # seen this many times an epoch; they are 4% of the student's 640,000 rows. No plan
-    # that `make` runs uses it: four copies left chat dev where it was and cost 0.3 points
-    # of NSMC test (docs/results.md, "Chat seen four times an epoch").
+    # that `make` runs uses it: four copies gain 0.7 points of chat dev and cost 0.3 of
+    # NSMC test (docs/results.md, "A chat dev set that can measure 0.3 points").
     chat_copies: int = 1
     # How much the teacher's verdict after each word but the last counts, all of a text's
     # words together, against its final target's 1 (training.word_targets); 0: final only.
