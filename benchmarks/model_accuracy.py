@@ -30,8 +30,8 @@ import numpy as np
 
 from nlp.ensemble import Servable, load_model
 from training.calibrate import DEV_FILES, HELD_BACK_FILE
-from training.corpora import CHAT_SETS
-from training.data import load_split, read_corpus
+from training.corpora import chat_set
+from training.data import load_split
 from training.gate import sign_test
 from training.train import split_validation
 
@@ -42,26 +42,16 @@ Z_95 = 1.959964
 EvaluationSets = dict[str, tuple[list[str], list[int]]]
 
 
-def _chat_set(*files: str) -> tuple[list[str], list[int]]:
-    texts: list[str] = []
-    labels: list[int] = []
-    for name in files:
-        corpus = read_corpus(CHAT_SETS / name)
-        texts += corpus.texts
-        labels += corpus.labels
-    return texts, labels
-
-
 def evaluation_sets() -> EvaluationSets:
     train, test = load_split("train"), load_split("test")
     _, validation = split_validation(len(train), 42)
     return {
         "nsmc_val": ([train.texts[i] for i in validation], [train.labels[i] for i in validation]),
         "nsmc_test": (test.texts, test.labels),
-        "chat_dev": _chat_set(*DEV_FILES),
-        "chat_written": _chat_set(WRITTEN_DEV_FILE),
-        "chat_dev_all": _chat_set(*DEV_FILES, WRITTEN_DEV_FILE),
-        "chat_unseen": _chat_set(HELD_BACK_FILE),
+        "chat_dev": chat_set(DEV_FILES),
+        "chat_written": chat_set((WRITTEN_DEV_FILE,)),
+        "chat_dev_all": chat_set((*DEV_FILES, WRITTEN_DEV_FILE)),
+        "chat_unseen": chat_set((HELD_BACK_FILE,)),
     }
 
 

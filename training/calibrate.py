@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from nlp.ensemble import Ensemble, load_model
-from training.corpora import CHAT_SETS
-from training.data import load_split, read_corpus
+from training.corpora import chat_set
+from training.data import load_split
 
 DEV_FILES = ("chat_corrected.txt", "chat_dev.txt")
 HELD_BACK_FILE = "chat_unseen.txt"
@@ -111,16 +111,6 @@ def score_members(model: Ensemble, texts: Sequence[str], labels: Sequence[int]) 
     return Scored(np.asarray(columns).T, np.asarray(labels))
 
 
-def _chat(files: Sequence[str]) -> tuple[list[str], list[int]]:
-    texts: list[str] = []
-    labels: list[int] = []
-    for name in files:
-        corpus = read_corpus(CHAT_SETS / name)
-        texts += corpus.texts
-        labels += corpus.labels
-    return texts, labels
-
-
 def main(argv: list[str] | None = None) -> int:
     from training.train import split_validation
 
@@ -138,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     train = load_split("train")
     _, rows = split_validation(len(train), 42)
     nsmc = score_members(model, [train.texts[i] for i in rows], [train.labels[i] for i in rows])
-    chat = score_members(model, *_chat(DEV_FILES))
-    held = score_members(model, *_chat((HELD_BACK_FILE,)))
+    chat = score_members(model, *chat_set(DEV_FILES))
+    held = score_members(model, *chat_set((HELD_BACK_FILE,)))
     plain = (1.0,) * len(model.members)
     best = choose(nsmc, chat, args.step)
     report = {

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import DataError
+from training.data import DataError, read_corpus
 
 EXTRA_REVIEWS_FILE = "reviews_extra.tsv"
 CHATBOT_FILE = "chatbot_data/ChatbotData.csv"  # columns Q (the message), A, label (topic)
@@ -157,6 +157,17 @@ def held_out_chat_texts(folder: Path = CHAT_SETS) -> list[str]:
             if len(fields) == 3:
                 texts.append(fields[1])
     return texts
+
+
+def chat_set(files: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The texts and labels of hand-labelled chat files of `CHAT_SETS`, one after another."""
+    texts: list[str] = []
+    labels: list[int] = []
+    for name in files:
+        corpus = read_corpus(CHAT_SETS / name)
+        texts += corpus.texts
+        labels += corpus.labels
+    return texts, labels
 
 
 def text_key(text: str) -> str:
