@@ -225,9 +225,9 @@ def test_chat_copies_repeat_every_chat_like_row_and_no_review() -> None:
         [1, 1, 0],
         ["reviews", "kote", "breakup"],
     )
-    keys = chat_text_keys(extra, EXTRA / "chat")
+    keys = chat_text_keys(extra, EXTRA / "chat", STUDENT_CHAT_PLAN)
     assert text_key(utterance) in keys and "정말 재밌는 영화" not in keys
-    assert chat_text_keys(extra, None) == {"오늘 기분 최고", "헤어졌어"}
+    assert chat_text_keys(extra, None, STUDENT_CHAT_PLAN) == {"오늘 기분 최고", "헤어졌어"}
     texts = [*extra.texts, "지루한 리뷰", f" {utterance} "]  # as distillation appends them
     labels = [1.0, 1.0, 0.0, 0.3, 0.8]
     copied_texts, copied_labels = with_copies(texts, labels, keys, STUDENT_CHAT_PLAN.chat_copies)
@@ -241,3 +241,31 @@ def test_chat_copies_repeat_every_chat_like_row_and_no_review() -> None:
     }
     assert dict(zip(copied_texts, copied_labels, strict=True)) == dict(zip(texts, labels))
     assert with_copies(texts, labels, keys, 1) == (texts, labels)
+
+
+def test_more_chat_distils_the_replies_and_the_comments_no_vote_decides() -> None:
+    """`DistillPlan.more_chat`: Chatbot_data's replies and the KOTE comments left unlabelled
+    join the distillation text, each seen `chat_copies` times; a labelled comment stays a
+    labelled row and a held-out text is never added."""
+    from training.corpora import LabelledRows, chatbot_messages, kote_texts, read_kote
+    from training.distill import (
+        STUDENT_CHAT_PLAN,
+        STUDENT_MORE_CHAT_PLAN,
+        chat_text_keys,
+        unlabelled_texts,
+    )
+
+    chat = EXTRA / "chat"
+    decided = read_kote(chat, WITH_CHAT)
+    replies = chatbot_messages(chat / CHATBOT_FILE, column="A")
+    held_out = [replies[0]]
+    plain = unlabelled_texts(STUDENT_CHAT_PLAN, None, chat, held_out + decided.texts)
+    more = unlabelled_texts(STUDENT_MORE_CHAT_PLAN, None, chat, held_out + decided.texts)
+    added = {text_key(text) for text in more} - {text_key(text) for text in plain}
+    undecided = {text_key(t) for t in kote_texts(chat)} - {text_key(t) for t in decided.texts}
+    assert undecided and undecided <= added
+    assert {text_key(text) for text in replies[1:]} <= added | {text_key(t) for t in plain}
+    assert text_key(replies[0]) not in added
+    assert not added & {text_key(text) for text in decided.texts}
+    keys = chat_text_keys(LabelledRows([], [], []), chat, STUDENT_MORE_CHAT_PLAN)
+    assert added <= keys and STUDENT_MORE_CHAT_PLAN.chat_copies == 4

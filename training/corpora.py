@@ -33,7 +33,7 @@ import hashlib
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,30 +248,40 @@ def read_extra_reviews(path: Path, mix: DataMix) -> LabelledRows:
 
 
 def read_kote(chat_dir: Path, mix: DataMix) -> LabelledRows:
-    names = re.findall(r"'([^']+)'", (chat_dir / KOTE_LABELS_FILE).read_text(encoding="utf-8"))
     texts: list[str] = []
     labels: list[int] = []
+    for text, emotions in _kote_comments(chat_dir):
+        label = kote_label(emotions, mix.kote_margin)
+        if label is not None:
+            texts.append(text)
+            labels.append(label)
+    return LabelledRows(texts, labels, ["kote"] * len(texts))
+
+
+def kote_texts(chat_dir: Path) -> list[str]:
+    """Every KOTE comment, whatever its votes say (read_kote keeps those they decide)."""
+    return [text for text, _ in _kote_comments(chat_dir)]
+
+
+def _kote_comments(chat_dir: Path) -> Iterator[tuple[str, list[str]]]:
+    """Each comment with the names of the emotions its raters chose."""
+    names = re.findall(r"'([^']+)'", (chat_dir / KOTE_LABELS_FILE).read_text(encoding="utf-8"))
     for name in KOTE_FILES:
         with (chat_dir / name).open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 fields = line.rstrip("\n").split("\t")
-                if len(fields) != 3:
-                    continue
-                emotions = [names[int(i)] for i in fields[2].split(",") if i.isdigit()]
-                label = kote_label(emotions, mix.kote_margin)
-                if label is not None:
-                    texts.append(fields[1])
-                    labels.append(label)
-    return LabelledRows(texts, labels, ["kote"] * len(texts))
+                if len(fields) == 3:
+                    yield fields[1], [names[int(i)] for i in fields[2].split(",") if i.isdigit()]
 
 
-def chatbot_messages(path: Path, topic: str | None = None) -> list[str]:
-    """Chatbot_data's messages (its Q column), in file order: all, or one topic's."""
+def chatbot_messages(path: Path, topic: str | None = None, column: str = "Q") -> list[str]:
+    """Chatbot_data's messages (its Q column; "A" for the chatbot's replies), in file
+    order: all, or one topic's."""
     with path.open(encoding="utf-8", newline="") as handle:
         return [
-            row["Q"]
+            row[column]
             for row in csv.DictReader(handle)
-            if row.get("Q") and (topic is None or (row.get("label") or "").strip() == topic)
+            if row.get(column) and (topic is None or (row.get("label") or "").strip() == topic)
         ]
 
 

@@ -29,8 +29,10 @@ from training.array_cache import cached_array
 from training.corpora import (
     CHATBOT_FILE,
     EXTRA_REVIEWS_FILE,
+    KOTE_LABELS_FILE,
     LabelledRows,
     chatbot_messages,
+    kote_texts,
     text_key,
 )
 
@@ -61,6 +63,10 @@ class DistillPlan:
     # that `make` runs uses it: four copies gain 0.7 points of chat dev and cost 0.3 of
     # NSMC test (docs/results.md, "A chat dev set that can measure 0.3 points").
     chat_copies: int = 1
+    # Every other chat-like text here as distillation text too: Chatbot_data's replies (its
+    # A column) and the KOTE comments whose votes decide no label (the decided ones are
+    # labelled rows already). Chat is where the student trails its teacher most.
+    more_chat: bool = False
     # How much the teacher's verdict after each word but the last counts, all of a text's
     # words together, against its final target's 1 (training.word_targets); 0: final only.
     word_weight: float = 0.0
@@ -78,6 +84,7 @@ STUDENT_PLAN = DistillPlan(
 )
 STUDENT_STARS_PLAN = replace(STUDENT_PLAN, name="student+stars", stars=True)
 STUDENT_CHAT_PLAN = replace(STUDENT_PLAN, name="student+chat", chat_copies=4)
+STUDENT_MORE_CHAT_PLAN = replace(STUDENT_CHAT_PLAN, name="student+morechat", more_chat=True)
 STUDENT_WORDS_PLAN = replace(STUDENT_PLAN, name="student+words", word_weight=0.5)
 PLANS: dict[str, DistillPlan] = {
     plan.name: plan
@@ -87,6 +94,7 @@ PLANS: dict[str, DistillPlan] = {
         STUDENT_PLAN,
         STUDENT_STARS_PLAN,
         STUDENT_CHAT_PLAN,
+        STUDENT_MORE_CHAT_PLAN,
         STUDENT_WORDS_PLAN,
     )
 }
@@ -125,12 +133,10 @@ def unlabelled_texts(
             texts += reviews_by_hash(path, plan.any_reviews, ratings=range(1, 11))
         else:
             print(missing.format(EXTRA_REVIEWS_FILE, "NSMC_DIR"), file=sys.stderr)
-    if plan.chat_utterances:
-        path = chat_dir / CHATBOT_FILE if chat_dir else None
-        if path and path.is_file():
-            texts += chatbot_messages(path)
-        else:
-            print(missing.format(CHATBOT_FILE, "CHAT_DATA_DIR"), file=sys.stderr)
+    for name, path in _chat_sources(plan, chat_dir).items():
+        if path is None:
+            print(missing.format(name, "CHAT_DATA_DIR"), file=sys.stderr)
+    texts += distilled_chat(plan, chat_dir)
     seen = {text_key(text) for text in held_out}
     kept = []
     for text in texts:
@@ -141,18 +147,37 @@ def unlabelled_texts(
     return kept
 
 
-def chat_text_keys(extra: LabelledRows, chat_dir: Path | None) -> set[str]:
+def _chat_sources(plan: DistillPlan, chat_dir: Path | None) -> dict[str, Path | None]:
+    """The chat files the plan distils, each None where the machine does not have it."""
+    wanted = [CHATBOT_FILE] if plan.chat_utterances or plan.more_chat else []
+    wanted += [KOTE_LABELS_FILE] if plan.more_chat else []
+    paths = {name: chat_dir / name if chat_dir else None for name in wanted}
+    return {name: path if path and path.is_file() else None for name, path in paths.items()}
+
+
+def distilled_chat(plan: DistillPlan, chat_dir: Path | None) -> list[str]:
+    """The chat-like texts the plan distils, held-out and labelled ones not yet removed."""
+    sources = _chat_sources(plan, chat_dir)
+    texts: list[str] = []
+    chatbot = sources.get(CHATBOT_FILE)
+    if chatbot is not None:
+        texts += chatbot_messages(chatbot) if plan.chat_utterances else []
+        texts += chatbot_messages(chatbot, column="A") if plan.more_chat else []
+    kote = sources.get(KOTE_LABELS_FILE)
+    if kote is not None:
+        texts += kote_texts(kote.parent.parent)
+    return texts
+
+
+def chat_text_keys(extra: LabelledRows, chat_dir: Path | None, plan: DistillPlan) -> set[str]:
     """The keys of every chat-like text a run may train on: labelled rows from a chat
-    source and Chatbot_data's utterances (distilled ones are not marked with a source)."""
+    source and the chat texts the plan distils (distilled ones are not marked with a source)."""
     keys = {
         text_key(text)
         for text, source in zip(extra.texts, extra.sources, strict=True)
         if source in CHAT_SOURCES
     }
-    path = chat_dir / CHATBOT_FILE if chat_dir else None
-    if path and path.is_file():
-        keys |= {text_key(text) for text in chatbot_messages(path)}
-    return keys
+    return keys | {text_key(text) for text in distilled_chat(plan, chat_dir)}
 
 
 def with_copies(

@@ -594,7 +594,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             return _fail(emit, str(error))
         request = distilled(request, plan, teacher, texts)
     if plan.chat_copies > 1:
-        request = _with_chat_copies(request, chat_text_keys(extra, paths.chat_dir), plan)
+        request = _with_chat_copies(request, chat_text_keys(extra, paths.chat_dir, plan), plan)
     if emit is not None:
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING))
     try:
