@@ -60,8 +60,8 @@ class DistillPlan:
     stars: bool = False
     # Each chat-like row (the labelled chat sources and the distilled chat utterances) is
     # seen this many times an epoch; they are 4% of the student's 640,000 rows. No plan
-    # that `make` runs uses it: four copies gain 0.7 points of chat dev and cost 0.3 of
-    # NSMC test (docs/results.md, "A chat dev set that can measure 0.3 points").
+    # that `make` runs uses it: four copies gained 0.2-0.7 points of chat dev and cost
+    # 0.1-0.3 of NSMC test (docs/results.md, "A chat dev set that can measure 0.3 points").
     chat_copies: int = 1
     # Every other chat-like text here as distillation text too: Chatbot_data's replies (its
     # A column) and the KOTE comments whose votes decide no label (the decided ones are
