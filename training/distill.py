@@ -65,7 +65,9 @@ class DistillPlan:
     chat_copies: int = 1
     # Every other chat-like text here as distillation text too: Chatbot_data's replies (its
     # A column) and the KOTE comments whose votes decide no label (the decided ones are
-    # labelled rows already). Chat is where the student trails its teacher most.
+    # labelled rows already). Chat is where the student trails its teacher most; no plan
+    # that `make` runs uses it: it gained 0.7 points of chat dev and cost 0.3 of NSMC test
+    # (docs/results.md, "A chat dev set that can measure 0.3 points").
     more_chat: bool = False
     # How much the teacher's verdict after each word but the last counts, all of a text's
     # words together, against its final target's 1 (training.word_targets); 0: final only.
