@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp.artifacts import ModelLoadError
 from nlp.ensemble import Servable, load_model
 from training.calibrate import DEV_FILES, HELD_BACK_FILE
 from training.corpora import chat_set
@@ -114,19 +115,24 @@ def paired_gap(reference_right: np.ndarray, model_right: np.ndarray) -> PairedGa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.model_accuracy", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("versions", nargs="+", type=Path, help="version directories")
     parser.add_argument(
         "--against", type=Path, help="a reference version (the teacher) to compare each with"
     )
     args = parser.parse_args(argv)
+    try:  # every version loads before the minutes of evaluation, or none is evaluated
+        reference_model = load_model(args.against) if args.against is not None else None
+        models = [(directory, load_model(directory)) for directory in args.versions]
+    except ModelLoadError as error:
+        parser.error(str(error))
     sets = evaluation_sets()
     reference = None
-    if args.against is not None:
-        reference_model = load_model(args.against)
+    if reference_model is not None:
         reference = {name: correct(reference_model, *texts) for name, texts in sets.items()}
-    for directory in args.versions:
-        model = load_model(directory)
+    for directory, model in models:
         line: dict[str, object] = {"version": directory.name}
         for name, (texts, labels) in sets.items():
             right = correct(model, texts, labels)

@@ -54,3 +54,10 @@ def test_a_version_against_itself_on_every_set(trained_registry, capsys) -> None
         assert 0.3 < line[name] <= 1.0
         assert line[f"{name}_gap_points"] == 0.0 and line[f"{name}_sign_p"] == 1.0
     assert 0.3 < line["chat_dev_all_balanced"] <= 1.0
+
+
+def test_a_missing_version_is_an_error_before_any_evaluation(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        model_accuracy.main(["--against", str(tmp_path / "no-such-version"), str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "no-such-version does not exist" in capsys.readouterr().err
