@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from training.data import load_split
-from training.distill import TEACHER_CACHE
+from training.distill import STUDENT_VARIANTS_PLAN, TEACHER_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRA = REPO / "tests" / "data" / "extra"
@@ -116,6 +116,23 @@ def test_distillation_trains_its_teacher_first_and_reuses_it(tmp_path: Path) -> 
     assert len(versions) == 3  # the teacher was not trained again
     assert versions[2]["data"]["distilled"] == distilled  # the same rows, the same labels
     assert [path.stat().st_mtime_ns for path in labelled] == written  # read, not labelled again
+
+
+def test_chat_like_variants_are_labelled_by_the_teacher_and_counted(tmp_path: Path) -> None:
+    """`--distill student+variants`: the run's share of the variants joins the distilled
+    text, the version's note counts them, and the teacher (trained first) saw none."""
+    env = _environment(tmp_path)
+    out = tmp_path / "registry"
+    args = ("--config", "ngram", "--limit", "800", "--test-limit", "300", "--no-holdout")
+    child = _train(env, out, *args, "--distill", "student+variants")
+    output, _ = child.communicate(timeout=600)
+    assert child.returncode == 0, output
+    teacher, student = _versions(out)
+    assert "distilled" not in teacher["data"]
+    distilled = student["data"]["distilled"]
+    per_kind = round(STUDENT_VARIANTS_PLAN.variants * 800 / len(load_split("train")))
+    assert per_kind < distilled["variants"] <= 3 * per_kind
+    assert distilled["rows"] > distilled["variants"]
 
 
 def test_without_unlabelled_text_no_teacher_is_trained(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from training.corpora import (
     kote_texts,
     text_key,
 )
+from training.text_variants import text_variants, without
 
 TEACHER_BATCH = 512
 TEACHER_CACHE = "teacher"  # under the cache directory: see `teacher_labels`
@@ -72,6 +73,10 @@ class DistillPlan:
     # How much the teacher's verdict after each word but the last counts, all of a text's
     # words together, against its final target's 1 (training.word_targets); 0: final only.
     word_weight: float = 0.0
+    # Chat-like variants of the training texts, this many of each kind, labelled by the
+    # teacher like any distilled text (training.text_variants: ㅋㅋ and emoji added, two
+    # messages joined, fragments of reviews).
+    variants: int = 0
 
 
 NO_DISTILLATION = DistillPlan("none")
@@ -88,6 +93,7 @@ STUDENT_STARS_PLAN = replace(STUDENT_PLAN, name="student+stars", stars=True)
 STUDENT_CHAT_PLAN = replace(STUDENT_PLAN, name="student+chat", chat_copies=4)
 STUDENT_MORE_CHAT_PLAN = replace(STUDENT_CHAT_PLAN, name="student+morechat", more_chat=True)
 STUDENT_WORDS_PLAN = replace(STUDENT_PLAN, name="student+words", word_weight=0.5)
+STUDENT_VARIANTS_PLAN = replace(STUDENT_PLAN, name="student+variants", variants=40_000)
 PLANS: dict[str, DistillPlan] = {
     plan.name: plan
     for plan in (
@@ -98,6 +104,7 @@ PLANS: dict[str, DistillPlan] = {
         STUDENT_CHAT_PLAN,
         STUDENT_MORE_CHAT_PLAN,
         STUDENT_WORDS_PLAN,
+        STUDENT_VARIANTS_PLAN,
     )
 }
 # Labelled rows that read like chat, by their source (training.corpora).
@@ -180,6 +187,25 @@ def chat_text_keys(extra: LabelledRows, chat_dir: Path | None, plan: DistillPlan
         if source in CHAT_SOURCES
     }
     return keys | {text_key(text) for text in distilled_chat(plan, chat_dir)}
+
+
+def plan_variants(
+    texts: Sequence[str],
+    extra: LabelledRows,
+    chat_dir: Path | None,
+    plan: DistillPlan,
+    per_kind: int,
+    excluded: Iterable[str],
+) -> list[str]:
+    """Chat-like variants of a run's texts (its distilled ones and its labelled chat rows),
+    none spelling an `excluded` text: the held-out sets and NSMC's training file, whose
+    validation rows a review fragment could otherwise copy, and the labelled rows (a text
+    has one target)."""
+    chat_keys = chat_text_keys(extra, chat_dir, plan)
+    chat = [text for text in [*extra.texts, *texts] if text_key(text) in chat_keys]
+    reviews = [text for text in texts if text_key(text) not in chat_keys]
+    variants = text_variants(chat, reviews, per_kind)
+    return without(variants, {text_key(text) for text in excluded})
 
 
 def with_copies(

@@ -42,6 +42,7 @@ from training.corpora import (
     DEFAULT_MIX,
     EXTRA_REVIEWS_FILE,
     MIXES,
+    LabelledRows,
     extra_rows,
     held_out_chat_texts,
 )
@@ -53,6 +54,7 @@ from training.distill import (
     DistillPlan,
     blended_labels,
     chat_text_keys,
+    plan_variants,
     star_labels,
     starred,
     teacher_labels,
@@ -558,6 +560,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     note.update(
         {key: value for key, value in (("role", args.role), ("replaces", args.replaces)) if value}
     )
+    plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
+    texts, variants = _distillation_texts(plan, paths, held_out, extra, full_train, len(train))
+    if plan != NO_DISTILLATION and not texts:
+        print("nothing to distil on here: training without a teacher", file=sys.stderr)
     try:
         base = load_model(args.anneal_from) if args.anneal_from else None
     except (ModelLoadError, OSError) as error:
@@ -575,14 +581,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         anneal=base is not None,
         note=note,
     )
-    plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
-    texts: list[str] = []
-    if plan != NO_DISTILLATION:
-        texts = unlabelled_texts(plan, paths.nsmc_dir, paths.chat_dir, held_out + extra.texts)
-        if args.limit is not None:
-            texts = texts[:: max(1, round(len(full_train) / len(train)))]
-        if not texts:
-            print("nothing to distil on here: training without a teacher", file=sys.stderr)
     if texts:
         try:
             teacher = (
@@ -592,7 +590,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             )
         except (RegistryError, ModelLoadError, OSError) as error:
             return _fail(emit, str(error))
-        request = distilled(request, plan, teacher, texts)
+        request = distilled(request, plan, teacher, texts, variants)
     if plan.chat_copies > 1:
         request = _with_chat_copies(request, chat_text_keys(extra, paths.chat_dir, plan), plan)
     if emit is not None:
@@ -614,6 +612,29 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     if emit is not None:
         emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
     return 0
+
+
+def _distillation_texts(
+    plan: DistillPlan,
+    paths: TrainingPaths,
+    held_out: list[str],
+    extra: LabelledRows,
+    full_train: Corpus,
+    rows: int,
+) -> tuple[list[str], int]:
+    """The plan's unlabelled texts and then its variants (how many, the second value), each
+    cut to the run's share of the training file (`rows` of it)."""
+    if plan == NO_DISTILLATION:
+        return [], 0
+    share = rows / len(full_train)
+    texts = unlabelled_texts(plan, paths.nsmc_dir, paths.chat_dir, held_out + extra.texts)
+    texts = texts[:: max(1, round(1 / share))]
+    if not plan.variants:
+        return texts, 0
+    excluded = [*held_out, *full_train.texts, *extra.texts]
+    per_kind = max(1, round(plan.variants * share))
+    variants = plan_variants(texts, extra, paths.chat_dir, plan, per_kind, excluded)
+    return texts + variants, len(variants)
 
 
 def _teacher_dir(teacher: str, registry: Registry) -> Path:
@@ -639,10 +660,15 @@ def _teacher(
 
 
 def distilled(
-    request: TrainingRequest, plan: DistillPlan, teacher: Servable, texts: list[str]
+    request: TrainingRequest,
+    plan: DistillPlan,
+    teacher: Servable,
+    texts: list[str],
+    variants: int = 0,
 ) -> TrainingRequest:
     """`request` plus `texts` with the teacher's probabilities as their labels, and its
-    labelled rows blended with them where the plan says so."""
+    labelled rows blended with them where the plan says so; the last `variants` of the
+    texts are chat-like variants (training.text_variants), counted in the version's note."""
     if plan.labelled_weight:
         request = _blended(request, teacher, plan.labelled_weight)
     paths = TrainingPaths.from_env()
@@ -661,6 +687,7 @@ def distilled(
             "labelled_weight": plan.labelled_weight,
             "stars": plan.stars,
             "word_weight": plan.word_weight,
+            "variants": variants,
         },
     }
     request = replace(
