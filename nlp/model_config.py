@@ -129,10 +129,11 @@ STUDENT_LSTM = SYLLABLE.with_overrides(
 # microseconds, not Kiwi's 0.86 ms), and each word's first one is its own token (`▁좋`
 # beside `좋`), so a word start costs no step of its own: a 25-word message is 69 steps, not
 # the 93 of space tokens, which pays for a GRU of 256 units at the LSTM 192's speed. It
-# learns from the ensemble's probabilities over every review and chat text there is
-# (training.distill: STUDENT_PLAN), on STUDENT_LSTM's schedule. From the ensemble 826c:
-# NSMC test 0.8825 (0.45 under it), the same 1.08 ms trace as STUDENT_LSTM's on one run
-# (docs/results.md, "Word starts marked").
+# learns from the ensemble's probabilities over every review and chat text there is and
+# over chat-like variants of them (training.distill: STUDENT_VARIANTS_PLAN), on
+# STUDENT_LSTM's schedule. From the ensemble 7721: NSMC test 0.8815 (0.59 under it), chat
+# dev 0.44 under it; the same 1.08 ms trace as STUDENT_LSTM's on one run (docs/results.md,
+# "Word starts marked", "Chat-like variants").
 STUDENT = STUDENT_LSTM.with_overrides(
     name="student",
     tokenizer={"name": "syllable", "max_tokens": 150, "marks": True},

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -210,7 +211,9 @@ def test_the_student_plan_distils_on_reviews_of_every_rating_never_a_held_out_on
     assert text_key(test_text) not in {text_key(text) for text in texts}
     assert unlabelled_texts(plan, planted, None, held_out) == texts  # the same on every run
     assert STUDENT_PLAN.any_reviews and STUDENT_PLAN.chat_utterances
-    assert DISTILL_PLANS["student"] is DISTILL_PLANS["student-lstm"] is STUDENT_PLAN
+    assert DISTILL_PLANS["student-lstm"] is STUDENT_PLAN
+    student = DISTILL_PLANS["student"]  # the same plan with chat-like variants added
+    assert student.variants and replace(student, name=STUDENT_PLAN.name, variants=0) == STUDENT_PLAN
 
 
 def test_chat_copies_repeat_every_chat_like_row_and_no_review() -> None:
