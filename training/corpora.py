@@ -303,6 +303,18 @@ def kote_label(emotions: Sequence[str], margin: float) -> int | None:
     return None
 
 
+def texts_without(texts: Iterable[str], held_out: Iterable[str]) -> list[str]:
+    """`texts` minus every one that is (after normalising) a held-out text, and duplicates."""
+    seen = {text_key(text) for text in held_out}
+    kept = []
+    for text in texts:
+        key = text_key(text)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept
+
+
 def without_held_out(rows: LabelledRows, held_out: Iterable[str]) -> LabelledRows:
     """Drops every row whose text is (after normalising) a held-out text, and duplicates."""
     seen = {text_key(text) for text in held_out}

@@ -34,8 +34,9 @@ from training.corpora import (
     chatbot_messages,
     kote_texts,
     text_key,
+    texts_without,
 )
-from training.text_variants import text_variants, without
+from training.text_variants import text_variants
 
 TEACHER_BATCH = 512
 TEACHER_CACHE = "teacher"  # under the cache directory: see `teacher_labels`
@@ -147,14 +148,7 @@ def unlabelled_texts(
         if path is None:
             print(missing.format(name, "CHAT_DATA_DIR"), file=sys.stderr)
     texts += distilled_chat(plan, chat_dir)
-    seen = {text_key(text) for text in held_out}
-    kept = []
-    for text in texts:
-        key = text_key(text)
-        if key and key not in seen:
-            seen.add(key)
-            kept.append(text)
-    return kept
+    return texts_without(texts, held_out)
 
 
 def _chat_sources(plan: DistillPlan, chat_dir: Path | None) -> dict[str, Path | None]:
@@ -205,8 +199,7 @@ def plan_variants(
     chat_keys = chat_text_keys(extra, chat_dir, plan)
     chat = [text for text in [*extra.texts, *texts] if text_key(text) in chat_keys]
     reviews = [text for text in texts if text_key(text) not in chat_keys]
-    variants = text_variants(chat, reviews, per_kind)
-    return without(variants, {text_key(text) for text in excluded})
+    return texts_without(text_variants(chat, reviews, per_kind), excluded)
 
 
 def with_copies(

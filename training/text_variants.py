@@ -23,7 +23,7 @@ every machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -40,7 +40,6 @@ MARKERS: tuple[str, ...] = (
 )
 MAX_JOINED_WORDS = 10  # each of two joined messages: the pair is at most twice that
 FRAGMENT_WORDS = (2, 10)  # a fragment's length in words, both ends included
-KINDS = ("marked", "joined", "fragment")
 VARIANT_SEED = 20261206
 
 Rng = np.random.Generator
@@ -54,15 +53,14 @@ def text_variants(
     give fragments and, when short, marked ones."""
     rng = np.random.default_rng(seed)
     short_reviews = [text for text in reviews if len(text.split()) <= MAX_JOINED_WORDS]
-    makers: dict[str, tuple[Callable[[Rng], str | None], bool]] = {
-        "marked": (lambda r: _marked(r, chat, short_reviews), bool(chat or short_reviews)),
-        "joined": (lambda r: _joined(r, chat), len(chat) >= 2),
-        "fragment": (lambda r: _fragment(r, reviews), bool(reviews)),
-    }
+    kinds: list[tuple[Callable[[Rng], str | None], bool]] = [  # each maker, and whether it can
+        (lambda r: _marked(r, chat, short_reviews), bool(chat or short_reviews)),
+        (lambda r: _joined(r, chat), len(chat) >= 2),
+        (lambda r: _fragment(r, reviews), bool(reviews)),
+    ]
     seen = {text_key(text) for text in (*chat, *reviews)}
     variants: list[str] = []
-    for kind in KINDS:
-        make, possible = makers[kind]
+    for make, possible in kinds:
         if possible:
             variants += _distinct(make, rng, per_kind, seen)
     return variants
@@ -76,10 +74,9 @@ def _distinct(make: Callable[[Rng], str | None], rng: Rng, count: int, seen: set
         if len(made) == count:
             break
         text = make(rng)
-        key = text_key(text) if text else ""
-        if key and key not in seen:
+        if text is not None and (key := text_key(text)) and key not in seen:
             seen.add(key)
-            made.append(text or "")
+            made.append(text)
     return made
 
 
@@ -120,8 +117,3 @@ def _fragment(rng: Rng, reviews: Sequence[str]) -> str | None:
     length = int(rng.integers(shortest, min(longest, len(words) - 1) + 1))
     start = int(rng.integers(len(words) - length + 1))
     return " ".join(words[start : start + length])
-
-
-def without(texts: Iterable[str], keys: set[str]) -> list[str]:
-    """``texts`` whose key is not in ``keys``: a variant may happen to spell a held-out text."""
-    return [text for text in texts if text_key(text) not in keys]
