@@ -77,7 +77,7 @@ class SentimentModel:
         self.vocabulary = vocabulary
         self.version = version
         self.metrics = metrics or {}
-        self.tokenizer = tokenizer or make_tokenizer(config.tokenizer)
+        self.tokenizer = tokenizer or make_tokenizer(config.tokenizer, vocabulary.learned_tokens)
         self.weights = weights  # as saved: what fine-tuning starts from
         self._recurrent = RecurrentRuntime(config, weights)
         kernel, bias = weights["dense_kernel"], weights["dense_bias"]

@@ -142,6 +142,15 @@ STUDENT = STUDENT_LSTM.with_overrides(
     units=256,
 )
 
+# The student over learned pieces of words instead of syllables (nlp.tokenizers.
+# PieceTokenizer, training.pieces): a 25-word message is 34 steps instead of 69, which
+# pays for a GRU of 320 units in less time than STUDENT's 256 take over syllables.
+STUDENT_PIECES = STUDENT.with_overrides(
+    name="student-pieces",
+    tokenizer={"name": "pieces", "max_tokens": 150, "max_piece": 6},
+    units=320,
+)
+
 
 @dataclass(frozen=True)
 class NgramConfig:
@@ -242,7 +251,17 @@ DEFAULT = EnsembleConfig(
 
 CONFIGS: dict[str, AnyConfig] = {
     config.name: config
-    for config in (SEED, KIWI, MECAB, SYLLABLE, STUDENT_LSTM, STUDENT, NGRAM, DEFAULT)
+    for config in (
+        SEED,
+        KIWI,
+        MECAB,
+        SYLLABLE,
+        STUDENT_LSTM,
+        STUDENT,
+        STUDENT_PIECES,
+        NGRAM,
+        DEFAULT,
+    )
 }
 
 

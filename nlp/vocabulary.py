@@ -37,6 +37,11 @@ class Vocabulary:
         return len(self.tokens)
 
     @property
+    def learned_tokens(self) -> tuple[str, ...]:
+        """The tokens seen in training, without the padding and unknown ones."""
+        return self.tokens[len(_RESERVED) :]
+
+    @property
     def index(self) -> dict[str, int]:
         # Built on first use and cached on the instance: a frozen dataclass cannot hold it
         # as a field without making equality compare the big dict too.

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from nlp.inference import SentimentModel
-from nlp.model_config import STUDENT
+from nlp.model_config import STUDENT, STUDENT_PIECES
+from nlp.tokenizers import PieceTokenizer
+from nlp.vocabulary import OOV_ID
 from tests.slang import SLANG_TEXTS
 from training import retrain
 from training.data import load_split
@@ -32,22 +34,23 @@ OPEN_GATE = GateRules(
 )
 
 
-@pytest.fixture(scope="module")
-def student_registry(trained_registry, tmp_path_factory) -> tuple[Registry, str, str]:
-    """The session's registry plus a small student, made current: (registry, the
-    version served before, the student)."""
+@pytest.fixture(scope="module", params=[STUDENT, STUDENT_PIECES], ids=["syllables", "pieces"])
+def student_registry(request, trained_registry, tmp_path_factory) -> tuple[Registry, str, str]:
+    """The session's registry plus a small student (over marked syllables, or over pieces
+    learned from its training text), made current: (registry, the version served before,
+    the student)."""
     root = tmp_path_factory.mktemp("student") / "models"
     registry = Registry(Path(shutil.copytree(trained_registry.root, root)))
     before = registry.current_name()
     assert before is not None
-    request = TrainingRequest(
-        STUDENT.with_overrides(units=32, embedding_dim=32),
+    training = TrainingRequest(
+        request.param.with_overrides(units=32, embedding_dim=32),
         load_split("train").head(4_000),
         load_split("test").head(500),
         epochs=1,
         progress=False,
     )
-    student = run_training(request, registry).name
+    student = run_training(training, registry).name
     registry.use(student)
     return registry, before, student
 
@@ -61,6 +64,26 @@ def test_the_student_is_served_and_traces_every_word(student_registry) -> None:
     assert trace.words == tuple(text.split())
     rerun = [model.trace(" ".join(text.split()[: k + 1])).positive for k in range(6)]
     np.testing.assert_allclose(trace.probabilities, rerun, atol=1e-5)
+
+
+def test_a_student_reloaded_reads_its_training_text_with_known_tokens(student_registry) -> None:
+    """Loaded from disk, the tokeniser is rebuilt from the saved settings (for pieces, from
+    the vocabulary alone: the inventory is not saved apart), and splits the training text
+    into tokens the vocabulary knows: what the network was trained on."""
+    registry, _, student = student_registry
+    model = registry.load(student)
+    assert isinstance(model, SentimentModel)
+    texts = load_split("train").head(500).texts
+    tokens = [token.text for text in texts for token in model.tokenizer.tokenize(text)]
+    ids = np.asarray(model.vocabulary.encode(tokens))
+    assert np.mean(ids == OOV_ID) < 0.01
+    characters = sum(len(word) for text in texts for word in text.split())
+    if isinstance(model.tokenizer, PieceTokenizer):
+        assert model.tokenizer.pieces == set(model.vocabulary.learned_tokens)
+        assert len(tokens) < 0.85 * characters  # fewer steps than syllables
+    else:
+        assert all(len(token.removeprefix("▁")) == 1 for token in tokens)  # syllables
+        assert len(tokens) == characters
 
 
 def test_the_focused_retrain_fine_tunes_the_student_and_a_rollback_returns(

@@ -173,7 +173,7 @@ def test_syllable_columns_equal_the_token_at_a_time_reference(nsmc_dir):
 def test_every_tokenizer_gives_the_same_tokens_in_columns(nsmc_dir):
     """What a batch reads (`columns_many`, Kiwi's worker threads) is what one message
     reads (`tokenize`)."""
-    from nlp.tokenizers import MecabTokenizer, SyllableTokenizer
+    from nlp.tokenizers import MecabTokenizer, PieceTokenizer, SyllableTokenizer
     from training.data import read_corpus
 
     texts = read_corpus(nsmc_dir / "ratings_test.txt").texts[:300] + EDGE_TEXTS
@@ -183,7 +183,47 @@ def test_every_tokenizer_gives_the_same_tokens_in_columns(nsmc_dir):
         MecabTokenizer(),
         SyllableTokenizer(spaces=True),
         SyllableTokenizer(marks=True),
+        PieceTokenizer(["▁영화", "▁재미", "있", "었", "▁ㅋㅋ", "ㅋ", "▁좋", "아"], max_tokens=40),
     )
     for tokenizer in tokenizers:
         columns = tokenizer.columns_many(texts)
         assert [c.tokens() for c in columns] == [tokenizer.tokenize(t) for t in texts]
+
+
+def test_pieces_are_the_longest_of_the_inventory_and_stay_inside_their_word() -> None:
+    """Greedy longest match, left to right; a word's first piece carries ▁ (never ▁ alone),
+    a character no piece covers is its own token, and no token reaches into the next word."""
+    from nlp.tokenizers import PieceTokenizer
+
+    tokenizer = PieceTokenizer(["▁재미", "▁재미있", "있을", "을", "▁줄", "줄알"], max_piece=3)
+    tokens = tokenizer.tokenize("재미있을 줄알았다 😀!")
+    assert [(token.text, token.word) for token in tokens] == [
+        ("▁재미있", 0),
+        ("을", 0),
+        ("▁줄", 1),  # 줄알 is a continuation piece only
+        ("알", 1),
+        ("았", 1),
+        ("다", 1),
+        ("▁😀", 2),
+        ("!", 2),
+    ]
+    assert tokenizer.split_word("재미있을까") == ["▁재미있", "을", "까"]  # ▁ + 3 characters at most
+    cut = tokenizer.tokenize("재미 " * 200)  # at max_tokens
+    assert len(cut) == 150 and cut[-1].word == 149
+
+
+def test_a_piece_tokenizer_is_rebuilt_from_the_vocabulary_it_was_saved_with() -> None:
+    """Only the vocabulary is saved: the same tokens come back from it, and the cache key
+    (the settings) changes with the inventory."""
+    from nlp.tokenizers import PieceTokenizer, make_tokenizer
+    from nlp.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary(("<pad>", "<oov>", "▁좋", "아요", "▁영화"))
+    settings = {"name": "pieces", "max_tokens": 150, "max_piece": 6}
+    rebuilt = make_tokenizer(settings, vocabulary.learned_tokens)
+    assert isinstance(rebuilt, PieceTokenizer) and "<pad>" not in rebuilt.pieces
+    assert [t.text for t in rebuilt.tokenize("영화 좋아요")] == ["▁영화", "▁좋", "아요"]
+    other = PieceTokenizer(["▁좋", "아요"])
+    assert other.settings()["inventory"] != rebuilt.settings()["inventory"]
+    with pytest.raises(ValueError, match="vocabulary"):
+        make_tokenizer(settings)

@@ -13,6 +13,7 @@ from nlp.model_config import (
     SEED,
     STUDENT,
     STUDENT_LSTM,
+    STUDENT_PIECES,
     SYLLABLE,
     ModelConfig,
 )
@@ -160,6 +161,23 @@ def test_student_word_prefixes_rerun_end_to_end():
     trace = _assert_word_prefixes_rerun(model, text)
     assert trace.words == tuple(words)
     assert [token.text for token in model.tokenizer.tokenize("좋 아요")] == ["▁좋", "▁아", "요"]
+
+
+@KERAS
+def test_piece_student_word_prefixes_rerun_end_to_end():
+    """The piece student reads words as pieces (``▁재미있`` ``을``) that never cross a space,
+    so the trace after a word has not read the next one: every word prefix re-traced gives
+    the single pass's numbers, a word no piece covers (the emoji) included."""
+    text = SENTENCE + " 😀"
+    pieces = ["▁재미", "있을", "▁줄", "▁알았", "는데", "▁완전", "▁실망", "했다", "▁너무", "졸"]
+    model = _model_reading(STUDENT_PIECES, pieces)
+    trace = _assert_word_prefixes_rerun(model, text)
+    assert trace.words == tuple(text.split())
+    assert [token.text for token in model.tokenizer.tokenize("재미있을 줄")] == [
+        "▁재미",
+        "있을",
+        "▁줄",
+    ]
 
 
 def test_serving_process_never_imports_tensorflow(trained_registry):

@@ -117,6 +117,7 @@ CHAT_SOURCES = frozenset({"kote", "written", "breakup"})
 DISTILL_PLANS: dict[str, DistillPlan] = {
     "default": REVIEWS_AND_CHAT,
     "student": STUDENT_VARIANTS_PLAN,
+    "student-pieces": STUDENT_VARIANTS_PLAN,
     "student-lstm": STUDENT_PLAN,
 }
 

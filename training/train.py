@@ -35,7 +35,7 @@ from nlp.model_config import (
     members_of,
 )
 from nlp.ngrams import NgramModel
-from nlp.tokenizers import Tokenizer, make_tokenizer
+from nlp.tokenizers import PieceTokenizer, Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
 from training.checkpoints import MemberCheckpoints, run_key
 from training.corpora import (
@@ -63,6 +63,7 @@ from training.distill import (
 )
 from training.evaluate import evaluate
 from training.paths import TrainingPaths
+from training.pieces import piece_vocabulary
 from training.protocol import (
     Emit,
     EventKind,
@@ -255,11 +256,25 @@ def _train_member(
     if not isinstance(config, ModelConfig):
         return _fit_ngram(request, config, name, on_epoch)
     assert base is None or isinstance(base, SentimentModel)
-    tokenizer = base.tokenizer if base else make_tokenizer(config.tokenizer)
-    model, vocabulary, history = _fit(request, config, tokenizer, base, on_epoch)
+    tokenizer, vocabulary = _tokens_of(request, config, base)
+    model, vocabulary, history = _fit(request, config, tokenizer, vocabulary, base, on_epoch)
     config = config.with_overrides(vocab_size=len(vocabulary))
     member = SentimentModel(config, vocabulary, _export(model), name, tokenizer=tokenizer)
     return member, history
+
+
+def _tokens_of(
+    request: TrainingRequest, config: ModelConfig, base: SentimentModel | None
+) -> tuple[Tokenizer, Vocabulary | None]:
+    """The member's tokeniser, and its vocabulary where it is known before the fit: a base
+    model's, or the pieces learned from this run's texts (training.pieces); None means
+    `_fit` builds it from the tokens."""
+    if base is not None:
+        return base.tokenizer, base.vocabulary
+    if config.tokenizer["name"] == PieceTokenizer.name:
+        vocabulary = piece_vocabulary(request.fitted_texts(), config)
+        return make_tokenizer(config.tokenizer, vocabulary.learned_tokens), vocabulary
+    return make_tokenizer(config.tokenizer), None
 
 
 def _fit_ngram(
@@ -328,6 +343,7 @@ def _fit(
     request: TrainingRequest,
     config: ModelConfig,
     tokenizer: Tokenizer,
+    vocabulary: Vocabulary | None,
     base: SentimentModel | None,
     on_epoch: EpochCallback | None,
 ) -> tuple[Any, Vocabulary, dict[str, list[float]]]:
@@ -350,9 +366,7 @@ def _fit(
     if request.extra_texts:
         train_tokens += tokenize_texts(tokenizer, request.extra_texts, "tokenise extra")
         train_labels = np.concatenate([train_labels, np.asarray(request.extra_labels)])
-    if base is not None:
-        vocabulary = base.vocabulary
-    else:
+    if vocabulary is None:
         vocabulary = Vocabulary.build(train_tokens, config.vocab_size, config.min_count)
     train_ids = [vocabulary.encode(t) for t in train_tokens]
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
