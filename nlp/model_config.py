@@ -144,7 +144,9 @@ STUDENT = STUDENT_LSTM.with_overrides(
 
 # The student over learned pieces of words instead of syllables (nlp.tokenizers.
 # PieceTokenizer, training.pieces): a 25-word message is 34 steps instead of 69, which
-# pays for a GRU of 320 units in less time than STUDENT's 256 take over syllables.
+# pays for a GRU of 320 units in less time than STUDENT's 256 take over syllables: 0.84
+# ms a trace; from the ensemble 83d1, NSMC test 0.45 and chat dev 0.95 points under it
+# (docs/results.md, "Pieces of words"). An option until a paired run says which is closer.
 STUDENT_PIECES = STUDENT.with_overrides(
     name="student-pieces",
     tokenizer={"name": "pieces", "max_tokens": 150, "max_piece": 6},
