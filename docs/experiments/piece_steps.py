@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmarks.common import MESSAGE_25_WORDS, percentiles_ms, time_calls
-from docs.experiments.trace_by_size import ROUNDS, timings
+from docs.experiments.trace_by_size import print_timings
 from nlp.inference import SentimentModel
 from nlp.model_config import STUDENT, STUDENT_PIECES, ModelConfig
 from nlp.model_weights import expected_shapes
@@ -83,14 +83,7 @@ def main() -> None:
     for units in WIDTHS:
         config = STUDENT_PIECES.with_overrides(units=units)
         models[f"pieces 8k, GRU {units}"] = random_network(config, vocabularies[8_000])
-    rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
-    for _ in range(ROUNDS):
-        for name, model in models.items():
-            rounds[name].append(timings(model))
-    for name, figures in rounds.items():
-        whole = statistics.median(figure[0] for figure in figures)
-        network = statistics.median(figure[1] for figure in figures)
-        print(f"{name}: trace p50 {whole:.2f} ms, of which the recurrent layer {network:.2f} ms")
+    print_timings(models)
 
 
 if __name__ == "__main__":

@@ -70,10 +70,15 @@ def main(versions: list[Path]) -> None:
         for cell, units in SHAPES:
             path = random_variant(first, cell, units, Path(folder))
             models[path.name] = one_network(path)
-        rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
-        for _ in range(ROUNDS):
-            for name, model in models.items():
-                rounds[name].append(timings(model))
+        print_timings(models)
+
+
+def print_timings(models: dict[str, SentimentModel]) -> None:
+    """Each model's median over `ROUNDS` alternating rounds, one line each."""
+    rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+    for _ in range(ROUNDS):
+        for name, model in models.items():
+            rounds[name].append(timings(model))
     for name, figures in rounds.items():
         whole = statistics.median(figure[0] for figure in figures)
         network = statistics.median(figure[1] for figure in figures)
