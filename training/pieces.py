@@ -2,9 +2,9 @@
 
 Why: syllables cost the served network one recurrent step a character; pieces of a word
 (``▁재미있`` ``을``) found by byte-pair encoding halve the steps of a message at the same
-vocabulary size (docs/results.md, "Pieces"), so a wider network traces in the same time.
-SentencePiece learns the inventory (C++, no other dependency, about 10 s for the
-student's 800,000 texts); `nlp.tokenizers.PieceTokenizer` then splits words by greedy
+vocabulary size (docs/results.md, "Pieces of words"), so a wider network traces in the
+same time. SentencePiece learns the inventory (C++, no other dependency, seconds for the
+student's 760,000 texts); `nlp.tokenizers.PieceTokenizer` then splits words by greedy
 longest match over it, in serving as in training, so only the vocabulary is saved.
 """
 
