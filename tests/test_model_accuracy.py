@@ -56,6 +56,23 @@ def test_a_version_against_itself_on_every_set(trained_registry, capsys) -> None
     assert 0.3 < line["chat_dev_all_balanced"] <= 1.0
 
 
+def test_accuracy_is_reported_on_each_label_and_balanced_on_chat() -> None:
+    right = np.array([True, False, True, True, True])
+    labels = [0, 0, 1, 1, 1]
+    assert model_accuracy.accuracies(right, labels, "nsmc_test") == {
+        "nsmc_test": 0.8,
+        "nsmc_test_negatives": 0.5,
+        "nsmc_test_positives": 1.0,
+    }
+    chat = model_accuracy.accuracies(right, labels, "chat_dev")
+    assert chat["chat_dev_balanced"] == 0.75
+    # A set with one label has no balanced accuracy and no figure for the absent label.
+    assert model_accuracy.accuracies(right[2:], labels[2:], "chat_unseen") == {
+        "chat_unseen": 1.0,
+        "chat_unseen_positives": 1.0,
+    }
+
+
 def test_a_missing_version_is_an_error_before_any_evaluation(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as stopped:
         model_accuracy.main(["--against", str(tmp_path / "no-such-version"), str(tmp_path)])

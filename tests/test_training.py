@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
+import numpy as np
 import pytest
 
 from nlp.artifacts import MANIFEST_FILE
@@ -147,6 +149,40 @@ def test_early_stopping_waits_for_the_annealed_epochs():
     assert STUDENT.first_annealed_epoch == STUDENT.max_epochs - STUDENT.decay_epochs == 4
     assert STUDENT.with_overrides(max_epochs=9, decay_epochs=2).first_annealed_epoch == 7
     assert KIWI.first_annealed_epoch == 0  # no annealing: watched throughout
+
+
+def _epochs_run(config: Any, scores: list[float]) -> tuple[int, float]:
+    """How many of these validation scores Keras' early stopping lets a run reach, and the
+    score of the weights it keeps (each epoch's weights are that epoch's score)."""
+    import keras
+
+    from training.train import early_stopping
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    stopping = early_stopping(config)
+    model.stop_training = False  # what Model.fit sets before its callbacks run
+    stopping.set_model(model)
+    stopping.on_train_begin()
+    for epoch, score in enumerate(scores):
+        model.set_weights([np.array([[score]], dtype="float32")])
+        stopping.on_epoch_end(epoch, {"val_accuracy": score})
+        if model.stop_training:
+            break
+    stopping.on_train_end()
+    return epoch + 1, float(model.get_weights()[0][0, 0])
+
+
+def test_a_dip_inside_the_anneal_does_not_end_it():
+    """The 9-epoch student that dipped at epoch 8 (0.8831 -> 0.8826) was stopped before its
+    last annealed epoch; every annealed epoch now runs and the best one is kept. Without
+    annealing, one epoch without progress still stops the run."""
+    from nlp.model_config import KIWI, STUDENT
+
+    nine = STUDENT.with_overrides(max_epochs=9, decay_epochs=4)
+    scores = [0.8738, 0.8775, 0.8782, 0.8809, 0.8827, 0.8823, 0.8831, 0.8826, 0.8829]
+    assert _epochs_run(nine, scores) == (9, pytest.approx(0.8831))
+    assert _epochs_run(nine, [*scores[:-1], 0.8850]) == (9, pytest.approx(0.8850))
+    assert _epochs_run(KIWI, [0.85, 0.86, 0.855, 0.87]) == (3, pytest.approx(0.86))
 
 
 @pytest.mark.slow
