@@ -6,9 +6,10 @@ networks of several widths over pieces against the syllable student's (docs/resu
 
 Inventories of `SIZES` pieces are learned (training.pieces) from NSMC's training file and
 the extra reviews; steps are counted on the first 5,000 reviews of the test file and on
-the 25-word message of `make bench`. The networks have random weights (a trace's time
-does not depend on their values) and are timed as `trace_by_size.py` times them: four
-alternating rounds, the median of the rounds' p50. Run it on an idle machine.
+the 25-word message of `make bench`. The networks (by width, and the GRU of 320 by
+embedding size) have random weights (a trace's time does not depend on their values) and
+are timed as `trace_by_size.py` times them: four alternating rounds, the median of the
+rounds' p50. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from training.pieces import piece_vocabulary
 
 SIZES = (8_000, 16_000)  # fewer than the texts' 4,153 characters cannot be learned
 WIDTHS = (256, 320, 352)
+# Wider embeddings for the GRU of 320: what the next capacity would cost a trace.
+EMBEDDINGS = (256, 320)
 
 
 def extra_reviews() -> list[str]:
@@ -83,6 +86,10 @@ def main() -> None:
     for units in WIDTHS:
         config = STUDENT_PIECES.with_overrides(units=units)
         models[f"pieces 8k, GRU {units}"] = random_network(config, vocabularies[8_000])
+    for dimension in EMBEDDINGS:
+        config = STUDENT_PIECES.with_overrides(embedding_dim=dimension)
+        name = f"pieces 8k, GRU {config.units}, embedding {dimension}"
+        models[name] = random_network(config, vocabularies[8_000])
     print_timings(models)
 
 
