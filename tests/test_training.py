@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
 
 import numpy as np
 import pytest
 
 from nlp.artifacts import MANIFEST_FILE
+from nlp.model_config import ModelConfig
 from training.data import load_split, parse_lines, read_corpus
 from training.evaluate import evaluate
 from training.train import split_validation
@@ -151,7 +151,7 @@ def test_early_stopping_waits_for_the_annealed_epochs():
     assert KIWI.first_annealed_epoch == 0  # no annealing: watched throughout
 
 
-def _epochs_run(config: Any, scores: list[float]) -> tuple[int, float]:
+def _epochs_run(config: ModelConfig, scores: list[float]) -> tuple[int, float]:
     """How many of these validation scores Keras' early stopping lets a run reach, and the
     score of the weights it keeps (each epoch's weights are that epoch's score)."""
     import keras
