@@ -19,9 +19,12 @@ at the end of a batch for the other's last member (the cores' idle time between 
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
+
+from nlp.trace import Trace
 
 BATCH_THREADS = 2  # the machine's cores (measured on 2)
 MIN_SPLIT = 256  # messages: above bot.serving.MAX_BATCH, at most half an import's batch
@@ -59,6 +62,28 @@ def in_parts_later(
     size = -(-len(texts) // BATCH_THREADS) if splits(len(texts)) else max(len(texts), 1)
     parts = [texts[start : start + size] for start in range(0, len(texts), size)] or [texts]
     return submit(trace_here, parts, lambda done: [result for part in done for result in part])
+
+
+class TracedInParts(ABC):
+    """A single network or n-gram model: any batch of its messages splits into
+    independent parts, so one method that traces in this thread gives the serving
+    interface (`trace`, `trace_batch`, `submit_batch`). An ensemble splits by member
+    instead (nlp.ensemble)."""
+
+    @abstractmethod
+    def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
+        """Trace these messages in this thread; never uses the pool."""
+
+    def trace(self, text: str) -> Trace:
+        return self.trace_batch([text])[0]
+
+    def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
+        """A big batch on both cores, a small one in this thread (`in_parts`)."""
+        return in_parts(self.trace_batch_here, texts)
+
+    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
+        """`trace_batch` queued on the batch pool (`in_parts_later`)."""
+        return in_parts_later(self.trace_batch_here, texts)
 
 
 def on_pool(function: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:

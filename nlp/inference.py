@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.batch_threads import early, in_parts, in_parts_later
+from nlp.batch_threads import TracedInParts, early
 from nlp.model_config import ModelConfig
 from nlp.model_weights import check_weight_shapes
 from nlp.recurrent_runtime import RecurrentRuntime
@@ -60,7 +60,7 @@ class Encoded:
     messages: list[_Encoded]
 
 
-class SentimentModel:
+class SentimentModel(TracedInParts):
     """A loaded model version: tokeniser, vocabulary and weights, ready to trace."""
 
     def __init__(
@@ -83,17 +83,6 @@ class SentimentModel:
         kernel, bias = weights["dense_kernel"], weights["dense_bias"]
         self._diff_kernel = np.ascontiguousarray(kernel[:, 1] - kernel[:, 0], dtype=np.float32)
         self._diff_bias = np.float32(bias[1] - bias[0])
-
-    def trace(self, text: str) -> Trace:
-        return self.trace_batch([text])[0]
-
-    def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
-        """Trace many messages: a big batch on both cores (nlp.batch_threads)."""
-        return in_parts(self.trace_batch_here, texts)
-
-    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
-        """`trace_batch` queued on the batch pool (nlp.batch_threads.in_parts_later)."""
-        return in_parts_later(self.trace_batch_here, texts)
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         """Trace many messages in this thread, with recurrent passes over padded groups."""

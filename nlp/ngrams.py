@@ -23,12 +23,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from nlp.batch_threads import in_parts, in_parts_later
+from nlp.batch_threads import TracedInParts
 from nlp.inference import normalize_text, unreadable_reason
 from nlp.model_config import NgramConfig
 from nlp.tokenizers import split_words
@@ -90,7 +89,7 @@ def message_features(words: Sequence[str], max_char_ngram: int) -> set[str]:
     return {f for index in range(len(words)) for f in word_features(words, index, max_char_ngram)}
 
 
-class NgramModel:
+class NgramModel(TracedInParts):
     """A loaded n-gram member, with the serving interface of `SentimentModel`."""
 
     def __init__(
@@ -110,17 +109,6 @@ class NgramModel:
         self._hashes = weights["feature_hash"]
         self._coef = weights["coef"].astype(np.float64)
         self._intercept = float(weights["intercept"][0])
-
-    def trace(self, text: str) -> Trace:
-        return self.trace_batch([text])[0]
-
-    def trace_batch(self, texts: Sequence[str]) -> list[Trace]:
-        """A big batch on both cores (nlp.batch_threads), a small one in this thread."""
-        return in_parts(self.trace_batch_here, texts)
-
-    def submit_batch(self, texts: Sequence[str]) -> Future[list[Trace]]:
-        """`trace_batch` queued on the batch pool (nlp.batch_threads.in_parts_later)."""
-        return in_parts_later(self.trace_batch_here, texts)
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         messages = [_Message.read(text) for text in texts]
