@@ -5,15 +5,33 @@ The fixtures `tg`, `settings` and `bot` are in tests/conftest.py."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 from bot.app import run_bot
 from bot.settings import Settings
 from tests.databases import database_env
+from tests.ports import free_port
 
 ADMIN_ID = 4242
 NEGATIVE = "최악이다 진짜 별로 짜증나 돈 아까워"
 POSITIVE = "정말 최고의 영화 감동 강추 재밌어요"
+WEBHOOK_PATH = "/telegram/hook"
+
+
+def in_webhook_mode(tg, settings: Settings, secret: str) -> tuple[Settings, int]:
+    """Settings for webhook mode on a free loopback port, and the fake Bot API told to
+    deliver there, as the reverse proxy in front of a real deployment would."""
+    port = free_port()
+    tg.forward_webhook(f"http://127.0.0.1:{port}{WEBHOOK_PATH}")
+    webhook = dataclasses.replace(
+        settings,
+        webhook_url=f"https://bot.example.test{WEBHOOK_PATH}",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+        webhook_secret=secret,
+    )
+    return webhook, port
 
 
 class RunningBot:

@@ -17,8 +17,15 @@ import sqlalchemy as sa
 from bot.app import run_bot
 from bot.settings import Settings
 from tests.databases import connection, handled_updates, rows
-from tests.e2e import ADMIN_ID, NEGATIVE, POSITIVE, RunningBot, buttons
-from tests.ports import free_port
+from tests.e2e import (
+    ADMIN_ID,
+    NEGATIVE,
+    POSITIVE,
+    WEBHOOK_PATH,
+    RunningBot,
+    buttons,
+    in_webhook_mode,
+)
 
 
 @contextlib.asynccontextmanager
@@ -71,20 +78,12 @@ async def test_replies_wait_for_a_free_connection_when_the_bot_api_is_slow(tg, s
 
 
 async def test_webhook_mode_serves_updates_and_refuses_a_wrong_secret(tg, settings):
-    port = free_port()
-    webhook = dataclasses.replace(
-        settings,
-        webhook_url="https://bot.example.test/telegram/hook",
-        webhook_listen="127.0.0.1",
-        webhook_port=port,
-        webhook_secret="s3cret-token",
-    )
-    tg.forward_webhook(f"http://127.0.0.1:{port}/telegram/hook")
+    webhook, port = in_webhook_mode(tg, settings, "s3cret-token")
     stop = asyncio.Event()
     task = asyncio.create_task(run_bot(webhook, stop))
     try:
         await tg.wait_for_call("setWebhook", timeout=60)
-        assert tg.world.webhook["url"] == "https://bot.example.test/telegram/hook"
+        assert tg.world.webhook["url"] == f"https://bot.example.test{WEBHOOK_PATH}"
         user = tg.create_user("지민")
         chat = tg.private_chat(user)
         tg.send_text(chat, user, POSITIVE)
@@ -93,7 +92,7 @@ async def test_webhook_mode_serves_updates_and_refuses_a_wrong_secret(tg, settin
         async with aiohttp.ClientSession() as session:
             forged = {"update_id": 1, "message": {"message_id": 1}}
             async with session.post(
-                f"http://127.0.0.1:{port}/telegram/hook",
+                f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
                 json=forged,
                 headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
             ) as response:
@@ -411,8 +410,6 @@ async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_
     """/retrain: a real training process on a small subset, progress in one edited message,
     the accepted version served without a restart. (The gate is opened wide here: what it
     accepts and rejects is tested in test_gate.py.)"""
-    import dataclasses
-
     from training.recipe import FocusRules, GateRules, RetrainRecipe, TrustRules
 
     recipe = RetrainRecipe(

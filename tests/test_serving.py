@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import weakref
+from pathlib import Path
 
 import psutil
 
@@ -91,14 +92,7 @@ async def test_memory_does_not_grow_across_20_swaps(trained_registry):
 
 
 async def test_a_restart_serves_the_version_chosen_last(trained_registry, tmp_path):
-    root = tmp_path / "registry"
-    shutil.copytree(trained_registry.root, root)
-    first = trained_registry.current_name()
-    second = "20990101-000000-kiwi-next"
-    shutil.copytree(root / "versions" / first, root / "versions" / second)
-    settings = Settings.from_env(
-        {"MODEL_REGISTRY": str(root), "DATABASE_PATH": str(tmp_path / "bot.sqlite3")}
-    )
+    settings, first, second = _registry_of_two(trained_registry, tmp_path)
     async with open_runtime(settings) as runtime:
         assert runtime.models.model.version == first
         await runtime.service.rollback([second], "en")  # an admin's choice in the bot
@@ -111,14 +105,8 @@ async def test_a_restart_after_registry_use_serves_the_new_version(trained_regis
     """`make train` or `python -m training.registry use V` while the bot is down: the
     restarted bot serves V, and /models and /status say so; the same command while it
     runs is served within a poll."""
-    root = tmp_path / "registry"
-    shutil.copytree(trained_registry.root, root)
-    first = trained_registry.current_name()
-    second = "20990101-000000-kiwi-next"
-    shutil.copytree(root / "versions" / first, root / "versions" / second)
-    settings = Settings.from_env(
-        {"MODEL_REGISTRY": str(root), "DATABASE_PATH": str(tmp_path / "bot.sqlite3")}
-    )
+    settings, first, second = _registry_of_two(trained_registry, tmp_path)
+    root = settings.paths.registry_dir
     async with open_runtime(settings) as runtime:
         await _answers_with(runtime, first)
     _registry_use(root, second)
@@ -233,3 +221,17 @@ async def test_a_live_message_is_answered_while_an_import_batch_is_traced():
     finally:
         model.release.set()
         await service.stop()
+
+
+def _registry_of_two(trained_registry, tmp_path: Path) -> tuple[Settings, str, str]:
+    """A copy of the session's registry with a second version (a copy of the served one)
+    that sorts last, and settings pointing at it: the first is still the one served."""
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    first = trained_registry.current_name()
+    second = "20990101-000000-kiwi-next"
+    shutil.copytree(root / "versions" / first, root / "versions" / second)
+    settings = Settings.from_env(
+        {"MODEL_REGISTRY": str(root), "DATABASE_PATH": str(tmp_path / "bot.sqlite3")}
+    )
+    return settings, first, second

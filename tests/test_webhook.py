@@ -4,7 +4,6 @@ behind it answering once when Telegram delivers an update again after a lost 200
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import aiohttp
 import pytest
@@ -14,7 +13,7 @@ from bot.app import run_bot
 from bot.inbox import InboxQueue
 from bot.webhook import LIVE_PATH, READY_PATH, SECRET_HEADER, WebhookServer
 from tests.databases import rows
-from tests.e2e import NEGATIVE
+from tests.e2e import NEGATIVE, in_webhook_mode
 from tests.ports import free_port
 
 UPDATE = {
@@ -97,15 +96,7 @@ async def test_liveness_and_readiness_are_separate(server) -> None:
 
 
 async def test_a_lost_200_is_redelivered_and_answered_once(tg, settings) -> None:
-    port = free_port()
-    webhook = dataclasses.replace(
-        settings,
-        webhook_url="https://bot.example.test/telegram/hook",
-        webhook_listen="127.0.0.1",
-        webhook_port=port,
-        webhook_secret="s3cret",
-    )
-    tg.forward_webhook(f"http://127.0.0.1:{port}/telegram/hook")
+    webhook, port = in_webhook_mode(tg, settings, "s3cret")
     stop = asyncio.Event()
     task = asyncio.create_task(run_bot(webhook, stop))
     try:
