@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchmarks.common import rounded
 from tests.slang import SLANG_TEXTS, SUBJECTS
-from training.protocol import RetrainResult
+from training.protocol import RetrainCommand, RetrainResult
 from training.recipe import FocusRules, GateRules, RetrainRecipe, TrustRules
 from training.registry import Registry
 from training.trust import CorrectionRow, write_rows
@@ -69,19 +69,7 @@ def retrain(
     corrections, out, recipe_path = (scratch / n for n in ("rows.json", "out.json", "recipe.json"))
     write_rows(corrections, rows)
     recipe.write(recipe_path)
-    command = [
-        sys.executable,
-        "-m",
-        "training.retrain",
-        "--registry",
-        str(registry.root),
-        "--corrections",
-        str(corrections),
-        "--out-result",
-        str(out),
-        "--recipe",
-        str(recipe_path),
-    ]
+    command = RetrainCommand(registry.root, corrections, out_result=out, recipe=recipe_path).argv()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     result = RetrainResult.read(out)
     assert result is not None and result.candidate_version, result

@@ -37,7 +37,7 @@ from benchmarks.common import rounded
 from bot.overlay import CorrectionOverlay, Vote
 from nlp.ensemble import Servable
 from training.data import Corpus, load_split, read_corpus
-from training.protocol import ProgressEvent, RetrainResult
+from training.protocol import ProgressEvent, RetrainCommand, RetrainResult
 from training.recipe import RetrainRecipe
 from training.registry import Registry
 from training.trust import CorrectionRow, write_rows
@@ -67,17 +67,7 @@ def accuracy(model: Servable, data: Corpus) -> float:
 def run_retrain(registry: Path, rows: list[CorrectionRow], scratch: Path) -> RetrainResult:
     corrections, out = scratch / "corrections.json", scratch / "result.json"
     write_rows(corrections, rows)
-    command = [
-        sys.executable,
-        "-m",
-        "training.retrain",
-        "--registry",
-        str(registry),
-        "--corrections",
-        str(corrections),
-        "--out-result",
-        str(out),
-    ]
+    command = RetrainCommand(registry, corrections, out_result=out).argv()
     started = time.monotonic()
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None

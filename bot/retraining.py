@@ -32,11 +32,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.child_process import Child, ChildCommand, ChildExit, python_module
+from bot.child_process import Child, ChildCommand, ChildExit
 from bot.served_version import ChoiceChanged
 from bot.storage import Correction, Corrections, RunStatus, ServedChoice, Storage, normalise_text
 from training.gate import Evidence, evidence_of
-from training.protocol import ProgressEvent, RetrainResult, RetrainStatus
+from training.protocol import ProgressEvent, RetrainCommand, RetrainResult, RetrainStatus
 from training.recipe import Mode, RetrainRecipe
 from training.registry import Registry
 from training.retrain import EXIT_DISK_FULL
@@ -327,18 +327,13 @@ class _Run:
 
     async def _watch_child(self, corrections: Path, recipe: Path) -> ChildExit:
         """The child's report comes in its last event (training.protocol)."""
-        args = [
-            "--registry",
-            str(self.registry.root.resolve()),
-            "--corrections",
-            str(corrections),
-            "--recipe",
-            str(recipe),
-            "--watch-stdin",
-            "--base",
-            str(self.base),
-        ]
-        argv = python_module(self.child.python, "training.retrain", args)
+        argv = RetrainCommand(
+            registry=self.registry.root.resolve(),
+            corrections=corrections,
+            recipe=recipe,
+            base=self.base,
+            watch_stdin=True,
+        ).argv(self.child.python)
         child = Child(ChildCommand(argv, timeout=self.child.timeout))
         self.owner._attach(child)
         return await child.run(self._relay)

@@ -17,7 +17,7 @@ import pytest
 
 from bot.child_process import Child, ChildCommand, ChildExit, Ending
 from training.demos import DemoResult
-from training.protocol import PROTOCOL_VERSION, EventKind, ProgressEvent, Stage
+from training.protocol import PROTOCOL_VERSION, EventKind, ProgressEvent, RetrainCommand, Stage
 
 ROOT = Path(__file__).resolve().parents[1]
 EMIT = "from training.protocol import *\nstream = protocol_stream()\nemit = event_writer(stream)\n"
@@ -99,6 +99,34 @@ def test_progress_events_round_trip_without_empty_fields() -> None:
     event = ProgressEvent(EventKind.EPOCH, Stage.TRAINING, member_name="LSTM", epoch=3, epochs=9)
     assert ProgressEvent.from_json(event.to_json()) == event
     assert "error" not in event.to_json() and not event.final
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        RetrainCommand(Path("/r"), Path("rows.json")),
+        RetrainCommand(
+            Path("/r e g"),
+            Path("rows.json"),
+            out_result=Path("out.json"),
+            recipe=Path("recipe.json"),
+            mode="full",
+            base="20261206-073155-student-pieces-e704",
+            watch_stdin=True,
+        ),
+    ],
+)
+def test_the_retrain_command_line_the_parent_builds_is_what_the_child_reads(command) -> None:
+    python, dash_m, module, *args = command.argv("/usr/bin/python3")
+    assert (python, dash_m, module) == ("/usr/bin/python3", "-m", "training.retrain")
+    assert RetrainCommand.parse(args) == command
+
+
+def test_a_retrain_command_line_with_an_unknown_mode_is_refused(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        RetrainCommand.parse(["--registry", "r", "--corrections", "c", "--mode", "partial"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'partial'" in capsys.readouterr().err
 
 
 # --- the supervisor -----------------------------------------------------------------------

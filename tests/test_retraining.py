@@ -37,7 +37,7 @@ from bot.storage import RunStatus, ServedChoice, Storage
 from tests.slang import SLANG_TEXTS
 from training import retrain
 from training.data import load_split
-from training.protocol import ProgressEvent, RetrainStatus
+from training.protocol import ProgressEvent, RetrainCommand, RetrainStatus
 from training.recipe import FocusRules, GateRules, RetrainRecipe
 from training.registry import Registry
 from training.trust import CorrectionRow, fold_of, normalise, read_rows, write_rows
@@ -395,16 +395,16 @@ import json, os, shutil, sys
 from pathlib import Path
 
 from training.gate import GateDecision, check_generalises, check_nsmc
-from training.protocol import (CorrectionsReport, EventKind, ProgressEvent, RetrainResult,
-                               RetrainStatus, Stage)
+from training.protocol import (CorrectionsReport, EventKind, ProgressEvent, RetrainCommand,
+                               RetrainResult, RetrainStatus, Stage)
 from training.recipe import GateRules, RetrainRecipe
 
-args = sys.argv[1:]
-assert args[:2] == ["-m", "training.retrain"], args
-value = lambda flag: args[args.index(flag) + 1]
-registry = Path(value("--registry"))
-RetrainRecipe.read(Path(value("--recipe")))  # the recipe arrives and parses
-rows = json.loads(Path(value("--corrections")).read_text(encoding="utf-8"))
+assert sys.argv[1:3] == ["-m", "training.retrain"], sys.argv
+command = RetrainCommand.parse(sys.argv[3:])
+registry = command.registry
+assert command.watch_stdin and command.recipe is not None and command.base is not None
+RetrainRecipe.read(command.recipe)  # the recipe arrives and parses
+rows = json.loads(command.corrections.read_text(encoding="utf-8"))
 mode = os.environ["FAKE_RETRAIN"]
 if os.environ.get("FAKE_RETRAIN_STARTED"):
     Path(os.environ["FAKE_RETRAIN_STARTED"]).write_text("started")
@@ -435,7 +435,7 @@ result = RetrainResult(
                                   used_by_route={{"broad": len(rows)}}),
     seconds=0.1,
 )
-assert "--out-result" not in args  # the result comes in the last event
+assert command.out_result is None  # the result comes in the last event
 emit(ProgressEvent(EventKind.DONE, status=result.status.value, candidate_version=candidate,
                    retrain=result))
 """
@@ -649,18 +649,7 @@ def test_the_child_stops_when_its_parent_is_gone(registry, tmp_path):
     write_rows(corrections, [_row(1, "이 영화 죽인다", 1)])
     result_path = tmp_path / "result.json"
     child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "training.retrain",
-            "--registry",
-            str(registry.root),
-            "--corrections",
-            str(corrections),
-            "--out-result",
-            str(result_path),
-            "--watch-stdin",
-        ],
+        RetrainCommand(registry.root, corrections, out_result=result_path, watch_stdin=True).argv(),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -22,22 +22,25 @@ of stdout and points fd 1 at stderr. The parent holds the child's stdin open, so
 started with `--watch-stdin` stops when the parent dies (`exit_when_parent_dies`).
 
 `training.retrain --out-result FILE` also writes its `RetrainResult` to a file (atomically),
-for a person or a script. The recipe going the other way is `training.recipe.RetrainRecipe`.
+for a person or a script. The recipe going the other way is `training.recipe.RetrainRecipe`,
+and the retrain's command line is `RetrainCommand`: built and parsed in one place.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO, get_args
 
 from training.gate import GateDecision
+from training.recipe import Mode
 
 if TYPE_CHECKING:
     from training.demos import DemoResult
@@ -226,6 +229,59 @@ class RetrainResult:
             return cls.from_json(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+@dataclass(frozen=True)
+class RetrainCommand:
+    """The command line of `python -m training.retrain`. The bot, the benchmarks and the
+    tests build it with `argv` and the child reads it with `parse`, so a flag cannot be
+    renamed on one side only."""
+
+    MODULE: ClassVar[str] = "training.retrain"
+
+    registry: Path
+    corrections: Path  # a JSON list of rows (training.trust.write_rows)
+    out_result: Path | None = None  # also write the RetrainResult to this file
+    recipe: Path | None = None  # a RetrainRecipe as JSON
+    mode: Mode | None = None  # overrides the recipe's
+    base: str | None = None  # the version to improve (default CURRENT)
+    watch_stdin: bool = False  # exit when stdin closes (the parent died)
+
+    def argv(self, python: str = sys.executable) -> tuple[str, ...]:
+        args = ["--registry", str(self.registry), "--corrections", str(self.corrections)]
+        for flag, value in (
+            ("--out-result", self.out_result),
+            ("--recipe", self.recipe),
+            ("--mode", self.mode),
+            ("--base", self.base),
+        ):
+            if value is not None:
+                args += [flag, str(value)]
+        if self.watch_stdin:
+            args.append("--watch-stdin")
+        return (python, "-m", self.MODULE, *args)
+
+    @classmethod
+    def parse(cls, argv: Sequence[str] | None, description: str | None = None) -> RetrainCommand:
+        """`argv` as the child receives it (without `python -m training.retrain`); bad
+        arguments exit with argparse's usage message and code 2."""
+        parser = argparse.ArgumentParser(
+            prog=f"python -m {cls.MODULE}",
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("--registry", type=Path, required=True)
+        parser.add_argument("--corrections", type=Path, required=True, help="JSON list of rows")
+        parser.add_argument(
+            "--out-result", type=Path, default=None, help="also write the result to this file"
+        )
+        parser.add_argument("--recipe", type=Path, default=None, help="RetrainRecipe as JSON")
+        parser.add_argument("--mode", choices=get_args(Mode), default=None)
+        parser.add_argument("--base", default=None, help="the version to improve (default CURRENT)")
+        parser.add_argument(
+            "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
+        )
+        return cls(**vars(parser.parse_args(argv)))
 
 
 def protocol_stream() -> TextIO:

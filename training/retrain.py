@@ -21,7 +21,6 @@ reports; the bot is the single writer of CURRENT. Exit codes: 0 a decision was m
 
 from __future__ import annotations
 
-import argparse
 import errno
 import sys
 import time
@@ -57,6 +56,7 @@ from training.protocol import (
     EventKind,
     Flip,
     ProgressEvent,
+    RetrainCommand,
     RetrainResult,
     RetrainStatus,
     Stage,
@@ -425,30 +425,13 @@ def _describe(error: BaseException) -> tuple[str, str, int]:
     return f"{type(error).__name__}: {error}", "error", EXIT_ERROR
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.retrain", description=__doc__)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--registry", type=Path, required=True)
-    parser.add_argument("--corrections", type=Path, required=True, help="JSON list of rows")
-    parser.add_argument(
-        "--out-result", type=Path, default=None, help="also write the result to this file"
-    )
-    parser.add_argument("--recipe", type=Path, default=None, help="RetrainRecipe as JSON")
-    parser.add_argument("--mode", choices=("finetune", "full"), default=None)
-    parser.add_argument("--base", default=None, help="the version to improve (default CURRENT)")
-    parser.add_argument(
-        "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
-    )
-    return parser.parse_args(argv)
-
-
-def _recipe(args: argparse.Namespace) -> RetrainRecipe:
+def _recipe(args: RetrainCommand) -> RetrainRecipe:
     recipe = RetrainRecipe.read(args.recipe) if args.recipe else RetrainRecipe()
     return replace(recipe, mode=args.mode) if args.mode else recipe
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    args = _parse(argv)
+    args = RetrainCommand.parse(argv, description=__doc__)
     emit = event_writer(out or sys.stdout)
     if args.watch_stdin:
         exit_when_parent_dies(EXIT_PARENT_GONE)
