@@ -6,17 +6,13 @@ webhook answers 503 until the update can be written down, and Telegram delivers 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-from pathlib import Path
 
 import pytest
 
-from tests.ports import free_port
 from tests.postgres_server import NoPostgres, running_postgres
-from tests.round_robin import RoundRobinProxy
 from tests.test_crash_recovery import _replayed, _until, _verdicts
-from tests.test_replicas_e2e import _replica
+from tests.test_replicas_e2e import two_replicas_behind_a_proxy
 
 USERS, ROUNDS = 30, 6
 WAIT_S = 150
@@ -36,14 +32,8 @@ async def test_a_postgres_restart_under_two_replicas_loses_and_repeats_nothing(
     tg, trained_registry, tmp_path, own_postgres
 ) -> None:
     database = own_postgres.new_database()
-    registry = Path(shutil.copytree(trained_registry.root, tmp_path / "models"))
-    ports = [free_port(), free_port()]
-    proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
-    tg.forward_webhook(f"{await proxy.start()}/hook")
+    proxy, replicas = await two_replicas_behind_a_proxy(tg, trained_registry, database, tmp_path)
     tg.webhook.connections = 8
-    replicas = [
-        _replica(tg, f"r{i}", port, registry, database, tmp_path) for i, port in enumerate(ports)
-    ]
     users = [tg.create_user(f"사용자{i}") for i in range(USERS)]
     chats = [tg.private_chat(user) for user in users]
 

@@ -47,17 +47,26 @@ def _replica(tg, name: str, port: int, registry: Path, database: str, tmp: Path)
     return subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=tmp, stdout=log, stderr=log)
 
 
-async def test_two_replicas_behind_a_proxy_survive_a_kill_9(
-    tg, trained_registry, tmp_path, postgres
-) -> None:
-    database = postgres.new_database()
-    registry = Path(shutil.copytree(trained_registry.root, tmp_path / "models"))
+async def two_replicas_behind_a_proxy(
+    tg, trained_registry, database: str, tmp: Path
+) -> tuple[RoundRobinProxy, list[subprocess.Popen]]:
+    """Two `python -m bot` replicas on a copy of the session's registry and one database,
+    behind a round-robin proxy that the fake Bot API delivers its webhook to."""
+    registry = Path(shutil.copytree(trained_registry.root, tmp / "models"))
     ports = [free_port(), free_port()]
     proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
     tg.forward_webhook(f"{await proxy.start()}/hook")
     replicas = [
-        _replica(tg, f"r{i}", port, registry, database, tmp_path) for i, port in enumerate(ports)
+        _replica(tg, f"r{i}", port, registry, database, tmp) for i, port in enumerate(ports)
     ]
+    return proxy, replicas
+
+
+async def test_two_replicas_behind_a_proxy_survive_a_kill_9(
+    tg, trained_registry, tmp_path, postgres
+) -> None:
+    database = postgres.new_database()
+    proxy, replicas = await two_replicas_behind_a_proxy(tg, trained_registry, database, tmp_path)
     try:
         await _until(lambda: sum(m == "setWebhook" for m, _ in tg.calls) >= 2, 120, "both up")
         users = [tg.create_user(f"사용자{i}") for i in range(USERS)]
