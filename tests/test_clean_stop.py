@@ -18,7 +18,7 @@ import psutil
 from bot.storage import Storage
 from tests.databases import database_env, rows
 from tests.e2e import ADMIN_ID, telegram_env
-from tests.slang import SUBJECTS
+from tests.slang import SUBJECTS, correct_to_positive
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_SECONDS = 10.0
@@ -71,15 +71,7 @@ async def _add_corrections(database: str, version: str) -> None:
         for index, text in enumerate(
             f"{s} {w}" for s in SUBJECTS[:10] for w in ("죽인다", "사기다")
         ):
-            await storage.corrections.add_correction(
-                text=text,
-                predicted_label=0,
-                predicted_probability=0.3,
-                corrected_label=1,
-                user_id=100 + index,
-                chat_id=1,
-                model_version=version,
-            )
+            await correct_to_positive(storage, text, 100 + index, version)
 
 
 async def test_sigterm_during_a_retrain_exits_fast_and_never_retrains_twice(

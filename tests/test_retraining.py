@@ -34,7 +34,7 @@ from bot.retraining import (
 )
 from bot.served_version import ChoiceChanged, VersionRefused
 from bot.storage import RunStatus, ServedChoice, Storage
-from tests.slang import SLANG_TEXTS
+from tests.slang import SLANG_TEXTS, correct_to_positive
 from training import retrain
 from training.data import load_split
 from training.protocol import ProgressEvent, RetrainCommand, RetrainStatus
@@ -98,15 +98,7 @@ async def storage(database):
 async def _add_slang_corrections(storage: Storage, model_version: str) -> int:
     """Each from a different user, none confirmed: the broad route of the trust rules."""
     for index, text in enumerate(SLANG_TEXTS):
-        await storage.corrections.add_correction(
-            text=text,
-            predicted_label=0,
-            predicted_probability=0.3,
-            corrected_label=1,
-            user_id=100 + index,
-            chat_id=1,
-            model_version=model_version,
-        )
+        await correct_to_positive(storage, text, 100 + index, model_version)
     return len(SLANG_TEXTS)
 
 
@@ -556,15 +548,7 @@ async def _add_agreed(storage: Storage, texts: list[str], version: str) -> None:
     """Each text corrected alike by two users: agreed, so it qualifies on its own."""
     for index, text in enumerate(texts):
         for user in (1, 2):
-            await storage.corrections.add_correction(
-                text=text,
-                predicted_label=0,
-                predicted_probability=0.3,
-                corrected_label=1,
-                user_id=1000 + 10 * index + user,
-                chat_id=1,
-                model_version=version,
-            )
+            await correct_to_positive(storage, text, 1000 + 10 * index + user, version)
 
 
 async def test_a_retrain_that_could_not_pass_the_gate_is_not_started(
