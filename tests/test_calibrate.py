@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from training.calibrate import Scored, accuracy, balanced_accuracy, choose, combined
@@ -42,3 +44,15 @@ def test_ties_keep_the_plain_recipe() -> None:
     scored = _scored([[0.9, 0.9], [0.1, 0.1]], [1, 0])
     choice = choose(scored, scored)
     assert choice.weights == (1.0, 1.0) and choice.bias == 0.0
+
+
+def test_a_single_network_is_calibrated_as_an_ensemble_of_one(trained_registry, capsys) -> None:
+    """A student has no members: only its bias is chosen, on the same two dev sets."""
+    from training.calibrate import BIASES, main
+
+    version = trained_registry.root / "versions" / trained_registry.current_name()
+    assert main(["--model", str(version)]) == 0
+    chosen = json.loads(capsys.readouterr().out)["chosen"]
+    assert chosen["weights"] == [1.0]
+    assert chosen["bias"] in BIASES.tolist()
+    assert 0.5 < chosen["nsmc_val"] <= 1.0 and 0.5 < chosen["chat_dev_balanced"] <= 1.0

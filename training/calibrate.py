@@ -2,6 +2,8 @@
 
     python -m training.calibrate --model REGISTRY/versions/VERSION [--step 0.25]
 
+A single network (a student) is scored as an ensemble of one: only its bias is chosen.
+
 The version must come from a holdout run (`python -m training.train` without --no-holdout):
 its validation split (seed 42) is text it never trained on. The chat dev set is
 `benchmarks/chat/chat_corrected.txt` + `chat_dev.txt`; `chat_unseen.txt` is only reported.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.ensemble import Ensemble, load_model
+from nlp.ensemble import Ensemble, Servable, load_model
 from training.corpora import chat_set
 from training.data import load_split
 
@@ -101,9 +103,11 @@ def _plainness(choice: Choice) -> float:
     return abs(choice.bias) + sum(abs(weight - 1.0) for weight in choice.weights)
 
 
-def score_members(model: Ensemble, texts: Sequence[str], labels: Sequence[int]) -> Scored:
+def score_members(
+    members: Sequence[Servable], texts: Sequence[str], labels: Sequence[int]
+) -> Scored:
     columns = []
-    for member in model.members:
+    for member in members:
         values: list[float] = []
         for start in range(0, len(texts), 512):
             values += [trace.positive for trace in member.trace_batch(texts[start : start + 512])]
@@ -119,18 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=float, default=0.25, help="weight grid step")
     args = parser.parse_args(argv)
     model = load_model(args.model)
-    if not isinstance(model, Ensemble):
-        print("error: only an ensemble has weights to choose", file=sys.stderr)
-        return 2
+    members = model.members if isinstance(model, Ensemble) else [model]
     if not model.metrics.get("holdout", False):
         print("error: a final fit saw the validation split; use a holdout run", file=sys.stderr)
         return 2
     train = load_split("train")
     _, rows = split_validation(len(train), 42)
-    nsmc = score_members(model, [train.texts[i] for i in rows], [train.labels[i] for i in rows])
-    chat = score_members(model, *chat_set(DEV_FILES))
-    held = score_members(model, *chat_set((HELD_BACK_FILE,)))
-    plain = (1.0,) * len(model.members)
+    nsmc = score_members(members, [train.texts[i] for i in rows], [train.labels[i] for i in rows])
+    chat = score_members(members, *chat_set(DEV_FILES))
+    held = score_members(members, *chat_set((HELD_BACK_FILE,)))
+    plain = (1.0,) * len(members)
     best = choose(nsmc, chat, args.step)
     report = {
         "equal_weights": {
