@@ -98,7 +98,7 @@ def _seed_methods(model: Servable):
     for member in members:
         if isinstance(member, SentimentModel):
             keras_model = build_model(member.config)
-            import_weights(keras_model, member.weights)
+            import_weights(keras_model, member.config, member.weights)
             compiled = tf.function(
                 lambda x, m=keras_model: m(x, training=False), reduce_retracing=True
             )

@@ -35,7 +35,7 @@ from bot.served_version import ChoiceChanged, VersionRefused
 from bot.settings import FirstModelPlan, Role, Settings
 from bot.storage import ServedChoice
 from nlp.model_config import CONFIGS, ModelConfig, members_of
-from training.protocol import EventKind, ProgressEvent
+from training.protocol import EventKind, ProgressEvent, TrainCommand
 from training.registry import QUICK_ROLE, Registry
 
 log = logging.getLogger(__name__)
@@ -46,33 +46,24 @@ TRIGGER = "first full model"
 
 def training_command(
     python: str, registry: Path, plan: FirstModelPlan, quick: bool, replaces: str | None = None
-) -> list[str]:
+) -> tuple[str, ...]:
     """`python -m training.train` for the quick stand-in or the full model of `plan`."""
-    config = plan.quick_config if quick else plan.full_config
-    test_rows = plan.quick_test_rows if quick else plan.full_test_rows
-    command = [
-        python,
-        "-m",
-        "training.train",
-        "--config",
-        config,
-        "--no-holdout",
-        "--out",
-        str(registry.resolve()),
-    ]
-    for flag, value in (
-        ("--limit", plan.limit),
-        ("--test-limit", test_rows),
-        ("--epochs", plan.epochs),
-        ("--replaces", replaces),
-    ):
-        if value is not None:
-            command += [flag, str(value)]
+    command = TrainCommand(
+        config=plan.quick_config if quick else plan.full_config,
+        epochs=plan.epochs,
+        limit=plan.limit,
+        test_limit=plan.quick_test_rows if quick else plan.full_test_rows,
+        out=registry.resolve(),
+        no_holdout=True,
+        replaces=replaces,
+    )
     if quick:  # NSMC alone: the stand-in must answer within about a minute
-        return [*command, "--data", "nsmc", "--role", QUICK_ROLE, "--make-current", "yes"]
-    if replaces is None:  # FIRST_MODEL=full: nothing is served until this one is done
-        return [*command, "--make-current", "yes"]
-    return [*command, "--make-current", "no", "--events", "--watch-stdin"]
+        command = replace(command, data="nsmc", role=QUICK_ROLE, make_current="yes")
+    elif replaces is None:  # FIRST_MODEL=full: nothing is served until this one is done
+        command = replace(command, make_current="yes")
+    else:  # the bot moves CURRENT once it has read the child's last event
+        command = replace(command, make_current="no", events=True, watch_stdin=True)
+    return command.argv(python)
 
 
 def ensure_model(settings: Settings) -> None:
@@ -214,7 +205,7 @@ class FullModelFollowUp:
             replaces=quick,
         )
         log.info("training the full model in the background (log: %s)", self.log_path)
-        child = ChildCommand(tuple(command), niceness=BACKGROUND_NICENESS, stderr_log=self.log_path)
+        child = ChildCommand(command, niceness=BACKGROUND_NICENESS, stderr_log=self.log_path)
         end = await Child(child).run(self._on_event)
         if end.error is not None:
             raise TrainingFailed(end.error)

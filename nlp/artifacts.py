@@ -2,7 +2,7 @@
 
     config.json       architecture, tokeniser settings and training recipe (nlp.model_config)
     vocabulary.json   tokens, most frequent first
-    weights.npz       weights by role (nlp.model.WEIGHT_NAMES; nlp.ngrams for n-grams)
+    weights.npz       weights by role (nlp.model_weights.expected_shapes; nlp.ngrams for n-grams)
     metrics.json      test accuracy, data hash, timings, history
     manifest.json     sha256 of every file above; written last, so its presence means complete
 

@@ -1,6 +1,7 @@
 """The Keras 3 sentiment network, used for training; serving runs the same maths without TensorFlow.
 
-    token ids -> Embedding(mask_zero) -> LSTM|GRU (every step) -> [h_t ; max_{s<=t} h_s]
+    token ids -> Embedding(mask_zero) -> LSTM|GRU (every step; `recurrent_layers` of them)
+              -> [h_t ; max_{s<=t} h_s]
               -> Dropout -> Dense(2, softmax)
 
 Everything after the recurrent layer only looks backwards in time, so the output after
@@ -17,6 +18,7 @@ import numpy as np
 from keras import layers, ops
 
 from nlp.model_config import ModelConfig
+from nlp.model_weights import recurrent_arrays
 
 
 class MaskedMax(layers.Layer):  # type: ignore[misc]  # keras ships no types
@@ -121,8 +123,11 @@ def build_model(
             embedded
         )
     recurrent_layer = {"lstm": layers.LSTM, "gru": layers.GRU}[config.cell]
+    *below, top = recurrent_arrays(config)
+    for arrays in below:
+        embedded = recurrent_layer(config.units, return_sequences=True, name=arrays.layer)(embedded)
     outputs = recurrent_layer(
-        config.units, return_sequences=True, return_state=True, name="recurrent"
+        config.units, return_sequences=True, return_state=True, name=top.layer
     )(embedded)
     sequence, last_state = outputs[0], outputs[1]
     if word_targets:
@@ -189,21 +194,21 @@ class LinearTail(keras.optimizers.schedules.LearningRateSchedule):  # type: igno
         }
 
 
-WEIGHT_NAMES = ("embedding", "kernel", "recurrent_kernel", "bias", "dense_kernel", "dense_bias")
+def export_weights(model: keras.Model, config: ModelConfig) -> dict[str, np.ndarray]:
+    """Weights by role (nlp.model_weights), the format the serving runtime and fine-tuning
+    both read."""
+    arrays = {"embedding": model.get_layer("embedding").get_weights()[0]}
+    for names in recurrent_arrays(config):
+        kernel, recurrent_kernel, bias = model.get_layer(names.layer).get_weights()
+        arrays |= {names.kernel: kernel, names.recurrent_kernel: recurrent_kernel, names.bias: bias}
+    arrays["dense_kernel"], arrays["dense_bias"] = model.get_layer("classifier").get_weights()
+    return {name: np.asarray(array, dtype=np.float32) for name, array in arrays.items()}
 
 
-def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
-    """Weights by role, the format the serving runtime and fine-tuning both read."""
-    embedding = model.get_layer("embedding").get_weights()[0]
-    kernel, recurrent_kernel, bias = model.get_layer("recurrent").get_weights()
-    dense_kernel, dense_bias = model.get_layer("classifier").get_weights()
-    arrays = (embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias)
-    return {name: np.asarray(array, dtype=np.float32) for name, array in zip(WEIGHT_NAMES, arrays)}
-
-
-def import_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
+def import_weights(model: keras.Model, config: ModelConfig, weights: dict[str, np.ndarray]) -> None:
     model.get_layer("embedding").set_weights([weights["embedding"]])
-    model.get_layer("recurrent").set_weights(
-        [weights["kernel"], weights["recurrent_kernel"], weights["bias"]]
-    )
+    for names in recurrent_arrays(config):
+        model.get_layer(names.layer).set_weights(
+            [weights[names.kernel], weights[names.recurrent_kernel], weights[names.bias]]
+        )
     model.get_layer("classifier").set_weights([weights["dense_kernel"], weights["dense_bias"]])

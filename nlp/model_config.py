@@ -40,6 +40,8 @@ class ModelConfig:
     # about a third as many inserted): training.augment. Tokenisers with spaces only. Off in
     # every recipe: 0.15 cost the student 0.1 on NSMC and 2 on chat dev (docs/results.md).
     spacing_noise: float = 0.0
+    # Recurrent layers stacked, each of `units` (the top one's states are the features).
+    recurrent_layers: int = 1
 
     @property
     def first_annealed_epoch(self) -> int:

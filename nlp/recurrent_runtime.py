@@ -1,4 +1,4 @@
-"""A trained network's embedding and recurrent layer, run by ONNX Runtime.
+"""A trained network's embedding and recurrent layers, run by ONNX Runtime.
 
 Why ONNX Runtime and not numpy: a step of an LSTM is one small matrix product and a few
 element-wise gates, and numpy pays Python overhead for every one of them. ONNX
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from nlp.model_config import ModelConfig
+from nlp.model_weights import GATES, recurrent_arrays
 
 _OPSET = 17
 _IR_VERSION = 8  # what onnxruntime reads; the `onnx` package would write a newer one
@@ -63,30 +64,35 @@ class RecurrentRuntime:
 
 
 def _onnx_weights(config: ModelConfig, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Keras layout to ONNX layout: gates reordered, matrices transposed, one direction.
+    """Keras layout to ONNX layout: gates reordered, matrices transposed, one direction;
+    W0, R0, B0 for the bottom recurrent layer, W1, R1, B1 for the next.
 
     Keras orders LSTM gates i, f, c, o and ONNX i, o, f, c; GRU gates are z, r, h in both.
     ONNX wants an input and a recurrent bias; Keras' LSTM has one (the recurrent is 0),
     its GRU (reset_after=True, the same as ONNX's linear_before_reset=1) has both."""
-    units, gates = config.units, weights["kernel"].shape[1]
+    units, gates = config.units, GATES[config.cell] * config.units
     order = np.arange(gates)
-    bias = np.asarray(weights["bias"], dtype=np.float32)
     if config.cell == "lstm":
         i, f, c, o = (np.arange(units) + k * units for k in range(4))
         order = np.concatenate([i, o, f, c])
-        bias = np.concatenate([bias[order], np.zeros(gates, dtype=np.float32)])
-    else:
-        bias = bias.reshape(-1)
-    return {
-        "embedding": np.ascontiguousarray(weights["embedding"], dtype=np.float32),
-        "W": np.ascontiguousarray(weights["kernel"][:, order].T[None], dtype=np.float32),
-        "R": np.ascontiguousarray(weights["recurrent_kernel"][:, order].T[None], dtype=np.float32),
-        "B": np.ascontiguousarray(bias[None], dtype=np.float32),
-    }
+    arrays = {"embedding": np.ascontiguousarray(weights["embedding"], dtype=np.float32)}
+    for depth, names in enumerate(recurrent_arrays(config)):
+        bias = np.asarray(weights[names.bias], dtype=np.float32)
+        if config.cell == "lstm":
+            bias = np.concatenate([bias[order], np.zeros(gates, dtype=np.float32)])
+        else:
+            bias = bias.reshape(-1)
+        kernel, recurrent = weights[names.kernel], weights[names.recurrent_kernel]
+        arrays[f"W{depth}"] = np.ascontiguousarray(kernel[:, order].T[None], dtype=np.float32)
+        arrays[f"R{depth}"] = np.ascontiguousarray(recurrent[:, order].T[None], dtype=np.float32)
+        arrays[f"B{depth}"] = np.ascontiguousarray(bias[None], dtype=np.float32)
+    return arrays
 
 
 def _graph(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bytes:
-    """Embedding lookup -> LSTM or GRU, stopping at each row's length -> (time, batch, units).
+    """Embedding lookup -> LSTM or GRU layers, each stopping at each row's length -> (time,
+    batch, units) of the top one. A layer's outputs past a row's length are 0, and the
+    layer above stops there too, so they never reach a real step.
 
     The initialisers in the graph are empty placeholders: the session reads the real
     arrays in place (see `RecurrentRuntime.__init__`)."""
@@ -95,16 +101,24 @@ def _graph(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bytes:
     cell_options = {"linear_before_reset": 1} if config.cell == "gru" else {}
     nodes = [  # ONNX Runtime's recurrent kernels are time-major only (layout=0)
         helper.make_node("Transpose", ["ids"], ["ids_by_time"], perm=[1, 0]),
-        helper.make_node("Gather", ["embedding", "ids_by_time"], ["embedded"], axis=0),
-        helper.make_node(
-            config.cell.upper(),
-            ["embedded", "W", "R", "B", "lengths"],
-            ["by_time"],  # (time, 1 direction, batch, units)
-            hidden_size=config.units,
-            **cell_options,  # type: ignore[arg-type]  # onnx's stub types no attribute
-        ),
-        helper.make_node("Squeeze", ["by_time", "direction_axis"], ["outputs"]),
+        helper.make_node("Gather", ["embedding", "ids_by_time"], ["states_0"], axis=0),
     ]
+    for depth in range(config.recurrent_layers):
+        top = depth == config.recurrent_layers - 1
+        nodes += [
+            helper.make_node(
+                config.cell.upper(),
+                [f"states_{depth}", f"W{depth}", f"R{depth}", f"B{depth}", "lengths"],
+                [f"by_time_{depth}"],  # (time, 1 direction, batch, units)
+                hidden_size=config.units,
+                **cell_options,  # type: ignore[arg-type]  # onnx's stub types no attribute
+            ),
+            helper.make_node(
+                "Squeeze",
+                [f"by_time_{depth}", "direction_axis"],
+                ["outputs" if top else f"states_{depth + 1}"],
+            ),
+        ]
     placeholders = [
         numpy_helper.from_array(np.zeros((0,) * array.ndim, dtype=np.float32), name)
         for name, array in arrays.items()

@@ -17,7 +17,14 @@ import pytest
 
 from bot.child_process import Child, ChildCommand, ChildExit, Ending
 from training.demos import DemoResult
-from training.protocol import PROTOCOL_VERSION, EventKind, ProgressEvent, RetrainCommand, Stage
+from training.protocol import (
+    PROTOCOL_VERSION,
+    EventKind,
+    ProgressEvent,
+    RetrainCommand,
+    Stage,
+    TrainCommand,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EMIT = "from training.protocol import *\nstream = protocol_stream()\nemit = event_writer(stream)\n"
@@ -127,6 +134,52 @@ def test_a_retrain_command_line_with_an_unknown_mode_is_refused(capsys) -> None:
         RetrainCommand.parse(["--registry", "r", "--corrections", "c", "--mode", "partial"])
     assert exit_.value.code == 2
     assert "invalid choice: 'partial'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        TrainCommand(),
+        TrainCommand(
+            config="student-pieces",
+            epochs=3,
+            limit=4_000,
+            test_limit=500,
+            out=Path("/r e g"),
+            seed=7,
+            data="nsmc",
+            distill="student+variants",
+            teacher="current",
+            anneal_from=Path("/r/versions/v1"),
+            no_holdout=True,
+            make_current="no",
+            role="quick",
+            replaces="q1",
+            watch_stdin=True,
+            events=True,
+        ),
+    ],
+    ids=["defaults", "every-field"],
+)
+def test_the_training_command_line_the_parent_builds_is_what_the_child_reads(command) -> None:
+    python, dash_m, module, *args = command.argv("/usr/bin/python3")
+    assert (python, dash_m, module) == ("/usr/bin/python3", "-m", "training.train")
+    assert TrainCommand.parse(args) == command
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be a positive number"),
+        (["--config", "bert"], "invalid choice: 'bert'"),
+        (["--make-current", "maybe"], "invalid choice: 'maybe'"),
+    ],
+)
+def test_a_training_command_line_out_of_range_is_refused(args, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        TrainCommand.parse(args)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 # --- the supervisor -----------------------------------------------------------------------

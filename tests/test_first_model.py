@@ -30,7 +30,8 @@ from bot.first_model import (
 )
 from bot.replies import first_model_text
 from bot.settings import FirstModelPlan, Settings
-from training.registry import Registry
+from training.protocol import TrainCommand
+from training.registry import QUICK_ROLE, Registry
 
 SMALL = FirstModelPlan(
     limit=2_000, quick_test_rows=300, full_config="kiwi", full_test_rows=300, epochs=1
@@ -172,14 +173,20 @@ def test_progress_counts_every_epoch_of_the_default_final_fit():
 
 
 def test_the_commands_mark_the_quick_model_and_leave_current_to_the_bot(tmp_path):
+    """Read back as the child reads them (training.protocol.TrainCommand.parse)."""
     plan = FirstModelPlan()
-    quick = training_command("py", tmp_path, plan, quick=True)
-    assert quick[quick.index("--config") + 1] == "ngram" and "--role" in quick
-    assert quick[quick.index("--test-limit") + 1] == "10000" and "--limit" not in quick
-    behind = training_command("py", tmp_path, plan, quick=False, replaces="q1")
-    assert behind[behind.index("--replaces") + 1] == "q1"
-    assert behind[behind.index("--make-current") + 1] == "no"  # the bot moves CURRENT
-    assert "--events" in behind and "--watch-stdin" in behind and "--role" not in behind
-    first = training_command("py", tmp_path, replace(plan, quick=False), quick=False)
-    assert first[first.index("--config") + 1] == "default"
-    assert first[first.index("--make-current") + 1] == "yes" and "--events" not in first
+
+    def parsed(argv: tuple[str, ...]) -> TrainCommand:
+        assert argv[:3] == ("py", "-m", "training.train")
+        return TrainCommand.parse(argv[3:])
+
+    quick = parsed(training_command("py", tmp_path, plan, quick=True))
+    assert quick.config == "ngram" and quick.role == QUICK_ROLE and quick.data == "nsmc"
+    assert quick.test_limit == 10_000 and quick.limit is None and quick.no_holdout
+    assert quick.make_current == "yes" and quick.out == tmp_path.resolve()
+    behind = parsed(training_command("py", tmp_path, plan, quick=False, replaces="q1"))
+    assert behind.replaces == "q1" and behind.role is None
+    assert behind.make_current == "no"  # the bot moves CURRENT
+    assert behind.events and behind.watch_stdin
+    first = parsed(training_command("py", tmp_path, replace(plan, quick=False), quick=False))
+    assert first.config == "default" and first.make_current == "yes" and not first.events

@@ -34,11 +34,15 @@ OPEN_GATE = GateRules(
 )
 
 
-@pytest.fixture(scope="module", params=[STUDENT, STUDENT_PIECES], ids=["syllables", "pieces"])
+@pytest.fixture(
+    scope="module",
+    params=[STUDENT, STUDENT_PIECES, STUDENT_PIECES.with_overrides(recurrent_layers=2)],
+    ids=["syllables", "pieces", "pieces-two-layers"],
+)
 def student_registry(request, trained_registry, tmp_path_factory) -> tuple[Registry, str, str]:
     """The session's registry plus a small student (over marked syllables, or over pieces
-    learned from its training text), made current: (registry, the version served before,
-    the student)."""
+    learned from its training text, through one recurrent layer or two), made current:
+    (registry, the version served before, the student)."""
     root = tmp_path_factory.mktemp("student") / "models"
     registry = Registry(Path(shutil.copytree(trained_registry.root, root)))
     before = registry.current_name()

@@ -35,7 +35,9 @@ def _random_model(config: ModelConfig, seed: int = 7) -> tuple[SentimentModel, A
     vocabulary = Vocabulary(("<pad>", "<oov>", *[f"t{i}" for i in range(298)]))
     config = config.with_overrides(vocab_size=len(vocabulary))
     keras_model = build_model(config)
-    return SentimentModel(config, vocabulary, export_weights(keras_model), "random"), keras_model
+    return SentimentModel(
+        config, vocabulary, export_weights(keras_model, config), "random"
+    ), keras_model
 
 
 def _keras_on_prefixes(keras_model, ids: list[int]) -> np.ndarray:
@@ -49,8 +51,14 @@ def _keras_on_prefixes(keras_model, ids: list[int]) -> np.ndarray:
 @KERAS
 @pytest.mark.parametrize(
     "config",
-    [KIWI, SEED, KIWI.with_overrides(name="gru", cell="gru")],
-    ids=["default-lstm", "seed", "gru"],
+    [
+        KIWI,
+        SEED,
+        KIWI.with_overrides(name="gru", cell="gru"),
+        STUDENT_PIECES.with_overrides(units=24, embedding_dim=16, recurrent_layers=2),
+        KIWI.with_overrides(units=24, embedding_dim=16, recurrent_layers=3),
+    ],
+    ids=["default-lstm", "seed", "gru", "two-gru-layers", "three-lstm-layers"],
 )
 def test_one_pass_equals_prefix_rerun(config):
     model, keras_model = _random_model(config)
@@ -87,7 +95,7 @@ def test_trained_model_trace_matches_keras_on_word_prefixes(trained_model):
     from nlp.model import build_model, import_weights
 
     keras_model = build_model(trained_model.config)
-    import_weights(keras_model, trained_model.weights)
+    import_weights(keras_model, trained_model.config, trained_model.weights)
     tokens = trained_model.tokenizer.tokenize(SENTENCE)
     ids = trained_model.vocabulary.encode([t.text for t in tokens])
     per_token = _keras_on_prefixes(keras_model, ids)

@@ -72,7 +72,7 @@ def test_the_per_step_network_is_the_served_one_at_every_token() -> None:
     config = STUDENT.with_overrides(units=16, embedding_dim=8, vocab_size=12)
     network = build_model(config, word_targets=True)
     vocabulary = Vocabulary(("<pad>", "<oov>", *(f"t{n}" for n in range(10))))
-    served = SentimentModel(config, vocabulary, export_weights(network), "per-step")
+    served = SentimentModel(config, vocabulary, export_weights(network, config), "per-step")
     rows = [[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 3], [4, 2], [11, 10, 9, 8, 7]]
     matrix = np.zeros((3, 16), dtype=np.int32)
     for row, ids in enumerate(rows):

@@ -130,7 +130,7 @@ class _NetworkTrainer:
         from nlp.model import export_weights, import_weights
         from training.tokenized import tokenize_texts
 
-        import_weights(self.model, self.base.weights)
+        import_weights(self.model, self.base.config, self.base.weights)
         for variable in self.model.optimizer.variables:  # a fresh Adam for every job
             if variable.name != "learning_rate":
                 variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
@@ -148,7 +148,7 @@ class _NetworkTrainer:
         history = self.model.fit(
             _dataset(batches), steps_per_epoch=len(batches), epochs=1, verbose=0, shuffle=False
         )
-        tuned = export_weights(self.model)
+        tuned = export_weights(self.model, self.base.config)
         weights = _interpolated(self.base.weights, tuned, self.rules.interpolation)
         member = SentimentModel(
             self.base.config,

@@ -23,7 +23,8 @@ started with `--watch-stdin` stops when the parent dies (`exit_when_parent_dies`
 
 `training.retrain --out-result FILE` also writes its `RetrainResult` to a file (atomically),
 for a person or a script. The recipe going the other way is `training.recipe.RetrainRecipe`,
-and the retrain's command line is `RetrainCommand`: built and parsed in one place.
+and the children's command lines are `RetrainCommand` and `TrainCommand`: each built and
+parsed in one place.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TextIO, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TextIO, get_args
 
 from training.gate import GateDecision
 from training.recipe import Mode
@@ -282,6 +283,133 @@ class RetrainCommand:
             "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
         )
         return cls(**vars(parser.parse_args(argv)))
+
+
+MakeCurrent = Literal["auto", "yes", "no"]
+
+
+@dataclass(frozen=True)
+class TrainCommand:
+    """The command line of `python -m training.train`: the bot builds it for the first
+    model with `argv`, the child reads it with `parse` (as does a person at a terminal)."""
+
+    MODULE: ClassVar[str] = "training.train"
+
+    config: str = "default"  # a name in nlp.model_config.CONFIGS
+    epochs: int | None = None  # at most N epochs
+    limit: int | None = None  # only the first N training rows
+    test_limit: int | None = None  # only the first N test rows
+    out: Path | None = None  # the registry directory (default MODEL_REGISTRY)
+    seed: int = 42
+    data: str | None = None  # a mix in training.corpora.MIXES
+    distill: str | None = None  # a plan in training.distill.PLANS
+    teacher: str | None = None  # a version directory, or "current"
+    anneal_from: Path | None = None
+    no_holdout: bool = False
+    make_current: MakeCurrent = "auto"
+    role: str | None = None  # training.registry.QUICK_ROLE: a stand-in to serve meanwhile
+    replaces: str | None = None  # the quick version this one replaces
+    watch_stdin: bool = False  # exit when stdin closes (the parent died)
+    events: bool = False  # stdout carries only ProgressEvents
+
+    def argv(self, python: str = sys.executable) -> tuple[str, ...]:
+        """Only what differs from the defaults, so the command reads as what was asked."""
+        args: list[str] = []
+        for item in fields(self):
+            value, flag = getattr(self, item.name), "--" + item.name.replace("_", "-")
+            if value == item.default:
+                continue
+            args += [flag] if value is True else [flag, str(value)]
+        return (python, "-m", self.MODULE, *args)
+
+    @classmethod
+    def parse(cls, argv: Sequence[str] | None, description: str | None = None) -> TrainCommand:
+        """`argv` as the child receives it; bad arguments exit with argparse's message and
+        code 2. The choices are read here, in the child only: the bot never parses."""
+        from nlp.model_config import CONFIGS
+        from training.corpora import DEFAULT_MIX, MIXES
+        from training.distill import PLANS
+        from training.registry import QUICK_ROLE
+        from training.train import ANNEAL_EPOCHS
+
+        parser = argparse.ArgumentParser(prog=f"python -m {cls.MODULE}", description=description)
+        parser.add_argument("--config", choices=sorted(CONFIGS), default=cls.config)
+        parser.add_argument("--epochs", type=int, default=None, help="at most N epochs")
+        parser.add_argument(
+            "--limit", type=int, default=None, help="only the first N training rows"
+        )
+        parser.add_argument(
+            "--test-limit", type=int, default=None, help="only the first N test rows"
+        )
+        parser.add_argument("--out", type=Path, default=None, help="registry directory")
+        parser.add_argument("--seed", type=int, default=cls.seed)
+        parser.add_argument(
+            "--data",
+            choices=sorted(MIXES),
+            default=None,
+            help="labelled text added to NSMC's training file (training/corpora.py); "
+            f"default: {DEFAULT_MIX.name}, with the sources this machine has",
+        )
+        parser.add_argument(
+            "--distill",
+            choices=sorted(PLANS),
+            default=None,
+            help="unlabelled text a teacher labels for this run (training/distill.py); "
+            "default: the configuration's own plan (DISTILL_PLANS: the default ensemble distils)",
+        )
+        parser.add_argument(
+            "--teacher",
+            default=None,
+            help="a model version directory, or 'current' (the registry's served version); "
+            "without it, --distill trains the teacher first",
+        )
+        parser.add_argument(
+            "--anneal-from",
+            type=Path,
+            default=None,
+            metavar="VERSION_DIR",
+            help=f"continue this version's networks for --epochs (default {ANNEAL_EPOCHS}), "
+            "the learning rate falling linearly to 0",
+        )
+        parser.add_argument(
+            "--no-holdout",
+            action="store_true",
+            help="final fit: train on every training row for the configuration's epochs "
+            "(chosen on the validation split); reports no validation accuracy",
+        )
+        parser.add_argument(
+            "--make-current",
+            choices=get_args(MakeCurrent),
+            default=cls.make_current,
+            help="auto: when there is no current version or the new one is at least as accurate",
+        )
+        parser.add_argument(
+            "--role",
+            choices=(QUICK_ROLE,),
+            default=None,
+            help="quick: mark the version as a stand-in to serve while the full model trains",
+        )
+        parser.add_argument(
+            "--replaces",
+            default=None,
+            metavar="VERSION",
+            help="the quick version this one replaces",
+        )
+        parser.add_argument(
+            "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
+        )
+        parser.add_argument(
+            "--events",
+            action="store_true",
+            help="stdout carries only progress events as JSON lines (training.protocol); "
+            "everything else goes to stderr",
+        )
+        args = parser.parse_args(argv)
+        for name in ("epochs", "limit", "test_limit"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                parser.error(f"--{name.replace('_', '-')} must be a positive number")
+        return cls(**vars(args))
 
 
 def protocol_stream() -> TextIO:

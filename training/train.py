@@ -9,7 +9,6 @@ test file is only read once, after training, to report the version's accuracy.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
@@ -69,12 +68,13 @@ from training.protocol import (
     EventKind,
     ProgressEvent,
     Stage,
+    TrainCommand,
     event_writer,
     exit_when_parent_dies,
     protocol_stream,
 )
 from training.quiet import quiet_tensorflow
-from training.registry import QUICK_ROLE, Registry, RegistryError
+from training.registry import Registry, RegistryError
 from training.tokenized import cached_tokens, tokenize_texts
 from training.word_targets import WordTargets, row_token_targets, teacher_words
 
@@ -259,7 +259,7 @@ def _train_member(
     tokenizer, vocabulary = _tokens_of(request, config, base)
     model, vocabulary, history = _fit(request, config, tokenizer, vocabulary, base, on_epoch)
     config = config.with_overrides(vocab_size=len(vocabulary))
-    member = SentimentModel(config, vocabulary, _export(model), name, tokenizer=tokenizer)
+    member = SentimentModel(config, vocabulary, _export(model, config), name, tokenizer=tokenizer)
     return member, history
 
 
@@ -388,7 +388,7 @@ def _fit(
         word_targets=per_word is not None,
     )
     if base is not None:
-        import_weights(model, base.weights)
+        import_weights(model, config, base.weights)
     callbacks: list[Any] = [EpochProgress(epochs, len(train_batches), on_epoch, request.progress)]
     validation: dict[str, Any] = {}
     if request.holdout:
@@ -450,10 +450,10 @@ def _best_validation(history: dict[str, list[float]]) -> float | None:
     return max(history["val_accuracy"]) if history.get("val_accuracy") else None
 
 
-def _export(model: Any) -> dict[str, np.ndarray]:
+def _export(model: Any, config: ModelConfig) -> dict[str, np.ndarray]:
     from nlp.model import export_weights
 
-    return export_weights(model)
+    return export_weights(model, config)
 
 
 def _peak_rss_mb() -> float:
@@ -463,80 +463,6 @@ def _peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     except ImportError:  # pragma: no cover - not on Linux
         return psutil.Process(os.getpid()).memory_info().rss / 1e6
-
-
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="default")
-    parser.add_argument("--epochs", type=int, default=None, help="at most N epochs")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N training rows")
-    parser.add_argument("--test-limit", type=int, default=None, help="only the first N test rows")
-    parser.add_argument("--out", type=Path, default=None, help="registry directory")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument(
-        "--data",
-        choices=sorted(MIXES),
-        default=None,
-        help="labelled text added to NSMC's training file (training/corpora.py); "
-        f"default: {DEFAULT_MIX.name}, with the sources this machine has",
-    )
-    parser.add_argument(
-        "--distill",
-        choices=sorted(PLANS),
-        default=None,
-        help="unlabelled text a teacher labels for this run (training/distill.py); default: "
-        "the configuration's own plan (DISTILL_PLANS: the default ensemble distils)",
-    )
-    parser.add_argument(
-        "--teacher",
-        default=None,
-        help="a model version directory, or 'current' (the registry's served version); "
-        "without it, --distill trains the teacher first",
-    )
-    parser.add_argument(
-        "--anneal-from",
-        type=Path,
-        default=None,
-        metavar="VERSION_DIR",
-        help=f"continue this version's networks for --epochs (default {ANNEAL_EPOCHS}), the "
-        "learning rate falling linearly to 0",
-    )
-    parser.add_argument(
-        "--no-holdout",
-        action="store_true",
-        help="final fit: train on every training row for the configuration's epochs "
-        "(chosen on the validation split); reports no validation accuracy",
-    )
-    parser.add_argument(
-        "--make-current",
-        choices=("auto", "yes", "no"),
-        default="auto",
-        help="auto: when there is no current version or the new one is at least as accurate",
-    )
-    parser.add_argument(
-        "--role",
-        choices=(QUICK_ROLE,),
-        default=None,
-        help="quick: mark the version as a stand-in to serve while the full model trains",
-    )
-    parser.add_argument(
-        "--replaces", default=None, metavar="VERSION", help="the quick version this one replaces"
-    )
-    parser.add_argument(
-        "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
-    )
-    parser.add_argument(
-        "--events",
-        action="store_true",
-        help="stdout carries only progress events as JSON lines (training.protocol); "
-        "everything else goes to stderr",
-    )
-    args = parser.parse_args(argv)
-    for name in ("epochs", "limit", "test_limit"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be a positive number")
-    return args
 
 
 def _should_make_current(registry: Registry, new_accuracy: float, choice: str) -> bool:
@@ -550,7 +476,7 @@ def _should_make_current(registry: Registry, new_accuracy: float, choice: str) -
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    args = _parse(argv)
+    args = TrainCommand.parse(argv, description=__doc__)
     quiet_tensorflow()
     if args.watch_stdin:
         exit_when_parent_dies(EXIT_PARENT_GONE)
