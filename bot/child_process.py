@@ -26,7 +26,7 @@ import os
 import re
 import signal
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -296,8 +296,3 @@ def _open_log(path: Path, files: contextlib.ExitStack) -> BinaryIO | None:
     except OSError as error:
         log.warning("cannot keep the child's stderr in %s: %s", path, error)
         return None
-
-
-def python_module(python: str, module: str, args: Sequence[str]) -> tuple[str, ...]:
-    """`python -m module args...`, the shape of every child the bot starts."""
-    return (python, "-m", module, *args)

@@ -18,11 +18,11 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from bot.child_process import REPO_ROOT, Child, ChildCommand, ChildExit, python_module
+from bot.child_process import REPO_ROOT, Child, ChildCommand, ChildExit
 from training.demos import (
     CACHE_VERSION,
     DemoArgumentError,
@@ -30,7 +30,7 @@ from training.demos import (
     DemoSettings,
     validate_args,
 )
-from training.protocol import EventKind, ProgressEvent
+from training.protocol import DemoCommand, EventKind, ProgressEvent
 
 __all__ = [
     "DemoArgumentError",
@@ -172,12 +172,10 @@ class DemoRunner:
 
     # ------------------------------------------------------------------ worker
 
-    def _worker_argv(self, demo: str, epochs: int, seed: int) -> list[str]:
+    def _worker_argv(self, demo: str, epochs: int, seed: int) -> Sequence[str]:
         """The worker command line; a seam for tests that need a crashing worker."""
-        settings = json.dumps(asdict(self.settings))
-        args = [demo, "--epochs", str(epochs), "--seed", str(seed), "--settings", settings]
-        args += ["--events", "--watch-stdin"]
-        return list(python_module(sys.executable, "training.demos", args))
+        command = DemoCommand(demo, epochs, seed, self.settings, events=True, watch_stdin=True)
+        return command.argv(sys.executable)
 
     async def _run_worker(
         self, demo: str, epochs: int, seed: int, key: str, on_progress: OnProgress | None

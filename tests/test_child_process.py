@@ -16,9 +16,10 @@ import psutil
 import pytest
 
 from bot.child_process import Child, ChildCommand, ChildExit, Ending
-from training.demos import DemoResult
+from training.demos import DEFAULT_EPOCHS, DemoResult, DemoSettings
 from training.protocol import (
     PROTOCOL_VERSION,
+    DemoCommand,
     EventKind,
     ProgressEvent,
     RetrainCommand,
@@ -121,24 +122,6 @@ def test_progress_events_round_trip_without_empty_fields() -> None:
             base="20261206-073155-student-pieces-e704",
             watch_stdin=True,
         ),
-    ],
-)
-def test_the_retrain_command_line_the_parent_builds_is_what_the_child_reads(command) -> None:
-    python, dash_m, module, *args = command.argv("/usr/bin/python3")
-    assert (python, dash_m, module) == ("/usr/bin/python3", "-m", "training.retrain")
-    assert RetrainCommand.parse(args) == command
-
-
-def test_a_retrain_command_line_with_an_unknown_mode_is_refused(capsys) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        RetrainCommand.parse(["--registry", "r", "--corrections", "c", "--mode", "partial"])
-    assert exit_.value.code == 2
-    assert "invalid choice: 'partial'" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
         TrainCommand(),
         TrainCommand(
             config="student-pieces",
@@ -158,28 +141,56 @@ def test_a_retrain_command_line_with_an_unknown_mode_is_refused(capsys) -> None:
             watch_stdin=True,
             events=True,
         ),
+        DemoCommand("rnn", epochs=300),
+        DemoCommand(
+            "gru",
+            epochs=3,
+            seed=11,
+            settings=DemoSettings(seq_len=20, n_train=256, n_val=64),
+            events=True,
+            watch_stdin=True,
+        ),
     ],
-    ids=["defaults", "every-field"],
+    ids=["retrain", "retrain-every-field", "train", "train-every-field", "demo", "demo-worker"],
 )
-def test_the_training_command_line_the_parent_builds_is_what_the_child_reads(command) -> None:
+def test_the_command_line_the_parent_builds_is_what_the_child_reads(command) -> None:
     python, dash_m, module, *args = command.argv("/usr/bin/python3")
-    assert (python, dash_m, module) == ("/usr/bin/python3", "-m", "training.train")
-    assert TrainCommand.parse(args) == command
+    assert (python, dash_m, module) == ("/usr/bin/python3", "-m", command.MODULE)
+    assert type(command).parse(args) == command
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("command_type", "args", "message"),
     [
-        (["--epochs", "0"], "--epochs must be a positive number"),
-        (["--config", "bert"], "invalid choice: 'bert'"),
-        (["--make-current", "maybe"], "invalid choice: 'maybe'"),
+        (
+            RetrainCommand,
+            ["--registry", "r", "--corrections", "c", "--mode", "partial"],
+            "'partial'",
+        ),
+        (
+            RetrainCommand,
+            ["--registry", "r"],
+            "the following arguments are required: --corrections",
+        ),
+        (TrainCommand, ["--epochs", "0"], "--epochs must be a positive number"),
+        (TrainCommand, ["--config", "bert"], "invalid choice: 'bert'"),
+        (TrainCommand, ["--make-current", "maybe"], "invalid choice: 'maybe'"),
+        (DemoCommand, ["gru", "--epochs", "100000"], "epochs must be a whole number"),
+        (DemoCommand, ["gru", "--settings", '{"seq_len": 20, "colour": "red"}'], "bad --settings"),
+        (DemoCommand, ["gru", "--settings", "not json"], "bad --settings"),
+        (DemoCommand, ["transformer"], "invalid choice: 'transformer'"),
     ],
 )
-def test_a_training_command_line_out_of_range_is_refused(args, message, capsys) -> None:
+def test_a_command_line_out_of_range_is_refused(command_type, args, message, capsys) -> None:
+    """As argparse refuses anything: its usage, the reason, exit code 2."""
     with pytest.raises(SystemExit) as exit_:
-        TrainCommand.parse(args)
+        command_type.parse(args)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_demo_command_line_fills_in_the_demo_s_own_epochs() -> None:
+    assert DemoCommand.parse(["lstm"]).epochs == DEFAULT_EPOCHS["lstm"]
 
 
 # --- the supervisor -----------------------------------------------------------------------
@@ -326,7 +337,7 @@ from bot.child_process import Child, ChildCommand
 
 GRANDCHILD = '''
 from training.protocol import *
-exit_when_parent_dies(4)
+exit_when_parent_dies()
 emit = event_writer(protocol_stream())
 emit(ProgressEvent(EventKind.STAGE, Stage.READING))
 import time; time.sleep(60)

@@ -37,7 +37,7 @@ from bot.storage import RunStatus, ServedChoice, Storage
 from tests.slang import SLANG_TEXTS, correct_to_positive
 from training import retrain
 from training.data import load_split
-from training.protocol import ProgressEvent, RetrainCommand, RetrainStatus
+from training.protocol import EXIT_PARENT_GONE, ProgressEvent, RetrainCommand, RetrainStatus
 from training.recipe import FocusRules, GateRules, RetrainRecipe
 from training.registry import Registry
 from training.trust import CorrectionRow, fold_of, normalise, read_rows, write_rows
@@ -639,6 +639,6 @@ def test_the_child_stops_when_its_parent_is_gone(registry, tmp_path):
         stderr=subprocess.DEVNULL,
     )
     child.stdin.close()  # what the kernel does when the parent dies
-    assert child.wait(timeout=60) == retrain.EXIT_PARENT_GONE
+    assert child.wait(timeout=60) == EXIT_PARENT_GONE
     assert not result_path.exists()
     assert [info.name for info in registry.versions()] == [registry.current_name()]

@@ -13,7 +13,6 @@ inside functions: importing this module must stay cheap for the bot's event loop
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -26,6 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from training.protocol import (
+    DemoCommand,
+    EventKind,
+    ProgressEvent,
+    event_writer,
+    exit_when_parent_dies,
+    protocol_stream,
+)
 from training.quiet import quiet_tensorflow
 
 if TYPE_CHECKING:
@@ -494,55 +501,22 @@ def run_demo(
 # ---------------------------------------------------------------------------- CLI
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.demos",
-        description="Toy sequence demos: SimpleRNN windows, and the multiplication problem "
-        "where LSTM and GRU beat SimpleRNN.",
-    )
-    parser.add_argument("demo", choices=DEMOS)
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="default: " + ", ".join(f"{d} {e}" for d, e in DEFAULT_EPOCHS.items()),
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--settings", default=None, help="DemoSettings as JSON (the bot's, or a test's smaller)"
-    )
-    parser.add_argument(
-        "--events",
-        action="store_true",
-        help="stdout carries only events as JSON lines (training.protocol), the result last",
-    )
-    parser.add_argument(
-        "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
-    )
-    args = parser.parse_args(argv)
-    try:
-        args.demo, args.epochs, args.seed = validate_args(args.demo, args.epochs, args.seed)
-    except DemoArgumentError as exc:
-        parser.error(str(exc))
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one demo with a tqdm bar on stderr; the last stdout line is the JSON summary,
     so scripts can ``tail -n 1`` it. With ``--events`` (the bot's worker), stdout carries
     the protocol's events instead: each epoch, then the result or the error."""
-    args = _parse_args(argv)
-    try:
-        settings = DemoSettings(**json.loads(args.settings)) if args.settings else DemoSettings()
-    except (ValueError, TypeError) as exc:
-        print(f"error: bad --settings: {exc}", file=sys.stderr)
-        return 2
-    if args.events:
-        return _run_with_events(args, settings)
+    command = DemoCommand.parse(
+        argv,
+        description="Toy sequence demos: SimpleRNN windows, and the multiplication problem "
+        "where LSTM and GRU beat SimpleRNN.",
+    )
+    if command.events:
+        return _run_with_events(command)
     from tqdm import tqdm
 
-    n_models = 1 if args.demo == "rnn" else 2
-    with tqdm(total=args.epochs * n_models, unit="epoch", file=sys.stderr) as bar:
+    epochs = command.epochs or DEFAULT_EPOCHS[command.demo]
+    n_models = 1 if command.demo == "rnn" else 2
+    with tqdm(total=epochs * n_models, unit="epoch", file=sys.stderr) as bar:
 
         def on_epoch(name: str, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
             bar.set_description(f"{name} {epoch}/{epochs}")
@@ -552,25 +526,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             bar.update(1)
 
-        result = run_demo(args.demo, args.epochs, args.seed, on_epoch, settings)
+        result = _run(command, on_epoch)
     print(result.table())
     print(result.to_json(with_history=False), flush=True)
     return 0
 
 
-def _run_with_events(args: argparse.Namespace, settings: DemoSettings) -> int:
-    """The bot's worker: an EPOCH event per epoch, then DONE with the result (or ERROR)."""
-    # Imported here: training.protocol imports this module to decode a demo's result.
-    from training.protocol import (
-        EventKind,
-        ProgressEvent,
-        event_writer,
-        exit_when_parent_dies,
-        protocol_stream,
-    )
+def _run(command: DemoCommand, on_epoch: EpochCallback) -> DemoResult:
+    return run_demo(command.demo, command.epochs, command.seed, on_epoch, command.settings)
 
-    if args.watch_stdin:
-        exit_when_parent_dies(4)  # as training.retrain's EXIT_PARENT_GONE
+
+def _run_with_events(command: DemoCommand) -> int:
+    """The bot's worker: an EPOCH event per epoch, then DONE with the result (or ERROR)."""
+    if command.watch_stdin:
+        exit_when_parent_dies()
     emit = event_writer(protocol_stream())
 
     def on_epoch(name: str, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
@@ -586,7 +555,7 @@ def _run_with_events(args: argparse.Namespace, settings: DemoSettings) -> int:
         )
 
     try:
-        result = run_demo(args.demo, args.epochs, args.seed, on_epoch, settings)
+        result = _run(command, on_epoch)
     except Exception as exc:  # the worker's top level: the parent gets the reason
         emit(ProgressEvent(EventKind.ERROR, error=f"{type(exc).__name__}: {exc}"))
         raise

@@ -23,8 +23,8 @@ started with `--watch-stdin` stops when the parent dies (`exit_when_parent_dies`
 
 `training.retrain --out-result FILE` also writes its `RetrainResult` to a file (atomically),
 for a person or a script. The recipe going the other way is `training.recipe.RetrainRecipe`,
-and the children's command lines are `RetrainCommand` and `TrainCommand`: each built and
-parsed in one place.
+and the children's command lines are `RetrainCommand`, `TrainCommand` and `DemoCommand`:
+each built and parsed in one place.
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ from training.gate import GateDecision
 from training.recipe import Mode
 
 if TYPE_CHECKING:
-    from training.demos import DemoResult
+    from training.demos import DemoResult, DemoSettings
 
 PROTOCOL_VERSION = 1  # bump when a change to ProgressEvent would mislead an older parent
+# A child's exit code when `--watch-stdin` saw the parent's end of stdin close.
+EXIT_PARENT_GONE = 4
 
 
 class Stage(StrEnum):
@@ -412,6 +414,73 @@ class TrainCommand:
         return cls(**vars(args))
 
 
+@dataclass(frozen=True)
+class DemoCommand:
+    """The command line of `python -m training.demos`: the bot's demo worker builds it with
+    `argv`, the child reads it with `parse`; the settings travel as JSON."""
+
+    MODULE: ClassVar[str] = "training.demos"
+
+    demo: str  # one of training.demos.DEMOS
+    epochs: int | None = None  # default: the demo's own (training.demos.DEFAULT_EPOCHS)
+    seed: int = 0
+    settings: DemoSettings | None = None  # default: DemoSettings()
+    events: bool = False  # stdout carries only ProgressEvents, the result last
+    watch_stdin: bool = False  # exit when stdin closes (the parent died)
+
+    def argv(self, python: str = sys.executable) -> tuple[str, ...]:
+        args = [self.demo, "--seed", str(self.seed)]
+        if self.epochs is not None:
+            args += ["--epochs", str(self.epochs)]
+        if self.settings is not None:
+            args += ["--settings", json.dumps(asdict(self.settings))]
+        args += ["--events"] * self.events + ["--watch-stdin"] * self.watch_stdin
+        return (python, "-m", self.MODULE, *args)
+
+    @classmethod
+    def parse(cls, argv: Sequence[str] | None, description: str | None = None) -> DemoCommand:
+        """With the demo's default epochs filled in; bad arguments (an unknown demo, epochs
+        or a seed out of range, settings that are not DemoSettings) exit with code 2."""
+        from training.demos import (
+            DEFAULT_EPOCHS,
+            DEMOS,
+            DemoArgumentError,
+            DemoSettings,
+            validate_args,
+        )
+
+        parser = argparse.ArgumentParser(prog=f"python -m {cls.MODULE}", description=description)
+        parser.add_argument("demo", choices=DEMOS)
+        parser.add_argument(
+            "--epochs",
+            type=int,
+            default=None,
+            help="default: " + ", ".join(f"{d} {e}" for d, e in DEFAULT_EPOCHS.items()),
+        )
+        parser.add_argument("--seed", type=int, default=cls.seed)
+        parser.add_argument(
+            "--settings", default=None, help="DemoSettings as JSON (the bot's, or a test's smaller)"
+        )
+        parser.add_argument(
+            "--events",
+            action="store_true",
+            help="stdout carries only events as JSON lines (training.protocol), the result last",
+        )
+        parser.add_argument(
+            "--watch-stdin", action="store_true", help="exit when stdin closes (the parent died)"
+        )
+        args = parser.parse_args(argv)
+        try:
+            args.demo, args.epochs, args.seed = validate_args(args.demo, args.epochs, args.seed)
+            if args.settings is not None:
+                args.settings = DemoSettings(**json.loads(args.settings))
+        except DemoArgumentError as error:
+            parser.error(str(error))
+        except (ValueError, TypeError) as error:
+            parser.error(f"bad --settings: {error}")
+        return cls(**vars(args))
+
+
 def protocol_stream() -> TextIO:
     """A private copy of stdout for the JSON lines; fd 1 itself then points at stderr, so
     stray prints from Python or C libraries cannot corrupt the protocol."""
@@ -421,7 +490,7 @@ def protocol_stream() -> TextIO:
     return stream
 
 
-def exit_when_parent_dies(code: int) -> None:
+def exit_when_parent_dies(code: int = EXIT_PARENT_GONE) -> None:
     """The parent holds our stdin open; EOF means it is gone, and nobody would read our
     result or make it current, so stop rather than publish an orphan version."""
 

@@ -81,7 +81,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DISK_FULL = 3
-EXIT_PARENT_GONE = 4
+# 4: training.protocol.EXIT_PARENT_GONE, the parent died (--watch-stdin)
 
 CANARY_FILE = Path(__file__).with_name("canary.tsv")
 MAX_FLIPS = 8
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = RetrainCommand.parse(argv, description=__doc__)
     emit = event_writer(out or sys.stdout)
     if args.watch_stdin:
-        exit_when_parent_dies(EXIT_PARENT_GONE)
+        exit_when_parent_dies()
     try:
         recipe = _recipe(args)
     except (OSError, ValueError, RecipeError) as error:

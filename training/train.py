@@ -80,7 +80,6 @@ from training.word_targets import WordTargets, row_token_targets, teacher_words
 
 VALIDATION_FRACTION = 0.1
 ANNEAL_EPOCHS = 2  # what --anneal-from runs unless told: the student's own decay_epochs
-EXIT_PARENT_GONE = 4  # as training.retrain: --watch-stdin saw the parent's end of stdin close
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 
@@ -479,7 +478,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = TrainCommand.parse(argv, description=__doc__)
     quiet_tensorflow()
     if args.watch_stdin:
-        exit_when_parent_dies(EXIT_PARENT_GONE)
+        exit_when_parent_dies()
     emit = event_writer(out or protocol_stream()) if args.events else None
     registry = Registry(args.out) if args.out else Registry.from_env()
     paths = TrainingPaths.from_env()
