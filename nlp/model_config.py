@@ -164,6 +164,16 @@ STUDENT_PIECES = STUDENT.with_overrides(
 )
 
 
+# STUDENT_PIECES with two GRUs of 224 units instead of one of 320: the same trace budget
+# (0.70 ms of network against 0.63, random weights), twice the training time (17 min an
+# epoch alone). From the ensemble 83d1: NSMC test 0.32 and chat dev 0.65 points under it,
+# the closest student yet on both, and level with STUDENT_PIECES on NSMC validation
+# (docs/results.md, "Two recurrent layers"). An option: the choice is on the team.
+STUDENT_PIECES_DEEP = STUDENT_PIECES.with_overrides(
+    name="student-pieces-deep", units=224, recurrent_layers=2
+)
+
+
 @dataclass(frozen=True)
 class NgramConfig:
     """A linear model over the word and character n-grams seen so far (see nlp.ngrams).
@@ -271,6 +281,7 @@ CONFIGS: dict[str, AnyConfig] = {
         STUDENT_LSTM,
         STUDENT,
         STUDENT_PIECES,
+        STUDENT_PIECES_DEEP,
         NGRAM,
         DEFAULT,
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nlp.inference import SentimentModel
-from nlp.model_config import STUDENT, STUDENT_PIECES
+from nlp.model_config import STUDENT, STUDENT_PIECES, STUDENT_PIECES_DEEP
 from nlp.tokenizers import PieceTokenizer
 from nlp.vocabulary import OOV_ID
 from tests.slang import SLANG_TEXTS
@@ -36,7 +36,7 @@ OPEN_GATE = GateRules(
 
 @pytest.fixture(
     scope="module",
-    params=[STUDENT, STUDENT_PIECES, STUDENT_PIECES.with_overrides(recurrent_layers=2)],
+    params=[STUDENT, STUDENT_PIECES, STUDENT_PIECES_DEEP],
     ids=["syllables", "pieces", "pieces-two-layers"],
 )
 def student_registry(request, trained_registry, tmp_path_factory) -> tuple[Registry, str, str]:

@@ -14,6 +14,7 @@ from nlp.model_config import (
     STUDENT,
     STUDENT_LSTM,
     STUDENT_PIECES,
+    STUDENT_PIECES_DEEP,
     SYLLABLE,
     ModelConfig,
 )
@@ -55,7 +56,7 @@ def _keras_on_prefixes(keras_model, ids: list[int]) -> np.ndarray:
         KIWI,
         SEED,
         KIWI.with_overrides(name="gru", cell="gru"),
-        STUDENT_PIECES.with_overrides(units=24, embedding_dim=16, recurrent_layers=2),
+        STUDENT_PIECES_DEEP.with_overrides(units=24, embedding_dim=16),
         KIWI.with_overrides(units=24, embedding_dim=16, recurrent_layers=3),
     ],
     ids=["default-lstm", "seed", "gru", "two-gru-layers", "three-lstm-layers"],
