@@ -216,6 +216,17 @@ def test_the_student_plan_distils_on_reviews_of_every_rating_never_a_held_out_on
     assert student.variants and replace(student, name=STUDENT_PLAN.name, variants=0) == STUDENT_PLAN
 
 
+def test_every_student_configuration_distils_by_default() -> None:
+    """A student trained with `--teacher` and no `--distill` learns from the teacher
+    (`make train-student`); a configuration missing from DISTILL_PLANS would be refused."""
+    from nlp.model_config import CONFIGS
+    from training.distill import DISTILL_PLANS, NO_DISTILLATION
+
+    students = [name for name in CONFIGS if name.startswith("student")]
+    assert "student-pieces-deep" in students
+    assert all(DISTILL_PLANS.get(name, NO_DISTILLATION).any_reviews for name in students)
+
+
 def test_chat_copies_repeat_every_chat_like_row_and_no_review() -> None:
     """`DistillPlan.chat_copies`: a labelled row from a chat source and a distilled chat
     utterance are seen that many times; reviews, labelled or distilled, once."""

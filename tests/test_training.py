@@ -203,3 +203,15 @@ def test_annealing_a_version_continues_its_weights_with_a_falling_rate(
     assert annealed.config.decay_epochs == annealed.config.max_epochs == 1
     assert info.metrics["fine_tuned_from"] == trained_model.version
     assert info.metrics["epochs_run"] == 1
+
+
+def test_a_teacher_the_configuration_would_ignore_is_refused_before_any_work(tmp_path, capsys):
+    """`--teacher` on a configuration that distils nothing by default would train an
+    undistilled model; the run stops at once and says how to name a plan."""
+    from training.train import main
+
+    out = tmp_path / "models"
+    argv = ["--config", "kiwi", "--teacher", "current", "--out", str(out)]
+    assert main(argv) == 1
+    assert "--distill" in capsys.readouterr().err
+    assert not out.exists()  # nothing loaded, trained or published

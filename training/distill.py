@@ -114,10 +114,12 @@ CHAT_SOURCES = frozenset({"kote", "written", "breakup"})
 # learns from its own teacher (docs/results.md, "More data"), the student from the served
 # ensemble and its chat-like variants (chat dev +2.4 points, NSMC validation level:
 # docs/results.md, "Chat-like variants"); other single networks, trained to compare, do not.
+# Every configuration named `student...` has one here (tests/test_corpora.py holds to it).
 DISTILL_PLANS: dict[str, DistillPlan] = {
     "default": REVIEWS_AND_CHAT,
     "student": STUDENT_VARIANTS_PLAN,
     "student-pieces": STUDENT_VARIANTS_PLAN,
+    "student-pieces-deep": STUDENT_VARIANTS_PLAN,
     "student-lstm": STUDENT_PLAN,
 }
 

@@ -483,6 +483,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     registry = Registry(args.out) if args.out else Registry.from_env()
     paths = TrainingPaths.from_env()
     mix = MIXES[args.data] if args.data else DEFAULT_MIX
+    config = CONFIGS[args.config]
+    plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
+    if args.teacher and plan == NO_DISTILLATION:
+        return _fail(emit, _UNUSED_TEACHER.format(teacher=args.teacher, config=config.name))
     try:
         full_train = load_split("train", paths)
         train = full_train.head(args.limit)
@@ -494,7 +498,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             extra = extra.share(len(train) / len(full_train))
     except DataError as error:
         return _fail(emit, str(error))
-    config = CONFIGS[args.config]
     print(
         f"training '{config.name}' on {len(train)} reviews + {len(extra)} rows of "
         f"'{mix.name}'; testing on {len(test)}"
@@ -503,7 +506,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     note.update(
         {key: value for key, value in (("role", args.role), ("replaces", args.replaces)) if value}
     )
-    plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
     texts, variants = _distillation_texts(plan, paths, held_out, extra, full_train, len(train))
     if plan != NO_DISTILLATION and not texts:
         print("nothing to distil on here: training without a teacher", file=sys.stderr)
@@ -578,6 +580,13 @@ def _distillation_texts(
     per_kind = max(1, round(plan.variants * share))
     variants = plan_variants(texts, extra, paths.chat_dir, plan, per_kind, excluded)
     return texts + variants, len(variants)
+
+
+# A teacher with nothing to label would be ignored and the run silently undistilled.
+_UNUSED_TEACHER = (
+    "--teacher {teacher}: configuration {config!r} distils nothing by default "
+    "(training.distill.DISTILL_PLANS); name a plan with --distill, e.g. student+variants"
+)
 
 
 def _teacher_dir(teacher: str, registry: Registry) -> Path:
