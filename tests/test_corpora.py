@@ -283,3 +283,15 @@ def test_more_chat_distils_the_replies_and_the_comments_no_vote_decides() -> Non
     assert not added & {text_key(text) for text in decided.texts}
     keys = chat_text_keys(LabelledRows([], [], []), chat, STUDENT_MORE_CHAT_PLAN)
     assert added <= keys and STUDENT_MORE_CHAT_PLAN.chat_copies == 4
+
+
+def test_the_variants_plan_with_more_chat_differs_from_the_student_plan_by_its_chat_alone() -> None:
+    """`--distill student+variants+morechat` (the annealed epochs that closed the chat gap)
+    is the student's own plan plus the chat: a change to the one reaches the other."""
+    from training.distill import PLANS, STUDENT_VARIANTS_MORE_CHAT_PLAN, STUDENT_VARIANTS_PLAN
+
+    plan = PLANS["student+variants+morechat"]
+    assert plan is STUDENT_VARIANTS_MORE_CHAT_PLAN and plan.more_chat and plan.chat_copies == 4
+    assert replace(plan, name="student+variants", chat_copies=1, more_chat=False) == (
+        STUDENT_VARIANTS_PLAN
+    )
