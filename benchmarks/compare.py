@@ -41,26 +41,10 @@ LOAD_RATE = 400  # messages per second offered, the issue's target
 LOAD_SECONDS = 60.0
 
 
-def newest(registry: Registry, config: str) -> VersionInfo | None:
-    """The newest servable full version of ``config`` or a variant of it (names sort by
-    training time)."""
-    found = [
-        info
-        for info in registry.versions()
-        if info.problem is None and not info.is_quick and _is_variant(info, config)
-    ]
-    return found[-1] if found else None
-
-
-def _is_variant(info: VersionInfo, config: str) -> bool:
-    name = str(info.metrics.get("config", ""))
-    return name == config or name.startswith(f"{config}-")
-
-
 def compared_versions(registry: Registry) -> Iterator[tuple[str, VersionInfo]]:
     """(prefix, version) for each of MODELS the registry holds; says which it lacks."""
     for prefix, config in MODELS:
-        info = newest(registry, config)
+        info = registry.newest(config)
         if info is None:
             print(f"{prefix}: the registry holds no version of config {config!r}; not compared")
             continue

@@ -89,3 +89,20 @@ def test_staging_is_cleaned_when_training_fails(tmp_path):
         raise RuntimeError("killed")
     assert not any(registry.staging_dir.iterdir())
     assert registry.versions() == []
+
+
+def test_newest_names_the_latest_servable_version_of_a_config(registry_copy):
+    """`python -m training.registry newest CONFIG` (what a recipe that fine-tunes the
+    version it has just trained reads): the newest complete version, never a broken one."""
+    name = registry_copy.current_name()
+    config = registry_copy.info(name).metrics["config"]
+    later = registry_copy.versions_dir / "20990101-000000-copy"
+    broken = registry_copy.versions_dir / "20990102-000000-half"
+    shutil.copytree(registry_copy.path_of(name), later)
+    shutil.copytree(registry_copy.path_of(name), broken)
+    (broken / MANIFEST_FILE).unlink()
+    command = [sys.executable, "-m", "training.registry", "--root", str(registry_copy.root)]
+    found = subprocess.run([*command, "newest", config], capture_output=True, text=True)
+    assert found.returncode == 0 and found.stdout.strip() == str(later)
+    missing = subprocess.run([*command, "newest", "no-such-config"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "no-such-config" in missing.stderr

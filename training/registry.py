@@ -136,6 +136,16 @@ class Registry:
         except ModelLoadError as error:
             return VersionInfo(name, path, {}, str(error))
 
+    def newest(self, config: str) -> VersionInfo | None:
+        """The newest servable full version of ``config`` or of a variant of it
+        (`student-pieces` counts as `student`); names sort by training time."""
+        found = [
+            info
+            for info in self.versions()
+            if info.problem is None and not info.is_quick and _is_variant(info, config)
+        ]
+        return found[-1] if found else None
+
     def replacement_of(self, quick: str) -> str | None:
         """The newest servable version trained to replace `quick`: one published just
         before a crash, which only needs to be made current."""
@@ -189,6 +199,11 @@ class Registry:
         return self.load(name)
 
 
+def _is_variant(info: VersionInfo, config: str) -> bool:
+    name = str(info.metrics.get("config", ""))
+    return name == config or name.startswith(f"{config}-")
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.registry", description=__doc__)
     parser.add_argument("--root", type=Path, default=None, help="registry directory")
@@ -197,6 +212,10 @@ def _main(argv: list[str] | None = None) -> int:
     commands.add_parser("current", help="print the current version's directory")
     use = commands.add_parser("use", help="make VERSION the current one")
     use.add_argument("version")
+    newest = commands.add_parser(
+        "newest", help="print the directory of CONFIG's newest servable version (or a variant's)"
+    )
+    newest.add_argument("config")
     args = parser.parse_args(argv)
     registry = Registry(args.root) if args.root else Registry.from_env()
     try:
@@ -211,6 +230,8 @@ def _main(argv: list[str] | None = None) -> int:
                 print(f"{mark} {info.name}  {detail}")
         elif args.command == "current":
             print(registry.current_dir())
+        elif args.command == "newest":
+            print(_newest_dir(registry, args.config))
         else:
             registry.use(args.version)
             print(f"current version: {args.version}")
@@ -218,6 +239,13 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _newest_dir(registry: Registry, config: str) -> Path:
+    info = registry.newest(config)
+    if info is None:
+        raise RegistryError(f"no servable version of config {config!r} in {registry.root}")
+    return info.path
 
 
 if __name__ == "__main__":
