@@ -584,8 +584,9 @@ def _distillation_texts(
 
 # A teacher with nothing to label would be ignored and the run silently undistilled.
 _UNUSED_TEACHER = (
-    "--teacher {teacher}: configuration {config!r} distils nothing by default "
-    "(training.distill.DISTILL_PLANS); name a plan with --distill, e.g. student+variants"
+    "--teacher {teacher} would label nothing: the run's plan is 'none' (configuration "
+    "{config!r} has no default in training.distill.DISTILL_PLANS); name one with --distill, "
+    "e.g. student+variants"
 )
 
 
