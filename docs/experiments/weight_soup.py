@@ -1,5 +1,5 @@
 """A student whose weights are the average of several versions of one network (a "model
-soup"; docs/results.md, "Weight averages of the annealed students").
+soup"; docs/results.md, "More chat for the two-layer student, and weight averages").
 
     PYTHONPATH=. python docs/experiments/weight_soup.py OUT_DIR VERSION_DIR VERSION_DIR [...]
 
