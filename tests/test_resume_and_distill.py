@@ -111,7 +111,7 @@ def test_distillation_trains_its_teacher_first_and_reuses_it(tmp_path: Path) -> 
     written = [path.stat().st_mtime_ns for path in labelled]
 
     output, _ = _train(env, out, *args).communicate(timeout=600)
-    assert f"teacher: {teacher['version']}, from an earlier run" in output
+    assert f"teacher {teacher['version']}: from an earlier run" in output
     versions = _versions(out)
     assert len(versions) == 3  # the teacher was not trained again
     assert versions[2]["data"]["distilled"] == distilled  # the same rows, the same labels
@@ -183,3 +183,57 @@ def test_a_teacher_that_cannot_load_is_one_line_and_exit_1(
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_staged_student_stopped_by_a_kill_resumes_at_its_stage_and_leaves_one_average(
+    tmp_path: Path, trained_registry
+) -> None:
+    """`make train-student`'s three stages: killed once the first is published, the run
+    again reuses it rather than training it twice, and the registry ends with one
+    version, the mean of the last two stages, whose metrics say what each stage was."""
+    from training.registry import Registry
+    from training.student_stages import AVERAGED, STAGES
+
+    env = _environment(tmp_path)
+    out = Registry(tmp_path / "registry")
+    command = [
+        sys.executable,
+        "-m",
+        "training.student_stages",
+        *("--config", "student-pieces-deep", "--limit", "120", "--test-limit", "200"),
+        *("--teacher", str(trained_registry.current_dir()), "--out", str(out.root)),
+    ]
+    first = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not [info for info in out.versions() if info.problem is None]:
+        assert first.poll() is None, "the staged run ended before its first stage was published"
+        assert time.monotonic() < deadline, "no stage published in 10 minutes"
+        time.sleep(0.2)
+    first.kill()
+    first.wait()
+    (stage_one,) = out.versions()
+
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"model {stage_one.name}: from an earlier run" in done.stdout
+    (version,) = out.versions()  # the stages deleted once their average is published
+    metrics = version.metrics
+    stages = metrics["stages"]
+    assert [stage["plan"] for stage in stages] == [stage.plan for stage in STAGES]
+    assert stages[0]["version"] == stage_one.name
+    assert [stage["fine_tuned_from"] for stage in stages] == [
+        None,
+        *(stage["version"] for stage in stages[:-1]),
+    ]
+    assert metrics["averaged_from"] == [stage["version"] for stage in stages[-AVERAGED:]]
+    assert metrics["data"]["chat_copies"] == 4  # the last stage's text: every chat row x4
+    assert out.current_name() == version.name  # the registry served nothing before
+    assert trained_registry.current_dir().is_dir()  # the teacher is left as it was
+    model = out.load(version.name)
+    test = load_split("test").head(200)
+    from training.evaluate import evaluate
+
+    assert evaluate(model, test.texts, test.labels, progress=False).accuracy == pytest.approx(
+        metrics["test_accuracy"]
+    )
+    assert 0.5 < metrics["best_val_accuracy"] <= 1.0

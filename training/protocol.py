@@ -407,11 +407,18 @@ class TrainCommand:
             "everything else goes to stderr",
         )
         args = parser.parse_args(argv)
-        for name in ("epochs", "limit", "test_limit"):
-            value = getattr(args, name)
-            if value is not None and value < 1:
-                parser.error(f"--{name.replace('_', '-')} must be a positive number")
+        require_positive(parser, args, ("epochs", "limit", "test_limit"))
         return cls(**vars(args))
+
+
+def require_positive(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]
+) -> None:
+    """argparse's exit (code 2, its message) for a count below 1 among `names`."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive number")
 
 
 @dataclass(frozen=True)

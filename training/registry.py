@@ -146,6 +146,16 @@ class Registry:
         ]
         return found[-1] if found else None
 
+    def with_run_key(self, key: str) -> VersionInfo | None:
+        """The newest servable version a run with this key published
+        (training.checkpoints.run_key): that run need not be done again."""
+        found = [
+            info
+            for info in self.versions()
+            if info.problem is None and info.metrics.get("run_key") == key
+        ]
+        return found[-1] if found else None
+
     def replacement_of(self, quick: str) -> str | None:
         """The newest servable version trained to replace `quick`: one published just
         before a crash, which only needs to be made current."""

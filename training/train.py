@@ -66,6 +66,7 @@ from training.pieces import piece_vocabulary
 from training.protocol import (
     Emit,
     EventKind,
+    MakeCurrent,
     ProgressEvent,
     Stage,
     TrainCommand,
@@ -108,6 +109,9 @@ class TrainingRequest:
     # False: a final fit on every training row for the configuration's epochs, which were
     # chosen on the validation split (holdout runs); no validation figures are reported.
     holdout: bool = True
+    # A version this exact run (the same key) already published is returned as it is: a
+    # teacher or a student's stage that an interrupted run finished is not trained again.
+    reuse: bool = False
 
     def key(self, recipe: AnyConfig) -> str:
         """What decides this run's result (training.checkpoints.run_key)."""
@@ -119,6 +123,8 @@ class TrainingRequest:
             "seed": self.seed,
             "holdout": self.holdout,
         }
+        if self.base is not None:
+            parts["base"] = self.base.version
         if self.word_targets is not None:
             parts["word_targets"] = [self.word_targets.teacher, self.word_targets.weight]
         if self.train_targets is not None:
@@ -172,9 +178,12 @@ def run_training(
     if request.anneal:
         epochs = request.epochs or ANNEAL_EPOCHS
         recipe = recipe.with_overrides(max_epochs=epochs, decay_epochs=epochs)
+    key = request.key(recipe)
+    if request.reuse and (published := registry.with_run_key(key)) is not None:
+        print(f"{request.note.get('role', 'model')} {published.name}: from an earlier run")
+        return TrainingResult(published.name, published.path, published.metrics)
     name = registry.new_version_name(recipe.name)
     bases = members_of_model(request.base) if request.base else [None] * len(members_of(recipe))
-    key = request.key(recipe)
     checkpoints = MemberCheckpoints(
         None if request.base else TrainingPaths.from_env().cache_dir / "checkpoints" / key
     )  # a fine-tune takes seconds: nothing to resume
@@ -474,6 +483,11 @@ def _should_make_current(registry: Registry, new_accuracy: float, choice: str) -
     return accuracy is None or new_accuracy >= accuracy
 
 
+class TrainingFailure(Exception):
+    """A run that cannot start or finish (no data, an unusable teacher or base, a registry
+    that refuses); the message is the one line a person reads."""
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = TrainCommand.parse(argv, description=__doc__)
     quiet_tensorflow()
@@ -481,12 +495,28 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         exit_when_parent_dies()
     emit = event_writer(out or protocol_stream()) if args.events else None
     registry = Registry(args.out) if args.out else Registry.from_env()
+    try:
+        result = train_version(args, registry, emit)
+    except TrainingFailure as error:
+        return _fail(emit, str(error))
+    offer_as_current(registry, result, args.make_current)
+    if emit is not None:
+        emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
+    return 0
+
+
+def train_version(
+    args: TrainCommand, registry: Registry, emit: Emit | None = None, reuse: bool = False
+) -> TrainingResult:
+    """One run of `python -m training.train` as `args` asks, published (not made current).
+    With `reuse`, a version this exact run already published is returned instead of
+    training it again (training.student_stages resumes that way)."""
     paths = TrainingPaths.from_env()
     mix = MIXES[args.data] if args.data else DEFAULT_MIX
     config = CONFIGS[args.config]
     plan = PLANS[args.distill] if args.distill else DISTILL_PLANS.get(config.name, NO_DISTILLATION)
     if args.teacher and plan == NO_DISTILLATION:
-        return _fail(emit, _UNUSED_TEACHER.format(teacher=args.teacher, config=config.name))
+        raise TrainingFailure(_UNUSED_TEACHER.format(teacher=args.teacher, config=config.name))
     try:
         full_train = load_split("train", paths)
         train = full_train.head(args.limit)
@@ -497,7 +527,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if args.limit is not None:
             extra = extra.share(len(train) / len(full_train))
     except DataError as error:
-        return _fail(emit, str(error))
+        raise TrainingFailure(str(error)) from error
     print(
         f"training '{config.name}' on {len(train)} reviews + {len(extra)} rows of "
         f"'{mix.name}'; testing on {len(test)}"
@@ -512,7 +542,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         base = load_model(args.anneal_from) if args.anneal_from else None
     except (ModelLoadError, OSError) as error:
-        return _fail(emit, str(error))
+        raise TrainingFailure(str(error)) from error
     request = TrainingRequest(
         config,
         train,
@@ -525,16 +555,17 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         base=base,
         anneal=base is not None,
         note=note,
+        reuse=reuse,
     )
     if texts:
         try:
             teacher = (
-                load_model(_teacher_dir(args.teacher, registry))
+                load_model(resolve_teacher(args.teacher, registry))
                 if args.teacher
                 else _teacher(request, registry, _epoch_events(emit, config))
             )
         except (RegistryError, ModelLoadError, OSError) as error:
-            return _fail(emit, str(error))
+            raise TrainingFailure(str(error)) from error
         request = distilled(request, plan, teacher, texts, variants)
     if plan.chat_copies > 1:
         request = _with_chat_copies(request, chat_text_keys(extra, paths.chat_dir, plan), plan)
@@ -543,20 +574,23 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         result = run_training(request, registry, _epoch_events(emit, config))
     except (RegistryError, OSError) as error:
-        return _fail(emit, str(error))
+        raise TrainingFailure(str(error)) from error
     metrics = result.metrics
-    if _should_make_current(registry, metrics["test_accuracy"], args.make_current):
-        registry.use(result.name)
-        print(f"current version is now {result.name}")
     print(
         f"version {result.name}: test accuracy {metrics['test_accuracy']:.4f} "
         f"on {metrics['test_n']} reviews after {metrics['epochs_run']} epoch(s), "
         f"{metrics['seconds']:.0f} s, peak {metrics['peak_rss_mb']:.0f} MB"
     )
     print(f"model directory: {result.path}")
-    if emit is not None:
-        emit(ProgressEvent(EventKind.DONE, status="published", candidate_version=result.name))
-    return 0
+    return result
+
+
+def offer_as_current(registry: Registry, result: TrainingResult, choice: MakeCurrent) -> None:
+    """Serve the new version if `--make-current` says so (auto: when nothing is served or
+    it is at least as accurate as what is)."""
+    if _should_make_current(registry, result.metrics["test_accuracy"], choice):
+        registry.use(result.name)
+        print(f"current version is now {result.name}")
 
 
 def _distillation_texts(
@@ -590,7 +624,7 @@ _UNUSED_TEACHER = (
 )
 
 
-def _teacher_dir(teacher: str, registry: Registry) -> Path:
+def resolve_teacher(teacher: str, registry: Registry) -> Path:
     """``current`` is the served version: what `make train-student` distils from."""
     return registry.current_dir() if teacher == "current" else Path(teacher)
 
@@ -601,13 +635,8 @@ def _teacher(
     """The ensemble trained on the labelled rows alone, published as a version of its own
     (it can be served or rolled back to like any other); a teacher that an interrupted run
     already finished is reused."""
-    key = request.key(request.config)
-    for info in registry.versions():
-        if info.problem is None and info.metrics.get("run_key") == key:
-            print(f"teacher: {info.name}, from an earlier run")
-            return load_model(info.path, info.name)
-    print("teacher: training it on the labelled rows first")
-    teacher_request = replace(request, note={**request.note, "role": "teacher"})
+    print("teacher: the ensemble on the labelled rows first")
+    teacher_request = replace(request, note={**request.note, "role": "teacher"}, reuse=True)
     result = run_training(teacher_request, registry, on_epoch)
     return load_model(result.path, result.name)
 

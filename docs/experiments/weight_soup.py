@@ -3,12 +3,10 @@ soup"; docs/results.md, "More chat for the two-layer student, and weight average
 
     PYTHONPATH=. python docs/experiments/weight_soup.py OUT_DIR VERSION_DIR VERSION_DIR [...]
 
-Averaging only makes sense for networks fine-tuned from one starting point (here the
-two-annealed-epoch runs that all started from 90e6): they share a vocabulary and sit in
-one basin, so the mean of their weights is a network of its own, served and traced like
-any version (`python -m benchmarks.model_accuracy OUT_DIR`). Versions with another
-vocabulary or other shapes are refused. OUT_DIR is a complete version directory with its
-manifest; copy it into a registry's `versions/` to serve it.
+The averaging is training.weight_average's (which `make train-student` uses on its last
+two stages); this writes the mean of any versions fine-tuned from one network as a
+complete version directory with its manifest, to measure (`python -m
+benchmarks.model_accuracy OUT_DIR`) or copy into a registry's `versions/`.
 """
 
 from __future__ import annotations
@@ -16,43 +14,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from nlp.artifacts import (
-    CONFIG_FILE,
-    VOCABULARY_FILE,
-    WEIGHTS_FILE,
-    read_json,
-    verify_model_dir,
-    write_model_dir,
-)
-from nlp.model_config import member_config_from_dict
-from nlp.vocabulary import Vocabulary
-
-
-def averaged(versions: list[Path]) -> dict[str, np.ndarray]:
-    """Every array's mean over the versions, which must agree on names and shapes."""
-    loaded = [dict(np.load(version / WEIGHTS_FILE)) for version in versions]
-    shapes = [{name: array.shape for name, array in weights.items()} for weights in loaded]
-    if any(shape != shapes[0] for shape in shapes):
-        sys.exit("the versions' networks differ in shape: nothing to average")
-    return {
-        name: np.mean([weights[name] for weights in loaded], axis=0).astype(array.dtype)
-        for name, array in loaded[0].items()
-    }
+from nlp.artifacts import verify_model_dir, write_model_dir
+from nlp.ensemble import load_member
+from nlp.inference import SentimentModel
+from training.weight_average import WeightAverageError, averaged_model
 
 
 def main(out: Path, versions: list[Path]) -> None:
+    models = []
     for version in versions:
         verify_model_dir(version)
-    vocabularies = {(version / VOCABULARY_FILE).read_bytes() for version in versions}
-    if len(vocabularies) != 1:
-        sys.exit("the versions have different vocabularies: nothing to average")
-    weights = averaged(versions)
-    config = member_config_from_dict(read_json(versions[0] / CONFIG_FILE))
-    vocabulary = Vocabulary.load(versions[0] / VOCABULARY_FILE)
-    metrics = {"version": out.name, "config": config.name, "soup_of": [v.name for v in versions]}
-    write_model_dir(out, config, vocabulary, weights, metrics)
+        model = load_member(version)
+        if not isinstance(model, SentimentModel):
+            sys.exit(f"{version} is not one network: nothing to average")
+        models.append(model)
+    try:
+        soup = averaged_model(models, out.name)
+    except WeightAverageError as error:
+        sys.exit(str(error))
+    soup_of = [version.name for version in versions]
+    metrics = {"version": out.name, "config": soup.config.name, "soup_of": soup_of}
+    write_model_dir(out, soup.config, soup.vocabulary, soup.weights, metrics)
     print(out)
 
 
