@@ -215,3 +215,27 @@ def test_a_teacher_the_configuration_would_ignore_is_refused_before_any_work(tmp
     assert main(argv) == 1
     assert "--distill" in capsys.readouterr().err
     assert not out.exists()  # nothing loaded, trained or published
+
+
+def test_a_quick_stand_in_is_refused_as_a_teacher(trained_model, tmp_path, capsys):
+    """`make train-student` in a fresh install's first minutes would spend hours distilling
+    the model fitted in a minute; both commands stop at once and say what to do."""
+    from nlp.artifacts import write_model_dir
+    from training.registry import QUICK_ROLE, Registry
+    from training.student_stages import main as train_student
+    from training.train import main
+
+    registry = Registry(tmp_path / "models")
+    with registry.staging("quick-1") as staging:
+        model = trained_model
+        metrics = {"role": QUICK_ROLE, "test_accuracy": 0.7}
+        write_model_dir(staging, model.config, model.vocabulary, model.weights, metrics)
+        registry.publish(staging)
+    registry.use("quick-1")
+
+    assert train_student(["--out", str(registry.root)]) == 1
+    assert "quick stand-in" in capsys.readouterr().err
+    argv = ["--config", "student-pieces-deep", "--teacher", "current", "--limit", "50"]
+    assert main([*argv, "--out", str(registry.root)]) == 1
+    assert "quick stand-in" in capsys.readouterr().err
+    assert [info.name for info in registry.versions()] == ["quick-1"]  # nothing trained

@@ -518,6 +518,10 @@ def train_version(
     if args.teacher and plan == NO_DISTILLATION:
         raise TrainingFailure(_UNUSED_TEACHER.format(teacher=args.teacher, config=config.name))
     try:
+        teacher_dir = resolve_teacher(args.teacher, registry) if args.teacher else None
+    except RegistryError as error:
+        raise TrainingFailure(str(error)) from error
+    try:
         full_train = load_split("train", paths)
         train = full_train.head(args.limit)
         test = load_split("test", paths).head(args.test_limit)
@@ -560,8 +564,8 @@ def train_version(
     if texts:
         try:
             teacher = (
-                load_model(resolve_teacher(args.teacher, registry))
-                if args.teacher
+                load_model(teacher_dir)
+                if teacher_dir
                 else _teacher(request, registry, _epoch_events(emit, config))
             )
         except (RegistryError, ModelLoadError, OSError) as error:
@@ -625,8 +629,19 @@ _UNUSED_TEACHER = (
 
 
 def resolve_teacher(teacher: str, registry: Registry) -> Path:
-    """``current`` is the served version: what `make train-student` distils from."""
-    return registry.current_dir() if teacher == "current" else Path(teacher)
+    """``current`` is the served version: what `make train-student` distils from. A quick
+    stand-in (a fresh install's first minutes) is refused: hours of distilling it would
+    give a student of a model fitted in a minute."""
+    if teacher != "current":
+        return Path(teacher)
+    served = registry.current_dir()
+    if registry.info(served.name).is_quick:
+        raise RegistryError(
+            f"the served version {served.name} is the quick stand-in the first run trains "
+            "while the full model does; wait for that one (or run `make train`), or name a "
+            "teacher with --teacher VERSION_DIR"
+        )
+    return served
 
 
 def _teacher(
