@@ -27,13 +27,13 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
 from nlp.artifacts import ModelLoadError, write_model_dir
 from nlp.inference import SentimentModel
-from nlp.model_config import CONFIGS
+from nlp.model_config import CONFIGS, ModelConfig
 from training.data import load_split
 from training.distill import (
     DISTILL_PLANS,
@@ -63,10 +63,9 @@ class StudentStage:
     epochs: int | None  # None: the configuration's own
     continues: bool  # anneals the previous stage's network rather than starting afresh
 
-    def describe(self) -> str:
-        start = "from the previous stage" if self.continues else "from random weights"
-        length = f"{self.epochs} annealed epochs" if self.epochs else "the configuration's epochs"
-        return f"{length} of {self.plan}, {start}"
+    def describe(self, configured_epochs: int) -> str:
+        start = "annealing the previous stage's network" if self.continues else "from scratch"
+        return f"{self.epochs or configured_epochs} epochs of {self.plan}, {start}"
 
 
 STAGES = (
@@ -88,21 +87,17 @@ def train_student(command: TrainCommand, registry: Registry) -> TrainingResult:
     started = time.time()
     teacher = str(resolve_teacher(command.teacher or "current", registry))
     print(f"teacher: {teacher}")
+    config = CONFIGS[command.config]
+    configured_epochs = config.max_epochs if isinstance(config, ModelConfig) else 1
     stages: list[TrainingResult] = []
     for number, stage in enumerate(STAGES, 1):
-        print(f"stage {number} of {len(STAGES)}: {stage.describe()}", flush=True)
-        step = TrainCommand(
-            config=command.config,
-            limit=command.limit,
-            test_limit=command.test_limit,
-            out=command.out,
-            seed=command.seed,
-            data=command.data,
+        print(f"stage {number} of {len(STAGES)}: {stage.describe(configured_epochs)}", flush=True)
+        step = replace(
+            command,
             distill=stage.plan,
             teacher=teacher,
             epochs=stage.epochs,
             anneal_from=stages[-1].path if stage.continues else None,
-            no_holdout=command.no_holdout,
             make_current="no",
         )
         stages.append(train_version(step, registry, reuse=True))
