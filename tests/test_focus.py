@@ -32,7 +32,7 @@ def test_every_replay_row_is_in_one_group_and_groups_hold_similar_lengths() -> N
 
 def test_batches_keep_the_correction_share_and_pad_far_less_than_random_rows() -> None:
     replay = _replay(4_000)
-    labels = np.arange(4_000, dtype=np.int32) % 2
+    labels = (np.arange(4_000) % 2).astype(np.float32)
     corrections = [[CORRECTION] * 6, [CORRECTION] * 9]
     rules = FocusRules()
     per_batch = round(rules.batch_size * rules.correction_share)
@@ -56,9 +56,26 @@ def test_batches_keep_the_correction_share_and_pad_far_less_than_random_rows() -
 def test_a_pass_replays_every_group_before_any_group_comes_again() -> None:
     replay = [[1] * (1 + row % 50) for row in range(480)]  # 10 groups of 48
     batches = _mixed_batches(
-        replay, np.zeros(480, np.int32), [[CORRECTION]], np.array([1]), FocusRules(), 10, 0
+        replay, np.zeros(480, np.float32), [[CORRECTION]], np.array([1]), FocusRules(), 10, 0
     )
     widths = sorted(matrix.shape[1] for matrix, _ in batches)
     groups = _replay_groups(replay, 48, np.random.default_rng(0))
     expected = sorted(-(-max(len(replay[i]) for i in g) // 8) * 8 for g in groups)
     assert widths == expected
+
+
+def test_the_replay_is_fitted_to_the_networks_own_verdicts(trained_model) -> None:
+    """The replay's targets are what the network itself says of each review before the
+    fine-tune (as served: the trace's final probability), not the reviews' 0/1 labels,
+    so replaying pulls nowhere until the corrections move the weights."""
+    from training.data import load_split
+    from training.focus import Labelled, _NetworkTrainer
+
+    test = load_split("test").head(300)
+    replay = Labelled(test.texts, test.labels)
+    trainer = _NetworkTrainer(trained_model, replay, FocusRules(), 1e-4, seed=0)
+    served = [trace.positive for trace in trained_model.trace_batch(test.texts)]
+    usable = [i for i, ids in enumerate(trainer.replay_ids) if ids != [1]]  # an empty text: 0.5
+    assert len(usable) > 290
+    targets, expected = trainer.replay_targets[usable], np.asarray(served)[usable]
+    np.testing.assert_allclose(targets, expected, atol=1e-4)

@@ -119,7 +119,7 @@ class _NetworkTrainer:
         keras.utils.set_random_seed(seed)
         self.model = build_model(base.config.with_overrides(learning_rate=learning_rate))
         self.replay_ids = self._encode(tokenize_texts(base.tokenizer, replay.texts, "replay"))
-        self.replay_labels = np.asarray(replay.labels, dtype=np.int32)
+        self.replay_targets = _own_probabilities(self.model, base, self.replay_ids)
 
     def _encode(self, token_lists: Sequence[Sequence[str]]) -> list[list[int]]:
         return [self.base.vocabulary.encode(tokens) or [1] for tokens in token_lists]
@@ -138,7 +138,7 @@ class _NetworkTrainer:
         steps = max(1, round(self.rules.steps * share))
         batches = _mixed_batches(
             self.replay_ids,
-            self.replay_labels,
+            self.replay_targets,
             ids,
             np.asarray(corrections.labels),
             self.rules,
@@ -160,6 +160,28 @@ class _NetworkTrainer:
         return member, {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
+def _own_probabilities(
+    model: Any, network: SentimentModel, id_lists: list[list[int]]
+) -> np.ndarray:
+    """The network's P(positive) for each replay review before the fine-tune: the replay's
+    targets rather than the reviews' 0/1 labels (learning without forgetting, Li & Hoiem
+    2016, as the n-gram member's refit does). At the current weights the replay then pulls
+    nowhere and only resists what the corrections change; 0/1 targets pulled a network
+    distilled from soft labels towards surer verdicts on every review, which the gate saw
+    as broken NSMC verdicts (docs/learning-loop.md, "Networks replay their own
+    probabilities")."""
+    from nlp.model import import_weights
+
+    import_weights(model, network.config, network.weights)
+    targets = np.empty(len(id_lists), dtype=np.float32)
+    order = np.argsort([len(ids) for ids in id_lists], kind="stable")
+    for start in range(0, len(order), 256):  # similar lengths together: little padding
+        rows = order[start : start + 256]
+        batch = _pad([id_lists[i] for i in rows])
+        targets[rows] = model.predict_on_batch(batch)[:, 1]
+    return targets
+
+
 def _interpolated(
     base: dict[str, np.ndarray], tuned: dict[str, np.ndarray], share: float
 ) -> dict[str, np.ndarray]:
@@ -170,7 +192,7 @@ def _interpolated(
 
 def _mixed_batches(
     replay_ids: list[list[int]],
-    replay_labels: np.ndarray,
+    replay_targets: np.ndarray,
     correction_ids: list[list[int]],
     correction_labels: np.ndarray,
     rules: FocusRules,
@@ -191,8 +213,8 @@ def _mixed_batches(
         rows = groups[order.pop()]
         chosen = rng.integers(0, len(correction_ids), per_batch)
         id_lists = [replay_ids[i] for i in rows] + [correction_ids[i] for i in chosen]
-        labels = np.concatenate([replay_labels[rows], correction_labels[chosen]])
-        batches.append((_pad(id_lists), labels.astype(np.int32)))
+        targets = np.concatenate([replay_targets[rows], correction_labels[chosen]])
+        batches.append((_pad(id_lists), targets.astype(np.float32)))
     return batches
 
 
@@ -223,7 +245,7 @@ def _dataset(batches: list[tuple[np.ndarray, np.ndarray]]) -> Any:
 
     signature = (
         tf.TensorSpec(shape=(None, None), dtype=tf.int32),
-        tf.TensorSpec(shape=(None,), dtype=tf.int32),
+        tf.TensorSpec(shape=(None,), dtype=tf.float32),  # P(positive): 0/1 or the replay's own
     )
     return tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
 
