@@ -226,6 +226,7 @@ def test_a_staged_student_stopped_by_a_kill_resumes_at_its_stage_and_leaves_one_
         *(stage["version"] for stage in stages[:-1]),
     ]
     assert metrics["averaged_from"] == [stage["version"] for stage in stages[-AVERAGED:]]
+    assert metrics["seconds"] >= sum(stage["seconds"] for stage in stages)  # the killed run's too
     assert metrics["data"]["chat_copies"] == 4  # the last stage's text: every chat row x4
     assert out.current_name() == version.name  # the registry served nothing before
     assert trained_registry.current_dir().is_dir()  # the teacher is left as it was

@@ -84,7 +84,6 @@ STUDENT_CONFIGS = sorted(
 def train_student(command: TrainCommand, registry: Registry) -> TrainingResult:
     """Every stage of `STAGES` as `command` asks (its data, limits, seed and holdout), then
     their average, published; raises TrainingFailure with the reason a stage stopped."""
-    started = time.time()
     teacher = str(resolve_teacher(command.teacher or "current", registry))
     print(f"teacher: {teacher}")
     config = CONFIGS[command.config]
@@ -101,7 +100,7 @@ def train_student(command: TrainCommand, registry: Registry) -> TrainingResult:
             make_current="no",
         )
         stages.append(train_version(step, registry, reuse=True))
-    result = _publish_average(command, registry, stages, time.time() - started)
+    result = _publish_average(command, registry, stages)
     for stage_result in stages:
         if registry.current_name() != stage_result.name:
             registry.discard(stage_result.name)
@@ -109,8 +108,9 @@ def train_student(command: TrainCommand, registry: Registry) -> TrainingResult:
 
 
 def _publish_average(
-    command: TrainCommand, registry: Registry, stages: list[TrainingResult], seconds: float
+    command: TrainCommand, registry: Registry, stages: list[TrainingResult]
 ) -> TrainingResult:
+    started = time.time()
     averaged = stages[-AVERAGED:]
     try:
         loaded = [registry.load(stage.name) for stage in averaged]
@@ -122,7 +122,7 @@ def _publish_average(
     except (ModelLoadError, RegistryError, WeightAverageError) as error:
         raise TrainingFailure(str(error)) from error
     print(f"averaging {' and '.join(stage.name for stage in averaged)}")
-    metrics = _average_metrics(command, model, stages, averaged, seconds)
+    metrics = _average_metrics(command, model, stages, averaged, started)
     with registry.staging(name) as staging:
         write_model_dir(staging, model.config, model.vocabulary, model.weights, metrics)
         path = registry.publish(staging)
@@ -136,10 +136,11 @@ def _average_metrics(
     model: SentimentModel,
     stages: list[TrainingResult],
     averaged: list[TrainingResult],
-    seconds: float,
+    started: float,
 ) -> dict[str, Any]:
     """The averaged network's own figures, on the same test file and validation rows as
-    its stages, and what each stage was."""
+    its stages, and what each stage was; its seconds are the stages' and the averaging's
+    since `started` (a resumed run counts each stage's own time)."""
     paths = TrainingPaths.from_env()
     test = load_split("test", paths).head(command.test_limit)
     evaluation = evaluate(model, test.texts, test.labels, progress=False)
@@ -160,7 +161,7 @@ def _average_metrics(
         "averaged_from": [stage.name for stage in averaged],
         "stages": [_stage_summary(stage) for stage in stages],
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seconds": round(seconds, 1),
+        "seconds": round(sum(s.metrics["seconds"] for s in stages) + time.time() - started, 1),
         "peak_rss_mb": max(stage.metrics["peak_rss_mb"] for stage in stages),
     }
 
