@@ -633,6 +633,8 @@ def resolve_teacher(teacher: str, registry: Registry) -> Path:
     stand-in (a fresh install's first minutes) is refused: hours of distilling it would
     give a student of a model fitted in a minute."""
     if teacher != "current":
+        if not Path(teacher).is_dir():  # said before the data is read, not a minute later
+            raise RegistryError(f"model directory {teacher} does not exist")
         return Path(teacher)
     served = registry.current_dir()
     if registry.info(served.name).is_quick:
