@@ -4,8 +4,8 @@ Why not an epoch over NSMC with the corrections added: twenty corrections among 
 reviews, at a quarter of the learning rate, are a rounding error (measured: 12 of 22
 corrected messages right after 4 minutes; docs/learning-loop.md). Here every batch is a
 quarter corrections and three quarters a replay sample of NSMC, for a few hundred steps:
-the corrections are seen dozens of times, NSMC keeps pulling the weights back towards
-what they were. Each network then keeps half of the change (a weight-space average with
+the corrections are seen dozens of times, and the replay, fitted to what the network
+itself said of each review before, keeps pulling the weights back towards what they were. Each network then keeps half of the change (a weight-space average with
 the current model, WiSE-FT), which on 20 chat corrections kept all 20 learned and halved
 the NSMC verdicts that moved (docs/learning-loop.md).
 
