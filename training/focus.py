@@ -5,9 +5,10 @@ reviews, at a quarter of the learning rate, are a rounding error (measured: 12 o
 corrected messages right after 4 minutes; docs/learning-loop.md). Here every batch is a
 quarter corrections and three quarters a replay sample of NSMC, for a few hundred steps:
 the corrections are seen dozens of times, and the replay, fitted to what the network
-itself said of each review before, keeps pulling the weights back towards what they were. Each network then keeps half of the change (a weight-space average with
-the current model, WiSE-FT), which on 20 chat corrections kept all 20 learned and halved
-the NSMC verdicts that moved (docs/learning-loop.md).
+itself said of each review before, keeps pulling the weights back towards what they
+were. Each network then keeps half of the change (a weight-space average with the
+current model, WiSE-FT), which on 20 chat corrections kept all 20 learned and halved the
+NSMC verdicts that moved (docs/learning-loop.md).
 
 The n-gram member is convex, so it gets the exact counterpart: a fit on the replay sample
 plus the weighted corrections with a Gaussian prior centred on its current weights (the
