@@ -20,7 +20,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,29 +138,24 @@ class Registry:
 
     def newest(self, config: str) -> VersionInfo | None:
         """The newest servable full version of ``config`` or of a variant of it
-        (`student-pieces` counts as `student`); names sort by training time."""
-        found = [
-            info
-            for info in self.versions()
-            if info.problem is None and not info.is_quick and _is_variant(info, config)
-        ]
-        return found[-1] if found else None
+        (`student-pieces` counts as `student`)."""
+        return self._newest_servable(lambda info: not info.is_quick and _is_variant(info, config))
 
     def with_run_key(self, key: str) -> VersionInfo | None:
         """The newest servable version a run with this key published
         (training.checkpoints.run_key): that run need not be done again."""
-        found = [
-            info
-            for info in self.versions()
-            if info.problem is None and info.metrics.get("run_key") == key
-        ]
-        return found[-1] if found else None
+        return self._newest_servable(lambda info: info.metrics.get("run_key") == key)
 
     def replacement_of(self, quick: str) -> str | None:
         """The newest servable version trained to replace `quick`: one published just
         before a crash, which only needs to be made current."""
-        done = [v.name for v in self.versions() if v.problem is None and v.replaces == quick]
-        return done[-1] if done else None
+        done = self._newest_servable(lambda info: info.replaces == quick)
+        return done.name if done else None
+
+    def _newest_servable(self, wanted: Callable[[VersionInfo], bool]) -> VersionInfo | None:
+        """Names sort by training time, so the last servable match is the newest."""
+        found = [info for info in self.versions() if info.problem is None and wanted(info)]
+        return found[-1] if found else None
 
     def path_of(self, name: str) -> Path:
         if not name or "/" in name or name.startswith("."):
