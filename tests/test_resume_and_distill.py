@@ -85,6 +85,44 @@ def test_an_interrupted_training_resumes_after_its_finished_members(tmp_path: Pa
     assert not any(checkpoints.iterdir())  # a published run leaves no checkpoint behind
 
 
+def test_a_network_stopped_between_epochs_resumes_after_its_last_finished_epoch(
+    tmp_path: Path,
+) -> None:
+    """The student's first stage is one network trained for hours: a kill costs the epoch
+    under way, not the epochs before it (training.epoch_backup)."""
+    env = _environment(tmp_path)
+    out = tmp_path / "registry"
+    args = (
+        *("--config", "syllable", "--limit", "6000", "--test-limit", "200", "--epochs", "4"),
+        *("--data", "nsmc", "--distill", "none"),
+    )
+    first = _train(env, out, *args)
+    checkpoints = tmp_path / "cache" / "checkpoints"
+    deadline = time.monotonic() + 600
+    while not list(checkpoints.glob("*/0.epochs/state.json")):
+        assert first.poll() is None, "training ended before its first epoch was backed up"
+        assert time.monotonic() < deadline, "no epoch finished in 10 minutes"
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+    assert _versions(out) == []
+    (state_file,) = checkpoints.glob("*/0.epochs/state.json")
+    backed_up = json.loads(state_file.read_text())
+    done = backed_up["epochs"]
+    assert 1 <= done < 4, "the kill came after the network was finished"
+
+    second = _train(env, out, *args)
+    output, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, output
+    assert f"syllable: resumed after epoch {done} of 4" in output
+    (version,) = _versions(out)
+    history = version["history"]
+    assert len(history["loss"]) == 4  # the killed run's epochs and the resumed run's
+    assert history["loss"][:done] == backed_up["history"]["loss"]
+    assert history["val_accuracy"][:done] == backed_up["history"]["val_accuracy"]
+    assert not any(checkpoints.iterdir())  # published: the backup is gone
+
+
 def test_distillation_trains_its_teacher_first_and_reuses_it(tmp_path: Path) -> None:
     env = _environment(tmp_path)
     out = tmp_path / "registry"

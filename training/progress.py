@@ -30,9 +30,13 @@ class RunProgress:
             disable=not enabled,
         )
 
-    def counting(self, on_epoch: EpochCallback | None) -> EpochCallback:
+    def counting(self, index: int, on_epoch: EpochCallback | None) -> EpochCallback:
+        """Member `index`'s epoch reports move the bar to where they say, so a member that
+        resumed at its fifth epoch counts the four an earlier run finished."""
+        start = self.planned[index - 1] if index else 0
+
         def counted(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-            self.bar.update(1)
+            self.bar.update(start + epoch - self.bar.n)
             if on_epoch is not None:
                 on_epoch(epoch, epochs, logs)
 

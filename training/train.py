@@ -36,7 +36,7 @@ from nlp.model_config import (
 from nlp.ngrams import NgramModel
 from nlp.tokenizers import PieceTokenizer, Tokenizer, make_tokenizer
 from nlp.vocabulary import Vocabulary
-from training.checkpoints import MemberCheckpoints, run_key
+from training.checkpoints import MemberCheckpoints, prune_stale, run_key
 from training.corpora import (
     DEFAULT_MIX,
     EXTRA_REVIEWS_FILE,
@@ -184,9 +184,9 @@ def run_training(
         return TrainingResult(published.name, published.path, published.metrics)
     name = registry.new_version_name(recipe.name)
     bases = members_of_model(request.base) if request.base else [None] * len(members_of(recipe))
-    checkpoints = MemberCheckpoints(
-        None if request.base else TrainingPaths.from_env().cache_dir / "checkpoints" / key
-    )  # a fine-tune takes seconds: nothing to resume
+    checkpoint_root = TrainingPaths.from_env().cache_dir / "checkpoints"
+    prune_stale(checkpoint_root, keep=key)
+    checkpoints = MemberCheckpoints(checkpoint_root / key)
     from training.progress import RunProgress  # imports Keras: only a process that trains
 
     overall = RunProgress(
@@ -203,8 +203,9 @@ def run_training(
                 trained.append(resumed)
                 overall.member_done(index)
                 continue
-            report = _member_progress(overall.counting(on_epoch), index, len(bases))
-            trained.append(_train_member(request, config, base, name, report))
+            report = _member_progress(overall.counting(index, on_epoch), index, len(bases))
+            backup = checkpoints.epoch_backup(index)
+            trained.append(_train_member(request, config, base, name, report, backup))
             checkpoints.save(index, *trained[-1])
             overall.member_done(index)
         served = assemble_model(recipe, trained, name)
@@ -260,12 +261,15 @@ def _train_member(
     base: Member | None,
     name: str,
     on_epoch: EpochCallback | None,
+    backup: Path,
 ) -> tuple[Member, dict[str, list[float]]]:
     if not isinstance(config, ModelConfig):
         return _fit_ngram(request, config, name, on_epoch)
     assert base is None or isinstance(base, SentimentModel)
     tokenizer, vocabulary = _tokens_of(request, config, base)
-    model, vocabulary, history = _fit(request, config, tokenizer, vocabulary, base, on_epoch)
+    model, vocabulary, history = _fit(
+        request, config, tokenizer, vocabulary, base, on_epoch, backup
+    )
     config = config.with_overrides(vocab_size=len(vocabulary))
     member = SentimentModel(config, vocabulary, _export(model, config), name, tokenizer=tokenizer)
     return member, history
@@ -354,15 +358,21 @@ def _fit(
     vocabulary: Vocabulary | None,
     base: SentimentModel | None,
     on_epoch: EpochCallback | None,
+    backup_dir: Path,
 ) -> tuple[Any, Vocabulary, dict[str, list[float]]]:
+    """Fits one network, resuming after the last epoch that an earlier run of the same run
+    key finished (training.epoch_backup keeps it in `backup_dir`)."""
     import keras
 
     from nlp.model import build_model, import_weights
     from training.augment import spacing_noise_for
     from training.batches import BucketedBatches
+    from training.epoch_backup import EpochBackup, read_backup, resumed_seed
     from training.progress import EpochProgress
 
-    keras.utils.set_random_seed(request.seed)
+    resumed = read_backup(backup_dir)
+    seed = resumed_seed(request.seed, resumed.epochs)
+    keras.utils.set_random_seed(seed)
     cache_dir = TrainingPaths.from_env().cache_dir
     tokens = cached_tokens(
         tokenizer, request.train.texts, request.train.sha256, cache_dir, "tokenise train"
@@ -379,13 +389,13 @@ def _fit(
     train_ids = [vocabulary.encode(t) for t in train_tokens]
     val_ids = [vocabulary.encode(tokens[i]) for i in val_rows]
     epochs = request.epochs or config.max_epochs
-    noise = spacing_noise_for(config, vocabulary.index.get(" "), request.seed)
+    noise = spacing_noise_for(config, vocabulary.index.get(" "), seed)
     per_word = _per_word(request, tokenizer, train_ids)
     train_batches = BucketedBatches(
         train_ids,
         train_labels,
         config.batch_size,
-        request.seed,
+        seed,
         augment=noise,
         word_targets=per_word,
         word_weight=request.word_targets.weight if request.word_targets else 0.0,
@@ -399,6 +409,7 @@ def _fit(
         import_weights(model, config, base.weights)
     callbacks: list[Any] = [EpochProgress(epochs, len(train_batches), on_epoch, request.progress)]
     validation: dict[str, Any] = {}
+    stopping = None
     if request.holdout:
         val_batches = BucketedBatches(
             val_ids,
@@ -412,17 +423,24 @@ def _fit(
             "validation_data": val_batches.dataset().repeat(),
             "validation_steps": len(val_batches),
         }
-        callbacks.insert(0, early_stopping(config))
-    history = model.fit(
+        stopping = early_stopping(config)
+        callbacks.insert(0, stopping)
+    backup = EpochBackup(backup_dir, resumed, stopping)  # after the stopping: see its docstring
+    backup.restore_weights(model)
+    callbacks.append(backup)
+    if resumed.epochs:
+        print(f"{config.name}: resumed after epoch {resumed.epochs} of {epochs}")
+    model.fit(
         train_batches.dataset().repeat(),
         steps_per_epoch=len(train_batches),
         shuffle=False,  # BucketedBatches shuffles, by length bucket
         epochs=epochs,
+        initial_epoch=epochs if resumed.stopped else min(resumed.epochs, epochs),
         verbose=0,
         callbacks=callbacks,
         **validation,
     )
-    return model, vocabulary, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return model, vocabulary, backup.history  # fit's own holds only this run's epochs
 
 
 def early_stopping(config: ModelConfig) -> Any:
