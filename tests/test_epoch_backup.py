@@ -34,7 +34,7 @@ def _fit(directory: Path, epochs: int) -> tuple[keras.Model, EpochBackup]:
     model = _model()
     stopping = _stopping()
     backup = EpochBackup(directory, read_backup(directory), stopping)
-    backup.restore_weights(model)
+    backup.restore(model)
     model.fit(
         ROWS,
         TARGETS,
@@ -80,6 +80,7 @@ def test_the_early_stoppings_best_weights_survive_the_stop(tmp_path: Path) -> No
     stopping = _stopping()
     stopping.on_train_begin()  # as fit would: the callback's own reset comes first
     restored = EpochBackup(directory, read_backup(directory), stopping)
+    restored.restore(_model())
     restored.on_train_begin()
     assert stopping.best == backup.stopping.best
     assert stopping.best_epoch == backup.stopping.best_epoch
@@ -116,3 +117,33 @@ def test_a_resumed_run_shuffles_from_its_own_seed() -> None:
     seeds = {resumed_seed(42, epochs) for epochs in (1, 2, 3)}
     assert len(seeds) == 3 and 42 not in seeds
     assert resumed_seed(42, 2) == resumed_seed(42, 2)
+
+
+def test_a_torn_weights_file_means_a_fresh_start_from_fresh_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "0.epochs"
+    _fit(directory, epochs=2)
+    weights = directory / "epoch-2.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert read_backup(directory).epochs == 2  # the state names it: only loading finds out
+
+    model = _model()
+    backup = EpochBackup(directory, read_backup(directory), _stopping())
+    assert backup.restore(model) == Resumed()
+    assert "cannot be read" in capsys.readouterr().out
+    for kept, fresh in zip(model.get_weights(), _model().get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, fresh)
+    assert int(model.optimizer.iterations.numpy()) == 0
+    assert backup.history == {}
+
+
+def test_a_backup_that_cannot_be_written_does_not_stop_the_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "a-file-not-a-folder"
+    blocked.write_text("")
+    model, backup = _fit(blocked, epochs=2)
+    assert int(model.optimizer.iterations.numpy()) == 2 * STEPS
+    assert len(backup.history["loss"]) == 2
+    assert "epoch 2: no backup written" in capsys.readouterr().out

@@ -77,14 +77,31 @@ class EpochBackup(keras.callbacks.Callback):  # type: ignore[misc]  # keras ship
         self.resumed = resumed
         self.stopping = stopping
         self.history = {key: list(values) for key, values in resumed.history.items()}
+        self._best_weights: list[np.ndarray] | None = None
 
-    def restore_weights(self, model: Any) -> None:
-        """The weights and optimizer state of the last backed-up epoch (before `fit`)."""
+    def restore(self, model: Any) -> Resumed:
+        """Puts the last backed-up epoch's weights and optimizer state into `model` (before
+        `fit`) and returns what is resumed: a fresh start if its files cannot be read."""
         if self.resumed.epochs == 0:
-            return
+            return self.resumed
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(_weights_path(self.directory, self.resumed.epochs))
+        fresh = model.get_weights(), [v.numpy() for v in model.optimizer.variables]
+        try:
+            model.load_weights(_weights_path(self.directory, self.resumed.epochs))
+            best = _best_path(self.directory, self.resumed.epochs)
+            if best.is_file():
+                with np.load(best) as arrays:
+                    self._best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
+        except (OSError, ValueError, KeyError) as error:
+            print(f"the last epoch's backup cannot be read ({error}): training from the start")
+            self.resumed = Resumed()
+            self.history = {}
+            self._best_weights = None
+            model.set_weights(fresh[0])  # a file that broke midway may have loaded a part
+            for variable, value in zip(model.optimizer.variables, fresh[1], strict=True):
+                variable.assign(value)
+        return self.resumed
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         saved = self.resumed.stopping
@@ -93,15 +110,15 @@ class EpochBackup(keras.callbacks.Callback):  # type: ignore[misc]  # keras ship
         self.stopping.wait = saved["wait"]
         self.stopping.best = saved["best"]
         self.stopping.best_epoch = saved["best_epoch"]
-        best = _best_path(self.directory, self.resumed.epochs)
-        if best.is_file():
-            with np.load(best) as arrays:
-                self.stopping.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
+        self.stopping.best_weights = self._best_weights
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        self._write(epoch + 1)
+        try:
+            self._write(epoch + 1)
+        except OSError as error:  # a full disk costs the resume, not the run
+            print(f"epoch {epoch + 1}: no backup written ({error}); training goes on")
 
     def _write(self, epochs: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

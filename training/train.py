@@ -426,7 +426,7 @@ def _fit(
         stopping = early_stopping(config)
         callbacks.insert(0, stopping)
     backup = EpochBackup(backup_dir, resumed, stopping)  # after the stopping: see its docstring
-    backup.restore_weights(model)
+    resumed = backup.restore(model)
     callbacks.append(backup)
     if resumed.epochs:
         print(f"{config.name}: resumed after epoch {resumed.epochs} of {epochs}")
