@@ -147,3 +147,25 @@ def test_a_backup_that_cannot_be_written_does_not_stop_the_training(
     assert int(model.optimizer.iterations.numpy()) == 2 * STEPS
     assert len(backup.history["loss"]) == 2
     assert "epoch 2: no backup written" in capsys.readouterr().out
+
+
+def test_a_run_the_early_stopping_ended_is_marked_so_it_is_not_trained_on(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "0.epochs"
+    model = _model()
+    never_good_enough = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=0, baseline=2.0
+    )
+    backup = EpochBackup(directory, read_backup(directory), never_good_enough)
+    model.fit(
+        ROWS,
+        TARGETS,
+        batch_size=16,
+        epochs=5,
+        validation_data=(ROWS[:16], TARGETS[:16]),
+        callbacks=[never_good_enough, backup],
+        verbose=0,
+    )
+    resumed = read_backup(directory)
+    assert resumed.epochs == 2 and resumed.stopped  # stopped after its second of five
