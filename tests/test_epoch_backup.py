@@ -95,16 +95,20 @@ def test_the_early_stoppings_best_weights_survive_the_stop(tmp_path: Path) -> No
         lambda d: (d / STATE).write_text(json.dumps({"epochs": 2})),
         lambda d: next(d.glob("*.weights.h5")).unlink(),
         lambda d: (d / STATE).write_text(json.dumps({"epochs": "two", "history": {}})),
+        lambda d: (d / STATE).write_text(
+            json.dumps({"epochs": 2, "history": {}, "stopping": {"wait": 0}})
+        ),
     ],
-    ids=["torn-state", "no-history", "weights-missing", "bad-epochs"],
+    ids=["torn-state", "no-history", "weights-missing", "bad-epochs", "stopping-incomplete"],
 )
 def test_a_backup_that_cannot_be_read_means_a_fresh_start(tmp_path: Path, damage) -> None:
     directory = tmp_path / "0.epochs"
     _fit(directory, epochs=2)
     damage(directory)
-    assert read_backup(directory) == Resumed()
-    model, _ = _fit(directory, epochs=2)  # trains from the first epoch, and backs up
+    model, backup = _fit(directory, epochs=2)  # trains from the first epoch, and backs up
+    assert backup.resumed == Resumed()
     assert int(model.optimizer.iterations.numpy()) == 2 * STEPS
+    assert len(backup.history["loss"]) == 2
     assert read_backup(directory).epochs == 2
 
 

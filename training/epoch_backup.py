@@ -78,6 +78,7 @@ class EpochBackup(keras.callbacks.Callback):  # type: ignore[misc]  # keras ship
         self.stopping = stopping
         self.history = {key: list(values) for key, values in resumed.history.items()}
         self._best_weights: list[np.ndarray] | None = None
+        self._stopping_state: tuple[int, float | None, int] | None = None
 
     def restore(self, model: Any) -> Resumed:
         """Puts the last backed-up epoch's weights and optimizer state into `model` (before
@@ -89,27 +90,30 @@ class EpochBackup(keras.callbacks.Callback):  # type: ignore[misc]  # keras ship
         fresh = model.get_weights(), [v.numpy() for v in model.optimizer.variables]
         try:
             model.load_weights(_weights_path(self.directory, self.resumed.epochs))
+            if saved := self.resumed.stopping:
+                self._stopping_state = (
+                    int(saved["wait"]),
+                    None if saved["best"] is None else float(saved["best"]),
+                    int(saved["best_epoch"]),
+                )
             best = _best_path(self.directory, self.resumed.epochs)
             if best.is_file():
                 with np.load(best) as arrays:
                     self._best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:
             print(f"the last epoch's backup cannot be read ({error}): training from the start")
             self.resumed = Resumed()
             self.history = {}
-            self._best_weights = None
+            self._best_weights = self._stopping_state = None
             model.set_weights(fresh[0])  # a file that broke midway may have loaded a part
             for variable, value in zip(model.optimizer.variables, fresh[1], strict=True):
                 variable.assign(value)
         return self.resumed
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        saved = self.resumed.stopping
-        if self.stopping is None or not saved:
+        if self.stopping is None or self._stopping_state is None:
             return
-        self.stopping.wait = saved["wait"]
-        self.stopping.best = saved["best"]
-        self.stopping.best_epoch = saved["best_epoch"]
+        self.stopping.wait, self.stopping.best, self.stopping.best_epoch = self._stopping_state
         self.stopping.best_weights = self._best_weights
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
