@@ -27,6 +27,16 @@ INTERVAL = Trigger("interval", threshold=1)  # RETRAIN_INTERVAL_MINUTES: any cor
 SCHEDULE = "schedule"  # RETRAIN_CRON: always runs; the retrainer finds if there is work
 
 
+AUTOMATIC = frozenset({CORRECTIONS.name, INTERVAL.name, SCHEDULE})
+
+
+def retries_a_rejection(trigger: str) -> bool:
+    """Whether to run a batch already rejected on the same model with the same recipe: the
+    retrain is seeded, so it would be rejected again. The nightly job would otherwise
+    repeat it every night (tens of minutes in full mode); an admin's /retrain asked."""
+    return trigger not in AUTOMATIC
+
+
 def threshold_of(trigger: Trigger, retrain_after_corrections: int) -> int:
     """Corrections needed since the last run started."""
     return retrain_after_corrections if trigger.threshold is None else trigger.threshold

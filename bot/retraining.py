@@ -12,7 +12,8 @@ Bookkeeping follows what users would expect of their corrections:
 * accepted: the candidate is served, the corrections the run decided on are marked consumed by the
   new version, and the run is stored with its figures;
 * rejected: the corrections stay pending (nothing was learned from them), the run is
-  stored with the gate's reasons;
+  stored with the gate's reasons, and the automatic triggers do not run the same
+  corrections on the same model again (an admin's /retrain does);
 * failed, killed, cancelled or timed out: the registry and CURRENT are left as they were,
   leftovers are cleaned, the corrections stay pending, and the outcome says what happened.
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import signal
 import sys
@@ -32,6 +35,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot import retrain_triggers
 from bot.child_process import Child, ChildCommand, ChildExit
 from bot.served_version import ChoiceChanged
 from bot.storage import Correction, Corrections, RunStatus, ServedChoice, Storage, normalise_text
@@ -289,6 +293,7 @@ class _Run:
         self.base: str | None = None
         self.base_generation: int | None = None  # of the served choice the run started from
         self.candidate: str | None = None  # published by the child, as its events announce
+        self.inputs = ""  # what decides the run's result (inputs_digest)
 
     async def execute(self) -> RetrainOutcome:
         # A retrain killed with the bot may have left a half-written version behind.
@@ -302,6 +307,14 @@ class _Run:
             self.base, self.base_generation = choice.version, choice.generation
         else:
             self.base = self.registry.current_name()
+        self.inputs = inputs_digest(rows, self.recipe, self.base)
+        rejected = await self._rejected_with_these_inputs()
+        if rejected is not None and not retrain_triggers.retries_a_rejection(self.trigger):
+            message = (
+                f"nothing changed since run {rejected} was rejected (the same corrections, "
+                "model and settings): not run again"
+            )
+            return self._outcome(OutcomeStatus.NOTHING_TO_DO, message, plan=plan)
         self.run_id = await self.storage.runs.start_run(base_version=self.base)
         try:
             return await self._train_and_apply(rows)
@@ -421,7 +434,14 @@ class _Run:
         return self._outcome(OutcomeStatus.REJECTED, message, result=result)
 
     def _figures(self, result: RetrainResult) -> dict[str, Any]:
-        return {**result.to_dict(), "trigger": self.trigger}
+        return {**result.to_dict(), "trigger": self.trigger, "inputs": self.inputs}
+
+    async def _rejected_with_these_inputs(self) -> int | None:
+        """The last run's id, if it was rejected on exactly this run's inputs."""
+        last = await self.storage.runs.runs(limit=1)
+        if not last or last[0].status is not RunStatus.REJECTED:
+            return None
+        return last[0].id if (last[0].figures or {}).get("inputs") == self.inputs else None
 
     async def _failed(self, message: str, candidate: str | None) -> RetrainOutcome:
         """Put the registry back as it was: no orphan candidate, no staging leftovers."""
@@ -498,6 +518,15 @@ class _Run:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def inputs_digest(rows: Sequence[CorrectionRow], recipe: RetrainRecipe, base: str | None) -> str:
+    """What decides a retrain's result: the rows sent, the recipe, the model improved."""
+    digest = hashlib.sha256(recipe.to_json().encode())
+    digest.update(f"\n{base}\n".encode())
+    for row in rows:
+        digest.update(json.dumps(row.to_dict(), ensure_ascii=False, sort_keys=True).encode())
+    return digest.hexdigest()[:24]
 
 
 def _unchanged_ids(
