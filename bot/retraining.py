@@ -395,6 +395,7 @@ class _Run:
             now = changed.now.version if changed.now else None
             message = f"the served model changed during the run (from {self.base} to {now}); "
             await asyncio.to_thread(self.registry.discard, candidate)
+            self.inputs = ""  # the gate accepted these inputs: the jobs may run them again
             return await self._rejected(result, message + "not swapped")
         except Exception as error:
             return await self._failed(f"the new model could not be served: {error}", candidate)

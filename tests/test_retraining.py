@@ -513,7 +513,8 @@ async def test_a_candidate_that_cannot_be_served_changes_nothing(registry, stora
 
 
 async def test_a_rollback_during_the_run_wins_over_its_candidate(registry, storage, fake_child):
-    await _add_slang_corrections(storage, registry.current_name())
+    original = registry.current_name()
+    await _add_slang_corrections(storage, original)
     older = "0000-older"
     shutil.copytree(registry.path_of(registry.current_name()), registry.path_of(older))
     served = RecordingPath(registry)
@@ -530,6 +531,10 @@ async def test_a_rollback_during_the_run_wins_over_its_candidate(registry, stora
     assert served.served == [(older, None)] and registry.current_name() == older
     assert "fake-candidate" not in _snapshot(registry)[1]
     assert await storage.corrections.count_pending() > 0
+
+    await served.serve(original)  # back to the model the run started from
+    again = await retrainer.run(retrain_triggers.SCHEDULE)  # the gate had accepted them
+    assert again.status is OutcomeStatus.ACCEPTED, again.message
 
 
 async def test_a_correction_changed_during_the_run_stays_pending(registry, storage, fake_child):
