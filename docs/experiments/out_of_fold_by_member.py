@@ -3,7 +3,8 @@ cross-validation (training.retrain._cross_validate) on `make bench-loop`'s twent
 with each held-out correction's P(positive) read from every member of the fold's probe as
 well as from the model it assembles.
 
-    MODEL_REGISTRY=<a registry> python docs/experiments/out_of_fold_by_member.py [steps=240 ...]
+    MODEL_REGISTRY=<a registry> PYTHONPATH=. \
+        python docs/experiments/out_of_fold_by_member.py [steps=240 ...]
 
 Arguments override the focused retrain's `FocusRules` (training.recipe) by name;
 `batch=<registry>` takes the twenty messages that registry's current model gets wrong
