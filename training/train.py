@@ -204,8 +204,8 @@ def run_training(
                 overall.member_done(index)
                 continue
             report = _member_progress(overall.counting(index, on_epoch), index, len(bases))
-            backup = checkpoints.epoch_backup(index)
-            trained.append(_train_member(request, config, base, name, report, backup))
+            epochs_dir = checkpoints.epoch_backup(index)
+            trained.append(_train_member(request, config, base, name, report, epochs_dir))
             checkpoints.save(index, *trained[-1])
             overall.member_done(index)
         served = assemble_model(recipe, trained, name)
@@ -261,14 +261,14 @@ def _train_member(
     base: Member | None,
     name: str,
     on_epoch: EpochCallback | None,
-    backup: Path,
+    backup_dir: Path,
 ) -> tuple[Member, dict[str, list[float]]]:
     if not isinstance(config, ModelConfig):
         return _fit_ngram(request, config, name, on_epoch)
     assert base is None or isinstance(base, SentimentModel)
     tokenizer, vocabulary = _tokens_of(request, config, base)
     model, vocabulary, history = _fit(
-        request, config, tokenizer, vocabulary, base, on_epoch, backup
+        request, config, tokenizer, vocabulary, base, on_epoch, backup_dir
     )
     config = config.with_overrides(vocab_size=len(vocabulary))
     member = SentimentModel(config, vocabulary, _export(model, config), name, tokenizer=tokenizer)
