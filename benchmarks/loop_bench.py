@@ -64,10 +64,12 @@ def accuracy(model: Servable, data: Corpus) -> float:
     return sum(t.label == y for t, y in zip(traces, data.labels, strict=True)) / len(data)
 
 
-def run_retrain(registry: Path, rows: list[CorrectionRow], scratch: Path) -> RetrainResult:
+def run_retrain(
+    registry: Path, rows: list[CorrectionRow], scratch: Path, recipe: Path | None = None
+) -> RetrainResult:
     corrections, out = scratch / "corrections.json", scratch / "result.json"
     write_rows(corrections, rows)
-    command = RetrainCommand(registry, corrections, out_result=out).argv()
+    command = RetrainCommand(registry, corrections, out_result=out, recipe=recipe).argv()
     started = time.monotonic()
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None
@@ -92,10 +94,11 @@ def _describe(event: ProgressEvent) -> str:
 
 
 class Loop:
-    def __init__(self, registry_dir: Path, scratch: Path) -> None:
+    def __init__(self, registry_dir: Path, scratch: Path, recipe: Path | None = None) -> None:
         self.root = scratch / "models"
-        shutil.copytree(registry_dir, self.root, ignore=shutil.ignore_patterns("staging"))
+        shutil.copytree(registry_dir, self.root, ignore=shutil.ignore_patterns(".staging"))
         self.scratch = scratch
+        self.recipe = recipe  # a RetrainRecipe as JSON; the default recipe without one
         self.registry = Registry(self.root)
         self.base = self.registry.load_current()
         self.corrected = read_corpus(CHAT / "chat_corrected.txt")
@@ -131,7 +134,7 @@ class Loop:
             for k, (text, label) in enumerate(zip(wrong.texts, wrong.labels, strict=True))
         ]
         started = time.monotonic()
-        result = run_retrain(self.root, rows, self.scratch)
+        result = run_retrain(self.root, rows, self.scratch, self.recipe)
         self.record("retrain_20_seconds", time.monotonic() - started)
         self.record("retrain_20_accepted", int(result.accepted))
         self._print_checks(result)
@@ -163,7 +166,7 @@ class Loop:
                 self.base_verdicts[k] != self.corrected.labels[k] for k in range(count)
             )
             started = time.monotonic()
-            result = run_retrain(self.root, rows, self.scratch)
+            result = run_retrain(self.root, rows, self.scratch, self.recipe)
             seconds = time.monotonic() - started
             self._print_checks(result)
             model = self.candidate(result)
@@ -183,7 +186,7 @@ class Loop:
             for k, (t, y) in enumerate(zip(texts, labels, strict=True))
         ]
         started = time.monotonic()
-        result = run_retrain(self.root, rows, self.scratch)
+        result = run_retrain(self.root, rows, self.scratch, self.recipe)
         self.record("retrain_1000_seconds", time.monotonic() - started)
         self.record("retrain_1000_accepted", int(result.accepted))
         self._print_checks(result)
@@ -213,7 +216,7 @@ class Loop:
             for k, (text, label) in enumerate(zip(wrong.texts, wrong.labels, strict=True))
         ]
         before = [t.label for t in self.base.trace_batch(probe)]
-        result = run_retrain(self.root, rows + honest, self.scratch)
+        result = run_retrain(self.root, rows + honest, self.scratch, self.recipe)
         self._print_checks(result)
         after = [t.label for t in self.candidate(result).trace_batch(probe)]
         used = sum(1 for i in result.corrections.used_ids if i <= POISON_ROWS)
@@ -240,7 +243,7 @@ class Loop:
             "poison_other_users_changed_before_retrain",
             sum(a != b for a, b in zip(before, shown, strict=True)),
         )
-        result = run_retrain(self.root, rows, self.scratch)
+        result = run_retrain(self.root, rows, self.scratch, self.recipe)
         after = [t.label for t in self.candidate(result).trace_batch(probe)]
         self.record("poison_retrain_status", result.status.value)
         self.record(
@@ -295,8 +298,11 @@ class Loop:
 STAGES = 4
 
 
-def _stages(argv: list[str] | None) -> set[int]:
+def _arguments(argv: list[str] | None) -> tuple[set[int], Path | None]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loop_bench")
+    parser.add_argument(
+        "--recipe", type=Path, default=None, help="a RetrainRecipe as JSON for every retrain"
+    )
     parser.add_argument(
         "--stages",
         default=",".join(str(n) for n in range(1, STAGES + 1)),
@@ -309,14 +315,14 @@ def _stages(argv: list[str] | None) -> set[int]:
         parser.error(f"--stages takes numbers from 1 to {STAGES}, not {args.stages!r}")
     if not chosen or not chosen <= set(range(1, STAGES + 1)):
         parser.error(f"--stages takes numbers from 1 to {STAGES}, not {args.stages!r}")
-    return chosen
+    return chosen, args.recipe
 
 
 def main(argv: list[str] | None = None) -> int:
-    stages = _stages(argv)
+    stages, recipe = _arguments(argv)
     registry = Registry.from_env()
     with tempfile.TemporaryDirectory(prefix="loop-bench-") as scratch:
-        loop = Loop(registry.root, Path(scratch))
+        loop = Loop(registry.root, Path(scratch), recipe)
         print(f"learning loop on model {loop.base.version}")
         loop.baseline()
         if 1 in stages:

@@ -410,19 +410,13 @@ async def test_admin_retrain_shows_progress_and_hot_swaps(tg, settings, trained_
     """/retrain: a real training process on a small subset, progress in one edited message,
     the accepted version served without a restart. (The gate is opened wide here: what it
     accepts and rejects is tested in test_gate.py.)"""
-    from training.recipe import FocusRules, GateRules, RetrainRecipe, TrustRules
+    from tests.gates import open_gate
+    from training.recipe import FocusRules, RetrainRecipe, TrustRules
 
     recipe = RetrainRecipe(
         trust=TrustRules(min_users=1, max_user_share=1.0),  # one admin teaches four texts
         focus=FocusRules(steps=30, replay_rows=500),
-        gate=GateRules(
-            nsmc_rows=300,
-            max_nsmc_drop=0.99,
-            max_canary_flips=100,
-            min_learned=0.0,
-            max_p_value=1.0,
-            min_moved_share=0.0,
-        ),
+        gate=open_gate(nsmc_rows=300),
     )
     settings = dataclasses.replace(settings, retrain=recipe)
     running = RunningBot(settings)

@@ -69,11 +69,11 @@ def test_the_replay_is_fitted_to_the_networks_own_verdicts(trained_model) -> Non
     fine-tune (as served: the trace's final probability), not the reviews' 0/1 labels,
     so replaying pulls nowhere until the corrections move the weights."""
     from training.data import load_split
-    from training.focus import Labelled, _NetworkTrainer
+    from training.focus import Labelled, NetworkTrainer
 
     test = load_split("test").head(300)
     replay = Labelled(test.texts, test.labels)
-    trainer = _NetworkTrainer(trained_model, replay, FocusRules(), 1e-4, seed=0)
+    trainer = NetworkTrainer(trained_model, replay, FocusRules(), 1e-4, seed=0)
     served = [trace.positive for trace in trained_model.trace_batch(test.texts)]
     usable = [i for i, ids in enumerate(trainer.replay_ids) if ids != [1]]  # an empty text: 0.5
     assert len(usable) > 290

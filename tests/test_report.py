@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot import replies
 from bot.i18n import with_particle
@@ -69,6 +70,15 @@ def test_the_retrain_report_says_what_happened_in_the_admins_language():
     assert "✅ generalises: trained without them, 17 moved towards" in english
     # no Korean in an English report, except the user's own words in the examples
     assert not HANGUL.search(english.replace("감기 다 나았다 살 것 같네", ""))
+
+
+def test_the_report_says_when_a_student_learned_through_its_teacher():
+    outcome = _outcome()
+    assert outcome.result is not None
+    taught = replace(outcome, result=replace(outcome.result, teacher_version="v0-teacher"))
+    assert "교사 모델 v0-teacher 버전을 거쳐" in replies.retrain_outcome_text(taught, "ko")
+    assert "through its teacher v0-teacher" in replies.retrain_outcome_text(taught, "en")
+    assert "teacher" not in replies.retrain_outcome_text(outcome, "en")
 
 
 def test_progress_names_the_job_and_the_member():

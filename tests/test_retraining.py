@@ -36,6 +36,7 @@ from bot.retraining import (
 )
 from bot.served_version import ChoiceChanged, VersionRefused
 from bot.storage import RunStatus, ServedChoice, Storage
+from tests.gates import open_gate
 from tests.slang import SLANG_TEXTS, correct_to_positive
 from training import retrain
 from training.data import load_split
@@ -48,15 +49,7 @@ from training.trust import CorrectionRow, fold_of, normalise, read_rows, write_r
 SMALL = RetrainRecipe(
     focus=FocusRules(steps=60, replay_rows=1_000), gate=GateRules(nsmc_rows=1_000)
 )
-# A gate that lets any candidate through: for tests about what the bot does with one.
-OPEN_GATE = GateRules(
-    nsmc_rows=1_000,
-    max_nsmc_drop=0.99,
-    max_canary_flips=1_000,
-    min_learned=0.0,
-    max_p_value=1.0,
-    min_moved_share=0.0,
-)
+OPEN_GATE = open_gate(nsmc_rows=1_000)
 
 
 def _row(id: int, text: str, label: int, user: int = 1, at: float | None = None):

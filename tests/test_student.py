@@ -13,25 +13,19 @@ from nlp.inference import SentimentModel
 from nlp.model_config import STUDENT, STUDENT_PIECES, STUDENT_PIECES_DEEP
 from nlp.tokenizers import PieceTokenizer
 from nlp.vocabulary import OOV_ID
+from tests.gates import open_gate
 from tests.slang import SLANG_TEXTS
 from training import retrain
 from training.data import load_split
 from training.protocol import RetrainStatus
-from training.recipe import FocusRules, GateRules, RetrainRecipe
+from training.recipe import FocusRules, RetrainRecipe
 from training.registry import Registry
 from training.train import TrainingRequest, run_training
 from training.trust import CorrectionRow
 
 pytestmark = pytest.mark.slow
 
-OPEN_GATE = GateRules(
-    nsmc_rows=500,
-    max_nsmc_drop=0.99,
-    max_canary_flips=1_000,
-    min_learned=0.0,
-    max_p_value=1.0,
-    min_moved_share=0.0,
-)
+OPEN_GATE = open_gate(nsmc_rows=500)
 
 
 @pytest.fixture(

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from training.data import DataError, read_corpus
 
 EXTRA_REVIEWS_FILE = "reviews_extra.tsv"
@@ -203,6 +205,17 @@ def extra_rows(
         for _ in range(mix.written_chat_repeat):
             rows = rows + written
     return rows
+
+
+def chat_sample(chat_dir: Path | None, count: int, seed: int) -> list[str]:
+    """`count` chat messages, their labels not read: the written chat of this repository
+    and, where CHAT_DATA_DIR has it, KOTE's comments; held-out chat sets excluded."""
+    texts = read_written_chat(WRITTEN_CHAT).texts
+    if chat_dir is not None and (chat_dir / KOTE_LABELS_FILE).is_file():
+        texts = texts + kote_texts(chat_dir)
+    texts = texts_without(texts, held_out_chat_texts())
+    order = np.random.default_rng(seed).permutation(len(texts))[:count]
+    return [texts[i] for i in order]
 
 
 def read_written_chat(folder: Path) -> LabelledRows:

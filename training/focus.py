@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from nlp.inference import SentimentModel
 from nlp.model_config import NgramConfig
 from nlp.ngrams import NgramModel, feature_hashes, message_features, words_of
 from training.recipe import FocusRules
+from training.trust import Example
 
 ROUND_TO = 8
 MemberCallback = Callable[[int, int, str, dict[str, float]], None]  # member, members, name, logs
@@ -45,8 +46,22 @@ class Labelled:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, rows: Sequence[int]) -> Labelled:
-        return Labelled([self.texts[i] for i in rows], [self.labels[i] for i in rows])
+    @classmethod
+    def of(cls, examples: Sequence[Example]) -> Labelled:
+        return cls([e.text for e in examples], [e.label for e in examples])
+
+
+class Learner(Protocol):
+    """What the retrain's cross-validation and final candidate need: a base model and a
+    way to train corrections into copies of it (`Focuser`, or training.follow.Follower for
+    a student that learns through its teacher)."""
+
+    @property
+    def base(self) -> Servable: ...
+
+    def train(
+        self, corrections: Labelled, on_member: MemberCallback | None = None, share: float = 1.0
+    ) -> list[Trained]: ...
 
 
 class Focuser:
@@ -65,16 +80,22 @@ class Focuser:
         self.rules = rules
         self.learning_rate = learning_rate
         self.seed = seed
-        self._networks: dict[int, _NetworkTrainer] = {}
+        self._networks: dict[int, NetworkTrainer] = {}
 
     def train(
-        self, corrections: Labelled, on_member: MemberCallback | None = None, share: float = 1.0
+        self,
+        corrections: Labelled,
+        on_member: MemberCallback | None = None,
+        share: float = 1.0,
+        replay_shift: np.ndarray | None = None,
     ) -> list[Trained]:
         """Every member of the base, updated with `corrections`; (member, history) pairs.
 
         `share` scales the networks' steps: a cross-validation probe trained on half the
         corrections takes half the steps, so each correction is seen as often as in the
-        final model, which is what the probe stands in for."""
+        final model, which is what the probe stands in for. `replay_shift`, one value per
+        replay text, is added to the networks' replay targets (their own probabilities),
+        which stay within [0, 1]: what a teacher's fine-tune changed (training.follow)."""
         members = members_of_model(self.base)
         trained: list[Trained] = []
         for index, member in enumerate(members):
@@ -83,22 +104,25 @@ class Focuser:
                 updated, history = focus_ngram(member, self.replay, corrections, self.rules)
             else:
                 trainer = self._network(index, member)
-                updated, history = trainer.train(corrections, share)
+                targets = None
+                if replay_shift is not None:
+                    targets = np.clip(trainer.replay_targets + replay_shift, 0.0, 1.0)
+                updated, history = trainer.train(corrections, share, targets)
             trained.append((updated, history))
             if on_member is not None:
                 logs = {k: v[-1] for k, v in history.items()}
                 on_member(index + 1, len(members), member.config.name, logs)
         return trained
 
-    def _network(self, index: int, member: SentimentModel) -> _NetworkTrainer:
+    def _network(self, index: int, member: SentimentModel) -> NetworkTrainer:
         if index not in self._networks:
-            self._networks[index] = _NetworkTrainer(
+            self._networks[index] = NetworkTrainer(
                 member, self.replay, self.rules, self.learning_rate, self.seed
             )
         return self._networks[index]
 
 
-class _NetworkTrainer:
+class NetworkTrainer:
     """One network's Keras model, built and compiled once, reset to the base per job."""
 
     def __init__(
@@ -126,8 +150,13 @@ class _NetworkTrainer:
         return [self.base.vocabulary.encode(tokens) or [1] for tokens in token_lists]
 
     def train(
-        self, corrections: Labelled, share: float = 1.0
+        self,
+        corrections: Labelled,
+        share: float = 1.0,
+        replay_targets: np.ndarray | None = None,
     ) -> tuple[SentimentModel, dict[str, list[float]]]:
+        """`replay_targets`: the replay's targets when not the network's own probabilities
+        (training.follow: a student's own plus its teacher's change)."""
         from nlp.model import export_weights, import_weights
         from training.tokenized import tokenize_texts
 
@@ -139,7 +168,7 @@ class _NetworkTrainer:
         steps = max(1, round(self.rules.steps * share))
         batches = _mixed_batches(
             self.replay_ids,
-            self.replay_targets,
+            self.replay_targets if replay_targets is None else replay_targets,
             ids,
             np.asarray(corrections.labels),
             self.rules,

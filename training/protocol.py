@@ -186,6 +186,7 @@ class RetrainResult:
     seconds: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # "disk_full" or "error"
+    teacher_version: str | None = None  # a student learned through it (training.follow)
 
     @property
     def accepted(self) -> bool:
@@ -218,6 +219,7 @@ class RetrainResult:
             seconds=float(data.get("seconds", 0.0)),
             error=data.get("error"),
             error_kind=data.get("error_kind"),
+            teacher_version=data.get("teacher_version"),
         )
 
     def write(self, path: Path) -> None:

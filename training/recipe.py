@@ -93,6 +93,13 @@ class FocusRules:
     # verdicts that changed (317 -> 209 of 10,000) and kept all 20 learned.
     interpolation: float = 0.5
     ngram_correction_weight: float = 30.0
+    # A student (one network distilled from a model still in the registry) learns through
+    # its teacher (training.follow): the teacher is fine-tuned as above, and the student
+    # towards the teacher's change on the replay and `transfer_chat_rows` chat messages,
+    # keeping `follow_interpolation` of its own change (the targets already hold it back).
+    follow_teacher: bool = True
+    transfer_chat_rows: int = 4_000
+    follow_interpolation: float = 1.0
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, f"steps must be at least 1, not {self.steps}")
@@ -109,6 +116,14 @@ class FocusRules:
         _require(
             0.0 < self.interpolation <= 1.0,
             f"interpolation must be in (0, 1], not {self.interpolation}",
+        )
+        _require(
+            self.transfer_chat_rows >= 0,
+            f"transfer_chat_rows must be at least 0, not {self.transfer_chat_rows}",
+        )
+        _require(
+            0.0 < self.follow_interpolation <= 1.0,
+            f"follow_interpolation must be in (0, 1], not {self.follow_interpolation}",
         )
         _require(
             self.ngram_correction_weight > 0,

@@ -36,9 +36,16 @@ from nlp.artifacts import ModelLoadError
 from nlp.ensemble import Servable, Trained
 from nlp.model_config import CONFIGS, AnyConfig, NgramConfig
 from training.array_cache import cached_array
-from training.corpora import DEFAULT_MIX, LabelledRows, extra_rows, held_out_chat_texts
+from training.corpora import (
+    DEFAULT_MIX,
+    LabelledRows,
+    chat_sample,
+    extra_rows,
+    held_out_chat_texts,
+)
 from training.data import Corpus, DataError, load_split, read_corpus
-from training.focus import Focuser, Labelled, MemberCallback
+from training.focus import Focuser, Labelled, Learner, MemberCallback
+from training.follow import Follower, teacher_of, teacher_to_follow
 from training.gate import (
     CheckName,
     GateCheck,
@@ -121,9 +128,8 @@ def retrain(
         )
     emit(ProgressEvent(EventKind.STAGE, Stage.TOKENISING))
     train = load_split("train")
-    focuser = Focuser(
-        base, _replay(train, recipe), recipe.focus, _learning_rate(base, recipe), recipe.seed
-    )
+    teacher = _teacher(base, registry, recipe)
+    focuser = _learner(base, teacher, _replay(train, recipe), recipe)
     taught = Labelled(
         selection.texts + [e.text for e in again], selection.labels + [e.label for e in again]
     )
@@ -146,11 +152,42 @@ def retrain(
         corrections=_report(selection, before, after, again),
         flips=tuple(flips),
         seconds=_since(started),
+        teacher_version=teacher.version if teacher else None,
     )
 
 
+def _teacher(base: Servable, registry: Registry, recipe: RetrainRecipe) -> Servable | None:
+    """The model a served student learns through (training.follow); None when it learns
+    alone: the recipe says so, the base is no student, or its teacher cannot be loaded
+    (deleted, or damaged: said on stderr, and the student's own fine-tune still runs)."""
+    name = teacher_to_follow(base)
+    if recipe.mode != "finetune" or not recipe.focus.follow_teacher or name is None:
+        return None
+    problem = registry.info(name).problem
+    if problem is None:
+        try:
+            return registry.load(name)
+        except (ModelLoadError, OSError) as error:
+            problem = str(error)
+    print(f"warning: teacher {name} cannot be loaded ({problem}): learning alone", file=sys.stderr)
+    return None
+
+
+def _learner(
+    base: Servable, teacher: Servable | None, replay: Labelled, recipe: RetrainRecipe
+) -> Learner:
+    """The base's own fine-tune, or, for a student with its teacher, learning through it."""
+    rules, seed = recipe.focus, recipe.seed
+    if teacher is None:
+        return Focuser(base, replay, rules, _learning_rate(base, recipe), seed)
+    paths = TrainingPaths.from_env()
+    transfer = list(replay.texts) + chat_sample(paths.chat_dir, rules.transfer_chat_rows, seed)
+    through = Focuser(teacher, replay, rules, _learning_rate(teacher, recipe), seed)
+    return Follower(base, through, transfer, rules, _learning_rate(base, recipe), seed)
+
+
 def _cross_validate(
-    focuser: Focuser,
+    focuser: Learner,
     selection: Selection,
     before: dict[str, float],
     recipe: RetrainRecipe,
@@ -160,19 +197,18 @@ def _cross_validate(
     folds = recipe.gate.folds
     out_of_fold = {}
     for fold in range(folds):
-        inside = [i for i, e in enumerate(selection.used) if e.fold != fold]
-        outside = [selection.used[i].text for i, e in enumerate(selection.used) if e.fold == fold]
-        if not outside:
-            continue
+        inside, outside = selection.split(fold)
+        texts = [example.text for example in outside]
         if not inside:  # nothing to train on: the held-out texts did not move
-            out_of_fold.update({text: before[text] for text in outside})
+            out_of_fold.update({text: before[text] for text in texts})
+            continue
+        if not outside:
             continue
         job = f"fold {fold + 1}/{folds}"
         emit(ProgressEvent(EventKind.STAGE, Stage.TRAINING, job=job))
-        subset = Labelled(selection.texts, selection.labels).subset(inside)
         share = len(inside) / len(selection.used)
-        probe = _assemble(focuser.base, focuser.train(subset, _member_events(emit, job), share))
-        out_of_fold.update(_positive(probe, outside))
+        trained = focuser.train(Labelled.of(inside), _member_events(emit, job), share)
+        out_of_fold.update(_positive(_assemble(focuser.base, trained), texts))
     return out_of_fold
 
 
@@ -180,7 +216,7 @@ def _final_candidate(
     recipe: RetrainRecipe,
     registry: Registry,
     base: Servable,
-    focuser: Focuser,
+    focuser: Learner,
     corrections: Labelled,
     train: Corpus,
     emit: Emit,
@@ -303,6 +339,7 @@ def _keep_or_discard(
             "recipe": asdict(recipe.focus),
         },
         **_kept_role(base),
+        **_kept_teacher(base),
     }
     with registry.staging(name) as staging:
         write_version(staging, _assemble(base, trained, name), trained, metrics)
@@ -315,6 +352,12 @@ def _kept_role(base: Servable) -> dict[str, str]:
     replace it (bot.first_model reads the role)."""
     role = base.metrics.get("role")
     return {"role": role} if role else {}
+
+
+def _kept_teacher(base: Servable) -> dict[str, str]:
+    """A fine-tuned student still learns through the teacher it was distilled from."""
+    teacher = teacher_of(base.metrics)
+    return {"teacher": teacher} if teacher else {}
 
 
 # --- models, predictions and data -------------------------------------------------------------

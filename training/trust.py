@@ -158,6 +158,10 @@ class Selection:
     def labels(self) -> list[int]:
         return [example.label for example in self.used]
 
+    def split(self, fold: int) -> tuple[list[Example], list[Example]]:
+        """The corrections a cross-validation probe trains on, and the fold it is judged on."""
+        return [e for e in self.used if e.fold != fold], [e for e in self.used if e.fold == fold]
+
     @property
     def used_ids(self) -> list[int]:
         return sorted(i for example in self.used for i in example.ids)

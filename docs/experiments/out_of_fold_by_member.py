@@ -87,17 +87,14 @@ def main(argv: list[str]) -> None:
         )
         moved: dict[str, list[tuple[int, float]]] = {}
         for fold in range(recipe.gate.folds):
-            used = selection.used
-            inside = [i for i, e in enumerate(used) if e.fold != fold]
-            outside = [i for i, e in enumerate(used) if e.fold == fold]
+            inside, outside = selection.split(fold)
             if not inside or not outside:
                 continue
-            share = len(inside) / len(used)
-            subset = Labelled(selection.texts, selection.labels).subset(inside)
-            trained = focuser.train(subset, share=share)
+            share = len(inside) / len(selection.used)
+            trained = focuser.train(Labelled.of(inside), share=share)
             probe = _assemble(base, trained)
-            texts = [used[i].text for i in outside]
-            labels = [used[i].label for i in outside]
+            texts = [e.text for e in outside]
+            labels = [e.label for e in outside]
             after = _positive(probe, texts)
             for text, label in zip(texts, labels, strict=True):
                 moved.setdefault(f"model {base.version[-4:]}", []).append(

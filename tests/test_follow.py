@@ -1,0 +1,174 @@
+"""A served student learns corrections through the teacher it was distilled from
+(training.follow): the teacher is fine-tuned, the student follows the teacher's change, and
+only the student is published; without its teacher it learns alone."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.ensemble import Ensemble, members_of_model
+from nlp.inference import SentimentModel
+from nlp.model_config import STUDENT_PIECES, EnsembleConfig
+from tests.gates import open_gate
+from tests.slang import SLANG_TEXTS
+from training import retrain
+from training.data import load_split
+from training.distill import DistillPlan
+from training.focus import Focuser, Labelled, NetworkTrainer
+from training.follow import Follower, teacher_of, teacher_to_follow
+from training.protocol import EventKind, ProgressEvent, RetrainStatus
+from training.recipe import FocusRules, RetrainRecipe
+from training.registry import Registry
+from training.train import TrainingRequest, distilled, run_training
+from training.trust import CorrectionRow
+
+pytestmark = pytest.mark.slow
+
+OPEN_GATE = open_gate(nsmc_rows=500)
+QUICK = FocusRules(steps=40, replay_rows=500, transfer_chat_rows=200)
+ROWS = [CorrectionRow(i + 1, text, 1, 100 + i, float(i)) for i, text in enumerate(SLANG_TEXTS)]
+
+
+@pytest.fixture(scope="module")
+def student_and_teacher(trained_registry, tmp_path_factory) -> tuple[Registry, str, str]:
+    """The session's registry plus a small piece student distilled from its model (the
+    teacher), made current: (registry, teacher, student)."""
+    root = tmp_path_factory.mktemp("follow") / "models"
+    registry = Registry(Path(shutil.copytree(trained_registry.root, root)))
+    teacher_name = registry.current_name()
+    assert teacher_name is not None
+    teacher = registry.load(teacher_name)
+    request = TrainingRequest(
+        STUDENT_PIECES.with_overrides(units=32, embedding_dim=32),
+        load_split("train").head(3_000),
+        load_split("test").head(500),
+        epochs=1,
+        progress=False,
+    )
+    unlabelled = load_split("train").texts[3_000:5_000]
+    request = distilled(request, DistillPlan("test", labelled_weight=0.5), teacher, unlabelled)
+    student = run_training(request, registry).name
+    registry.use(student)
+    return registry, teacher_name, student
+
+
+def _copy(registry: Registry, tmp_path: Path) -> Registry:
+    return Registry(Path(shutil.copytree(registry.root, tmp_path / "models")))
+
+
+def _digest(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_a_student_learns_corrections_through_its_teacher(student_and_teacher, tmp_path) -> None:
+    registry = _copy(student_and_teacher[0], tmp_path)
+    _, teacher, student = student_and_teacher
+    teacher_files = _digest(registry.path_of(teacher))
+    versions = {info.name for info in registry.versions()}
+    served = registry.load(student)
+    events: list[ProgressEvent] = []
+    recipe = RetrainRecipe(focus=QUICK, gate=OPEN_GATE)
+
+    result = retrain.retrain(recipe, registry, ROWS, events.append)
+
+    assert result.status is RetrainStatus.ACCEPTED, result
+    assert result.teacher_version == teacher and result.base_version == student
+    assert result.candidate_version is not None
+    # only the student is published; the teacher is fine-tuned in memory and left as it was
+    assert {info.name for info in registry.versions()} == versions | {result.candidate_version}
+    assert _digest(registry.path_of(teacher)) == teacher_files
+    candidate = registry.load(result.candidate_version)
+    assert isinstance(candidate, SentimentModel)
+    assert candidate.config.name == served.config.name
+    # the fine-tuned student still names its teacher, so its next retrain learns through it
+    assert candidate.metrics["teacher"] == teacher == teacher_to_follow(candidate)
+    moved = [candidate.trace(text).positive - served.trace(text).positive for text in SLANG_TEXTS]
+    assert np.mean(moved) > 0  # towards the corrected label
+    # each training job reports the teacher's member, then the student's, as one run
+    members = [
+        (e.job, e.member, e.members, e.member_name) for e in events if e.kind is EventKind.MEMBER
+    ]
+    teacher_name = registry.load(teacher).config.name
+    assert members[-2:] == [
+        ("final", 1, 2, teacher_name),
+        ("final", 2, 2, served.config.name),
+    ]
+    assert len(members) == 2 * (recipe.gate.folds + 1)
+
+
+@pytest.mark.parametrize("teacher_is", ["deleted", "damaged", "switched off"])
+def test_a_student_without_its_teacher_learns_alone(
+    student_and_teacher, tmp_path, capsys, teacher_is
+) -> None:
+    registry = _copy(student_and_teacher[0], tmp_path)
+    _, teacher, student = student_and_teacher
+    focus = QUICK
+    if teacher_is == "deleted":
+        shutil.rmtree(registry.path_of(teacher))
+    elif teacher_is == "damaged":
+        weights = next(registry.path_of(teacher).rglob("weights.npz"))
+        weights.write_bytes(weights.read_bytes()[:-64] + b"\0" * 64)
+    else:
+        focus = FocusRules(steps=40, replay_rows=500, follow_teacher=False)
+
+    result = retrain.retrain(RetrainRecipe(focus=focus, gate=OPEN_GATE), registry, ROWS, print)
+
+    assert result.status is RetrainStatus.ACCEPTED, result
+    assert result.base_version == student and result.teacher_version is None
+    warning = f"warning: teacher {teacher} cannot be loaded"
+    assert (warning in capsys.readouterr().err) == (teacher_is != "switched off")
+    assert result.candidate_version is not None
+    candidate = registry.load(result.candidate_version)
+    assert candidate.metrics["teacher"] == teacher  # it may learn through it again later
+
+
+def test_where_the_teacher_does_not_move_the_student_keeps_its_own_verdicts(
+    student_and_teacher, monkeypatch
+) -> None:
+    """The student's targets on the transfer texts are its own probabilities plus the
+    teacher's change: with a teacher that learned nothing, exactly its own (learning
+    without forgetting), so only the corrections move it."""
+    registry, teacher_name, student_name = student_and_teacher
+    teacher, student = registry.load(teacher_name), registry.load(student_name)
+
+    class Unmoved(Focuser):
+        def train(self, corrections, on_member=None, share=1.0):
+            return [(member, {"loss": [0.0]}) for member in members_of_model(self.base)]
+
+    replay = Labelled(load_split("train").texts[:300], load_split("train").labels[:300])
+    through = Unmoved(teacher, replay, QUICK, 1e-3, 42)
+    follower = Follower(student, through, replay.texts, QUICK, 1e-3, 42)
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    original = NetworkTrainer.train
+
+    def spy(self, corrections, share=1.0, replay_targets=None):
+        seen.append((self.replay_targets.copy(), replay_targets))
+        return original(self, corrections, share, replay_targets)
+
+    monkeypatch.setattr(NetworkTrainer, "train", spy)
+    follower.train(Labelled(list(SLANG_TEXTS), [1] * len(SLANG_TEXTS)))
+    ((own, targets),) = seen
+    np.testing.assert_allclose(targets, own, atol=1e-6)
+
+
+def test_the_teacher_is_read_from_the_distillation_or_a_fine_tune() -> None:
+    distilled_metrics = {"data": {"distilled": {"plan": "student", "teacher": "v-teacher"}}}
+    assert teacher_of(distilled_metrics) == "v-teacher"
+    assert teacher_of({"teacher": "v-teacher", "data": {}}) == "v-teacher"
+    assert teacher_of({"data": {"mix": "nsmc"}}) is None
+
+
+def test_an_ensemble_does_not_learn_through_its_teacher(trained_registry) -> None:
+    model = trained_registry.load_current()
+    named = {"data": {"distilled": {"teacher": "v-teacher"}}}
+    ensemble = Ensemble(EnsembleConfig("pair", members=(model.config,)), [model], "v", named)
+    assert teacher_to_follow(ensemble) is None

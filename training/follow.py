@@ -1,0 +1,103 @@
+"""A student learns corrections through its teacher.
+
+The student (one network over learned pieces, distilled from an ensemble) learns a
+handful of corrections by heart but does not generalise them: trained without some of
+them, it moves the held-out ones towards their label no more often than chance (10 of 18
+for the full-size student), so the gate rejects every student retrain. Its teacher does
+generalise them (13 of 18 on the same batch), carried by its morpheme networks
+(docs/learning-loop.md, "Which members generalise").
+
+So the teacher learns the corrections (training.focus.Focuser, as when it is served) and
+the student follows: it is fine-tuned on a transfer set of NSMC replay and unlabelled chat,
+each text's target being the student's own P(positive) plus what the fine-tune changed in
+the teacher's, beside the corrections with their labels. Where the teacher did not move,
+the target is the student's own verdict (learning without forgetting); where the teacher
+generalised, on chat like the corrections, the student learns that too (14 of 16 on the
+same batch; docs/learning-loop.md, "The student learns through its teacher"). Only the
+change is taken from the teacher, not its verdicts: the student's distillation gap is
+not reopened and corrections learned before are not undone.
+
+Nothing of the teacher is kept: the next retrain fine-tunes the same teacher again, and
+its change is again only what the new corrections teach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from nlp.ensemble import Servable, Trained, members_of_model
+from nlp.inference import SentimentModel
+from training.focus import Focuser, Labelled, MemberCallback
+from training.recipe import FocusRules
+
+
+def teacher_of(metrics: dict[str, Any]) -> str | None:
+    """The version a student was distilled from: named by its training run
+    (training.train.distilled) and carried by every fine-tune of it."""
+    named = metrics.get("teacher") or metrics.get("data", {}).get("distilled", {}).get("teacher")
+    return str(named) if named else None
+
+
+def teacher_to_follow(base: Servable) -> str | None:
+    """The version a student learns through: the one a single network was distilled
+    from. None for an ensemble, whose teacher is another ensemble that would learn no
+    better and cost twice as much."""
+    return teacher_of(base.metrics) if isinstance(base, SentimentModel) else None
+
+
+class Follower:
+    """Trains corrections into copies of a student through `teacher`, a `Focuser` of its
+    teacher; neither base is changed. Same interface as `Focuser` (training.focus.Learner)."""
+
+    def __init__(
+        self,
+        student: Servable,
+        teacher: Focuser,
+        transfer: Sequence[str],
+        rules: FocusRules,
+        learning_rate: float,
+        seed: int,
+    ) -> None:
+        self.teacher = teacher
+        texts = list(transfer)
+        rules = replace(rules, interpolation=rules.follow_interpolation)
+        # the transfer texts are the student's replay; their labels are never read
+        self.student = Focuser(
+            student, Labelled(texts, [0] * len(texts)), rules, learning_rate, seed
+        )
+        self.teacher_before = _probabilities(teacher.base, texts)
+
+    @property
+    def base(self) -> Servable:
+        return self.student.base
+
+    def train(
+        self, corrections: Labelled, on_member: MemberCallback | None = None, share: float = 1.0
+    ) -> list[Trained]:
+        """The teacher fine-tuned on `corrections`, then the student towards the teacher's
+        change; their members reported as one run, the teacher's first. `share` scales both
+        fine-tunes' steps, as `Focuser.train`'s does."""
+        from training.train import assemble_model
+
+        teacher_members = len(members_of_model(self.teacher.base))
+        total = teacher_members + len(members_of_model(self.base))
+
+        def numbered(first: int) -> MemberCallback:
+            def report(index: int, _: int, name: str, logs: dict[str, float]) -> None:
+                if on_member is not None:
+                    on_member(first + index, total, name, logs)
+
+            return report
+
+        taught = self.teacher.train(corrections, numbered(0), share)
+        teacher = assemble_model(self.teacher.base.config, taught, self.teacher.base.version)
+        change = _probabilities(teacher, self.student.replay.texts) - self.teacher_before
+        return self.student.train(corrections, numbered(teacher_members), share, change)
+
+
+def _probabilities(model: Servable, texts: Sequence[str]) -> np.ndarray:
+    return np.asarray([trace.positive for trace in model.trace_batch(list(texts))])
