@@ -95,11 +95,9 @@ class FocusRules:
     ngram_correction_weight: float = 30.0
     # A student (one network distilled from a model still in the registry) learns through
     # its teacher (training.follow): the teacher is fine-tuned as above, and the student
-    # towards the teacher's change on the replay and `transfer_chat_rows` chat messages,
-    # keeping `follow_interpolation` of its own change (the targets already hold it back).
+    # towards the teacher's change on the replay and `transfer_chat_rows` chat messages.
     follow_teacher: bool = True
     transfer_chat_rows: int = 4_000
-    follow_interpolation: float = 1.0
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, f"steps must be at least 1, not {self.steps}")
@@ -120,10 +118,6 @@ class FocusRules:
         _require(
             self.transfer_chat_rows >= 0,
             f"transfer_chat_rows must be at least 0, not {self.transfer_chat_rows}",
-        )
-        _require(
-            0.0 < self.follow_interpolation <= 1.0,
-            f"follow_interpolation must be in (0, 1], not {self.follow_interpolation}",
         )
         _require(
             self.ngram_correction_weight > 0,
