@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,12 +132,11 @@ def test_a_student_without_its_teacher_learns_alone(
     assert candidate.metrics["teacher"] == teacher  # it may learn through it again later
 
 
-def test_where_the_teacher_does_not_move_the_student_keeps_its_own_verdicts(
-    student_and_teacher, monkeypatch
-) -> None:
-    """The student's targets on the transfer texts are its own probabilities plus the
-    teacher's change: with a teacher that learned nothing, exactly its own (learning
-    without forgetting), so only the corrections move it."""
+def test_the_student_learns_only_from_its_teacher(student_and_teacher, monkeypatch) -> None:
+    """The student's targets are its own probabilities plus the teacher's change: with a
+    teacher that learned nothing, exactly its own (learning without forgetting). Beside
+    them it draws the corrections with the teacher's verdicts as targets, not their
+    labels (which pulled held-out corrections back to chance), at least half the rows."""
     registry, teacher_name, student_name = student_and_teacher
     teacher, student = registry.load(teacher_name), registry.load(student_name)
 
@@ -145,19 +145,28 @@ def test_where_the_teacher_does_not_move_the_student_keeps_its_own_verdicts(
             return [(member, {"loss": [0.0]}) for member in members_of_model(self.base)]
 
     replay = Labelled(load_split("train").texts[:300], load_split("train").labels[:300])
-    through = Unmoved(teacher, replay, QUICK, 1e-3, 42)
-    follower = Follower(student, through, replay.texts, QUICK, 1e-3, 42)
-    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    rules = replace(QUICK, transfer_focus_rows=50)
+    follower = Follower(
+        student, Unmoved(teacher, replay, rules, 1e-3, 42), replay.texts, rules, 1e-3, 42
+    )
+    seen: list[tuple[np.ndarray, np.ndarray, Labelled]] = []
     original = NetworkTrainer.train
 
     def spy(self, corrections, share=1.0, replay_targets=None):
-        seen.append((self.replay_targets.copy(), replay_targets))
+        seen.append((self.replay_targets.copy(), replay_targets, corrections))
         return original(self, corrections, share, replay_targets)
 
     monkeypatch.setattr(NetworkTrainer, "train", spy)
-    follower.train(Labelled(list(SLANG_TEXTS), [1] * len(SLANG_TEXTS)))
-    ((own, targets),) = seen
+    texts = list(SLANG_TEXTS)
+    follower.train(Labelled(texts, [1] * len(texts)))
+    ((own, targets, beside),) = seen
     np.testing.assert_allclose(targets, own, atol=1e-6)
+    corrections = [i for i, text in enumerate(beside.texts) if text in texts]
+    assert len(corrections) >= len(beside) / 2 and len(beside) - len(corrections) == 50
+    teacher_says = {trace.text: trace.positive for trace in teacher.trace_batch(texts)}
+    for i in corrections:
+        assert beside.labels[i] == pytest.approx(teacher_says[beside.texts[i]], abs=1e-6)
+    assert any(abs(beside.labels[i] - 1) > 0.01 for i in corrections)  # not the labels
 
 
 def test_the_teacher_is_read_from_the_distillation_or_a_fine_tune() -> None:

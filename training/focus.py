@@ -41,7 +41,7 @@ MemberCallback = Callable[[int, int, str, dict[str, float]], None]  # member, me
 @dataclass(frozen=True)
 class Labelled:
     texts: Sequence[str]
-    labels: Sequence[int]
+    labels: Sequence[float]  # 0/1, or a probability (training.follow)
 
     def __len__(self) -> int:
         return len(self.texts)

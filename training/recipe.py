@@ -95,9 +95,11 @@ class FocusRules:
     ngram_correction_weight: float = 30.0
     # A student (one network distilled from a model still in the registry) learns through
     # its teacher (training.follow): the teacher is fine-tuned as above, and the student
-    # towards the teacher's change on the replay and `transfer_chat_rows` chat messages.
+    # towards the teacher's change on the replay and `transfer_chat_rows` chat messages,
+    # the `transfer_focus_rows` of them the teacher moved most drawn with the corrections.
     follow_teacher: bool = True
     transfer_chat_rows: int = 4_000
+    transfer_focus_rows: int = 200
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, f"steps must be at least 1, not {self.steps}")
@@ -118,6 +120,10 @@ class FocusRules:
         _require(
             self.transfer_chat_rows >= 0,
             f"transfer_chat_rows must be at least 0, not {self.transfer_chat_rows}",
+        )
+        _require(
+            self.transfer_focus_rows >= 0,
+            f"transfer_focus_rows must be at least 0, not {self.transfer_focus_rows}",
         )
         _require(
             self.ngram_correction_weight > 0,

@@ -280,7 +280,9 @@ def _judge(
     checks = [
         check_nsmc(test.labels, nsmc_before, nsmc_after, rules),
         check_canaries(canary.texts, canary.labels, canary_before, canary_after, rules),
-        check_learned(taught.labels, [int(after[t] >= 0.5) for t in taught.texts], rules),
+        check_learned(
+            [round(y) for y in taught.labels], [int(after[t] >= 0.5) for t in taught.texts], rules
+        ),
         check_generalises(
             labels, [before[t] for t in texts], [out_of_fold[t] for t in texts], rules
         ),
