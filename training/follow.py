@@ -104,10 +104,11 @@ class Follower:
         taught = self.teacher.train(corrections, numbered(0), share)
         teacher = assemble_model(self.teacher.base.config, taught, self.teacher.base.version)
         texts = self.student.replay.texts
-        change = _probabilities(teacher, texts) - self.teacher_before
+        after = _probabilities(teacher, [*texts, *corrections.texts])  # one pass for both
+        change = after[: len(texts)] - self.teacher_before
         moved = np.argsort(-np.abs(change), kind="stable")[: self.most_moved]
         beside = _beside(
-            Labelled(corrections.texts, _probabilities(teacher, corrections.texts).tolist()),
+            Labelled(corrections.texts, after[len(texts) :].tolist()),
             Labelled(
                 [texts[i] for i in moved],
                 np.clip(self.student_before[moved] + change[moved], 0.0, 1.0).tolist(),

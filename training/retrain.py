@@ -163,14 +163,12 @@ def _teacher(base: Servable, registry: Registry, recipe: RetrainRecipe) -> Serva
     name = teacher_to_follow(base)
     if recipe.mode != "finetune" or not recipe.focus.follow_teacher or name is None:
         return None
-    problem = registry.info(name).problem
-    if problem is None:
-        try:
-            return registry.load(name)
-        except (ModelLoadError, OSError) as error:
-            problem = str(error)
-    print(f"warning: teacher {name} cannot be loaded ({problem}): learning alone", file=sys.stderr)
-    return None
+    try:
+        return registry.load(name)  # verifies every file: a damaged teacher is refused
+    except (ModelLoadError, RegistryError, OSError) as error:
+        warning = f"warning: teacher {name} cannot be loaded ({error}): learning alone"
+        print(warning, file=sys.stderr)
+        return None
 
 
 def _learner(
