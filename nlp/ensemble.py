@@ -13,10 +13,11 @@ On disk an ensemble is `ensemble.json` + `metrics.json` + `manifest.json` beside
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Sized
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nlp.artifacts import (
     ENSEMBLE_FILE,
@@ -27,14 +28,15 @@ from nlp.artifacts import (
     read_model_dir,
     verify_model_dir,
 )
-from nlp.batch_threads import splits, submit
-from nlp.inference import SentimentModel
+from nlp.batch_threads import on_pool, splits, submit
+from nlp.inference import Encoded, SentimentModel
 from nlp.model_config import EnsembleConfig, NgramConfig
-from nlp.ngrams import NgramModel
+from nlp.ngrams import NgramEncoded, NgramModel
 from nlp.trace import Trace
 
 Member = SentimentModel | NgramModel
 Trained = tuple[Member, dict[str, list[float]]]  # a member and its training history
+_Result = TypeVar("_Result")
 
 
 class Ensemble:
@@ -96,12 +98,57 @@ class Ensemble:
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
         return self._averaged([member.trace_batch_here(texts) for member in self.members])
 
+    def encode_many(self, texts: Sequence[str]) -> EnsembleEncoded:
+        """Every member's reading of the messages: the first half of `trace_batch_here`,
+        and most of its cost (Kiwi's and MeCab's analyses, the n-gram features' hashes).
+        No member's reading depends on its weights, so a fine-tune of this ensemble
+        (training.focus) traces the same readings: a student's retrain probes its teacher
+        on thousands of fixed texts after every fine-tune (training.follow)."""
+        members = self.members
+        return EnsembleEncoded(
+            tuple(self._by_member(lambda i: members[i].encode_many(texts), texts))
+        )
+
+    def trace_encoded(self, batch: EnsembleEncoded) -> list[Trace]:
+        """The second half of `trace_batch_here`: every member's weights, averaged."""
+        members, read = self.members, batch.members
+        messages = read[0].messages
+        return self._averaged(self._by_member(lambda i: trace_read(members[i], read[i]), messages))
+
+    def _by_member(self, work: Callable[[int], _Result], batch: Sized) -> list[_Result]:
+        """`work` for every member's index: side by side on the batch pool for a big batch
+        (their tokenisers and networks release the GIL), in this thread for a small one."""
+        indexes = range(len(self.members))
+        return on_pool(work, indexes) if splits(len(batch)) else [work(i) for i in indexes]
+
     def _averaged(self, per_member: Sequence[Sequence[Trace]]) -> list[Trace]:
         weights = self.config.member_weights()
         return [
             _average(self.version, traces, weights, self.config.bias)
             for traces in zip(*per_member, strict=True)
         ]
+
+
+@dataclass(frozen=True)
+class EnsembleEncoded:
+    """A batch read by every member of an ensemble, in member order (`trace_encoded`)."""
+
+    members: tuple[Encoded | NgramEncoded, ...]
+
+
+Readings = Encoded | NgramEncoded | EnsembleEncoded  # what `encode_many` returns
+
+
+def trace_read(model: Member | Ensemble, batch: Readings) -> list[Trace]:
+    """`model.trace_encoded(batch)` for any kind of model: `batch` read by it, or by the
+    model it was fine-tuned from."""
+    if isinstance(model, Ensemble) and isinstance(batch, EnsembleEncoded):
+        return model.trace_encoded(batch)
+    if isinstance(model, NgramModel) and isinstance(batch, NgramEncoded):
+        return model.trace_encoded(batch)
+    if isinstance(model, SentimentModel) and isinstance(batch, Encoded):
+        return model.trace_encoded(batch)
+    raise TypeError(f"model {model.version} cannot trace a {type(batch).__name__}")
 
 
 class _Started:

@@ -59,6 +59,11 @@ class Encoded:
 
     messages: list[_Encoded]
 
+    @property
+    def id_lists(self) -> list[list[int]]:
+        """Each message's token ids (none for a message with no token)."""
+        return [message.ids for message in self.messages]
+
 
 class SentimentModel(TracedInParts):
     """A loaded model version: tokeniser, vocabulary and weights, ready to trace."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -111,27 +112,31 @@ class NgramModel(TracedInParts):
         self._intercept = float(weights["intercept"][0])
 
     def trace_batch_here(self, texts: Sequence[str]) -> list[Trace]:
+        return self.trace_encoded(self.encode_many(texts))
+
+    def encode_many(self, texts: Sequence[str]) -> NgramEncoded:
+        """The messages' words and features: the first half of `trace_batch_here`. Nothing
+        in it depends on the weights, so a fine-tune of this model traces it too."""
         messages = [_Message.read(text) for text in texts]
-        logits = self._logits_many([message.lowered for message in messages])
-        return [self._to_trace(m, values) for m, values in zip(messages, logits, strict=True)]
+        return NgramEncoded(messages, _Features.read([m.lowered for m in messages], self.config))
+
+    def trace_encoded(self, batch: NgramEncoded) -> list[Trace]:
+        """The second half of `trace_batch_here`: the weights and the traces."""
+        logits = self._logits(batch.features)
+        return [self._to_trace(m, values) for m, values in zip(batch.messages, logits, strict=True)]
 
     def logits_per_word(self, words: Sequence[str]) -> list[float]:
         """The score after each word: intercept + weights of the distinct features so far."""
-        return [float(logit) for logit in self._logits_many([words])[0]]
+        return [float(logit) for logit in self._logits(_Features.read([words], self.config))[0]]
 
-    def _logits_many(self, word_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """Every message's score after each word, the batch at once. Reviews share most of
-        their words and character n-grams, so each distinct word's features are built,
-        hashed and looked up once; a feature counts at the first word of its message that
-        brings it (numpy's `unique` finds those), then each message's words are summed."""
-        table = _FeatureTable(self.config.max_char_ngram)
-        ids, slots = table.read(word_lists)
-        weights = self.weights_of(table.features)
-        counts = [len(words) for words in word_lists]
-        message_of = np.repeat(np.arange(len(word_lists)), counts)[slots]
-        _, first = np.unique(message_of * len(weights) + ids, return_index=True)
-        per_word = np.bincount(slots[first], weights=weights[ids[first]], minlength=sum(counts))
-        bounds = np.cumsum([0, *counts]).tolist()
+    def _logits(self, features: _Features) -> list[np.ndarray]:
+        """Every message's score after each word: the weights of the features each word
+        brings first, summed word after word."""
+        weights = self._weights_of_hashes(features.hashes)
+        per_word = np.bincount(
+            features.word_of, weights=weights[features.ids], minlength=sum(features.counts)
+        )
+        bounds = np.cumsum([0, *features.counts]).tolist()
         return [
             self._intercept + np.cumsum(per_word[start:end])
             for start, end in itertools.pairwise(bounds)
@@ -139,7 +144,9 @@ class NgramModel(TracedInParts):
 
     def weights_of(self, features: Sequence[str]) -> np.ndarray:
         """Each feature's weight; 0 for features the model does not know."""
-        hashes = feature_hashes(features)
+        return self._weights_of_hashes(feature_hashes(features))
+
+    def _weights_of_hashes(self, hashes: np.ndarray) -> np.ndarray:
         if not len(self._hashes):
             return np.zeros(len(hashes))
         slots = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
@@ -171,6 +178,37 @@ class _Message(NamedTuple):
         normalized = normalize_text(text)
         words = split_words(normalized)
         return cls(text, words, _lowered(words), unreadable_reason(normalized, bool(words)))
+
+
+class _Features(NamedTuple):
+    """A batch's features as the weights need them: each distinct feature's hash, and for
+    every feature a message brings first, its id and the word (counted over the batch)
+    that brings it."""
+
+    hashes: np.ndarray
+    ids: np.ndarray
+    word_of: np.ndarray
+    counts: list[int]  # words per message
+
+    @classmethod
+    def read(cls, word_lists: Sequence[Sequence[str]], config: NgramConfig) -> _Features:
+        """Reviews share most of their words and character n-grams, so each distinct
+        word's features are built, hashed and looked up once; a feature counts at the
+        first word of its message that brings it (numpy's `unique` finds those)."""
+        table = _FeatureTable(config.max_char_ngram)
+        ids, slots = table.read(word_lists)
+        counts = [len(words) for words in word_lists]
+        message_of = np.repeat(np.arange(len(word_lists)), counts)[slots]
+        _, first = np.unique(message_of * len(table.features) + ids, return_index=True)
+        return cls(feature_hashes(table.features), ids[first], slots[first], counts)
+
+
+@dataclass(frozen=True)
+class NgramEncoded:
+    """A batch read for an n-gram member, ready for its weights (`trace_encoded`)."""
+
+    messages: list[_Message]
+    features: _Features
 
 
 class _FeatureTable:

@@ -185,3 +185,45 @@ def test_a_big_batch_traces_the_members_side_by_side_and_equals_one_thread(ensem
             [p for t in expected for p in t.probabilities],
             atol=1e-7,
         )
+
+
+def test_a_fine_tune_traces_what_its_base_read_as_it_would_read_it(ensemble_registry):
+    """A student's retrain reads thousands of texts with its teacher once and traces the
+    readings after every fine-tune (training.follow): fine-tuning changes weights, never
+    how a member reads, so the traces equal the fine-tuned ensemble's own, big batch (on
+    the pool) or small."""
+    from nlp import batch_threads
+    from nlp.ensemble import trace_read
+
+    model = ensemble_registry.load_current()
+    tuned_members = []
+    for member in model.members:
+        if isinstance(member, SentimentModel):
+            weights = {name: array * 1.1 for name, array in member.weights.items()}
+            tuned_members.append(
+                SentimentModel(
+                    member.config, member.vocabulary, weights, "tuned", tokenizer=member.tokenizer
+                )
+            )
+        else:
+            weights = {**member.weights, "coef": member.weights["coef"] * 1.5}
+            tuned_members.append(NgramModel(member.config, member.vocabulary, weights, "tuned"))
+    tuned = Ensemble(model.config, tuned_members, "tuned")
+    for texts in (
+        [SENTENCE, "", "ㅋㅋ 😀"],
+        [*load_split("test").texts[: batch_threads.MIN_SPLIT], SENTENCE],
+    ):
+        readings = model.encode_many(texts)
+        traced = trace_read(tuned, readings)
+        own = tuned.trace_batch_here(texts)
+        assert [t.words for t in traced] == [t.words for t in own]
+        np.testing.assert_allclose(
+            [p for t in traced for p in t.probabilities],
+            [p for t in own for p in t.probabilities],
+            atol=1e-7,
+        )
+        before = [t.positive for t in trace_read(model, readings)]
+        assert before == pytest.approx([t.positive for t in model.trace_batch_here(texts)])
+        assert before != pytest.approx([t.positive for t in traced])
+    with pytest.raises(TypeError):
+        trace_read(model.members[0], readings)

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from nlp.ensemble import Servable, Trained, members_of_model
+from nlp.ensemble import Servable, Trained, members_of_model, trace_read
 from nlp.inference import SentimentModel
+from nlp.trace import Trace
 from training.focus import Focuser, Labelled, MemberCallback
 from training.recipe import FocusRules
 
@@ -75,7 +76,10 @@ class Follower:
         self.student = Focuser(
             student, Labelled(texts, [0] * len(texts)), whole, learning_rate, seed
         )
-        self.teacher_before = _probabilities(teacher.base, texts)
+        # Read once: after every fine-tune the teacher traces these texts again, and its
+        # members' tokenisers (Kiwi's analyses most of all) cost more than its networks.
+        self.readings = teacher.base.encode_many(texts)
+        self.teacher_before = _positives(trace_read(teacher.base, self.readings))
         self.student_before = _probabilities(student, texts)
         self.most_moved = rules.transfer_focus_rows
 
@@ -104,11 +108,10 @@ class Follower:
         taught = self.teacher.train(corrections, numbered(0), share)
         teacher = assemble_model(self.teacher.base.config, taught, self.teacher.base.version)
         texts = self.student.replay.texts
-        after = _probabilities(teacher, [*texts, *corrections.texts])  # one pass for both
-        change = after[: len(texts)] - self.teacher_before
+        change = _positives(trace_read(teacher, self.readings)) - self.teacher_before
         moved = np.argsort(-np.abs(change), kind="stable")[: self.most_moved]
         beside = _beside(
-            Labelled(corrections.texts, after[len(texts) :].tolist()),
+            Labelled(corrections.texts, _probabilities(teacher, corrections.texts).tolist()),
             Labelled(
                 [texts[i] for i in moved],
                 np.clip(self.student_before[moved] + change[moved], 0.0, 1.0).tolist(),
@@ -128,4 +131,8 @@ def _beside(corrections: Labelled, most_moved: Labelled) -> Labelled:
 
 
 def _probabilities(model: Servable, texts: Sequence[str]) -> np.ndarray:
-    return np.asarray([trace.positive for trace in model.trace_batch(list(texts))])
+    return _positives(model.trace_batch(list(texts)))
+
+
+def _positives(traces: Sequence[Trace]) -> np.ndarray:
+    return np.asarray([trace.positive for trace in traces])

@@ -35,12 +35,11 @@ from nlp.inference import SentimentModel
 from nlp.ngrams import NgramModel
 from training.corpora import held_out_chat_texts, kote_texts, texts_without
 from training.data import load_split
-from training.focus import Focuser, Labelled, NetworkTrainer, focus_ngram
+from training.focus import Focuser, Labelled, NetworkTrainer, _trainable_ids, focus_ngram
 from training.gate import MOVED, sign_test
 from training.paths import TrainingPaths
 from training.recipe import RetrainRecipe
 from training.retrain import _assemble, _learning_rate, _positive, _replay
-from training.tokenized import tokenize_texts
 from training.trust import CorrectionRow, normalise, select_for_training
 
 
@@ -135,9 +134,7 @@ def main(argv: list[str]) -> None:
                         member, transfer, focus, _learning_rate(student, recipe), recipe.seed
                     )
                 trainer = networks[index]
-                trainer.replay_ids = trainer._encode(
-                    tokenize_texts(member.tokenizer, fold_transfer, "transfer")
-                )
+                trainer.replay_ids = _trainable_ids(member.encode_many(fold_transfer))
                 trainer.replay_targets = targets
                 trained.append(trainer.train(corrections, share))
             student_probe = _assemble(student, trained)
