@@ -1,0 +1,107 @@
+"""Where a served student's focused fine-tune spends its steps (docs/learning-loop.md,
+"Corrections dealt to batches by length" and the student's **Time**).
+
+    MODEL_REGISTRY=<registry serving the student beside its teacher> PYTHONPATH=. \\
+        python docs/experiments/focus_step_costs.py [widths] [steps] [threads]
+
+* `widths`: the mean padded width of the student's 120 batches over its transfer set
+  (4,000 replayed reviews + 4,000 chat messages), with 409 rows drawn beside it as the
+  Follower draws them, dealt by length (`training.focus._mixed_batches`) and, for
+  comparison, drawn at random beside each replay group (what it did before);
+* `steps`: seconds for the student's 120 steps with 19 corrections (three jobs: the
+  first traces Keras's step);
+* `threads`: the teacher's three networks, 120 steps each, one after the other and in
+  three threads at once (run it with and without `TF_NUM_INTRAOP_THREADS=1
+  TF_NUM_INTEROP_THREADS=1`).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+
+from nlp.inference import SentimentModel
+from training.corpora import chat_sample
+from training.data import load_split
+from training.focus import Labelled, NetworkTrainer, _mixed_batches, _replay_groups
+from training.follow import teacher_to_follow
+from training.paths import TrainingPaths
+from training.recipe import RetrainRecipe
+from training.registry import Registry
+from training.retrain import _replay
+
+BESIDE_ROWS = 409  # the twenty users' 19 corrections repeated to half, and 200 most moved
+
+
+def main(argv: list[str]) -> None:
+    registry = Registry.from_env()
+    student = registry.load_current()
+    assert isinstance(student, SentimentModel), "the served model must be a student"
+    recipe = RetrainRecipe()
+    replay = _replay(load_split("train"), recipe)
+    corrections = Labelled(replay.texts[:19], [1 - label for label in replay.labels[:19]])
+    if "widths" in argv:
+        chat = chat_sample(
+            TrainingPaths.from_env().chat_dir, recipe.focus.transfer_chat_rows, recipe.seed
+        )
+        _widths(student, [*replay.texts, *chat], recipe)
+    if "steps" in argv:
+        trainer = NetworkTrainer(student, replay, recipe.focus, 1e-4, recipe.seed)
+        for job in range(3):
+            started = time.monotonic()
+            trainer.train(corrections)
+            print(f"student, job {job + 1}: 120 steps in {time.monotonic() - started:.1f} s")
+    if "threads" in argv:
+        teacher_name = teacher_to_follow(student)
+        assert teacher_name, "the student names no teacher"
+        networks = registry.load(teacher_name).members[:3]
+        trainers = [NetworkTrainer(n, replay, recipe.focus, 1e-4, 42) for n in networks]  # type: ignore[arg-type]
+        for trainer in trainers:
+            trainer.train(corrections, 0.1)  # Keras traces its step once per network
+        for how in ("one after the other", "in threads", "one after the other"):
+            started = time.monotonic()
+            if how == "in threads":
+                running = [threading.Thread(target=t.train, args=(corrections,)) for t in trainers]
+                for thread in running:
+                    thread.start()
+                for thread in running:
+                    thread.join()
+            else:
+                for trainer in trainers:
+                    trainer.train(corrections)
+            print(f"teacher's networks {how}: {time.monotonic() - started:.1f} s")
+
+
+def _widths(student: SentimentModel, texts: list[str], recipe: RetrainRecipe) -> None:
+    ids = [ids or [1] for ids in student.encode_many(texts).id_lists]
+    lengths = np.asarray([len(row) for row in ids])
+    print(
+        f"pieces a row: mean {lengths.mean():.1f}, median {np.median(lengths):.0f}, 90th "
+        f"percentile {np.percentile(lengths, 90):.0f}, longest {lengths.max()}"
+    )
+    rng = np.random.default_rng(1)
+    beside = [ids[i] for i in rng.choice(len(ids), BESIDE_ROWS)]
+    rules, steps = recipe.focus, recipe.focus.steps
+    zeros = np.zeros(len(ids), dtype=np.float32)
+    dealt = _mixed_batches(ids, zeros, beside, np.zeros(len(beside)), rules, steps, 42)
+    replay_only = _mixed_batches(ids, zeros, [[1]], np.zeros(1), rules, steps, 42)
+    per_batch = round(rules.batch_size * rules.correction_share)
+    groups = _replay_groups(ids, rules.batch_size - per_batch, np.random.default_rng(42))
+    drawn = [
+        max(len(row) for row in [*(ids[i] for i in group), *(beside[j] for j in picks)])
+        for group, picks in zip(
+            groups * (steps // len(groups) + 1), rng.integers(0, BESIDE_ROWS, (steps, per_batch))
+        )
+    ]
+    print(
+        f"mean padded width: dealt by length {np.mean([m.shape[1] for m, _ in dealt]):.1f}, "
+        f"drawn at random {np.mean([-(-w // 8) * 8 for w in drawn]):.1f}, "
+        f"the replay alone {np.mean([m.shape[1] for m, _ in replay_only]):.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
