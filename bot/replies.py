@@ -186,6 +186,8 @@ def retrain_outcome_text(outcome, lang: Lang) -> str:
             lines += plan_lines(outcome.plan, lang)
         return fit("\n".join(lines))
     lines += _corrections_lines(result, lang)
+    if result.full_declined:
+        lines.append(i18n.text("retrain.full_declined", lang))
     if result.teacher_version:
         lines.append(i18n.text("retrain.teacher", lang, version=result.teacher_version))
     if result.decision is not None:

@@ -106,6 +106,29 @@ def test_a_student_learns_corrections_through_its_teacher(student_and_teacher, t
     assert len(members) == 2 * (recipe.gate.folds + 1)
 
 
+def test_a_full_retrain_of_a_student_learns_through_its_teacher(
+    student_and_teacher, tmp_path
+) -> None:
+    """From scratch a student's configuration would learn from labels alone, for hours;
+    asked for a full retrain, the student is fine-tuned through its teacher instead, on
+    the new corrections (those it learned before are already in its weights), and the
+    result says so."""
+    registry = _copy(student_and_teacher[0], tmp_path)
+    _, teacher, student = student_and_teacher
+    learned = [replace(row, id=row.id + 100, text=f"{row.text} 진짜", learned=True) for row in ROWS]
+    recipe = RetrainRecipe(mode="full", focus=QUICK, gate=OPEN_GATE)
+
+    result = retrain.retrain(recipe, registry, ROWS + learned, print)
+
+    assert result.status is RetrainStatus.ACCEPTED, result
+    assert result.mode == "finetune" and result.full_declined
+    assert result.teacher_version == teacher and result.base_version == student
+    assert result.corrections.carried == 0
+    assert set(result.corrections.used_ids) <= {row.id for row in ROWS}
+    assert result.candidate_version is not None
+    assert registry.load(result.candidate_version).metrics["fine_tuned_from"] == student
+
+
 @pytest.mark.parametrize("teacher_is", ["deleted", "damaged", "switched off"])
 def test_a_student_without_its_teacher_learns_alone(
     student_and_teacher, tmp_path, capsys, teacher_is

@@ -81,6 +81,16 @@ def test_the_report_says_when_a_student_learned_through_its_teacher():
     assert "teacher" not in replies.retrain_outcome_text(outcome, "en")
 
 
+def test_the_report_says_when_a_full_retrain_of_a_student_was_a_focused_one():
+    outcome = _outcome()
+    assert outcome.result is not None
+    declined = replace(outcome, result=replace(outcome.result, full_declined=True))
+    assert "not retrained from scratch" in replies.retrain_outcome_text(declined, "en")
+    assert "처음부터 다시 학습하지 않아요" in replies.retrain_outcome_text(declined, "ko")
+    assert "scratch" not in replies.retrain_outcome_text(outcome, "en")
+    assert RetrainResult.from_json(declined.result.to_json()).full_declined
+
+
 def test_progress_names_the_job_and_the_member():
     event = ProgressEvent(
         EventKind.MEMBER, Stage.TRAINING, job="fold 1/2", member=2, members=4, member_name="mecab"

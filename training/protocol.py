@@ -187,6 +187,7 @@ class RetrainResult:
     error: str | None = None
     error_kind: str | None = None  # "disk_full" or "error"
     teacher_version: str | None = None  # a student learned through it (training.follow)
+    full_declined: bool = False  # a full retrain was asked of a student: it was fine-tuned
 
     @property
     def accepted(self) -> bool:
@@ -220,6 +221,7 @@ class RetrainResult:
             error=data.get("error"),
             error_kind=data.get("error_kind"),
             teacher_version=data.get("teacher_version"),
+            full_declined=bool(data.get("full_declined", False)),
         )
 
     def write(self, path: Path) -> None:

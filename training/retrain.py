@@ -109,6 +109,8 @@ def retrain(
     learned check covers them too; the generalisation check judges the new ones."""
     started = time.time()
     base = registry.load(base_version) if base_version else registry.load_current()
+    asked = recipe.mode
+    recipe = _mode_for(base, recipe)
     emit(ProgressEvent(EventKind.STAGE, Stage.READING))
     new_rows = [row for row in rows if not row.learned]
     before = _positive(base, sorted({normalise(row.text) for row in new_rows} - {""}))
@@ -125,6 +127,7 @@ def retrain(
             base.version,
             corrections=report,
             seconds=_since(started),
+            full_declined=recipe.mode != asked,
         )
     emit(ProgressEvent(EventKind.STAGE, Stage.TOKENISING))
     train = load_split("train")
@@ -153,7 +156,19 @@ def retrain(
         flips=tuple(flips),
         seconds=_since(started),
         teacher_version=teacher.version if teacher else None,
+        full_declined=recipe.mode != asked,
     )
+
+
+def _mode_for(base: Servable, recipe: RetrainRecipe) -> RetrainRecipe:
+    """A full retrain trains the base's configuration from scratch on labels. A distilled
+    student would lose what its teacher's probabilities gave it (its own first stage
+    takes two hours with them), then fail the gate's NSMC check against the student it
+    replaces; so it learns the corrections through its teacher, as a focused retrain
+    does, and `make train-student` distils a new one."""
+    if recipe.mode == "full" and teacher_to_follow(base) is not None:
+        return replace(recipe, mode="finetune")
+    return recipe
 
 
 def _teacher(base: Servable, registry: Registry, recipe: RetrainRecipe) -> Servable | None:
