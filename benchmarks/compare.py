@@ -9,8 +9,9 @@ missing. Each bot figure runs `python -m bot` on a registry of its own that serv
 that version (the versions are linked, not copied).
 
 Where the time goes, per model: the CPU per message (two bots, 2,100 messages each at
-100/s, ~70 s), the 400 msg/s load (60 s, plus start-up and the drain), the rest (trace,
-batches, a serving process's memory, chat dev) ~20 s.
+100/s, ~70 s), the 400 msg/s load (60 s, plus start-up and the drain), the twenty users'
+focused retrain (`retrain20_*`, 45-80 s, a student's through its teacher when the
+registry holds it), the rest (trace, batches, a serving process's memory, chat dev) ~20 s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncio
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psutil
@@ -27,12 +28,14 @@ import psutil
 from benchmarks import bot_bench, cpu_bench, trace_bench
 from benchmarks.common import MESSAGE_25_WORDS, percentiles_ms, rounded, time_calls
 from benchmarks.cpu_bench import cpu_seconds
+from benchmarks.loop_bench import Loop
 from nlp.ensemble import load_model
 from tests.fake_telegram import running_fake_telegram
 from training.corpora import CHAT_SETS
 from training.data import load_split, read_corpus
 from training.evaluate import evaluate
-from training.registry import CURRENT_FILE, Registry, VersionInfo
+from training.follow import teacher_of
+from training.registry import CURRENT_FILE, Registry, RegistryError, VersionInfo
 
 # prefix -> the model config whose newest version it names; a student's variants
 # (`student-lstm`, ...) count as the student
@@ -51,12 +54,39 @@ def compared_versions(registry: Registry) -> Iterator[tuple[str, VersionInfo]]:
         yield prefix, info
 
 
-def serving_only(info: VersionInfo, folder: Path) -> Path:
-    """A registry in ``folder`` whose one version, current, is ``info``'s."""
+def serving_only(info: VersionInfo, folder: Path, beside: Sequence[VersionInfo] = ()) -> Path:
+    """A registry in ``folder`` whose one version, current, is ``info``'s (with the
+    versions ``beside`` it, not served)."""
     (folder / "versions").mkdir(parents=True)
-    (folder / "versions" / info.name).symlink_to(info.path.resolve(), target_is_directory=True)
+    for version in (info, *beside):
+        link = folder / "versions" / version.name
+        link.symlink_to(version.path.resolve(), target_is_directory=True)
     (folder / CURRENT_FILE).write_text(info.name + "\n", encoding="utf-8")
     return folder
+
+
+def teacher_beside(registry: Registry, info: VersionInfo) -> list[VersionInfo]:
+    """The version a student learns its corrections through (training.follow), when the
+    registry holds it: a student's retrain is timed as the bot would run it."""
+    teacher = teacher_of(info.metrics)
+    try:
+        return [registry.info(teacher)] if teacher and registry.path_of(teacher).is_dir() else []
+    except RegistryError:  # not a version name
+        return []
+
+
+def retrain_figures(registry: Registry, info: VersionInfo, folder: Path) -> dict[str, float]:
+    """`make bench-loop`'s twenty users (benchmarks.loop_bench): a focused retrain of the
+    corrections of twenty users, through the real command line, on a copy of a registry
+    serving this version."""
+    root = serving_only(info, folder / "registry", teacher_beside(registry, info))
+    loop = Loop(root, folder)
+    loop.baseline()
+    loop.twenty_users()
+    return {
+        f"retrain20_{key.removeprefix('retrain_20_')}": float(loop.figures[key])
+        for key in ("retrain_20_seconds", "retrain_20_accepted", "retrain_20_corrected_share")
+    }
 
 
 def disk_mb(path: Path) -> float:
@@ -110,12 +140,13 @@ async def _load(registry_root: Path) -> dict[str, float]:
     }
 
 
-def figures_for(info: VersionInfo) -> dict[str, float]:
+def figures_for(registry: Registry, info: VersionInfo) -> dict[str, float]:
     figures = model_figures(info)
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as folder:
-        root = serving_only(info, Path(folder))
+        root = serving_only(info, Path(folder) / "serving")
         figures.update(cpu_bench.run(root))
         figures.update(asyncio.run(_load(root)))
+        figures.update(retrain_figures(registry, info, Path(folder) / "retrain"))
     return figures
 
 
@@ -123,7 +154,7 @@ def run(registry: Registry) -> dict[str, float]:
     result: dict[str, float] = {}
     for prefix, info in compared_versions(registry):
         print(f"{prefix}: {info.name}")
-        figures = figures_for(info)
+        figures = figures_for(registry, info)
         print(f"{prefix}: " + ", ".join(f"{k} {v:.3f}" for k, v in rounded(figures).items()))
         result.update({f"{prefix}_{key}": value for key, value in figures.items()})
     return result
