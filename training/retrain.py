@@ -163,7 +163,7 @@ def retrain(
 def _mode_for(base: Servable, recipe: RetrainRecipe) -> RetrainRecipe:
     """A full retrain trains the base's configuration from scratch on labels. A distilled
     student would lose what its teacher's probabilities gave it (its own first stage
-    takes two hours with them), then fail the gate's NSMC check against the student it
+    takes two hours with them) and then be judged against the distilled student it
     replaces; so it learns the corrections through its teacher, as a focused retrain
     does, and `make train-student` distils a new one."""
     if recipe.mode == "full" and teacher_to_follow(base) is not None:
