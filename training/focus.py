@@ -114,6 +114,14 @@ class Focuser:
                 on_member(index + 1, len(members), member.config.name, logs)
         return trained
 
+    def own_targets(self) -> np.ndarray:
+        """A single network's own P(positive) on the replay, its replay targets: what a
+        student keeps where its teacher did not move (training.follow)."""
+        (member,) = members_of_model(self.base)
+        if not isinstance(member, SentimentModel):
+            raise TypeError(f"{member.version} is not one network")
+        return self._network(0, member).replay_targets
+
     def _network(self, index: int, member: SentimentModel) -> NetworkTrainer:
         if index not in self._networks:
             self._networks[index] = NetworkTrainer(

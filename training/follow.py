@@ -80,7 +80,7 @@ class Follower:
         # members' tokenisers (Kiwi's analyses most of all) cost more than its networks.
         self.readings = teacher.base.encode_many(texts)
         self.teacher_before = _positives(trace_read(teacher.base, self.readings))
-        self.student_before = _probabilities(student, texts)
+        self.student_before = self.student.own_targets()  # read once, with its replay
         self.most_moved = rules.transfer_focus_rows
 
     @property

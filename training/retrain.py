@@ -111,6 +111,7 @@ def retrain(
     base = registry.load(base_version) if base_version else registry.load_current()
     asked = recipe.mode
     recipe = _mode_for(base, recipe)
+    declined = recipe.mode != asked
     emit(ProgressEvent(EventKind.STAGE, Stage.READING))
     new_rows = [row for row in rows if not row.learned]
     before = _positive(base, sorted({normalise(row.text) for row in new_rows} - {""}))
@@ -127,7 +128,7 @@ def retrain(
             base.version,
             corrections=report,
             seconds=_since(started),
-            full_declined=recipe.mode != asked,
+            full_declined=declined,
         )
     emit(ProgressEvent(EventKind.STAGE, Stage.TOKENISING))
     train = load_split("train")
@@ -156,7 +157,7 @@ def retrain(
         flips=tuple(flips),
         seconds=_since(started),
         teacher_version=teacher.version if teacher else None,
-        full_declined=recipe.mode != asked,
+        full_declined=declined,
     )
 
 
