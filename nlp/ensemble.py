@@ -139,6 +139,11 @@ class EnsembleEncoded:
 Readings = Encoded | NgramEncoded | EnsembleEncoded  # what `encode_many` returns
 
 
+def readings_of_members(batch: Readings) -> tuple[Encoded | NgramEncoded, ...]:
+    """Each member's part of `batch`, in member order (`members_of_model`)."""
+    return batch.members if isinstance(batch, EnsembleEncoded) else (batch,)
+
+
 def trace_read(model: Member | Ensemble, batch: Readings) -> list[Trace]:
     """`model.trace_encoded(batch)` for any kind of model: `batch` read by it, or by the
     model it was fine-tuned from."""

@@ -132,7 +132,7 @@ class NgramModel(TracedInParts):
     def _logits(self, features: _Features) -> list[np.ndarray]:
         """Every message's score after each word: the weights of the features each word
         brings first, summed word after word."""
-        weights = self._weights_of_hashes(features.hashes)
+        weights = self.weights_of_hashes(features.hashes)
         per_word = np.bincount(
             features.word_of, weights=weights[features.ids], minlength=sum(features.counts)
         )
@@ -144,9 +144,9 @@ class NgramModel(TracedInParts):
 
     def weights_of(self, features: Sequence[str]) -> np.ndarray:
         """Each feature's weight; 0 for features the model does not know."""
-        return self._weights_of_hashes(feature_hashes(features))
+        return self.weights_of_hashes(feature_hashes(features))
 
-    def _weights_of_hashes(self, hashes: np.ndarray) -> np.ndarray:
+    def weights_of_hashes(self, hashes: np.ndarray) -> np.ndarray:
         if not len(self._hashes):
             return np.zeros(len(hashes))
         slots = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)

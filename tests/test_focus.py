@@ -79,3 +79,21 @@ def test_the_replay_is_fitted_to_the_networks_own_verdicts(trained_model) -> Non
     assert len(usable) > 290
     targets, expected = trainer.replay_targets[usable], np.asarray(served)[usable]
     np.testing.assert_allclose(targets, expected, atol=1e-4)
+
+
+def test_a_trainer_traces_its_step_once_for_every_job_and_batch_shape(trained_model) -> None:
+    """One training step, traced once per network: a retrain runs three jobs (two probes
+    and the final model) over batches of every width and of 63 or 64 rows."""
+    from training.data import load_split
+    from training.focus import Labelled, NetworkTrainer
+
+    train = load_split("train").head(400)
+    replay = Labelled(train.texts, train.labels)
+    trainer = NetworkTrainer(trained_model, replay, FocusRules(steps=12), 1e-3, seed=0)
+    short = Labelled(["개꿀잼"], [1])
+    long = Labelled(["처음엔 지루했는데 끝까지 보니 정말 최고의 영화였다 강추", "별로"], [1, 0])
+    for corrections, share in ((short, 0.5), (long, 1.0)):
+        member, history = trainer.train(corrections, share)
+        assert set(history) == {"loss", "accuracy"} and np.isfinite(history["loss"][0])
+        assert not np.array_equal(member.weights["embedding"], trained_model.weights["embedding"])
+    assert trainer._step.experimental_get_tracing_count() == 1

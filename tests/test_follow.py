@@ -169,9 +169,7 @@ def test_the_student_learns_only_from_its_teacher(student_and_teacher, monkeypat
 
     replay = Labelled(load_split("train").texts[:300], load_split("train").labels[:300])
     rules = replace(QUICK, transfer_focus_rows=50)
-    follower = Follower(
-        student, Unmoved(teacher, replay, rules, 1e-3, 42), replay.texts, rules, 1e-3, 42
-    )
+    follower = Follower(student, Unmoved(teacher, replay, rules, 1e-3, 42), [], rules, 1e-3, 42)
     seen: list[tuple[np.ndarray, np.ndarray, Labelled]] = []
     original = NetworkTrainer.train
 
@@ -190,6 +188,34 @@ def test_the_student_learns_only_from_its_teacher(student_and_teacher, monkeypat
     for i in corrections:
         assert beside.labels[i] == pytest.approx(teacher_says[beside.texts[i]], abs=1e-6)
     assert any(abs(beside.labels[i] - 1) > 0.01 for i in corrections)  # not the labels
+
+
+def test_each_teacher_member_reads_the_transfer_texts_once(student_and_teacher, monkeypatch):
+    """The teacher's replay is half the transfer set: its trainers and the follower's
+    probes of every fine-tuned teacher share one reading (Kiwi's analyses cost more than
+    the networks), whatever the number of jobs."""
+    registry, teacher_name, student_name = student_and_teacher
+    teacher, student = registry.load(teacher_name), registry.load(student_name)
+    reads: dict[int, list[int]] = {}
+    for index, member in enumerate(members_of_model(teacher)):
+        reads[index] = []
+
+        def counted(texts, original=member.encode_many, seen=reads[index]):
+            seen.append(len(texts))
+            return original(texts)
+
+        monkeypatch.setattr(member, "encode_many", counted)
+    train = load_split("train")
+    replay = Labelled(train.texts[:300], train.labels[:300])
+    chat = train.texts[300:420]
+    follower = Follower(student, Focuser(teacher, replay, QUICK, 1e-3, 42), chat, QUICK, 1e-3, 42)
+    corrections = Labelled(list(SLANG_TEXTS), [1] * len(SLANG_TEXTS))
+    for share in (0.5, 1.0):  # a cross-validation probe, then the final candidate
+        follower.train(corrections, share=share)
+    assert len(follower.student.replay) == 420
+    for seen in reads.values():
+        assert seen.count(300) == 1 and seen.count(120) == 1
+        assert all(size <= len(SLANG_TEXTS) for size in seen if size not in (300, 120))
 
 
 def test_the_teacher_is_read_from_the_distillation_or_a_fine_tune() -> None:

@@ -185,3 +185,20 @@ def test_a_focused_refit_keeps_what_it_said_of_the_replay_and_learns_the_correct
     before = np.array([t.positive for t in ngram_model.trace_batch(replay.texts)])
     after = np.array([t.positive for t in focused.trace_batch(replay.texts)])
     assert np.mean(np.abs(after - before)) < 0.02
+
+
+def test_a_refit_reused_across_jobs_gives_each_job_its_own_refit(ngram_model) -> None:
+    """The replay's features are read once for the retrain's jobs (training.focus.
+    NgramTrainer); each job's model is the one a refit from scratch gives."""
+    from training.focus import Labelled, NgramTrainer, focus_ngram
+    from training.recipe import FocusRules
+
+    replay_rows = load_split("train").head(600)
+    replay = Labelled(replay_rows.texts, replay_rows.labels)
+    trainer = NgramTrainer(ngram_model, replay, FocusRules())
+    for taught in (["개꿀잼띠 ㄹㅇ"], ["존잼 인정 개꿀잼띠", "노잼 ㅠㅠ 시간 아깝"]):
+        corrections = Labelled(taught, [1] * len(taught))
+        reused, _ = trainer.train(corrections)
+        fresh, _ = focus_ngram(ngram_model, replay, corrections, FocusRules())
+        np.testing.assert_array_equal(reused.weights["feature_hash"], fresh.weights["feature_hash"])
+        np.testing.assert_allclose(reused.weights["coef"], fresh.weights["coef"], atol=1e-6)

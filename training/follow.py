@@ -62,13 +62,14 @@ class Follower:
         self,
         student: Servable,
         teacher: Focuser,
-        transfer: Sequence[str],
+        chat: Sequence[str],
         rules: FocusRules,
         learning_rate: float,
         seed: int,
     ) -> None:
+        """The transfer set is the teacher's replay and `chat`."""
         self.teacher = teacher
-        texts = list(transfer)
+        texts = [*teacher.replay.texts, *chat]
         # The transfer texts are the student's replay (their labels are never read). Its
         # targets hold it back already, so it keeps its whole change: half of the
         # teacher's change did not flip the corrections the teacher had learned.
@@ -78,8 +79,9 @@ class Follower:
         )
         # Read once: after every fine-tune the teacher traces these texts again, and its
         # members' tokenisers (Kiwi's analyses most of all) cost more than its networks.
-        self.readings = teacher.base.encode_many(texts)
-        self.teacher_before = _positives(trace_read(teacher.base, self.readings))
+        # The replay's readings are the teacher's own trainers' too.
+        self.readings = (teacher.readings, teacher.base.encode_many(list(chat)))
+        self.teacher_before = self._teacher_positives(teacher.base)
         self.student_before = self.student.own_targets()  # read once, with its replay
         self.most_moved = rules.transfer_focus_rows
 
@@ -108,7 +110,7 @@ class Follower:
         taught = self.teacher.train(corrections, numbered(0), share)
         teacher = assemble_model(self.teacher.base.config, taught, self.teacher.base.version)
         texts = self.student.replay.texts
-        change = _positives(trace_read(teacher, self.readings)) - self.teacher_before
+        change = self._teacher_positives(teacher) - self.teacher_before
         moved = np.argsort(-np.abs(change), kind="stable")[: self.most_moved]
         beside = _beside(
             Labelled(corrections.texts, _probabilities(teacher, corrections.texts).tolist()),
@@ -118,6 +120,10 @@ class Follower:
             ),
         )
         return self.student.train(beside, numbered(teacher_members), share, change)
+
+    def _teacher_positives(self, teacher: Servable) -> np.ndarray:
+        """`teacher`'s P(positive) on the transfer texts: the base teacher or a fine-tune."""
+        return np.concatenate([_positives(trace_read(teacher, read)) for read in self.readings])
 
 
 def _beside(corrections: Labelled, most_moved: Labelled) -> Labelled:

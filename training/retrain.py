@@ -195,9 +195,9 @@ def _learner(
     if teacher is None:
         return Focuser(base, replay, rules, _learning_rate(base, recipe), seed)
     paths = TrainingPaths.from_env()
-    transfer = list(replay.texts) + chat_sample(paths.chat_dir, rules.transfer_chat_rows, seed)
+    chat = chat_sample(paths.chat_dir, rules.transfer_chat_rows, seed)
     through = Focuser(teacher, replay, rules, _learning_rate(teacher, recipe), seed)
-    return Follower(base, through, transfer, rules, _learning_rate(base, recipe), seed)
+    return Follower(base, through, chat, rules, _learning_rate(base, recipe), seed)
 
 
 def _cross_validate(
