@@ -149,8 +149,16 @@ class NgramModel(TracedInParts):
     def weights_of_hashes(self, hashes: np.ndarray) -> np.ndarray:
         if not len(self._hashes):
             return np.zeros(len(hashes))
+        slots, known = self.slots_of(hashes)
+        return np.where(known, self._coef[slots], 0.0)
+
+    def slots_of(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each hash's slot in the sorted feature table, and whether its feature is there
+        (a focused refit writes known features in place and inserts the others)."""
+        if not len(self._hashes):
+            return np.zeros(len(hashes), dtype=np.intp), np.zeros(len(hashes), dtype=bool)
         slots = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
-        return np.where(self._hashes[slots] == hashes, self._coef[slots], 0.0)
+        return slots, self._hashes[slots] == hashes
 
     def _to_trace(self, message: _Message, logits: np.ndarray) -> Trace:
         text = message.text

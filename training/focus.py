@@ -433,12 +433,8 @@ class NgramTrainer:
 
     def _known(self, features: Sequence[str]) -> list[str]:
         """The features the base already has a weight slot for."""
-        table = self.base.weights["feature_hash"]
-        if not features or not len(table):
-            return []
-        hashes = self._hashes(features)
-        slots = np.minimum(np.searchsorted(table, hashes), len(table) - 1)
-        return [f for f, hit in zip(features, table[slots] == hashes, strict=True) if hit]
+        _, known = self.base.slots_of(self._hashes(features))
+        return [feature for feature, hit in zip(features, known, strict=True) if hit]
 
 
 def _binary_matrix(column_of: dict[str, int], rows: list[set[str]]) -> Any:
@@ -460,8 +456,7 @@ def _merged_weights(
     inserted."""
     table = base.weights["feature_hash"]
     coef = base.weights["coef"].astype(np.float32).copy()
-    slots = np.minimum(np.searchsorted(table, hashes), max(len(table) - 1, 0))
-    present = (table[slots] == hashes) if len(table) else np.zeros(len(hashes), dtype=bool)
+    slots, present = base.slots_of(hashes)
     coef[slots[present]] = values[present]
     merged_hashes = np.concatenate([table, hashes[~present]])
     merged_coef = np.concatenate([coef, values[~present].astype(np.float32)])
