@@ -193,7 +193,7 @@ def test_a_fine_tune_traces_what_its_base_read_as_it_would_read_it(ensemble_regi
     how a member reads, so the traces equal the fine-tuned ensemble's own, big batch (on
     the pool) or small."""
     from nlp import batch_threads
-    from nlp.ensemble import trace_read
+    from nlp.ensemble import positives_read, trace_read
 
     model = ensemble_registry.load_current()
     tuned_members = []
@@ -225,5 +225,11 @@ def test_a_fine_tune_traces_what_its_base_read_as_it_would_read_it(ensemble_regi
         before = [t.positive for t in trace_read(model, readings)]
         assert before == pytest.approx([t.positive for t in model.trace_batch_here(texts)])
         assert before != pytest.approx([t.positive for t in traced])
+        # the verdicts alone, without the word-by-word merge: the same values, to the bit
+        assert positives_read(tuned, readings) == [t.positive for t in traced]
+        network, network_read = tuned.members[0], readings.members[0]
+        assert positives_read(network, network_read) == [
+            t.positive for t in trace_read(network, network_read)
+        ]
     with pytest.raises(TypeError):
         trace_read(model.members[0], readings)

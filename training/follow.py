@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.ensemble import Servable, Trained, members_of_model, trace_read
+from nlp.ensemble import Servable, Trained, members_of_model, positives_read
 from nlp.inference import SentimentModel
 from nlp.trace import Trace
 from training.focus import Focuser, Labelled, MemberCallback
@@ -123,7 +123,7 @@ class Follower:
 
     def _teacher_positives(self, teacher: Servable) -> np.ndarray:
         """`teacher`'s P(positive) on the transfer texts: the base teacher or a fine-tune."""
-        return np.concatenate([_positives(trace_read(teacher, read)) for read in self.readings])
+        return np.asarray([p for read in self.readings for p in positives_read(teacher, read)])
 
 
 def _beside(corrections: Labelled, most_moved: Labelled) -> Labelled:

@@ -60,7 +60,7 @@ def main() -> None:
     timed(focus.NetworkTrainer, "__init__", "network trainers built")
     timed(focus.NetworkTrainer, "train", "network fine-tunes")
     timed(focus.NgramTrainer, "train", "n-gram refits")
-    timed(follow, "trace_read", "teacher traces of the transfer set")
+    timed(follow.Follower, "_teacher_positives", "teacher traces of the transfer set")
     loop = Loop(Registry.from_env().root, Path(tempfile.mkdtemp()))
     wrong = loop._wrong_verdicts(TWENTY)
     rows = [
