@@ -119,7 +119,7 @@ class Ensemble:
         the verdicts, and the merge was 0.8 s of a 2 s trace of 8,000 (training.follow)."""
         weights, bias = self.config.member_weights(), self.config.bias
         return [
-            _final_positive(traces, weights, bias)
+            _final_positive(_readable(traces, weights), bias)
             for traces in zip(*self._members_traces(batch), strict=True)
         ]
 
@@ -205,7 +205,7 @@ def _average(version: str, traces: Sequence[Trace], weights: Sequence[float], bi
     """Weighted mean of the members' word-by-word values, its logit shifted by `bias`; a
     member that has read no token of a word yet keeps its previous value (0.5 before its
     first token)."""
-    readable = [(t, w) for t, w in zip(traces, weights, strict=True) if not t.is_empty]
+    readable = _readable(traces, weights)
     if not readable:
         first = traces[0]
         return Trace(first.text, (), (), 0.5, version, first.reason)
@@ -219,16 +219,20 @@ def _average(version: str, traces: Sequence[Trace], weights: Sequence[float], bi
         text=traces[0].text,
         words=tuple(words[p] for p in positions),
         probabilities=tuple(shifted(sum(vs) / total, bias) for vs in zip(*columns, strict=True)),
-        positive=_final_positive(traces, weights, bias),
+        positive=_final_positive(readable, bias),
         model_version=version,
         truncated=any(trace.truncated for trace, _ in readable),
         positions=tuple(positions),
     )
 
 
-def _final_positive(traces: Sequence[Trace], weights: Sequence[float], bias: float) -> float:
+def _readable(traces: Sequence[Trace], weights: Sequence[float]) -> list[tuple[Trace, float]]:
+    """The members that read a token of the message, with their weights."""
+    return [(t, w) for t, w in zip(traces, weights, strict=True) if not t.is_empty]
+
+
+def _final_positive(readable: Sequence[tuple[Trace, float]], bias: float) -> float:
     """`_average`'s final value: the readable members' weighted mean, shifted by `bias`."""
-    readable = [(t, w) for t, w in zip(traces, weights, strict=True) if not t.is_empty]
     if not readable:
         return 0.5
     total = sum(weight for _, weight in readable)

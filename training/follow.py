@@ -35,7 +35,6 @@ import numpy as np
 
 from nlp.ensemble import Servable, Trained, members_of_model, positives_read
 from nlp.inference import SentimentModel
-from nlp.trace import Trace
 from training.focus import Focuser, Labelled, MemberCallback
 from training.recipe import FocusRules
 
@@ -137,8 +136,4 @@ def _beside(corrections: Labelled, most_moved: Labelled) -> Labelled:
 
 
 def _probabilities(model: Servable, texts: Sequence[str]) -> np.ndarray:
-    return _positives(model.trace_batch(list(texts)))
-
-
-def _positives(traces: Sequence[Trace]) -> np.ndarray:
-    return np.asarray([trace.positive for trace in traces])
+    return np.asarray([trace.positive for trace in model.trace_batch(list(texts))])
