@@ -23,6 +23,7 @@ from training.distill import DistillPlan
 from training.focus import Focuser, Labelled, NetworkTrainer
 from training.follow import Follower, teacher_of, teacher_to_follow
 from training.protocol import EventKind, ProgressEvent, RetrainStatus
+from training.read_cache import ReadCache
 from training.recipe import FocusRules, RetrainRecipe
 from training.registry import Registry
 from training.train import TrainingRequest, distilled, run_training
@@ -216,6 +217,47 @@ def test_each_teacher_member_reads_the_transfer_texts_once(student_and_teacher, 
     for seen in reads.values():
         assert seen.count(300) == 1 and seen.count(120) == 1
         assert all(size <= len(SLANG_TEXTS) for size in seen if size not in (300, 120))
+
+
+def test_the_next_retrain_reads_nothing_the_last_one_read(
+    student_and_teacher, monkeypatch, tmp_path
+) -> None:
+    """The base teacher and student are the same in every retrain of a student: their
+    readings of the transfer texts and their verdicts of them are kept on disk
+    (training.read_cache), so the next retrain neither reads nor traces them again."""
+    registry, teacher_name, student_name = student_and_teacher
+    teacher, student = registry.load(teacher_name), registry.load(student_name)
+    train = load_split("train")
+    replay = Labelled(train.texts[:300], train.labels[:300])
+    chat, cache = train.texts[300:420], ReadCache(tmp_path)
+
+    def follower() -> Follower:
+        focuser = Focuser(teacher, replay, QUICK, 1e-3, 42, cache)
+        return Follower(student, focuser, chat, QUICK, 1e-3, 42)
+
+    first = follower()
+    reads: list[int] = []
+    traces: list[int] = []
+    for member in [*members_of_model(teacher), student]:
+
+        def counted(texts, original=member.encode_many):
+            reads.append(len(texts))
+            return original(texts)
+
+        def traced(batch, original=member.trace_encoded):
+            traces.append(len(batch.messages))
+            return original(batch)
+
+        monkeypatch.setattr(member, "encode_many", counted)
+        monkeypatch.setattr(member, "trace_encoded", traced)
+    again = follower()
+    corrections = Labelled(list(SLANG_TEXTS), [1] * len(SLANG_TEXTS))
+    np.testing.assert_array_equal(again.teacher_before, first.teacher_before)
+    np.testing.assert_array_equal(again.student_before, first.student_before)
+    assert reads == [] and traces == []
+    trained = again.train(corrections, share=0.5)
+    assert reads and not {len(replay), len(chat), len(replay) + len(chat)} & set(reads)
+    assert len(trained) == 1 and trained[0][0] is not student
 
 
 def test_the_teacher_is_read_from_the_distillation_or_a_fine_tune() -> None:

@@ -38,6 +38,7 @@ from nlp.ensemble import (
 )
 from nlp.inference import Encoded, SentimentModel
 from nlp.ngrams import NgramModel, feature_hashes, message_features, words_of
+from training.read_cache import NO_CACHE, ReadCache
 from training.recipe import FocusRules
 from training.trust import Example
 
@@ -81,12 +82,16 @@ class Focuser:
         rules: FocusRules,
         learning_rate: float,
         seed: int,
+        cache: ReadCache = NO_CACHE,
     ) -> None:
+        """`cache`: where the replay's readings and the members' verdicts of it are kept
+        between retrains (training.read_cache)."""
         self.base = base
         self.replay = replay
         self.rules = rules
         self.learning_rate = learning_rate
         self.seed = seed
+        self.cache = cache
         self._networks: dict[int, NetworkTrainer] = {}
         self._ngrams: dict[int, NgramTrainer] = {}
 
@@ -94,7 +99,7 @@ class Focuser:
     def readings(self) -> Readings:
         """The replay read by every member once, side by side (nlp.ensemble): each
         network's trainer and a follower's probes of this teacher (training.follow)."""
-        return self.base.encode_many(self.replay.texts)
+        return self.cache.readings(self.base, self.replay.texts)
 
     def train(
         self,
@@ -144,7 +149,7 @@ class Focuser:
             if not isinstance(read, Encoded):
                 raise TypeError(f"member {index} of {self.base.version} is not a network")
             self._networks[index] = NetworkTrainer(
-                member, self.replay, self.rules, self.learning_rate, self.seed, read
+                member, self.replay, self.rules, self.learning_rate, self.seed, read, self.cache
             )
         return self._networks[index]
 
@@ -160,8 +165,10 @@ class NetworkTrainer:
         learning_rate: float,
         seed: int,
         readings: Encoded | None = None,
+        cache: ReadCache = NO_CACHE,
     ) -> None:
-        """`readings`: the replay as `base` reads it, when already read."""
+        """`readings`: the replay as `base` reads it, when already read; `cache`: where its
+        own verdicts of the replay are kept between retrains."""
         import keras
 
         from nlp.model import build_model
@@ -172,10 +179,11 @@ class NetworkTrainer:
         keras.utils.set_random_seed(seed)
         self.model = build_model(base.config.with_overrides(learning_rate=learning_rate))
         self._step = _one_step(self.model)
-        if readings is None:
-            readings = base.encode_many(replay.texts)
-        self.replay_ids = _trainable_ids(readings)
-        self.replay_targets = _own_probabilities(base, readings)
+        read = base.encode_many(replay.texts) if readings is None else readings
+        self.replay_ids = _trainable_ids(read)
+        self.replay_targets = cache.positives(
+            base, replay.texts, lambda: _own_probabilities(base, read)
+        )
 
     def train(
         self,

@@ -73,14 +73,18 @@ class Follower:
         # targets hold it back already, so it keeps its whole change: half of the
         # teacher's change did not flip the corrections the teacher had learned.
         whole = replace(rules, interpolation=1.0)
+        cache = teacher.cache
         self.student = Focuser(
-            student, Labelled(texts, [0] * len(texts)), whole, learning_rate, seed
+            student, Labelled(texts, [0] * len(texts)), whole, learning_rate, seed, cache
         )
         # Read once: after every fine-tune the teacher traces these texts again, and its
         # members' tokenisers (Kiwi's analyses most of all) cost more than its networks.
-        # The replay's readings are the teacher's own trainers' too.
-        self.readings = (teacher.readings, teacher.base.encode_many(list(chat)))
-        self.teacher_before = self._teacher_positives(teacher.base)
+        # The replay's readings are the teacher's own trainers' too. The base teacher's
+        # readings and verdicts are the same in every retrain: kept between them.
+        self.readings = (teacher.readings, cache.readings(teacher.base, chat))
+        self.teacher_before = cache.positives(
+            teacher.base, texts, lambda: self._teacher_positives(teacher.base)
+        )
         self.student_before = self.student.own_targets()  # read once, with its replay
         self.most_moved = rules.transfer_focus_rows
 

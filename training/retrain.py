@@ -72,6 +72,7 @@ from training.protocol import (
     protocol_stream,
 )
 from training.quiet import quiet_tensorflow
+from training.read_cache import ReadCache
 from training.recipe import RecipeError, RetrainRecipe
 from training.registry import Registry, RegistryError
 from training.trust import (
@@ -192,11 +193,12 @@ def _learner(
 ) -> Learner:
     """The base's own fine-tune, or, for a student with its teacher, learning through it."""
     rules, seed = recipe.focus, recipe.seed
-    if teacher is None:
-        return Focuser(base, replay, rules, _learning_rate(base, recipe), seed)
     paths = TrainingPaths.from_env()
+    cache = ReadCache(paths.cache_dir / "retrain")
+    if teacher is None:
+        return Focuser(base, replay, rules, _learning_rate(base, recipe), seed, cache)
     chat = chat_sample(paths.chat_dir, rules.transfer_chat_rows, seed)
-    through = Focuser(teacher, replay, rules, _learning_rate(teacher, recipe), seed)
+    through = Focuser(teacher, replay, rules, _learning_rate(teacher, recipe), seed, cache)
     return Follower(base, through, chat, rules, _learning_rate(base, recipe), seed)
 
 

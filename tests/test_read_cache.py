@@ -1,0 +1,112 @@
+"""A model's readings and verdicts of a fixed list of texts are kept between retrains
+(training.read_cache): the same texts are not read twice, a damaged or stale file is read
+again, and only the files used last are kept."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from nlp.ensemble import positives_read
+from nlp.inference import Encoded
+from training import read_cache
+from training.data import load_split
+from training.read_cache import NO_CACHE, ReadCache
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def counted(trained_registry, monkeypatch):
+    """The session's model, with the number of texts each `encode_many` call read."""
+    model = trained_registry.load_current()
+    reads: list[int] = []
+
+    def encode_many(texts, original=model.encode_many):
+        reads.append(len(texts))
+        return original(texts)
+
+    monkeypatch.setattr(model, "encode_many", encode_many)
+    return model, reads
+
+
+def _texts(start: int, count: int = 40) -> list[str]:
+    return load_split("train").texts[start : start + count]
+
+
+def test_readings_are_read_once_and_give_the_same_verdicts(counted, tmp_path) -> None:
+    model, reads = counted
+    cache, texts = ReadCache(tmp_path), _texts(0)
+    first = cache.readings(model, texts)
+    again = cache.readings(model, texts)
+    assert reads == [len(texts)]
+    assert positives_read(model, again) == positives_read(model, first)
+    assert isinstance(first, Encoded) and isinstance(again, Encoded)
+    assert again.id_lists == first.id_lists
+    cache.readings(model, texts[:-1])  # other texts: read
+    assert reads == [len(texts), len(texts) - 1]
+
+
+def test_a_damaged_or_foreign_file_is_read_again(counted, tmp_path) -> None:
+    model, reads = counted
+    cache, texts = ReadCache(tmp_path), _texts(100)
+    expected = positives_read(model, cache.readings(model, texts))
+    (path,) = (tmp_path / "readings").iterdir()
+    path.write_bytes(path.read_bytes()[:100])  # cut short
+    assert positives_read(model, cache.readings(model, texts)) == expected
+    path.write_bytes(b"not a pickle")
+    assert positives_read(model, cache.readings(model, texts)) == expected
+    other = _texts(200, len(texts) + 1)  # readings of another length under this name
+    path.write_bytes(pickle.dumps(model.encode_many(other)))
+    assert positives_read(model, cache.readings(model, texts)) == expected
+    assert reads == [len(texts), len(texts), len(texts), len(other), len(texts)]
+    assert positives_read(model, cache.readings(model, texts)) == expected
+    assert len(reads) == 5  # the last file written is whole: loaded
+
+
+def test_only_the_files_used_last_are_kept(counted, tmp_path, monkeypatch) -> None:
+    model, reads = counted
+    monkeypatch.setattr(read_cache, "READINGS_KEPT", 2)
+    cache = ReadCache(tmp_path)
+    lists = [_texts(300 + 10 * k, 10) for k in range(3)]
+    cache.readings(model, lists[0])
+    cache.readings(model, lists[1])
+    cache.readings(model, lists[0])  # used again: the newest
+    cache.readings(model, lists[2])
+    assert len(list((tmp_path / "readings").iterdir())) == 2
+    before = len(reads)
+    cache.readings(model, lists[0])
+    cache.readings(model, lists[2])
+    assert len(reads) == before  # both kept
+    cache.readings(model, lists[1])
+    assert len(reads) == before + 1  # the one used longest ago was removed
+
+
+def test_verdicts_are_computed_once_per_model_and_texts(trained_registry, tmp_path) -> None:
+    model = trained_registry.load_current()
+    cache, texts = ReadCache(tmp_path), _texts(400, 30)
+    calls: list[int] = []
+
+    def compute() -> np.ndarray:
+        calls.append(1)
+        return np.asarray(positives_read(model, model.encode_many(texts)), dtype=np.float32)
+
+    first = cache.positives(model, texts, compute)
+    np.testing.assert_array_equal(cache.positives(model, texts, compute), first)
+    assert len(calls) == 1
+    (path,) = (tmp_path / "positives").iterdir()
+    np.save(path, np.zeros(3, dtype=np.float32))  # the wrong length: computed again
+    np.testing.assert_array_equal(cache.positives(model, texts, compute), first)
+    cache.positives(model, texts[1:], compute)
+    assert len(calls) == 3
+
+
+def test_without_a_directory_nothing_is_kept(counted) -> None:
+    model, reads = counted
+    texts = _texts(500, 10)
+    NO_CACHE.readings(model, texts)
+    NO_CACHE.readings(model, texts)
+    assert reads == [10, 10]
+    assert NO_CACHE.positives(model, texts, lambda: np.ones(10)).tolist() == [1.0] * 10

@@ -1,0 +1,142 @@
+"""What a model reads and says of a fixed list of texts, kept between retrains.
+
+Every retrain of a served student reads the same 8,000 transfer texts (the replayed
+NSMC reviews and the chat sample) with the same teacher, and takes the same verdicts of
+it before any fine-tune: 12 of a twenty-correction retrain's ~80 s went to that alone
+(Kiwi's analyses most of all; docs/learning-loop.md, "Read once, kept"). Kept on disk,
+the next retrain loads them in well under a second.
+
+Readings (tokens, ids, n-gram features) are Python objects, so they are pickled; the file
+lives in the user's own cache directory, written by this code alone. Its name holds the
+model's version and a digest of the texts and of what reads them (the `nlp` package's
+source and the tokenisers' package versions): a change of any of them reads again, and a
+file that is damaged or of the wrong size is read again. Verdicts are arrays
+(training.array_cache). Only the files used last are kept (`READINGS_KEPT`,
+`POSITIVES_KEPT`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from nlp.ensemble import Member, Readings, Servable, members_of_model, readings_of_members
+from training.array_cache import cached_array
+
+# A student's retrain reads three lists (its teacher's replay and chat, its own transfer
+# set) and keeps five verdicts (its teacher's, each teacher network's and its own), of
+# 8 MB-17 MB and 16-32 kB a file.
+READINGS_KEPT = 4
+POSITIVES_KEPT = 16
+READERS = ("kiwipiepy", "kiwipiepy-model", "python-mecab-ko")  # packages that tokenise
+_NLP = Path(__file__).resolve().parent.parent / "nlp"
+
+
+@dataclass(frozen=True)
+class ReadCache:
+    """Readings and verdicts under `directory`; None keeps nothing (everything computed)."""
+
+    directory: Path | None
+
+    def readings(self, model: Servable, texts: Sequence[str]) -> Readings:
+        """`model.encode_many(texts)`, read from disk when this model read these texts
+        before."""
+        if self.directory is None:
+            return model.encode_many(list(texts))
+        path = self.directory / "readings" / f"{model.version}-{_digest(texts)}.pickle"
+        stored = _load(path, model, len(texts))
+        if stored is not None:
+            return stored
+        readings = model.encode_many(list(texts))
+        _store(path, pickle.dumps(readings, protocol=pickle.HIGHEST_PROTOCOL))
+        return readings
+
+    def positives(
+        self,
+        model: Member | Servable,
+        texts: Sequence[str],
+        compute: Callable[[], np.ndarray],
+    ) -> np.ndarray:
+        """`compute()`, `model`'s P(positive) of each of `texts`, kept for this model
+        (a member by its configuration's name: an ensemble's members share its version)."""
+        if self.directory is None:
+            return compute()
+        name = f"{model.version}-{model.config.name}-{_digest(texts)}.npy"
+        path = self.directory / "positives" / name
+        positives = cached_array(path, len(texts), compute)
+        _used(path, POSITIVES_KEPT)
+        return positives
+
+
+NO_CACHE = ReadCache(None)
+
+
+def _load(path: Path, model: Servable, length: int) -> Readings | None:
+    """The readings at `path` if they are `model`'s kind and hold `length` texts."""
+    try:
+        stored = pickle.loads(path.read_bytes())
+        parts = readings_of_members(stored)
+        fits = len(parts) == len(members_of_model(model)) and all(
+            len(part.messages) == length for part in parts
+        )
+    except Exception:  # none, damaged, or of classes since changed: read again
+        return None
+    if not fits:
+        return None
+    _used(path, READINGS_KEPT)
+    return stored  # type: ignore[no-any-return]
+
+
+def _store(path: Path, data: bytes) -> None:
+    """Written aside and renamed, so a run killed while writing leaves no file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+    _used(path, READINGS_KEPT)
+
+
+def _used(path: Path, kept: int) -> None:
+    """Marks `path` as just used and removes all but the `kept` files used last beside it."""
+    now = time.time_ns()  # not the file system's clock, which may tick once in 4 ms
+    try:
+        os.utime(path, ns=(now, now))
+    except FileNotFoundError:  # removed by another run's pruning meanwhile
+        return
+    files = sorted(
+        (entry for entry in path.parent.iterdir() if not entry.name.startswith(".")),
+        key=lambda entry: entry.stat().st_mtime_ns,
+        reverse=True,
+    )
+    for stale in files[kept:]:
+        stale.unlink(missing_ok=True)
+
+
+def _digest(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256(_readers_digest().encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@cache
+def _readers_digest() -> str:
+    """What reading depends on besides the model's files: the code and the tokenisers."""
+    digest = hashlib.sha256()
+    for source in sorted(_NLP.glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    for package in READERS:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} missing".encode())
+    return digest.hexdigest()
