@@ -233,3 +233,33 @@ def test_a_fine_tune_traces_what_its_base_read_as_it_would_read_it(ensemble_regi
         ]
     with pytest.raises(TypeError):
         trace_read(model.members[0], readings)
+
+
+def test_a_focused_candidate_reads_as_its_base_new_words_included(ensemble_registry):
+    """The retrain's gate traces its candidate on the base's readings of the NSMC reviews,
+    kept between retrains (training.retrain._labels_read): a focused fine-tune must read
+    as its base does, even where its n-gram member learned the corrections' new words."""
+    from nlp.ensemble import positives_read
+    from training.focus import Focuser, Labelled
+    from training.recipe import FocusRules
+    from training.retrain import _labels, _labels_read
+    from training.train import assemble_model
+
+    model = ensemble_registry.load_current()
+    train = load_split("train")
+    corrections = Labelled(["존잼 갓띵작 인정", "킹받는 노잼 갓띵작"], [1, 0])
+    focuser = Focuser(
+        model, Labelled(train.texts[:300], train.labels[:300]), FocusRules(steps=8), 1e-3, 0
+    )
+    trained = focuser.train(corrections)
+    candidate = assemble_model(model.config, trained, "candidate")
+    ngram, tuned_ngram = model.members[3], candidate.members[3]
+    assert isinstance(ngram, NgramModel) and isinstance(tuned_ngram, NgramModel)
+    new_features = len(tuned_ngram.weights["feature_hash"]) - len(ngram.weights["feature_hash"])
+    assert new_features > 0  # the corrections' unseen words became features
+    texts = [*corrections.texts, *load_split("test").texts[:200]]
+    readings = model.encode_many(texts)
+    own = [trace.positive for trace in candidate.trace_batch(texts)]
+    np.testing.assert_allclose(positives_read(candidate, readings), own, atol=1e-7)
+    assert _labels_read(candidate, readings) == _labels(candidate, texts)
+    assert positives_read(candidate, readings)[:2] != positives_read(model, readings)[:2]

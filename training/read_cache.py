@@ -3,8 +3,9 @@
 Every retrain of a served student reads the same 8,000 transfer texts (the replayed
 NSMC reviews and the chat sample) with the same teacher, and takes the same verdicts of
 it before any fine-tune: 12 of a twenty-correction retrain's ~80 s went to that alone
-(Kiwi's analyses most of all; docs/learning-loop.md, "Read once, kept"). Kept on disk,
-the next retrain loads them in well under a second.
+(Kiwi's analyses most of all; docs/learning-loop.md, "Read once, kept"). The gate's
+NSMC reviews are read by every candidate, which reads as its base does. Kept on disk, the
+next retrain loads them in about a second.
 
 Readings (tokens, ids, n-gram features) are Python objects, so they are pickled; the file
 lives in the user's own cache directory, written by this code alone. Its name holds the
@@ -32,10 +33,10 @@ import numpy as np
 from nlp.ensemble import Member, Readings, Servable, members_of_model, readings_of_members
 from training.array_cache import cached_array
 
-# A student's retrain reads three lists (its teacher's replay and chat, its own transfer
-# set) and keeps five verdicts (its teacher's, each teacher network's and its own), of
-# 8 MB-17 MB and 16-32 kB a file.
-READINGS_KEPT = 4
+# A student's retrain reads four lists (its teacher's replay and chat, its own transfer
+# set, the gate's NSMC reviews) and keeps five verdicts (its teacher's, each teacher
+# network's and its own): 6-42 MB and 16-64 kB a file.
+READINGS_KEPT = 6
 POSITIVES_KEPT = 16
 READERS = ("kiwipiepy", "kiwipiepy-model", "python-mecab-ko")  # packages that tokenise
 _NLP = Path(__file__).resolve().parent.parent / "nlp"
