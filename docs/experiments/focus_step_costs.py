@@ -12,7 +12,12 @@
   first traces Keras's step);
 * `threads`: the teacher's three networks, 120 steps each, one after the other and in
   three threads at once (run it with and without `TF_NUM_INTRAOP_THREADS=1
-  TF_NUM_INTEROP_THREADS=1`).
+  TF_NUM_INTEROP_THREADS=1`);
+* `step`: milliseconds and CPU milliseconds a training step of the student's network and
+  its teacher's, batches of 64 rows of 32 random ids, under the environment it runs in
+  (`TF_NUM_INTRAOP_THREADS`, `TF_NUM_INTEROP_THREADS`, `TF_SET_ONEDNN_FPMATH_MODE`);
+  with `bfloat16`, under Keras's `mixed_bfloat16` policy (docs/learning-loop.md, "Read
+  once, kept").
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ def main(argv: list[str]) -> None:
             started = time.monotonic()
             trainer.train(corrections)
             print(f"student, job {job + 1}: 120 steps in {time.monotonic() - started:.1f} s")
+    if "step" in argv:
+        teacher_name = teacher_to_follow(student)
+        teacher = registry.load(teacher_name).members if teacher_name else []
+        for network in [student, *teacher]:
+            if isinstance(network, SentimentModel):
+                _step_costs(network, "bfloat16" in argv)
     if "threads" in argv:
         teacher_name = teacher_to_follow(student)
         assert teacher_name, "the student names no teacher"
@@ -73,6 +84,31 @@ def main(argv: list[str]) -> None:
                 for trainer in trainers:
                     trainer.train(corrections)
             print(f"teacher's networks {how}: {time.monotonic() - started:.1f} s")
+
+
+def _step_costs(model: SentimentModel, bfloat16: bool) -> None:
+    import keras
+
+    from nlp.model import build_model, import_weights
+    from training.focus import _one_step
+
+    if bfloat16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    rng = np.random.default_rng(0)
+    size = model.config.vocab_size
+    batches = [
+        (rng.integers(2, size, (64, 32)).astype(np.int32), rng.random(64).astype(np.float32))
+        for _ in range(31)
+    ]
+    network = build_model(model.config.with_overrides(learning_rate=1e-4))
+    import_weights(network, model.config, model.weights)
+    step = _one_step(network)
+    step(batches[0])  # traced
+    started, cpu = time.perf_counter(), time.process_time()
+    for batch in batches[1:]:
+        step(batch)
+    wall, used = time.perf_counter() - started, time.process_time() - cpu
+    print(f"{model.config.name}: {wall / 30 * 1000:.0f} ms a step, CPU {used / 30 * 1000:.0f} ms")
 
 
 def _widths(student: SentimentModel, texts: list[str], recipe: RetrainRecipe) -> None:
