@@ -110,3 +110,23 @@ def test_without_a_directory_nothing_is_kept(counted) -> None:
     NO_CACHE.readings(model, texts)
     assert reads == [10, 10]
     assert NO_CACHE.positives(model, texts, lambda: np.ones(10)).tolist() == [1.0] * 10
+
+
+def test_a_cache_that_cannot_be_written_is_said_and_the_work_goes_on(
+    counted, tmp_path, capsys
+) -> None:
+    """A full disk or a read-only folder costs the time it would have saved, nothing else:
+    a file where the cache's folder should be stands for both (root writes anywhere)."""
+    model, reads = counted
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    cache, texts = ReadCache(blocked), _texts(600, 12)
+    expected = positives_read(model, model.encode_many(texts))
+    assert positives_read(model, cache.readings(model, texts)) == expected
+    verdicts = cache.positives(model, texts, lambda: np.asarray(expected))
+    assert verdicts.tolist() == expected
+    warnings = capsys.readouterr().err
+    assert warnings.count("not kept") == 2 and "computed again next time" in warnings
+    assert blocked.read_text() == "a file, not a folder"
+    cache.readings(model, texts)
+    assert reads == [12, 12, 12]  # read again each time, as without a cache

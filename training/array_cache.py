@@ -3,12 +3,16 @@ list of texts (the gate's NSMC predictions, a teacher's labels) do not change be
 runs, and computing them again costs minutes.
 
 A file is written aside and renamed, so a run killed while writing leaves none; a file
-that is cut short, damaged or of the wrong length is computed again.
+that is cut short, damaged or of the wrong length is computed again. A cache that cannot
+be written (a full disk, a read-only folder) is said on stderr, and the run goes on with
+what it computed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,11 +28,21 @@ def cached_array(path: Path | None, length: int, compute: Callable[[], np.ndarra
     if stored is not None:
         return stored
     array = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(partial, array, allow_pickle=False)
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(partial, array, allow_pickle=False)
+        os.replace(partial, path)
+    except OSError as error:
+        not_kept(path, error)
+        with contextlib.suppress(OSError):
+            partial.unlink()
     return array
+
+
+def not_kept(path: Path, error: OSError) -> None:
+    """Said where a cache file could not be written: the run itself goes on."""
+    print(f"warning: {path} not kept ({error}); computed again next time", file=sys.stderr)
 
 
 def _read(path: Path, length: int) -> np.ndarray | None:

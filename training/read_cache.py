@@ -18,6 +18,7 @@ file that is damaged or of the wrong size is read again. Verdicts are arrays
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.ensemble import Member, Readings, Servable, members_of_model, readings_of_members
-from training.array_cache import cached_array
+from training.array_cache import cached_array, not_kept
 
 # A student's retrain reads four lists (its teacher's replay and chat, its own transfer
 # set, the gate's NSMC reviews) and keeps five verdicts (its teacher's, each teacher
@@ -99,27 +100,33 @@ def _load(path: Path, model: Servable, length: int) -> Readings | None:
 
 def _store(path: Path, data: bytes) -> None:
     """Written aside and renamed, so a run killed while writing leaves no file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as error:
+        not_kept(path, error)
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        return
     _used(path, READINGS_KEPT)
 
 
 def _used(path: Path, kept: int) -> None:
-    """Marks `path` as just used and removes all but the `kept` files used last beside it."""
+    """Marks `path` as just used and removes all but the `kept` files used last beside it:
+    upkeep only, so a file removed meanwhile by another run, or a folder that cannot be
+    written, leaves things as they are."""
     now = time.time_ns()  # not the file system's clock, which may tick once in 4 ms
-    try:
+    with contextlib.suppress(OSError):
         os.utime(path, ns=(now, now))
-    except FileNotFoundError:  # removed by another run's pruning meanwhile
-        return
-    files = sorted(
-        (entry for entry in path.parent.iterdir() if not entry.name.startswith(".")),
-        key=lambda entry: entry.stat().st_mtime_ns,
-        reverse=True,
-    )
-    for stale in files[kept:]:
-        stale.unlink(missing_ok=True)
+        files = sorted(
+            (entry for entry in path.parent.iterdir() if not entry.name.startswith(".")),
+            key=lambda entry: entry.stat().st_mtime_ns,
+            reverse=True,
+        )
+        for stale in files[kept:]:
+            stale.unlink(missing_ok=True)
 
 
 def _digest(texts: Sequence[str]) -> str:
