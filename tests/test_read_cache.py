@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from nlp.ensemble import positives_read
-from nlp.inference import Encoded
+from nlp.inference import Encoded, SentimentModel
+from nlp.vocabulary import Vocabulary
 from training import read_cache
 from training.data import load_split
 from training.read_cache import NO_CACHE, ReadCache
@@ -130,3 +131,32 @@ def test_a_cache_that_cannot_be_written_is_said_and_the_work_goes_on(
     assert blocked.read_text() == "a file, not a folder"
     cache.readings(model, texts)
     assert reads == [12, 12, 12]  # read again each time, as without a cache
+
+
+def test_a_fine_tune_finds_its_base_readings_another_vocabulary_does_not(counted, tmp_path) -> None:
+    """Readings are named by how a model reads, not by its version: after an accepted
+    retrain, the fine-tuned version served next still finds its base's readings."""
+    model, reads = counted
+    cache, texts = ReadCache(tmp_path), _texts(700, 20)
+    cache.readings(model, texts)
+
+    def copy(vocabulary: Vocabulary, version: str) -> SentimentModel:
+        weights = {name: array * 1.1 for name, array in model.weights.items()}
+        return SentimentModel(model.config, vocabulary, weights, version)
+
+    tuned = copy(model.vocabulary, "tuned")
+    kept = cache.readings(tuned, texts)
+    assert reads == [len(texts)]
+    assert positives_read(tuned, kept) == positives_read(tuned, tuned.encode_many(texts))
+    renamed = Vocabulary((*model.vocabulary.tokens[:-1], "없던말"))
+    other = copy(renamed, "other")
+    other_reads: list[int] = []
+    original = other.encode_many
+
+    def encode_many(texts):
+        other_reads.append(len(texts))
+        return original(texts)
+
+    other.encode_many = encode_many  # type: ignore[method-assign]
+    cache.readings(other, texts)
+    assert other_reads == [len(texts)]

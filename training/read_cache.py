@@ -8,18 +8,20 @@ NSMC reviews are read by every candidate, which reads as its base does. Kept on 
 next retrain loads them in about a second.
 
 Readings (tokens, ids, n-gram features) are Python objects, so they are pickled; the file
-lives in the user's own cache directory, written by this code alone. Its name holds the
-model's version and a digest of the texts and of what reads them (the `nlp` package's
+lives in the user's own cache directory, written by this code alone. Its name holds how
+the model reads (its members' configurations and vocabularies, which every fine-tune of
+it keeps) and a digest of the texts and of the code that reads (the `nlp` package's
 source and the tokenisers' package versions): a change of any of them reads again, and a
-file that is damaged or of the wrong size is read again. Verdicts are arrays
-(training.array_cache). Only the files used last are kept (`READINGS_KEPT`,
-`POSITIVES_KEPT`).
+file that is damaged or of the wrong size is read again. Verdicts depend on the weights:
+they are arrays named by the model's version (training.array_cache). Only the files used
+last are kept (`READINGS_KEPT`, `POSITIVES_KEPT`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import pickle
 import time
@@ -50,11 +52,13 @@ class ReadCache:
     directory: Path | None
 
     def readings(self, model: Servable, texts: Sequence[str]) -> Readings:
-        """`model.encode_many(texts)`, read from disk when this model read these texts
-        before."""
+        """`model.encode_many(texts)`, read from disk when a model that reads as `model`
+        does read these texts before: `model` itself, its base, or another fine-tune of
+        that base (a fine-tune changes weights, never how a model reads)."""
         if self.directory is None:
             return model.encode_many(list(texts))
-        path = self.directory / "readings" / f"{model.version}-{_digest(texts)}.pickle"
+        name = f"{model.config.name}-{_reader(model)}-{_digest(texts)}.pickle"
+        path = self.directory / "readings" / name
         stored = _load(path, model, len(texts))
         if stored is not None:
             return stored
@@ -127,6 +131,17 @@ def _used(path: Path, kept: int) -> None:
         )
         for stale in files[kept:]:
             stale.unlink(missing_ok=True)
+
+
+def _reader(model: Servable) -> str:
+    """How `model` reads: each member's configuration and vocabulary, which a fine-tune
+    keeps (training.focus), so that an ensemble served after an accepted retrain still
+    finds its base's readings of the replay and of the gate's NSMC reviews."""
+    digest = hashlib.sha256()
+    for member in members_of_model(model):
+        digest.update(json.dumps(member.config.to_dict(), sort_keys=True).encode() + b"\0")
+        digest.update("\n".join(member.vocabulary.tokens).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:16]
 
 
 def _digest(texts: Sequence[str]) -> str:
