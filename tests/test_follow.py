@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from nlp.ensemble import Ensemble, members_of_model
-from nlp.inference import SentimentModel
+from nlp.inference import Encoded, SentimentModel
 from nlp.model_config import STUDENT_PIECES, EnsembleConfig
 from tests.gates import open_gate
 from tests.slang import SLANG_TEXTS
@@ -22,6 +23,7 @@ from training.data import load_split
 from training.distill import DistillPlan
 from training.focus import Focuser, Labelled, NetworkTrainer
 from training.follow import Follower, teacher_of, teacher_to_follow
+from training.paths import TrainingPaths
 from training.protocol import EventKind, ProgressEvent, RetrainStatus
 from training.read_cache import ReadCache
 from training.recipe import FocusRules, RetrainRecipe
@@ -105,6 +107,17 @@ def test_a_student_learns_corrections_through_its_teacher(student_and_teacher, t
         ("final", 2, 2, served.config.name),
     ]
     assert len(members) == 2 * (recipe.gate.folds + 1)
+    # the published version reads as the student did: its next retrain finds the readings
+    # this one kept of the transfer set and of the gate's NSMC reviews
+    kept = ReadCache(TrainingPaths.from_env().cache_dir / "retrain")
+    nsmc = load_split("test").head(recipe.gate.nsmc_rows).texts
+
+    def unread(texts: Sequence[str]) -> Encoded:
+        raise AssertionError(f"read {len(texts)} texts again")
+
+    candidate.encode_many = unread  # type: ignore[method-assign]
+    readings = kept.readings(candidate, nsmc)
+    assert isinstance(readings, Encoded) and len(readings.messages) == len(nsmc)
 
 
 def test_a_full_retrain_of_a_student_learns_through_its_teacher(
