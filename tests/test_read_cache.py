@@ -102,6 +102,10 @@ def test_verdicts_are_computed_once_per_model_and_texts(trained_registry, tmp_pa
     np.testing.assert_array_equal(cache.positives(model, texts, compute), first)
     cache.positives(model, texts[1:], compute)
     assert len(calls) == 3
+    weights = {name: array * 1.1 for name, array in model.weights.items()}
+    renamed = SentimentModel(model.config, model.vocabulary, weights, model.version)
+    cache.positives(renamed, texts, compute)  # the same version name, other weights
+    assert len(calls) == 4
 
 
 def test_without_a_directory_nothing_is_kept(counted) -> None:
