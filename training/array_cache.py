@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -28,21 +29,26 @@ def cached_array(path: Path | None, length: int, compute: Callable[[], np.ndarra
     if stored is not None:
         return stored
     array = compute()
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(partial, array, allow_pickle=False)
-        os.replace(partial, path)
-    except OSError as error:
-        not_kept(path, error)
-        with contextlib.suppress(OSError):
-            partial.unlink()
+    kept_aside(path, lambda file: np.save(file, array, allow_pickle=False))
     return array
 
 
-def not_kept(path: Path, error: OSError) -> None:
-    """Said where a cache file could not be written: the run itself goes on."""
-    print(f"warning: {path} not kept ({error}); computed again next time", file=sys.stderr)
+def kept_aside(path: Path, write: Callable[[BinaryIO], object]) -> bool:
+    """`write` into a file beside `path`, then renamed to it, so a run killed while writing
+    leaves none. A cache that cannot be written is said on stderr (False): the run
+    itself goes on with what it computed."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as file:
+            write(file)
+        os.replace(partial, path)
+    except OSError as error:
+        print(f"warning: {path} not kept ({error}); computed again next time", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        return False
+    return True
 
 
 def _read(path: Path, length: int) -> np.ndarray | None:

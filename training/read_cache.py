@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.ensemble import Member, Readings, Servable, members_of_model, readings_of_members
-from training.array_cache import cached_array, not_kept
+from training.array_cache import cached_array, kept_aside
 
 # A student's retrain reads four lists (its teacher's replay and chat, its own transfer
 # set, the gate's NSMC reviews) and keeps five verdicts (its teacher's, each teacher
@@ -63,7 +63,8 @@ class ReadCache:
         if stored is not None:
             return stored
         readings = model.encode_many(list(texts))
-        _store(path, pickle.dumps(readings, protocol=pickle.HIGHEST_PROTOCOL))
+        if kept_aside(path, lambda file: pickle.dump(readings, file, pickle.HIGHEST_PROTOCOL)):
+            _used(path, READINGS_KEPT)
         return readings
 
     def positives(
@@ -101,21 +102,6 @@ def _load(path: Path, model: Servable, length: int) -> Readings | None:
         return None
     _used(path, READINGS_KEPT)
     return stored  # type: ignore[no-any-return]
-
-
-def _store(path: Path, data: bytes) -> None:
-    """Written aside and renamed, so a run killed while writing leaves no file."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    except OSError as error:
-        not_kept(path, error)
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        return
-    _used(path, READINGS_KEPT)
 
 
 def _used(path: Path, kept: int) -> None:
