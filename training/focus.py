@@ -38,6 +38,7 @@ from nlp.ensemble import (
 )
 from nlp.inference import Encoded, SentimentModel
 from nlp.ngrams import NgramModel, feature_hashes, message_features, words_of
+from training.embedding_rows import UsedRows, table_rows
 from training.read_cache import NO_CACHE, ReadCache
 from training.recipe import FocusRules
 from training.trust import Example
@@ -169,21 +170,35 @@ class NetworkTrainer:
     ) -> None:
         """`readings`: the replay as `base` reads it, when already read; `cache`: where its
         own verdicts of the replay are kept between retrains."""
-        import keras
-
-        from nlp.model import build_model
-
         self.base = base
         self.rules = rules
+        self.learning_rate = learning_rate
         self.seed = seed
-        keras.utils.set_random_seed(seed)
-        self.model = build_model(base.config.with_overrides(learning_rate=learning_rate))
-        self._step = _one_step(self.model)
         read = base.encode_many(replay.texts) if readings is None else readings
         self.replay_ids = _trainable_ids(read)
         self.replay_targets = cache.positives(
             base, replay.texts, lambda: _own_probabilities(base, read)
         )
+        self.vocabulary_rows = len(base.weights["embedding"])
+        self._build(table_rows(len(UsedRows.of(self.replay_ids)), self.vocabulary_rows))
+
+    def _build(self, rows: int, streams: list[np.ndarray] | None = None) -> None:
+        """The Keras model over an embedding table of `rows` rows (training.embedding_rows),
+        and its traced step. Built again only for a job that reads more rows, given the
+        last model's dropout `streams` to go on from, so that the jobs' weights do not
+        depend on when that happens."""
+        import keras
+
+        from nlp.model import build_model
+
+        keras.utils.set_random_seed(self.seed)
+        config = self.base.config.with_overrides(learning_rate=self.learning_rate, vocab_size=rows)
+        self.model = build_model(config)
+        self.table_rows = rows
+        self._step = _one_step(self.model)
+        if streams is not None:
+            for variable, value in zip(self.model.non_trainable_variables, streams, strict=True):
+                variable.assign(value)
 
     def train(
         self,
@@ -195,11 +210,17 @@ class NetworkTrainer:
         (training.follow: a student's own plus its teacher's change)."""
         from nlp.model import export_weights, import_weights
 
-        import_weights(self.model, self.base.config, self.base.weights)
+        ids = _trainable_ids(self.base.encode_many(corrections.texts))
+        used = UsedRows.of(self.replay_ids, ids)
+        if len(used) > self.table_rows:
+            streams = [variable.numpy() for variable in self.model.non_trainable_variables]
+            self._build(table_rows(len(used), self.vocabulary_rows), streams)
+        embedding = self.base.weights["embedding"]
+        start = self.base.weights | {"embedding": used.table(embedding, self.table_rows)}
+        import_weights(self.model, self.base.config, start)
         for variable in self.model.optimizer.variables:  # a fresh Adam for every job
             if variable.name != "learning_rate":
                 variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
-        ids = _trainable_ids(self.base.encode_many(corrections.texts))
         steps = max(1, round(self.rules.steps * share))
         batches = _mixed_batches(
             self.replay_ids,
@@ -210,8 +231,10 @@ class NetworkTrainer:
             steps,
             self.seed,
         )
+        batches = [(used.renumbered(matrix), targets) for matrix, targets in batches]
         history = _fitted(self.model, self._step, batches)
         tuned = export_weights(self.model, self.base.config)
+        tuned["embedding"] = used.merged(embedding, tuned["embedding"])
         weights = _interpolated(self.base.weights, tuned, self.rules.interpolation)
         member = SentimentModel(
             self.base.config,

@@ -17,7 +17,12 @@
   its teacher's, batches of 64 rows of 32 random ids, under the environment it runs in
   (`TF_NUM_INTRAOP_THREADS`, `TF_NUM_INTEROP_THREADS`, `TF_SET_ONEDNN_FPMATH_MODE`);
   with `bfloat16`, under Keras's `mixed_bfloat16` policy (docs/learning-loop.md, "Read
-  once, kept").
+  once, kept"); with `rows=N`, over an embedding table of N rows;
+* `rows`: the teacher's three networks and the student, three jobs each (half of 120
+  steps on 19 corrections, all 120, then 300 test reviews as corrections), trained on
+  the embedding rows they read (training.embedding_rows) and on the whole table: seconds
+  a job, and the largest difference between the two jobs' weights (docs/learning-loop.md,
+  "The rows a fine-tune reads").
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 
 import numpy as np
 
+import training.embedding_rows as embedding_rows
 from nlp.inference import SentimentModel
 from training.corpora import chat_sample
 from training.data import load_split
@@ -38,6 +44,7 @@ from training.recipe import RetrainRecipe
 from training.registry import Registry
 from training.retrain import _replay
 
+SPARE_ROWS = embedding_rows.SPARE_ROWS
 BESIDE_ROWS = 409  # the twenty users' 19 corrections repeated to half, and 200 most moved
 
 
@@ -60,11 +67,14 @@ def main(argv: list[str]) -> None:
             trainer.train(corrections)
             print(f"student, job {job + 1}: 120 steps in {time.monotonic() - started:.1f} s")
     if "step" in argv:
-        teacher_name = teacher_to_follow(student)
-        teacher = registry.load(teacher_name).members if teacher_name else []
-        for network in [student, *teacher]:
-            if isinstance(network, SentimentModel):
-                _step_costs(network, "bfloat16" in argv)
+        table = next((int(arg[5:]) for arg in argv if arg.startswith("rows=")), None)
+        for network in _networks(registry, student):
+            _step_costs(network, "bfloat16" in argv, table)
+    if "rows" in argv:
+        test = load_split("test").head(300)
+        jobs = [(corrections, 0.5), (corrections, 1.0), (Labelled(test.texts, test.labels), 1.0)]
+        for network in _networks(registry, student):
+            _rows_or_whole_table(network, replay, recipe, jobs)
     if "threads" in argv:
         teacher_name = teacher_to_follow(student)
         assert teacher_name, "the student names no teacher"
@@ -86,7 +96,38 @@ def main(argv: list[str]) -> None:
             print(f"teacher's networks {how}: {time.monotonic() - started:.1f} s")
 
 
-def _step_costs(model: SentimentModel, bfloat16: bool) -> None:
+def _networks(registry: Registry, student: SentimentModel) -> list[SentimentModel]:
+    teacher_name = teacher_to_follow(student)
+    teacher = registry.load(teacher_name).members if teacher_name else []
+    return [n for n in [student, *teacher] if isinstance(n, SentimentModel)]
+
+
+def _rows_or_whole_table(
+    network: SentimentModel,
+    replay: Labelled,
+    recipe: RetrainRecipe,
+    jobs: list[tuple[Labelled, float]],
+) -> None:
+    weights: dict[str, list[dict[str, np.ndarray]]] = {}
+    for table, spare in (("rows read", SPARE_ROWS), ("whole table", 10**9)):
+        embedding_rows.SPARE_ROWS = spare
+        trainer = NetworkTrainer(network, replay, recipe.focus, 1e-4, recipe.seed)
+        seconds, weights[table] = [], []
+        for corrections, share in jobs:
+            started = time.monotonic()
+            member, _ = trainer.train(corrections, share)
+            seconds.append(f"{time.monotonic() - started:.2f}")
+            weights[table].append(member.weights)
+        print(f"{network.config.name}, {trainer.table_rows} rows: jobs {', '.join(seconds)} s")
+    difference = max(
+        float(np.max(np.abs(job[name] - whole[name])))
+        for job, whole in zip(weights["rows read"], weights["whole table"], strict=True)
+        for name in job
+    )
+    print(f"{network.config.name}: largest difference between the weights {difference}")
+
+
+def _step_costs(model: SentimentModel, bfloat16: bool, table: int | None = None) -> None:
     import keras
 
     from nlp.model import build_model, import_weights
@@ -95,20 +136,23 @@ def _step_costs(model: SentimentModel, bfloat16: bool) -> None:
     if bfloat16:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     rng = np.random.default_rng(0)
-    size = model.config.vocab_size
+    size = min(model.config.vocab_size, table or model.config.vocab_size)
     batches = [
         (rng.integers(2, size, (64, 32)).astype(np.int32), rng.random(64).astype(np.float32))
         for _ in range(31)
     ]
-    network = build_model(model.config.with_overrides(learning_rate=1e-4))
-    import_weights(network, model.config, model.weights)
+    config = model.config.with_overrides(learning_rate=1e-4)
+    network = build_model(config.with_overrides(vocab_size=table or config.vocab_size))
+    if table is None:
+        import_weights(network, model.config, model.weights)
     step = _one_step(network)
     step(batches[0])  # traced
     started, cpu = time.perf_counter(), time.process_time()
     for batch in batches[1:]:
         step(batch)
     wall, used = time.perf_counter() - started, time.process_time() - cpu
-    print(f"{model.config.name}: {wall / 30 * 1000:.0f} ms a step, CPU {used / 30 * 1000:.0f} ms")
+    name = f"{model.config.name}, {table} rows" if table else model.config.name
+    print(f"{name}: {wall / 30 * 1000:.0f} ms a step, CPU {used / 30 * 1000:.0f} ms")
 
 
 def _widths(student: SentimentModel, texts: list[str], recipe: RetrainRecipe) -> None:
