@@ -1,7 +1,7 @@
 """The Keras 3 sentiment network, used for training; serving runs the same maths without TensorFlow.
 
-    token ids -> Embedding(mask_zero) -> LSTM|GRU (every step; `recurrent_layers` of them)
-              -> [h_t ; max_{s<=t} h_s]
+    token ids -> Embedding -> LSTM|GRU (every step; `recurrent_layers` of them)
+              -> [h_t ; max_{s<=t} h_s] at the last token t
               -> Dropout -> Dense(2, softmax)
 
 Everything after the recurrent layer only looks backwards in time, so the output after
@@ -19,6 +19,7 @@ from keras import layers, ops
 
 from nlp.model_config import ModelConfig
 from nlp.model_weights import recurrent_arrays
+from nlp.vocabulary import PAD_ID
 
 
 class MaskedMax(layers.Layer):  # type: ignore[misc]  # keras ships no types
@@ -35,6 +36,24 @@ class MaskedMax(layers.Layer):  # type: ignore[misc]  # keras ships no types
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> None:
         return None
+
+
+class LastStep(layers.Layer):  # type: ignore[misc]  # keras ships no types
+    """Each text's recurrent state at its last token. Batches are padded after the text
+    (the padding id 0), so the recurrent layers run through the padding unmasked: no step
+    can see a later one, and a mask cost every step a select for each state, 10-15% of a
+    training step (docs/learning-loop.md, "Padding read, not masked"). A text with no
+    token reads zeros, the state a masked layer kept."""
+
+    def call(self, inputs: Any) -> Any:
+        sequence, token_ids = inputs
+        lengths = ops.sum(ops.cast(ops.not_equal(token_ids, PAD_ID), "int32"), axis=1)
+        last = ops.one_hot(lengths - 1, ops.shape(sequence)[1], dtype=sequence.dtype)
+        return ops.sum(sequence * ops.expand_dims(last, -1), axis=1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        batch, _, units = input_shape[0]
+        return (batch, units)
 
 
 class StepFeatures(layers.Layer):  # type: ignore[misc]  # keras ships no types
@@ -115,29 +134,26 @@ def build_model(
     `word_targets` it outputs the probabilities after every token, to fit per-step targets
     (training.word_targets); the weights are the same either way."""
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    embedded = layers.Embedding(
-        config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding"
-    )(token_ids)
+    embedded = layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")(
+        token_ids
+    )
     if config.embedding_dropout:
         embedded = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(
             embedded
         )
     recurrent_layer = {"lstm": layers.LSTM, "gru": layers.GRU}[config.cell]
-    *below, top = recurrent_arrays(config)
-    for arrays in below:
+    for arrays in recurrent_arrays(config):
         embedded = recurrent_layer(config.units, return_sequences=True, name=arrays.layer)(embedded)
-    outputs = recurrent_layer(
-        config.units, return_sequences=True, return_state=True, name=top.layer
-    )(embedded)
-    sequence, last_state = outputs[0], outputs[1]
+    sequence = embedded
     if word_targets:
         features = StepFeatures(config.max_pool, config.max_tokens, name="step_features")(sequence)
         metric = keras.metrics.MeanMetricWrapper(final_accuracy, name="accuracy")
         return _classified(config, steps_per_epoch, token_ids, features, word_cross_entropy, metric)
-    features = last_state
+    features = LastStep(name="last_state")([sequence, token_ids])
     if config.max_pool:
+        tokens = ops.not_equal(token_ids, PAD_ID)
         features = layers.Concatenate(name="state_and_max")(
-            [last_state, MaskedMax(name="running_max")(sequence)]
+            [features, MaskedMax(name="running_max")(sequence, mask=tokens)]
         )
     return _classified(
         config, steps_per_epoch, token_ids, features, positive_cross_entropy, accuracy

@@ -73,6 +73,27 @@ def test_one_pass_equals_prefix_rerun(config):
         np.testing.assert_allclose(in_batch, expected, atol=1e-5)
 
 
+@KERAS
+@pytest.mark.parametrize("config", [KIWI, STUDENT_PIECES_DEEP.with_overrides(units=24)])
+def test_the_keras_model_reads_padding_after_a_text_as_nothing(config):
+    """The recurrent layers run through the padding unmasked (nlp.model.LastStep): a text
+    padded to any width gives the same verdict, and a text with no token reads the zero
+    state and no maximum, as a masked layer did."""
+    model, keras_model = _random_model(config)
+    ids = np.random.default_rng(5).integers(1, len(model.vocabulary), size=(1, 9))
+    padded = [np.pad(ids, ((0, 0), (0, width - 9))) for width in (9, 16, 48)]
+    verdicts = [np.asarray(keras_model(rows, training=False))[0] for rows in padded]
+    np.testing.assert_allclose(verdicts[1:], [verdicts[0]] * 2, atol=1e-6)
+    served = model.positive_per_token(ids.tolist())[0][-1]
+    assert verdicts[0][1] == pytest.approx(served, abs=1e-5)
+    units = np.zeros(config.units)
+    features = np.concatenate([units, units - 1e9]) if config.max_pool else units
+    logits = features @ model.weights["dense_kernel"] + model.weights["dense_bias"]
+    no_token = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    empty = np.asarray(keras_model(np.zeros((1, 8), dtype=np.int32), training=False))[0]
+    np.testing.assert_allclose(empty, no_token, atol=1e-6)
+
+
 @pytest.mark.parametrize("steps", [1, 2, 3, 8, 69, 150])
 @pytest.mark.parametrize("batch", [1, 5])
 def test_the_running_max_is_the_max_so_far_at_every_step(steps, batch):

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp.vocabulary import PAD_ID
+
 SPARE_ROWS = 4096  # room for words the replay lacks, so that most jobs fit one table
 ROWS_ROUNDED_TO = 1024
-PADDING = 0  # the id Keras's mask_zero reads as padding: it keeps its place
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class UsedRows:
 
     @classmethod
     def of(cls, *id_lists: Iterable[Sequence[int]]) -> UsedRows:
-        used = {PADDING}
+        used = {PAD_ID}  # row 0 of the small table too: the network reads it as padding
         for lists in id_lists:
             for ids in lists:
                 used.update(ids)

@@ -34,27 +34,22 @@ import time
 import numpy as np
 
 import training.embedding_rows as embedding_rows
+from docs.experiments.fine_tune_weights import setting
 from nlp.inference import SentimentModel
 from training.corpora import chat_sample
-from training.data import load_split
 from training.focus import Labelled, NetworkTrainer, _mixed_batches, _replay_groups
 from training.follow import teacher_to_follow
 from training.paths import TrainingPaths
 from training.recipe import RetrainRecipe
 from training.registry import Registry
-from training.retrain import _replay
 
 SPARE_ROWS = embedding_rows.SPARE_ROWS
 BESIDE_ROWS = 409  # the twenty users' 19 corrections repeated to half, and 200 most moved
 
 
 def main(argv: list[str]) -> None:
-    registry = Registry.from_env()
-    student = registry.load_current()
-    assert isinstance(student, SentimentModel), "the served model must be a student"
-    recipe = RetrainRecipe()
-    replay = _replay(load_split("train"), recipe)
-    corrections = Labelled(replay.texts[:19], [1 - label for label in replay.labels[:19]])
+    registry, student, recipe, replay, jobs = setting()
+    corrections = jobs[0][0]
     if "widths" in argv:
         chat = chat_sample(
             TrainingPaths.from_env().chat_dir, recipe.focus.transfer_chat_rows, recipe.seed
@@ -71,8 +66,6 @@ def main(argv: list[str]) -> None:
         for network in _networks(registry, student):
             _step_costs(network, "bfloat16" in argv, table)
     if "rows" in argv:
-        test = load_split("test").head(300)
-        jobs = [(corrections, 0.5), (corrections, 1.0), (Labelled(test.texts, test.labels), 1.0)]
         for network in _networks(registry, student):
             _rows_or_whole_table(network, replay, recipe, jobs)
     if "threads" in argv:
