@@ -41,7 +41,7 @@ class MaskedMax(layers.Layer):  # type: ignore[misc]  # keras ships no types
 class LastStep(layers.Layer):  # type: ignore[misc]  # keras ships no types
     """Each text's recurrent state at its last token. Batches are padded after the text
     (the padding id 0), so the recurrent layers run through the padding unmasked: no step
-    can see a later one, and a mask cost every step a select for each state, 10-15% of a
+    can see a later one, and a mask cost every step a select for each state, 12-20% of a
     training step (docs/learning-loop.md, "Padding read, not masked"). A text with no
     token reads zeros, the state a masked layer kept."""
 
