@@ -164,3 +164,26 @@ def test_a_fine_tune_finds_its_base_readings_another_vocabulary_does_not(counted
     other.encode_many = encode_many  # type: ignore[method-assign]
     cache.readings(other, texts)
     assert other_reads == [len(texts)]
+
+
+def test_readings_are_read_again_when_reading_code_changes_not_the_training_network(
+    tmp_path, monkeypatch, request
+) -> None:
+    """The digest covers the `nlp` code that reads texts; `nlp/model.py`, the Keras
+    network, trains and never reads, so a change there keeps the readings."""
+    nlp = tmp_path / "nlp"
+    nlp.mkdir()
+    (nlp / "tokenizers.py").write_text("SPLIT = ' '\n")
+    (nlp / "model.py").write_text("UNITS = 128\n")
+    monkeypatch.setattr(read_cache, "_NLP", nlp)
+    request.addfinalizer(read_cache._readers_digest.cache_clear)  # the real code's, next
+
+    def digest() -> str:
+        read_cache._readers_digest.cache_clear()
+        return read_cache._digest(["재밌다"])
+
+    first = digest()
+    (nlp / "model.py").write_text("UNITS = 256\n")
+    assert digest() == first
+    (nlp / "tokenizers.py").write_text("SPLIT = '\\t'\n")
+    assert digest() != first

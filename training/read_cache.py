@@ -11,10 +11,11 @@ Readings (tokens, ids, n-gram features) are Python objects, so they are pickled;
 lives in the user's own cache directory, written by this code alone. Its name holds how
 the model reads (its members' configurations and vocabularies, which every fine-tune of
 it keeps) and a digest of the texts and of the code that reads (the `nlp` package's
-source and the tokenisers' package versions): a change of any of them reads again, and a
-file that is damaged or of the wrong size is read again. Verdicts depend on the weights:
-they are arrays named by a digest of them (training.array_cache). Only the files used
-last are kept (`READINGS_KEPT`, `POSITIVES_KEPT`).
+source but its Keras network, and the tokenisers' package versions): a change of any of
+them reads again, and a file that is damaged or of the wrong size is read again.
+Verdicts depend on the weights: they are arrays named by a digest of them
+(training.array_cache). Only the files used last are kept (`READINGS_KEPT`,
+`POSITIVES_KEPT`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ READINGS_KEPT = 6
 POSITIVES_KEPT = 16
 READERS = ("kiwipiepy", "kiwipiepy-model", "python-mecab-ko")  # packages that tokenise
 _NLP = Path(__file__).resolve().parent.parent / "nlp"
+NOT_READING = ("model.py",)  # the Keras network: it trains, it never reads a text
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ def _readers_digest() -> str:
     """What reading depends on besides the model's files: the code and the tokenisers."""
     digest = hashlib.sha256()
     for source in sorted(_NLP.glob("*.py")):
+        if source.name in NOT_READING:
+            continue
         digest.update(source.name.encode() + source.read_bytes())
     for package in READERS:
         try:
