@@ -59,20 +59,18 @@ class LastStep(layers.Layer):  # type: ignore[misc]  # keras ships no types
 class StepFeatures(layers.Layer):  # type: ignore[misc]  # keras ships no types
     """At every step t what the classifier reads after token t: the state, and with
     `max_pool` the max of the states up to t (MaskedMax's value had the text ended at t).
-    The padding mask stops here: per-step targets carry their own weights."""
+    The padding comes after the text, so a max up to a text's step never reaches it, and
+    the padded steps' targets weigh nothing (training.batches)."""
 
     def __init__(self, max_pool: bool, max_steps: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_pool = max_pool
         self.max_steps = max_steps
-        self.supports_masking = True
 
-    def call(self, inputs: Any, mask: Any = None) -> Any:
+    def call(self, inputs: Any) -> Any:
         if not self.max_pool:
             return inputs
         running = inputs
-        if mask is not None:
-            running = ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9))
         # The running max by doubling: after shifts 1, 2, 4, ... each step holds the max of
         # the 2^k steps up to it. (keras.ops.associative_scan took 20 GB on ragged widths.)
         steps, shift = ops.shape(inputs)[1], 1
@@ -81,9 +79,6 @@ class StepFeatures(layers.Layer):  # type: ignore[misc]  # keras ships no types
             running = ops.maximum(running, earlier[:, :steps])
             shift *= 2
         return ops.concatenate([inputs, running], axis=-1)
-
-    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
-        return None
 
     def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
         *leading, units = input_shape
