@@ -69,6 +69,7 @@ RECIPE_SETTINGS: tuple[RecipeSetting, ...] = (
     RecipeSetting("RETRAIN_MAX_USER_SHARE", "trust", "max_user_share", lambda e, n: _float(e, n)),
     RecipeSetting("RETRAIN_MAX_PER_USER", "trust", "max_per_user", lambda e, n: _int(e, n)),
     RecipeSetting("RETRAIN_STEPS", "focus", "steps", lambda e, n: _int(e, n)),
+    RecipeSetting("RETRAIN_STUDENT_STEPS", "focus", "student_steps", lambda e, n: _int(e, n)),
     RecipeSetting("RETRAIN_REPLAY_ROWS", "focus", "replay_rows", lambda e, n: _int(e, n)),
     RecipeSetting("RETRAIN_LIMIT", "recipe", "limit", _limit, default="0"),
     RecipeSetting("GATE_NSMC_ROWS", "gate", "nsmc_rows", lambda e, n: _int(e, n)),

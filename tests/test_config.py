@@ -25,6 +25,7 @@ def test_recipe_variables_reach_the_recipe():
             "RETRAIN_AGREEMENT": "3",
             "RETRAIN_CONFIDENT_AGREEMENT": "4",
             "RETRAIN_STEPS": "50",
+            "RETRAIN_STUDENT_STEPS": "40",
             "GATE_NSMC_ROWS": "2000",
             "RETRAIN_MODE": "full",
             "RETRAIN_LIMIT": "1000",
@@ -32,6 +33,7 @@ def test_recipe_variables_reach_the_recipe():
     )
     recipe = settings.retrain
     assert (recipe.trust.agreement, recipe.trust.confident_agreement) == (3, 4)
+    assert (recipe.focus.steps, recipe.focus.student_steps) == (50, 40)
     assert (recipe.focus.steps, recipe.gate.nsmc_rows, recipe.mode, recipe.limit) == (
         50,
         2000,

@@ -18,7 +18,7 @@ from nlp.inference import Encoded, SentimentModel
 from nlp.model_config import STUDENT_PIECES, EnsembleConfig
 from tests.gates import open_gate
 from tests.slang import SLANG_TEXTS
-from training import retrain
+from training import focus, retrain
 from training.data import load_split
 from training.distill import DistillPlan
 from training.focus import Focuser, Labelled, NetworkTrainer
@@ -34,7 +34,7 @@ from training.trust import CorrectionRow
 pytestmark = pytest.mark.slow
 
 OPEN_GATE = open_gate(nsmc_rows=500)
-QUICK = FocusRules(steps=40, replay_rows=500, transfer_chat_rows=200)
+QUICK = FocusRules(steps=40, student_steps=40, replay_rows=500, transfer_chat_rows=200)
 ROWS = [CorrectionRow(i + 1, text, 1, 100 + i, float(i)) for i, text in enumerate(SLANG_TEXTS)]
 
 
@@ -230,6 +230,37 @@ def test_each_teacher_member_reads_the_transfer_texts_once(student_and_teacher, 
     for seen in reads.values():
         assert seen.count(300) == 1 and seen.count(120) == 1
         assert all(size <= len(SLANG_TEXTS) for size in seen if size not in (300, 120))
+
+
+def test_the_student_takes_its_own_steps_at_a_rate_that_keeps_their_product(
+    student_and_teacher, monkeypatch
+) -> None:
+    """`student_steps` is the student's; `steps` stay the teacher's networks' (its n-gram
+    member is refitted, not stepped). Fewer steps go at a higher rate, steps x rate as at
+    `steps`: the student follows the teacher's soft change in fewer of them."""
+    registry, teacher_name, student_name = student_and_teacher
+    teacher, student = registry.load(teacher_name), registry.load(student_name)
+    train = load_split("train")
+    replay = Labelled(train.texts[:300], train.labels[:300])
+    rules = replace(QUICK, steps=30, student_steps=12)
+    focuser = Focuser(teacher, replay, rules, 1e-3, 42)
+    follower = Follower(student, focuser, train.texts[300:400], rules, 2e-3, 42)
+    steps: dict[str, int] = {}
+    original = focus._fitted
+
+    def counted(model, step, batches):
+        steps[model.name] = len(batches)
+        return original(model, step, batches)
+
+    monkeypatch.setattr(focus, "_fitted", counted)
+    follower.train(Labelled(list(SLANG_TEXTS), [1] * len(SLANG_TEXTS)))
+    networks = [m for m in members_of_model(teacher) if isinstance(m, SentimentModel)]
+    assert steps == {
+        f"sentiment_{student.config.name}": 12,
+        **{f"sentiment_{network.config.name}": 30 for network in networks},
+    }
+    assert follower.student.learning_rate == pytest.approx(2e-3 * 30 / 12)
+    assert focuser.learning_rate == 1e-3
 
 
 def test_the_next_retrain_reads_nothing_the_last_one_read(

@@ -89,7 +89,9 @@ def test_the_focused_retrain_fine_tunes_the_student_and_a_rollback_returns(
 ) -> None:
     registry, before, student = student_registry
     rows = [CorrectionRow(i + 1, text, 1, 100 + i, float(i)) for i, text in enumerate(SLANG_TEXTS)]
-    recipe = RetrainRecipe(focus=FocusRules(steps=40, replay_rows=500), gate=OPEN_GATE)
+    recipe = RetrainRecipe(
+        focus=FocusRules(steps=40, student_steps=40, replay_rows=500), gate=OPEN_GATE
+    )
     served = registry.load_current()
     result = retrain.retrain(recipe, registry, rows, lambda event: None)
     assert result.status is RetrainStatus.ACCEPTED, result

@@ -71,12 +71,12 @@ class Follower:
         texts = [*teacher.replay.texts, *chat]
         # The transfer texts are the student's replay (their labels are never read). Its
         # targets hold it back already, so it keeps its whole change: half of the
-        # teacher's change did not flip the corrections the teacher had learned.
-        whole = replace(rules, interpolation=1.0)
+        # teacher's change did not flip the corrections the teacher had learned. It takes
+        # its own number of steps, at a rate that keeps steps times rate (FocusRules).
+        own = replace(rules, interpolation=1.0, steps=rules.student_steps)
+        rate = learning_rate * rules.steps / rules.student_steps
         cache = teacher.cache
-        self.student = Focuser(
-            student, Labelled(texts, [0] * len(texts)), whole, learning_rate, seed, cache
-        )
+        self.student = Focuser(student, Labelled(texts, [0] * len(texts)), own, rate, seed, cache)
         # Read once: after every fine-tune the teacher traces these texts again, and its
         # members' tokenisers (Kiwi's analyses most of all) cost more than its networks.
         # The replay's readings are the teacher's own trainers' too. The base teacher's

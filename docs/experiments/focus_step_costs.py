@@ -17,7 +17,8 @@
   its teacher's, batches of 64 rows of 32 random ids, under the environment it runs in
   (`TF_NUM_INTRAOP_THREADS`, `TF_NUM_INTEROP_THREADS`, `TF_SET_ONEDNN_FPMATH_MODE`);
   with `bfloat16`, under Keras's `mixed_bfloat16` policy (docs/learning-loop.md, "Read
-  once, kept"); with `rows=N`, over an embedding table of N rows;
+  once, kept"); with `rows=N`, over an embedding table of N rows; with `xla`, the step
+  compiled by XLA (docs/learning-loop.md, "The student's own steps");
 * `rows`: the teacher's three networks and the student, three jobs each (half of 120
   steps on 19 corrections, all 120, then 300 test reviews as corrections), trained on
   the embedding rows they read (training.embedding_rows) and on the whole table: seconds
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> None:
     if "step" in argv:
         table = next((int(arg[5:]) for arg in argv if arg.startswith("rows=")), None)
         for network in _networks(registry, student):
-            _step_costs(network, "bfloat16" in argv, table)
+            _step_costs(network, "bfloat16" in argv, table, "xla" in argv)
     if "rows" in argv:
         for network in _networks(registry, student):
             _rows_or_whole_table(network, replay, recipe, jobs)
@@ -120,11 +121,14 @@ def _rows_or_whole_table(
     print(f"{network.config.name}: largest difference between the weights {difference}")
 
 
-def _step_costs(model: SentimentModel, bfloat16: bool, table: int | None = None) -> None:
+def _step_costs(
+    model: SentimentModel, bfloat16: bool, table: int | None = None, xla: bool = False
+) -> None:
     import keras
+    import tensorflow as tf
 
     from nlp.model import build_model, import_weights
-    from training.focus import _one_step
+    from training.focus import _build_state, _one_step
 
     if bfloat16:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -138,13 +142,18 @@ def _step_costs(model: SentimentModel, bfloat16: bool, table: int | None = None)
     network = build_model(config.with_overrides(vocab_size=table or config.vocab_size))
     if table is None:
         import_weights(network, model.config, model.weights)
-    step = _one_step(network)
+    if xla:  # compiled for the batches' one shape
+        _build_state(network)
+        step = tf.function(network.train_step, jit_compile=True, autograph=False)
+    else:
+        step = _one_step(network)
     step(batches[0])  # traced
     started, cpu = time.perf_counter(), time.process_time()
     for batch in batches[1:]:
         step(batch)
     wall, used = time.perf_counter() - started, time.process_time() - cpu
     name = f"{model.config.name}, {table} rows" if table else model.config.name
+    name += ", XLA" if xla else ""
     print(f"{name}: {wall / 30 * 1000:.0f} ms a step, CPU {used / 30 * 1000:.0f} ms")
 
 
