@@ -102,9 +102,9 @@ class FocusRules:
     transfer_focus_rows: int = 200
     # The student's own steps, at its rate times steps / student_steps (the same steps
     # times rate): its targets are the teacher's soft change, which it follows in fewer
-    # steps. 100 instead of 120: 3-4 s less, and as many retrains accepted over six seeds,
-    # with the 1,000-correction batch further from the NSMC limit (docs/learning-loop.md,
-    # "The student's own steps").
+    # steps. 100 instead of 120: 3-4 s less, the twenty users accepted at six seeds of six
+    # (120 steps: five), the 1,000-correction batch further from the NSMC limit
+    # (docs/learning-loop.md, "The student's own steps").
     student_steps: int = 100
 
     def __post_init__(self) -> None:
